@@ -1,0 +1,154 @@
+// The typed configuration model: everything PRODUCT.md's schema can say, as
+// one value. TOML and JSON both load into it (loader.hpp); everything after
+// loading (validation, planning, the CLI) works on this model only.
+//
+// Key names follow NixOS's `containers.<name>` options; the comments give the
+// config key each field comes from. Every object keeps the location of its
+// table and of each key, so that semantic errors found after loading still
+// point at file:line:col.
+#pragma once
+
+#include "sys/inet.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moat::config {
+
+struct location {
+    std::string file;  // as given on the command line; "<stdin>" for -f -
+    int line = 0;      // 1-based; 0 = unknown
+    int column = 0;    // 1-based
+    std::string str() const;  // "file:line:col"
+};
+
+// Locations of the keys that were present, by key name ("hostAddress", ...).
+using key_locations = std::map<std::string, location>;
+
+enum class restart_policy { no, on_failure, always };
+
+struct service {
+    std::string name;                 // services.<name>
+    std::string description;          // description
+    std::optional<std::string> script;  // script (run by /bin/sh -c)
+    std::vector<std::string> exec;    // exec (argv; exactly one of script/exec)
+    restart_policy restart = restart_policy::no;  // restart (systemd's default "no")
+    std::vector<std::string> after;   // after: services of this container
+    std::map<std::string, std::string> environment;  // environment
+    location where;
+    key_locations keys;
+};
+
+enum class egress_kind { none, nat, vpn };
+
+struct egress_spec {
+    egress_kind kind = egress_kind::none;
+    std::string tunnel;  // for vpn: "vpn:<tunnel>"
+    bool operator==(const egress_spec&) const = default;
+};
+
+struct port_forward {
+    std::string protocol = "tcp";                  // protocol: tcp | udp
+    std::uint16_t host_port = 0;                   // hostPort
+    std::uint16_t container_port = 0;              // containerPort (default: hostPort)
+    std::optional<sys::ip_address> host_address;   // hostAddress: bind to one host address
+    location where;
+};
+
+struct bind_mount {
+    std::string mount_point;  // the key: bindMounts."<mount point>"
+    std::string host_path;    // hostPath (default: same as mount_point)
+    bool read_only = true;    // isReadOnly (NixOS default true)
+    location where;
+};
+
+struct firewall_spec {
+    std::vector<std::uint16_t> allowed_tcp_ports;  // allowedTCPPorts
+    std::vector<std::uint16_t> allowed_udp_ports;  // allowedUDPPorts
+};
+
+struct check_settings {
+    std::optional<std::string> probe;       // probe: "http://..." or "host:port"
+    std::optional<std::string> on_failure;  // onFailure (top-level [check] only)
+    location where;
+};
+
+struct container {
+    std::string name;                               // containers.<name>
+    bool auto_start = true;                         // autoStart
+    bool private_network = false;                   // privateNetwork
+    std::optional<sys::ip_prefix> host_address;     // hostAddress ("a.b.c.d" or with /len)
+    std::optional<sys::ip_prefix> local_address;    // localAddress
+    std::optional<sys::ip_prefix> host_address6;    // hostAddress6
+    std::optional<sys::ip_prefix> local_address6;   // localAddress6
+    std::optional<std::string> host_bridge;         // hostBridge: a [networks.<name>]
+    std::optional<egress_spec> egress;                   // egress; unset = the network's, else none
+    std::vector<std::string> dns;                   // dns: resolv.conf nameservers
+    std::vector<port_forward> forward_ports;        // forwardPorts
+    std::vector<bind_mount> bind_mounts;            // bindMounts
+    std::optional<std::string> root;                // root (default: host's / read-only)
+    bool ephemeral = false;                         // ephemeral
+    firewall_spec firewall;                              // firewall.*
+    std::vector<service> services;                  // services.<name>, in file order
+    std::optional<check_settings> check;            // check.probe
+    location where;
+    key_locations keys;
+};
+
+struct network {
+    std::string name;                       // networks.<name>
+    sys::ip_prefix subnet;                  // subnet
+    std::optional<sys::ip_prefix> subnet6;  // subnet6
+    std::optional<egress_spec> egress;           // egress
+    std::optional<std::string> uplink;      // uplink
+    std::optional<check_settings> check;    // check.probe
+    location where;
+    key_locations keys;
+};
+
+enum class tunnel_type { openvpn, wireguard };
+
+struct tunnel {
+    std::string name;          // tunnels.<name>
+    tunnel_type type = tunnel_type::openvpn;  // type
+    std::string config_path;   // config
+    bool kill_switch = true;   // killSwitch
+    bool in_namespace = false;  // namespace (wireguard: move the interface into the container)
+    location where;
+    key_locations keys;
+};
+
+enum class pipe_mode { encrypt, decrypt };
+
+struct pipe {
+    std::string name;                      // pipes.<name>
+    pipe_mode mode = pipe_mode::encrypt;   // mode
+    std::string source;                    // source
+    std::string target;                    // target ("host:port" or "<container>:port")
+    std::string key_file;                  // keyFile
+    std::optional<std::string> container;  // container: run inside its network namespace
+    location where;
+    key_locations keys;
+};
+
+struct model {
+    std::string source_file;              // the file it was loaded from
+    std::vector<container> containers;    // in file order
+    std::vector<network> networks;
+    std::vector<tunnel> tunnels;
+    std::vector<pipe> pipes;
+    std::optional<check_settings> check;  // [check]
+
+    const container* find_container(const std::string& name) const;
+    const network* find_network(const std::string& name) const;
+    const tunnel* find_tunnel(const std::string& name) const;
+};
+
+std::string to_string(egress_kind);
+std::string to_string(const egress_spec&);      // "none" | "nat" | "vpn:<tunnel>"
+std::string to_string(restart_policy);     // "no" | "on-failure" | "always"
+
+}  // namespace moat::config

@@ -1,0 +1,89 @@
+#include "sys/fs.hpp"
+
+#include "sys/error.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace moat::sys {
+
+std::string read_file(const std::string& path) {
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        throw errno_error("reading " + path);
+    }
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        check(n, "reading " + path);
+        if (n == 0) {
+            break;
+        }
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+static void write_all(int fd, const std::string& content, const std::string& path) {
+    size_t off = 0;
+    while (off < content.size()) {
+        ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        check(n, "writing " + path);
+        off += static_cast<size_t>(n);
+    }
+}
+
+void write_file_atomic(const std::string& path, const std::string& content, mode_t mode) {
+    std::string tmp = path + ".tmp";
+    unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd) {
+        throw errno_error("creating " + tmp);
+    }
+    write_all(fd.get(), content, tmp);
+    check(::fsync(fd.get()), "syncing " + tmp);
+    fd.reset();
+    check(::rename(tmp.c_str(), path.c_str()), "renaming " + tmp);
+}
+
+void write_file(const std::string& path, const std::string& content) {
+    unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) {
+        throw errno_error("opening " + path);
+    }
+    write_all(fd.get(), content, path);
+}
+
+void make_dirs(const std::string& path, mode_t mode) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) {
+        throw std::system_error(ec, "creating directory " + path);
+    }
+    ::chmod(path.c_str(), mode);
+}
+
+bool path_exists(const std::string& path) {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+void remove_tree(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+        throw std::system_error(ec, "removing " + path);
+    }
+}
+
+}  // namespace moat::sys

@@ -1,0 +1,22 @@
+// Small file-system helpers used by the state store and the container setup.
+#pragma once
+
+#include <string>
+#include <sys/types.h>
+
+namespace moat::sys {
+
+// Whole file as a string; throws errno_error on failure.
+std::string read_file(const std::string& path);
+// Writes via a temporary file, fsync and rename, so readers (and a `down`
+// after kill -9) see either the old or the new content, never half.
+void write_file_atomic(const std::string& path, const std::string& content, mode_t mode = 0600);
+// Writes `content` to an existing file (e.g. /proc or cgroup knobs).
+void write_file(const std::string& path, const std::string& content);
+// mkdir -p; ignores EEXIST.
+void make_dirs(const std::string& path, mode_t mode = 0700);
+bool path_exists(const std::string& path);
+// rm -rf without crossing mount points; missing paths are fine.
+void remove_tree(const std::string& path);
+
+}  // namespace moat::sys
