@@ -1,2 +1,150 @@
+// moat's command line: global options, verb dispatch and the mapping from
+// exceptions to exit codes (0 ok, 1 runtime failure, 2 bad usage/config).
+#include "cli/commands.hpp"
+#include "container/init_main.hpp"
+#include "pipe/pipe.hpp"
+#include "sys/error.hpp"
+
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
-int main() { std::puts("moat (bootstrapping)"); return 0; }
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+namespace {
+
+// Everything after the first "--" is a command for the container, untouched
+// by option parsing.
+std::vector<std::string> split_command(int& argc, char** argv) {
+    std::vector<std::string> cmd;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") == 0) {
+            for (int j = i + 1; j < argc; ++j) {
+                cmd.emplace_back(argv[j]);
+            }
+            argc = i;
+            break;
+        }
+    }
+    return cmd;
+}
+
+int dispatch(int argc, char** argv) {
+    using namespace moat::cli;
+    auto command = split_command(argc, argv);
+    CLI::App app{"moat: containers with private networks, NAT or VPN-only egress, and encrypted pipes"};
+    app.require_subcommand(1);
+    globals g;
+    if (const char* env = std::getenv("MOAT_STATE_DIR")) {
+        g.state_dir = env;
+    }
+    app.add_option("--state-dir", g.state_dir, "where moat records what it made (env MOAT_STATE_DIR)");
+
+    up_args ua;
+    auto* up = app.add_subcommand("up", "converge the host to FILE: create/update what is declared");
+    up->add_option("-f,--file", ua.file, "configuration file (TOML, or JSON by extension; - = stdin)");
+    up->add_flag("-q,--quiet", g.quiet, "print nothing but errors");
+    up->add_option("names", ua.names, "containers to bring up (default: all with autoStart)");
+    auto* down = app.add_subcommand("down", "stop and remove what moat created; no residue");
+    down->add_option("-f,--file", ua.file, "configuration file (limits `down` to its containers)");
+    down->add_flag("-q,--quiet", g.quiet, "print nothing but errors");
+    down->add_option("names", ua.names, "containers to remove (default: all)");
+    auto* plan = app.add_subcommand("plan", "print what `up` would change; change nothing");
+    plan->add_option("-f,--file", ua.file, "configuration file");
+    plan->add_option("names", ua.names, "containers to plan (default: all with autoStart)");
+
+    bool json = false;
+    auto* status = app.add_subcommand("status", "containers, state, addresses, egress, services");
+    status->add_flag("--json", json, "machine-readable output (docs/JSON.md)");
+
+    std::string name, service;
+    bool follow = false;
+    auto* exec = app.add_subcommand("exec", "run a command inside a running container: exec NAME -- CMD [ARG...]");
+    exec->add_option("name", name, "container")->required();
+    auto* login = app.add_subcommand("login", "root shell inside a running container");
+    login->add_option("name", name, "container")->required();
+    auto* logs = app.add_subcommand("logs", "service output");
+    logs->add_option("name", name, "container")->required();
+    logs->add_option("service", service, "one service (default: all)");
+    logs->add_flag("-f,--follow", follow, "keep printing new output");
+
+    run_args ra;
+    auto* run = app.add_subcommand("run", "one-off container for a command: run [options] -- CMD [ARG...]");
+    run->add_option("--network", ra.network, "host | private | none")
+        ->check(CLI::IsMember({"host", "private", "none"}));
+    run->add_option("--egress", ra.egress, "none | nat")->check(CLI::IsMember({"none", "nat"}));
+    run->add_option("--name", ra.name, "container name (default: run-<random>)");
+    run->add_flag("--rm", ra.rm, "remove the container when the command ends");
+
+    std::string key_path;
+    auto* keygen = app.add_subcommand("keygen", "write a new random 32-byte key (mode 0600)");
+    keygen->add_option("keyfile", key_path, "where to write it")->required();
+    auto* version = app.add_subcommand("version", "print moat's version");
+    app.add_subcommand("pipe", "spiped-compatible encrypted pipe (spiped's flags)")->allow_extras();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+    if (*up) return cmd_up(g, ua);
+    if (*down) return cmd_down(g, ua);
+    if (*plan) return cmd_plan(g, ua);
+    if (*status) return cmd_status(g, json);
+    if (*exec) {
+        if (command.empty()) {
+            throw moat::usage_error("exec: missing command: moat exec NAME -- CMD [ARG...]");
+        }
+        return cmd_exec(g, name, command);
+    }
+    if (*login) return cmd_login(g, name);
+    if (*logs) return cmd_logs(g, name, service, follow);
+    if (*run) {
+        if (command.empty()) {
+            throw moat::usage_error("run: missing command: moat run [options] -- CMD [ARG...]");
+        }
+        ra.command = command;
+        return cmd_run(g, ra);
+    }
+    if (*keygen) return moat::pipe::keygen_main(key_path);
+    if (*version) {
+        std::printf("moat %s\n", MOAT_VERSION);
+        return 0;
+    }
+    return 2;
+}
+
+std::string basename_of(const char* path) {
+    const char* slash = std::strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        std::string self = basename_of(argv[0]);
+        // Invoked through a symlink named spiped or spipe: be that program.
+        if (self == "spiped") {
+            return moat::pipe::spiped_main(argc, argv);
+        }
+        if (self == "spipe") {
+            return moat::pipe::spipe_main(argc, argv);
+        }
+        if (argc >= 2 && std::strcmp(argv[1], "pipe") == 0) {
+            return moat::pipe::spiped_main(argc - 1, argv + 1);
+        }
+        if (argc >= 2 && std::strcmp(argv[1], "__init") == 0) {
+            return moat::container::init_main();
+        }
+        return dispatch(argc, argv);
+    } catch (const moat::usage_error& e) {
+        std::fprintf(stderr, "moat: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moat: error: %s\n", e.what());
+        return 1;
+    }
+}

@@ -56,6 +56,7 @@ struct port_forward {
     std::uint16_t container_port = 0;              // containerPort (default: hostPort)
     std::optional<sys::ip_address> host_address;   // hostAddress: bind to one host address
     location where;
+    key_locations keys;
 };
 
 struct bind_mount {

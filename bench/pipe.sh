@@ -1,0 +1,137 @@
+#!/bin/bash
+# bench/pipe.sh [OUTPUT.md] — moat pipe against spiped 1.6.2, side by side in
+# one run, on 127.0.0.1 (loopback of the current namespace; nothing else is
+# touched). Prints a markdown section for docs/BENCHMARKS.md (and writes it
+# to OUTPUT.md when given).
+#
+# moat is run as $MOAT_PIPE (a command taking spiped's flags), by default
+# build/moat's `pipe` verb if present, else the test driver in build-pipe.
+# Needs: spiped, g++, openssl, ss. Takes about two minutes.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-}
+if [[ -z ${MOAT_PIPE:-} ]]; then
+    if [[ -x $root/build/moat ]] && "$root/build/moat" pipe -v >/dev/null 2>&1; then
+        MOAT_PIPE="$root/build/moat pipe"
+    else
+        MOAT_PIPE="$root/build-pipe/tests/moat_pipe_driver pipe"
+    fi
+fi
+SPIPED=${SPIPED:-/usr/bin/spiped}
+BULK_BYTES=${BULK_BYTES:-1073741824}
+DH_CONNS=${DH_CONNS:-4000}
+F_CONNS=${F_CONNS:-30000}
+IDLE_CONNS=${IDLE_CONNS:-1000}
+
+work=$(mktemp -d /tmp/moat-pipe-bench-XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.2
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+
+g++ -O2 -std=c++20 -o "$work/load" "$root/bench/pipe_load.cpp"
+head -c 32 /dev/urandom >"$work/key"
+base=$((10000 + ($$ % 2000) * 10))  # below the ephemeral range (32768+)
+tgt_echo=$base tgt_sink=$((base + 1)) port_e=$((base + 2)) port_d=$((base + 3))
+"$work/load" echo $tgt_echo & pids+=($!)
+"$work/load" sink $tgt_sink & pids+=($!)
+hz=$(getconf CLK_TCK)
+
+wait_port() {
+    for _ in $(seq 200); do
+        ss -Hltn "sport = :$1" | grep -q . && return 0
+        sleep 0.02
+    done
+    echo "nothing listens on $1" >&2
+    return 1
+}
+cpu() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+cmd_of() { [[ $1 == moat ]] && echo "$MOAT_PIPE" || echo "$SPIPED"; }
+
+# start_pair IMPL TARGET_PORT FLAGS... -> sets pid_e pid_d
+start_pair() {
+    local impl=$1 tport=$2
+    shift 2
+    local cmd
+    cmd=$(cmd_of "$impl")
+    $cmd -d -s 127.0.0.1:$port_d -t 127.0.0.1:$tport -k "$work/key" -F "$@" & pid_d=$!
+    pids+=($pid_d)
+    $cmd -e -s 127.0.0.1:$port_e -t 127.0.0.1:$port_d -k "$work/key" -F "$@" & pid_e=$!
+    pids+=($pid_e)
+    wait_port $port_d && wait_port $port_e
+}
+stop_pair() {
+    kill "$pid_e" "$pid_d" 2>/dev/null || true
+    sleep 0.3
+    kill -9 "$pid_e" "$pid_d" 2>/dev/null || true
+    wait "$pid_e" "$pid_d" 2>/dev/null || true
+}
+
+declare -A r
+for impl in spiped moat; do
+    echo "== $impl" >&2
+    start_pair $impl $tgt_sink
+    ce=$(cpu $pid_e) cd=$(cpu $pid_d)
+    r[$impl,bulk]=$("$work/load" bulk $port_e "$BULK_BYTES")
+    gib=$(awk -v b="$BULK_BYTES" 'BEGIN { print b / 2^30 }')
+    r[$impl,cpu_e]=$(awk -v a="$ce" -v b="$(cpu $pid_e)" -v g="$gib" 'BEGIN { printf "%.2f", (b - a) / g }')
+    r[$impl,cpu_d]=$(awk -v a="$cd" -v b="$(cpu $pid_d)" -v g="$gib" 'BEGIN { printf "%.2f", (b - a) / g }')
+    stop_pair
+
+    start_pair $impl $tgt_echo
+    read -r r[$impl,dh] r[$impl,dh50] r[$impl,dh99] r[$impl,dhfail] < <("$work/load" conns $port_e "$DH_CONNS" 8)
+    stop_pair
+
+    start_pair $impl $tgt_echo -f
+    read -r r[$impl,f] r[$impl,f50] r[$impl,f99] r[$impl,ffail] < <("$work/load" conns $port_e "$F_CONNS" 8)
+    stop_pair
+
+    start_pair $impl $tgt_echo -n 0
+    "$work/load" conns $port_e 50 8 >/dev/null  # warm up lazily allocated state
+    me=$(rss $pid_e) md=$(rss $pid_d)
+    coproc idle { "$work/load" idle $port_e "$IDLE_CONNS"; }
+    read -r ready <&"${idle[0]}"
+    r[$impl,mem_e]=$(awk -v a="$me" -v b="$(rss $pid_e)" -v n="$IDLE_CONNS" 'BEGIN { printf "%.1f", (b - a) / n }')
+    r[$impl,mem_d]=$(awk -v a="$md" -v b="$(rss $pid_d)" -v n="$IDLE_CONNS" 'BEGIN { printf "%.1f", (b - a) / n }')
+    exec {idle[1]}>&-
+    wait "$idle_PID" 2>/dev/null || true
+    stop_pair
+done
+
+# The crypto bound: one packet = AES-256-CTR over 1028 bytes + HMAC over 1036.
+speed() { openssl speed -seconds 2 -bytes "$2" $1 2>/dev/null | awk 'END { v = $NF; sub("k", "", v); print v * 1000 }'; }
+aes=$(speed "-evp aes-256-ctr" 1028)
+hmac=$(speed "-hmac sha256" 1036)
+bound=$(awk -v a="$aes" -v h="$hmac" 'BEGIN { t = 1028 / a + 1036 / h; printf "%.0f MiB/s per direction per core (%.2f µs per packet; AES-256-CTR %.0f MB/s, HMAC-SHA256 %.0f MB/s)", 1024 / t / 2^20, t * 1e6, a / 1e6, h / 1e6 }')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+report=$(cat <<MD
+## moat pipe vs spiped $($SPIPED -v 2>&1 | awk '{ print $2 }')
+
+Measured by \`bench/pipe.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)),
+loopback, both implementations in the same run; \`-e\` -> \`-d\` -> a local target.
+
+| what | spiped | moat | moat / spiped |
+|---|---|---|---|
+| bulk throughput, $(awk -v b="$BULK_BYTES" 'BEGIN { print b / 2^30 }') GiB one way | ${r[spiped,bulk]} MiB/s | ${r[moat,bulk]} MiB/s | $(ratio ${r[moat,bulk]} ${r[spiped,bulk]}) |
+| CPU-s per GiB, \`-e\` side | ${r[spiped,cpu_e]} | ${r[moat,cpu_e]} | |
+| CPU-s per GiB, \`-d\` side | ${r[spiped,cpu_d]} | ${r[moat,cpu_d]} | |
+| connections/s with DH, 8 in flight | ${r[spiped,dh]} | ${r[moat,dh]} | $(ratio ${r[moat,dh]} ${r[spiped,dh]}) |
+| connect+echo latency with DH, p50 / p99 | ${r[spiped,dh50]} / ${r[spiped,dh99]} ms | ${r[moat,dh50]} / ${r[moat,dh99]} ms | |
+| connections/s with \`-f\`, 8 in flight | ${r[spiped,f]} | ${r[moat,f]} | $(ratio ${r[moat,f]} ${r[spiped,f]}) |
+| connect+echo latency with \`-f\`, p50 / p99 | ${r[spiped,f50]} / ${r[spiped,f99]} ms | ${r[moat,f50]} / ${r[moat,f99]} ms | |
+| failed connections (DH / \`-f\`) | ${r[spiped,dhfail]} / ${r[spiped,ffail]} | ${r[moat,dhfail]} / ${r[moat,ffail]} | |
+| RSS per idle connection, \`-e\` / \`-d\` ($IDLE_CONNS open) | ${r[spiped,mem_e]} / ${r[spiped,mem_d]} KiB | ${r[moat,mem_e]} / ${r[moat,mem_d]} KiB | |
+
+Crypto bound (\`openssl speed\`, one core): $bound.
+MD
+)
+echo "$report"
+[[ -n $out ]] && echo "$report" >"$out"
+exit 0

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs everything moat needs to build (and, with --test, to run its test
+# suite and benchmarks) from Debian 12's own packages. Idempotent.
+set -eu
+build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev libcap-dev libseccomp-dev libssl-dev"
+# What the containers of the examples run, and the lab's tools (iproute2 and
+# nftables only to set up and inspect the lab; moat itself uses netlink and
+# libnftables in-process).
+run="iproute2 netcat-openbsd procps"
+test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped openvpn
+  wireguard-go dnsmasq-base conntrack iperf3 psmisc"
+bench="hyperfine bubblewrap systemd-container containernetworking-plugins"
+
+pkgs="$build $run"
+for arg in "$@"; do
+  case "$arg" in
+    --test) pkgs="$pkgs $test" ;;
+    --bench) pkgs="$pkgs $test $bench" ;;
+  esac
+done
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

@@ -1,0 +1,20 @@
+#!/bin/sh
+# The README's second command (and CI's, through .ci/run): install what the
+# tests need, build moat three ways — normal, ASan+UBSan, libFuzzer (clang) —
+# and run the whole suite with CTest. Networking tests create their own
+# throw-away namespaces (docs/TESTING.md); nothing touches the host's network.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh --test
+jobs="$(nproc)"
+
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs" --target unit_tests >/dev/null
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_config fuzz_pipe >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMOAT_ASAN_BUILD_DIR="$PWD/build-asan" -DMOAT_FUZZ_BUILD_DIR="$PWD/build-fuzz" >/dev/null
+cmake --build build -j"$jobs" >/dev/null
+
+cd build
+ctest --output-on-failure -j"$jobs" --timeout 300 "$@"

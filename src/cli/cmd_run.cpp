@@ -1,0 +1,140 @@
+// moat run [--network host|private|none] [--rm] -- CMD: a one-off container
+// whose exit status is moat's (docker run / systemd-nspawn semantics).
+//
+// --network private gives the container a veth pair like a declared
+// container, addressed from 169.254.172.0/22 (link-local, so it cannot clash
+// with a user's networks): one /30 per running one-off container, the host
+// end first. --network none is loopback only (nspawn --private-network),
+// host shares the host's network.
+#include "cli/commands.hpp"
+#include "container/runtime.hpp"
+#include "converge/converge.hpp"
+#include "state/store.hpp"
+#include "sys/error.hpp"
+
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <set>
+
+namespace moat::cli {
+
+namespace {
+
+std::string random_name() {
+    unsigned char b[4] = {};
+    if (::getrandom(b, sizeof b, 0) != sizeof b) {
+        throw sys::errno_error("getrandom");
+    }
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "run-%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
+    return buf;
+}
+
+plan::address_pair allocate_pair(const std::vector<state::container_record>& records) {
+    std::set<std::string> used;
+    for (const auto& r : records) {
+        auto p = plan::plan_from_json(r.spec);
+        if (p.v4) {
+            used.insert(p.v4->host.address.str());
+        }
+    }
+    auto base = *sys::ip_prefix::parse("169.254.172.0/22");
+    for (std::uint64_t i = 0; i < 256; ++i) {
+        auto host = *sys::nth_address(base, 4 * i + 1);
+        if (!used.count(host.str())) {
+            return {{host, 30}, {*sys::nth_address(base, 4 * i + 2), 30}, false};
+        }
+    }
+    throw moat::error("no free address pair for a one-off container in 169.254.172.0/22");
+}
+
+plan::container_plan plan_run(const run_args& a, const std::string& name,
+                              const std::vector<state::container_record>& records) {
+    plan::container_plan p;
+    p.name = name;
+    p.hostname = name;
+    p.private_network = a.network != "host";
+    if (a.network == "private") {
+        p.host_if = plan::host_link_name(name);
+        p.v4 = allocate_pair(records);
+    }
+    p.egress = a.egress;
+    return p;
+}
+
+std::vector<plan::container_plan> running_plans(const state::store& store, const std::string& except = "") {
+    std::vector<plan::container_plan> out;
+    for (const auto& r : store.containers()) {
+        if (r.name != except && container::running(r)) {
+            out.push_back(plan::plan_from_json(r.spec));
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+int cmd_run(const globals& g, const run_args& a) {
+    if (a.egress != "none") {
+        throw usage_error("run --egress " + a.egress + ": not supported yet in this version of moat");
+    }
+    std::string name = a.name.empty() ? random_name() : a.name;
+    state::store store(g.state_dir);
+    container::start_options so;
+    so.run_mode = true;
+    so.command = a.command;
+    so.origin = "run";
+    container::pending pend;
+    {
+        auto lock = store.lock();
+        auto records = store.containers();
+        for (const auto& r : records) {
+            if (r.name == name) {
+                throw usage_error("a container named '" + name + "' already exists");
+            }
+        }
+        auto p = plan_run(a, name, records);
+        pend = container::prepare(store, p, so);
+        try {
+            auto all = running_plans(store, name);
+            all.push_back(p);
+            converge::sync_firewall(store, all);
+        } catch (...) {
+            container::stop(pend.record, std::chrono::seconds(1));
+            store.remove(name);
+            throw;
+        }
+    }
+    // The terminal's ^C reaches the command through the container's init;
+    // moat itself stays to clean up.
+    ::signal(SIGINT, SIG_IGN);
+    ::signal(SIGQUIT, SIG_IGN);
+    bool failed = false;
+    try {
+        container::release(store, pend, so);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moat: error: %s\n", e.what());
+        failed = true;
+    }
+    int status = 0;
+    while (::waitpid(pend.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    int rc = failed ? 1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    auto lock = store.lock();
+    if (a.rm || failed) {
+        container::stop(pend.record, std::chrono::seconds(2));
+        converge::sync_firewall(store, running_plans(store, name));
+        store.remove(name);
+    } else {
+        pend.record.status = "exited";
+        store.save(pend.record);
+        container::stop(pend.record, std::chrono::seconds(2));
+        converge::sync_firewall(store, running_plans(store, name));
+    }
+    return rc;
+}
+
+}  // namespace moat::cli

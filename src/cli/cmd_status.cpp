@@ -1,0 +1,83 @@
+// moat status [--json]: what runs, from the state directory and the live
+// kernel/process state. The JSON shape is documented in docs/JSON.md.
+#include "cli/commands.hpp"
+#include "container/runtime.hpp"
+#include "plan/plan.hpp"
+#include "state/store.hpp"
+#include "sys/fs.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+namespace moat::cli {
+
+namespace {
+
+nlohmann::json services_of(const state::store& store, const std::string& name) {
+    std::string path = store.container_dir(name) + "/logs/services.json";
+    try {
+        return nlohmann::json::parse(sys::read_file(path)).value("services", nlohmann::json::object());
+    } catch (const std::exception&) {
+        return nlohmann::json::object();
+    }
+}
+
+nlohmann::json container_json(const state::store& store, const state::container_record& r) {
+    auto p = plan::plan_from_json(r.spec);
+    bool alive = container::running(r);
+    nlohmann::json addrs = nlohmann::json::object();
+    if (p.v4) {
+        addrs["host"] = p.v4->host.address.str();
+        addrs["local"] = p.v4->local.address.str();
+    }
+    if (p.v6) {
+        addrs["host6"] = p.v6->host.address.str();
+        addrs["local6"] = p.v6->local.address.str();
+    }
+    return {{"name", r.name},
+            {"state", alive ? r.status : "stopped"},
+            {"pid", alive ? r.init.pid : 0},
+            {"network", p.private_network ? (p.host_if.empty() ? "loopback" : "veth") : "host"},
+            {"host_interface", p.host_if},
+            {"addresses", addrs},
+            {"egress", p.egress},
+            {"allowed_tcp_ports", p.tcp_ports},
+            {"allowed_udp_ports", p.udp_ports},
+            {"cgroup", r.cgroup},
+            {"origin", r.origin},
+            {"source", r.source},
+            {"services", alive ? services_of(store, r.name) : nlohmann::json::object()}};
+}
+
+}  // namespace
+
+int cmd_status(const globals& g, bool json) {
+    state::store store(g.state_dir);
+    nlohmann::json out = {{"version", 1}, {"state_dir", g.state_dir}, {"containers", nlohmann::json::array()}};
+    for (const auto& r : store.containers()) {
+        out["containers"].push_back(container_json(store, r));
+    }
+    if (json) {
+        std::printf("%s\n", out.dump(2).c_str());
+        return 0;
+    }
+    if (out["containers"].empty()) {
+        std::printf("no containers\n");
+        return 0;
+    }
+    std::printf("%-20s %-9s %-8s %-16s %-7s %s\n", "NAME", "STATE", "PID", "ADDRESS", "EGRESS", "SERVICES");
+    for (const auto& c : out["containers"]) {
+        std::string addr = c["addresses"].value("local", std::string(c["network"]));
+        std::string services;
+        for (const auto& [name, s] : c["services"].items()) {
+            services += (services.empty() ? "" : ", ") + name + " " + s.value("state", "?");
+        }
+        std::printf("%-20s %-9s %-8d %-16s %-7s %s\n", c["name"].get<std::string>().c_str(),
+                    c["state"].get<std::string>().c_str(), c["pid"].get<int>(), addr.c_str(),
+                    c["egress"].get<std::string>().c_str(), services.empty() ? "-" : services.c_str());
+    }
+    return 0;
+}
+
+}  // namespace moat::cli

@@ -1,0 +1,84 @@
+// moat up / down / plan: load and check the whole file before touching
+// anything (bad input exits 2 with nothing changed), then converge.
+#include "cli/commands.hpp"
+#include "cli/load.hpp"
+#include "converge/converge.hpp"
+#include "state/store.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace moat::cli {
+
+namespace {
+
+converge::progress_fn printer(const globals& g) {
+    if (g.quiet) {
+        return {};
+    }
+    return [](const std::string& step, std::chrono::microseconds took) {
+        std::fprintf(stderr, "  %-60s %8.1f ms\n", step.c_str(), took.count() / 1000.0);
+    };
+}
+
+void print_summary(const std::vector<plan::container_plan>& plans, const converge::report& rep) {
+    for (const auto& a : rep.actions) {
+        std::printf("%-20s %s\n", a.container.c_str(), a.what.c_str());
+    }
+    for (const auto& p : plans) {
+        std::string addr = p.v4 ? p.v4->local.address.str() : (p.private_network ? "-" : "host network");
+        if (p.v6) {
+            addr += " " + p.v6->local.address.str();
+        }
+        std::string ports;
+        for (auto port : p.tcp_ports) {
+            ports += (ports.empty() ? "" : " ") + std::string("tcp/") + std::to_string(port);
+        }
+        for (auto port : p.udp_ports) {
+            ports += (ports.empty() ? "" : " ") + std::string("udp/") + std::to_string(port);
+        }
+        std::printf("  %-18s %-28s egress %-6s ports %s\n", p.name.c_str(), addr.c_str(), p.egress.c_str(),
+                    ports.empty() ? "-" : ports.c_str());
+    }
+    if (!rep.changed()) {
+        std::printf("no changes\n");
+    }
+}
+
+}  // namespace
+
+int cmd_up(const globals& g, const up_args& a) {
+    auto loaded = load_plans(a.file, a.names);
+    state::store store(g.state_dir);
+    auto lock = store.lock();
+    converge::up_options opts;
+    opts.source = loaded.source;
+    opts.remove_orphans = a.names.empty();
+    opts.progress = printer(g);
+    auto rep = converge::up(store, loaded.plans, opts);
+    if (!g.quiet) {
+        print_summary(loaded.plans, rep);
+    }
+    return 0;
+}
+
+int cmd_down(const globals& g, const up_args& a) {
+    std::vector<std::string> names = a.names;
+    state::store store(g.state_dir);
+    auto lock = store.lock();
+    auto rep = converge::down(store, names, printer(g));
+    if (!g.quiet) {
+        for (const auto& act : rep.actions) {
+            std::printf("%-20s %s\n", act.container.c_str(), act.what.c_str());
+        }
+        if (rep.actions.empty()) {
+            std::printf("nothing to remove\n");
+        }
+    }
+    lock.reset();
+    store.remove_if_empty();
+    return 0;
+}
+
+}  // namespace moat::cli

@@ -1,0 +1,38 @@
+// The CLI: one file per verb (crun's layout). Each verb gets the parsed
+// global options and its own arguments, and returns the process exit code;
+// errors are exceptions, mapped to exit codes in main.cpp (docs/ARCHITECTURE.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace moat::cli {
+
+struct globals {
+    std::string state_dir = "/run/moat";
+    bool quiet = false;
+};
+
+struct up_args {
+    std::string file = "moat.toml";
+    std::vector<std::string> names;
+};
+
+int cmd_up(const globals& g, const up_args& a);
+int cmd_down(const globals& g, const up_args& a);
+int cmd_plan(const globals& g, const up_args& a);
+int cmd_status(const globals& g, bool json);
+int cmd_exec(const globals& g, const std::string& name, const std::vector<std::string>& argv);
+int cmd_login(const globals& g, const std::string& name);
+int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow);
+
+struct run_args {
+    std::string network = "private";
+    std::string egress = "none";
+    bool rm = false;
+    std::string name;
+    std::vector<std::string> command;
+};
+int cmd_run(const globals& g, const run_args& a);
+
+}  // namespace moat::cli

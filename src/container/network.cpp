@@ -1,0 +1,78 @@
+#include "container/network.hpp"
+
+#include "netlink/netlink.hpp"
+#include "sys/error.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <fcntl.h>
+
+namespace moat::container {
+
+namespace {
+
+void add_pair(netlink::socket& host, netlink::socket& inner, const std::string& host_if,
+              const plan::address_pair& ap) {
+    if (ap.point_to_point && ap.host.address.is_v4()) {
+        // nixos-container style: /32 on each end with the other as peer;
+        // the kernel installs the host route to the peer.
+        host.add_address(host_if, ap.host, ap.local.address);
+        inner.add_address("eth0", ap.local, ap.host.address);
+    } else if (ap.point_to_point) {
+        // libnl 3.7 cannot set an IPv6 peer: /128 on each end plus an
+        // explicit host route to the other end, as nixos-container does.
+        host.add_address(host_if, ap.host);
+        inner.add_address("eth0", ap.local);
+        netlink::route to_local;
+        to_local.destination = ap.local;
+        to_local.dev = host_if;
+        host.add_route(to_local);
+        netlink::route to_host;
+        to_host.destination = ap.host;
+        to_host.dev = "eth0";
+        inner.add_route(to_host);
+    } else {
+        host.add_address(host_if, ap.host);
+        inner.add_address("eth0", ap.local);
+    }
+}
+
+}  // namespace
+
+void wire_network(const plan::container_plan& plan, pid_t pid) {
+    std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
+    sys::unique_fd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) {
+        throw sys::errno_error("opening " + ns_path);
+    }
+    auto inner = netlink::socket::open_in(ns.get());
+    inner.set_up("lo");
+    if (plan.host_if.empty()) {
+        return;
+    }
+    auto host = netlink::socket::open();
+    host.create_veth(plan.host_if, "eth0", ns.get());
+    // Up first: the kernel refuses routes through a link that is down.
+    host.set_up(plan.host_if);
+    inner.set_up("eth0");
+    for (const auto* pair : {&plan.v4, &plan.v6}) {
+        if (*pair) {
+            add_pair(host, inner, plan.host_if, **pair);
+        }
+    }
+    for (const auto* pair : {&plan.v4, &plan.v6}) {
+        if (*pair) {
+            netlink::route r;
+            r.family = (*pair)->host.address.family;
+            r.gateway = (*pair)->host.address;
+            r.dev = "eth0";
+            inner.add_route(r);
+        }
+    }
+}
+
+void unwire_network(const std::string& host_if) {
+    auto host = netlink::socket::open();
+    host.delete_link(host_if);
+}
+
+}  // namespace moat::container

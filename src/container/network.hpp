@@ -1,0 +1,23 @@
+// Wiring a container's network from the host side, through netlink only.
+//
+// The veth pair is created in one request with its peer placed directly in
+// the container's network namespace (IFLA_NET_NS_FD) and named eth0 there,
+// so the container never sees a moment with a host-named interface. The
+// container's side (addresses, lo, default route) is configured through a
+// netlink socket opened inside its namespace, without entering it.
+#pragma once
+
+#include "plan/plan.hpp"
+
+#include <sys/types.h>
+
+namespace moat::container {
+
+// Configures the network of the container whose init is `pid`: loopback up,
+// and the veth pair with addresses and routes when the plan has one.
+void wire_network(const plan::container_plan& plan, pid_t pid);
+
+// Deletes the host end of the veth (the peer goes with it); absent is fine.
+void unwire_network(const std::string& host_if);
+
+}  // namespace moat::container

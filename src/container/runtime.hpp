@@ -1,0 +1,54 @@
+// The host side of a container's life: start (in two phases, so that the
+// firewall can be committed once for all containers between them), stop,
+// and enter.
+//
+// start: prepare() records intent, creates the cgroup, clones the init into
+// new namespaces and wires its network; release() hands the init its
+// specification and waits until its root file system is built. Services only
+// start after release(), i.e. after the firewall is in place.
+#pragma once
+
+#include "plan/plan.hpp"
+#include "state/store.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moat::container {
+
+enum class network_mode { host, private_net };
+
+struct pending {
+    state::container_record record;
+    pid_t pid = -1;
+    sys::unique_fd spec_write;
+    sys::unique_fd ready_read;
+};
+
+struct start_options {
+    bool run_mode = false;              // `moat run`: inherit stdio, stay in the caller's session
+    std::vector<std::string> command;   // run_mode only
+    std::string origin = "file";
+    std::string source;
+};
+
+pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts);
+// Sends the spec; waits for "ok" from the init (its root is built). Throws with
+// the init's own error message otherwise.
+void release(state::store& store, pending& p, const start_options& opts);
+
+// Stops the container's processes (SIGTERM to its init, then SIGKILL for the
+// whole PID namespace and cgroup), deletes its veth and cgroup. The record
+// stays; the caller removes it once the firewall no longer names it.
+void stop(const state::container_record& record, std::chrono::milliseconds grace = std::chrono::seconds(8));
+
+// Whether the record's init is alive.
+bool running(const state::container_record& record);
+
+// Runs argv inside the running container (all its namespaces and its cgroup,
+// with the same reduced privileges as its services); returns the exit status.
+int enter(const state::container_record& record, const std::vector<std::string>& argv);
+
+}  // namespace moat::container

@@ -1,0 +1,87 @@
+#include "container/spawn.hpp"
+
+#include "sys/error.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+extern char** environ;
+
+namespace moat::container {
+
+namespace {
+
+// Child side, between clone3 and execve: no allocation, no exceptions.
+[[noreturn]] void exec_child(int spec_r, int ready_w, int devnull, const spawn_options& o,
+                             char* const* argv) noexcept {
+    if (o.new_session) {
+        ::setsid();
+    }
+    if (o.null_stdio) {
+        for (int fd = 0; fd < 3; ++fd) {
+            if (::dup2(devnull, fd) < 0) {
+                ::_exit(127);
+            }
+        }
+    }
+    // dup2 onto itself keeps O_CLOEXEC; move through a spare fd first.
+    int tmp_spec = ::fcntl(spec_r, F_DUPFD, 10);
+    int tmp_ready = ::fcntl(ready_w, F_DUPFD, 10);
+    if (tmp_spec < 0 || tmp_ready < 0 || ::dup2(tmp_spec, init_spec_fd) < 0 ||
+        ::dup2(tmp_ready, init_ready_fd) < 0) {
+        ::_exit(127);
+    }
+    ::execve("/proc/self/exe", argv, environ);
+    ::_exit(127);
+}
+
+}  // namespace
+
+spawned spawn_init(const spawn_options& o) {
+    int spec_pipe[2];
+    int ready_pipe[2];
+    sys::check(::pipe2(spec_pipe, O_CLOEXEC), "creating a pipe");
+    sys::unique_fd spec_r(spec_pipe[0]), spec_w(spec_pipe[1]);
+    sys::check(::pipe2(ready_pipe, O_CLOEXEC), "creating a pipe");
+    sys::unique_fd ready_r(ready_pipe[0]), ready_w(ready_pipe[1]);
+    sys::unique_fd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!devnull) {
+        throw sys::errno_error("opening /dev/null");
+    }
+
+    // argv is built before the clone: the child must not allocate.
+    std::vector<std::string> args{"moat"};
+    args.insert(args.end(), o.args.begin(), o.args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+
+    clone_args ca{};
+    ca.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+    if (o.new_network) {
+        ca.flags |= CLONE_NEWNET;
+    }
+    if (o.cgroup_fd >= 0) {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = static_cast<std::uint64_t>(o.cgroup_fd);
+    }
+    ca.exit_signal = SIGCHLD;
+    long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid < 0) {
+        throw sys::errno_error("creating the container's namespaces (clone3)");
+    }
+    if (pid == 0) {
+        exec_child(spec_r.get(), ready_w.get(), devnull.get(), o, argv.data());
+    }
+    return spawned{static_cast<pid_t>(pid), std::move(spec_w), std::move(ready_r)};
+}
+
+}  // namespace moat::container

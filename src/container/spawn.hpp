@@ -1,0 +1,48 @@
+// Starting a container's PID 1.
+//
+// clone3(2) creates the process directly in new PID, mount, UTS, IPC (and,
+// for a private network, network) namespaces and — with CLONE_INTO_CGROUP
+// (Linux 5.7) — directly inside the container's cgroup, so there is no
+// window in which it or its children run outside the cgroup that `down`
+// kills. Without an address space flag clone3 behaves like fork(), and the
+// child only rearranges file descriptors and calls execve(): it runs moat's
+// own binary again as `moat __init`, which is ordinary C++ from then on.
+//
+// Two pipes tie the new init to the `moat` process that started it:
+//   fd 3 (read)  the init's specification as JSON, sent only after the host
+//                side (veth, addresses, firewall) is ready; EOF before a
+//                complete spec (the parent died) makes the init exit, so a
+//                kill -9 of `moat up` never leaves a half-configured init.
+//   fd 4 (write) "ok" once the root file system is built, or the error.
+#pragma once
+
+#include "sys/unique_fd.hpp"
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace moat::container {
+
+struct spawn_options {
+    bool new_network = true;   // CLONE_NEWNET
+    int cgroup_fd = -1;        // CLONE_INTO_CGROUP when >= 0
+    bool new_session = true;   // detach from the caller's terminal (not for `moat run`)
+    bool null_stdio = true;    // stdin/stdout/stderr from /dev/null (not for `moat run`)
+    std::vector<std::string> args;  // arguments after the binary: {"__init", ...}
+};
+
+struct spawned {
+    pid_t pid = -1;
+    sys::unique_fd spec_write;  // write the JSON spec here, then close
+    sys::unique_fd ready_read;  // read "ok" or an error message
+};
+
+spawned spawn_init(const spawn_options& options);
+
+// The fds the init finds its pipes on.
+inline constexpr int init_spec_fd = 3;
+inline constexpr int init_ready_fd = 4;
+
+}  // namespace moat::container

@@ -1,0 +1,243 @@
+#include "converge/converge.hpp"
+
+#include "container/runtime.hpp"
+#include "firewall/firewall.hpp"
+#include "sys/error.hpp"
+#include "sys/failpoint.hpp"
+#include "sys/fs.hpp"
+
+#include <map>
+#include <set>
+
+namespace moat::converge {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+class stopwatch {
+public:
+    explicit stopwatch(const progress_fn& fn) : _fn(fn) {}
+    void step(const std::string& what) {
+        auto now = clock::now();
+        if (_fn) {
+            _fn(what, std::chrono::duration_cast<std::chrono::microseconds>(now - _last));
+        }
+        _last = now;
+    }
+
+private:
+    const progress_fn& _fn;
+    clock::time_point _last = clock::now();
+};
+
+firewall::endpoint endpoint_of(const plan::container_plan& p) {
+    firewall::endpoint e;
+    e.name = p.name;
+    e.host_if = p.host_if;
+    for (const auto* pair : {&p.v4, &p.v6}) {
+        if (*pair) {
+            e.addresses.push_back((*pair)->local.address);
+        }
+    }
+    e.tcp_ports = p.tcp_ports;
+    e.udp_ports = p.udp_ports;
+    e.egress = p.egress;
+    return e;
+}
+
+std::vector<plan::container_plan> plans_of(const std::vector<state::container_record>& records) {
+    std::vector<plan::container_plan> out;
+    for (const auto& r : records) {
+        out.push_back(plan::plan_from_json(r.spec));
+    }
+    return out;
+}
+
+// Stops a container and forgets it; the firewall is re-rendered by the caller.
+void remove_container(state::store& store, const state::container_record& rec) {
+    container::stop(rec);
+    store.remove(rec.name);
+}
+
+}  // namespace
+
+bool report::changed() const {
+    if (firewall_committed) {
+        return true;
+    }
+    for (const auto& a : actions) {
+        if (a.what != "unchanged") {
+            return true;
+        }
+    }
+    return false;
+}
+
+firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans) {
+    firewall::spec spec;
+    for (const auto& p : plans) {
+        if (!p.host_if.empty()) {
+            spec.endpoints.push_back(endpoint_of(p));
+        }
+    }
+    return spec;
+}
+
+bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running) {
+    auto spec = firewall_spec(running);
+    firewall::context nft;
+    auto host = store.host();
+    if (spec.endpoints.empty()) {
+        if (!host.nft_table) {
+            return false;
+        }
+        nft.remove();
+        store.save_host({});
+        return true;
+    }
+    std::string script = firewall::render(spec);
+    if (host.nft_table && host.nft_ruleset == script && nft.current()) {
+        return false;
+    }
+    // Intent first: a crash after the commit must still let `down` find the table.
+    store.save_host({true, host.nft_ruleset});
+    sys::failpoint("before-firewall");
+    nft.apply(script);
+    sys::failpoint("after-firewall");
+    store.save_host({true, script});
+    return true;
+}
+
+report up(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts) {
+    report rep;
+    stopwatch sw(opts.progress);
+    std::map<std::string, state::container_record> existing;
+    for (auto& r : store.containers()) {
+        existing.emplace(r.name, std::move(r));
+    }
+    std::set<std::string> wanted;
+    for (const auto& p : plans) {
+        wanted.insert(p.name);
+    }
+    if (opts.remove_orphans) {
+        for (const auto& [name, rec] : existing) {
+            if (rec.origin == "file" && !wanted.count(name)) {
+                remove_container(store, rec);
+                rep.actions.push_back({name, "removed"});
+                sw.step(name + ": removed");
+            }
+        }
+    }
+
+    std::vector<const plan::container_plan*> to_start;
+    std::vector<plan::container_plan> keep;  // running afterwards, for the firewall
+    for (const auto& [name, rec] : existing) {
+        if (!wanted.count(name) && !(opts.remove_orphans && rec.origin == "file") && container::running(rec)) {
+            keep.push_back(plan::plan_from_json(rec.spec));
+        }
+    }
+    for (const auto& p : plans) {
+        auto it = existing.find(p.name);
+        if (it == existing.end()) {
+            rep.actions.push_back({p.name, "created"});
+            to_start.push_back(&p);
+            continue;
+        }
+        const auto& rec = it->second;
+        bool alive = container::running(rec) && rec.status == "running";
+        if (alive && rec.config_hash == plan::hash(p)) {
+            rep.actions.push_back({p.name, "unchanged"});
+            keep.push_back(p);
+            continue;
+        }
+        remove_container(store, rec);
+        rep.actions.push_back({p.name, alive ? "recreated" : "repaired"});
+        sw.step(p.name + ": stopped the old instance");
+        to_start.push_back(&p);
+    }
+
+    container::start_options so;
+    so.origin = "file";
+    so.source = opts.source;
+    std::vector<container::pending> pend;
+    try {
+        for (const auto* p : to_start) {
+            pend.push_back(container::prepare(store, *p, so));
+            sw.step(p->name + ": namespaces, cgroup and network ready");
+            keep.push_back(*p);
+        }
+        rep.firewall_committed = sync_firewall(store, keep);
+        sw.step(rep.firewall_committed ? "firewall: committed table inet moat" : "firewall: unchanged");
+        for (auto& pd : pend) {
+            container::release(store, pd, so);
+            sw.step(pd.record.name + ": root file system built, services starting");
+        }
+    } catch (...) {
+        // Undo what this run started, so a failed `up` leaves the host as it
+        // found it apart from containers that were already running.
+        std::set<std::string> failed;
+        for (auto& pd : pend) {
+            failed.insert(pd.record.name);
+            try {
+                container::stop(pd.record, std::chrono::seconds(2));
+            } catch (...) {
+            }
+        }
+        try {
+            std::vector<plan::container_plan> survivors;
+            for (auto& p : keep) {
+                if (!failed.count(p.name)) {
+                    survivors.push_back(std::move(p));
+                }
+            }
+            sync_firewall(store, survivors);
+            for (const auto& name : failed) {
+                store.remove(name);
+            }
+        } catch (...) {
+            // The records stay, so a later `down` finishes the cleanup.
+        }
+        throw;
+    }
+    return rep;
+}
+
+report down(state::store& store, const std::vector<std::string>& names, const progress_fn& progress) {
+    report rep;
+    stopwatch sw(progress);
+    auto records = store.containers();
+    std::set<std::string> selected(names.begin(), names.end());
+    for (const auto& n : names) {
+        bool found = false;
+        for (const auto& r : records) {
+            found = found || r.name == n;
+        }
+        if (!found) {
+            throw moat::error("no container named '" + n + "' in " + store.dir());
+        }
+    }
+    std::vector<state::container_record> gone, left;
+    for (auto& r : records) {
+        (selected.empty() || selected.count(r.name) ? gone : left).push_back(std::move(r));
+    }
+    for (const auto& r : gone) {
+        container::stop(r);
+        sw.step(r.name + ": stopped");
+    }
+    std::vector<state::container_record> still_running;
+    for (auto& r : left) {
+        if (container::running(r)) {
+            still_running.push_back(r);
+        }
+    }
+    rep.firewall_committed = sync_firewall(store, plans_of(still_running));
+    sw.step(rep.firewall_committed ? "firewall: updated" : "firewall: unchanged");
+    for (const auto& r : gone) {
+        store.remove(r.name);
+        rep.actions.push_back({r.name, "removed"});
+    }
+    return rep;
+}
+
+}  // namespace moat::converge

@@ -1,0 +1,58 @@
+// Convergence: make the host match a set of container plans, and undo it.
+//
+// `up` compares each plan's hash with the record of what runs: unchanged
+// containers are left alone (their services keep running), changed ones are
+// recreated, dead ones repaired, and — when the whole file is applied —
+// containers the file no longer declares are removed. The firewall is
+// rendered whole from every container that will be running and committed
+// once, between starting the inits and releasing them, so no service runs
+// before its firewall; it is not committed at all when the rendered text
+// equals the last commit and the table is still there (a second `up` changes
+// nothing), and it is re-committed when someone deleted it (drift).
+#pragma once
+
+#include "firewall/firewall.hpp"
+#include "plan/plan.hpp"
+#include "state/store.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace moat::converge {
+
+struct action {
+    std::string container;
+    std::string what;  // created | recreated | repaired | unchanged | removed
+};
+
+struct report {
+    std::vector<action> actions;
+    bool firewall_committed = false;
+    bool changed() const;
+};
+
+// One progress line per step: (step description, elapsed time).
+using progress_fn = std::function<void(const std::string&, std::chrono::microseconds)>;
+
+struct up_options {
+    std::string source;          // config file, recorded for `down -f`
+    bool remove_orphans = true;  // the whole file was applied (no names given)
+    progress_fn progress;
+};
+
+report up(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts);
+
+// Removes the named containers (all when `names` is empty), then the
+// firewall table if no container is left, then the state files.
+report down(state::store& store, const std::vector<std::string>& names, const progress_fn& progress = {});
+
+// The firewall's input for the given plans (those with a veth).
+firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans);
+
+// Commits the firewall for the given running records (or removes the table
+// when empty); true when something was committed.
+bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running);
+
+}  // namespace moat::converge

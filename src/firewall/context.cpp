@@ -1,0 +1,89 @@
+// context: libnftables in-process. Output and errors are buffered (not
+// printed to stdout/stderr) so that callers can parse listings and turn nft's
+// diagnostics into exception text.
+#include <nftables/libnftables.h>
+
+#include <sstream>
+
+#include "firewall/firewall.hpp"
+#include "sys/error.hpp"
+
+namespace moat::firewall {
+namespace {
+
+std::string table_id() { return std::string(table_family) + " " + table_name; }
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
+        s.pop_back();
+    }
+    return s;
+}
+
+}  // namespace
+
+void context::deleter::operator()(nft_ctx* c) const noexcept { nft_ctx_free(c); }
+
+context::context() : _ctx(nft_ctx_new(NFT_CTX_DEFAULT)) {
+    if (!_ctx) {
+        throw error("creating nftables context: out of memory");
+    }
+    if (nft_ctx_buffer_output(_ctx.get()) != 0 || nft_ctx_buffer_error(_ctx.get()) != 0) {
+        throw error("creating nftables context: cannot buffer output");
+    }
+}
+
+context::~context() = default;
+context::context(context&&) noexcept = default;
+context& context::operator=(context&&) noexcept = default;
+
+void context::set_dry_run(bool on) { nft_ctx_set_dry_run(_ctx.get(), on); }
+
+std::string context::run(const std::string& cmd) {
+    int rc = nft_run_cmd_from_buffer(_ctx.get(), cmd.c_str());
+    // Both buffers are drained on every run: a later call must not report
+    // an earlier call's diagnostics.
+    std::string out = nft_ctx_get_output_buffer(_ctx.get());
+    std::string err = nft_ctx_get_error_buffer(_ctx.get());
+    if (rc != 0) {
+        throw error("nft: " + (err.empty() ? std::string("command failed") : trimmed(err)));
+    }
+    return out;
+}
+
+void context::apply(const std::string& script) {
+    // "add" makes the "delete" valid when the table does not exist yet; all
+    // three travel in one netlink batch, which the kernel commits as one
+    // transaction: the new table replaces the old one or nothing happens.
+    try {
+        run("add table " + table_id() + "\ndelete table " + table_id() + "\n" + script);
+    } catch (...) {
+        add_context("applying nftables table " + table_id());
+    }
+}
+
+void context::remove() {
+    // nft 1.0.6 has no "destroy" (1.0.8+); add+delete in one batch is the
+    // idempotent delete.
+    try {
+        run("add table " + table_id() + "\ndelete table " + table_id() + "\n");
+    } catch (...) {
+        add_context("removing nftables table " + table_id());
+    }
+}
+
+std::optional<std::string> context::current() {
+    try {
+        std::istringstream tables(run(std::string("list tables ") + table_family));
+        for (std::string line; std::getline(tables, line);) {
+            if (trimmed(line) == "table " + table_id()) {
+                return run("list table " + table_id());
+            }
+        }
+        return std::nullopt;
+    } catch (...) {
+        add_context("listing nftables table " + table_id());
+    }
+}
+
+}  // namespace moat::firewall

@@ -1,0 +1,123 @@
+// The firewall: moat's one nftables table, `inet moat`.
+//
+// Theory of operation
+// -------------------
+// moat owns exactly one nftables table and never touches any other (the "No
+// collateral" guarantee in PRODUCT.md). The table is not patched rule by rule:
+// render() turns a plain spec (what the planner derived from the config) into
+// the WHOLE table as nft script text, deterministically, and context::apply()
+// commits "add table; delete table; <table>" as ONE libnftables batch. The
+// kernel runs a batch as one transaction, so the old table is replaced
+// atomically, or — on any error — nothing changes at all. There is never a
+// moment in which a container runs without its rules.
+//
+// Shape of the table (render.cpp has the details):
+//  * Base chains `forward` and `output` (filter hooks, policy accept) dispatch
+//    only moat's own interfaces through verdict maps, keyed by interface name:
+//    `oifname vmap @to_container` jumps to the container's `in_<name>` chain,
+//    `iifname vmap @from_container` to its `out_<name>` chain. Packets on any
+//    other interface fall through to policy accept, so the host's own firewall
+//    (its own tables, hooked at the same points) keeps deciding about them:
+//    nftables runs every table's base chain, a drop anywhere wins.
+//  * in_<name>: established/related in, invalid out, ICMP/ICMPv6 in (IPv6
+//    neighbour discovery and ping need it), the allowed TCP/UDP ports and
+//    the DNAT'ed forwardPorts in, everything else dropped.
+//  * out_<name>: replies pass; new traffic that would be FORWARDED is judged
+//    by the egress mode: "none" drops, "nat" passes (anti-spoofed, then
+//    masqueraded in `postrouting`), "vpn" passes only into the tunnel
+//    interface and fails closed without one. Traffic from a container to the
+//    host itself is input, not forward, and is not this table's business.
+//  * Port forwards are DNAT in `prerouting` (from outside) and `nat_output`
+//    (from the host itself, including 127.0.0.1 — which additionally needs
+//    net.ipv4.conf.<host_if>.route_localnet=1, set by the caller, and is
+//    masqueraded on the way into the veth).
+//
+// Chain names are unquoted nft identifiers (nft 1.0.6 does not accept quoted
+// chain names): "in_"/"out_" + a container name of [A-Za-z0-9_-], which can
+// never collide with an nft keyword.
+//
+// libnftables 1.0.6 opens its netlink socket in nft_ctx_new(), so a context
+// acts on the network namespace its creating thread was in, wherever it is
+// used later: construct it inside the namespace it is meant for (e.g. under
+// a netlink::netns_guard).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sys/inet.hpp"
+
+struct nft_ctx;
+
+namespace moat::firewall {
+
+// The one table moat owns.
+inline constexpr const char* table_family = "inet";
+inline constexpr const char* table_name = "moat";
+
+struct port_forward {
+    std::string protocol;                     // "tcp" | "udp"
+    std::uint16_t host_port = 0;
+    std::uint16_t container_port = 0;
+    std::optional<sys::ip_address> host_address;  // unset: every local address of the host
+    sys::ip_address container_address;
+};
+
+// One container attachment.
+struct endpoint {
+    std::string name;                         // container name, [A-Za-z0-9_-]{1,64}
+    std::string host_if;                      // host-side interface, e.g. "ve-webapp"
+    std::vector<sys::ip_address> addresses;   // the container's addresses (v4 and/or v6)
+    std::vector<std::uint16_t> tcp_ports;     // allowed inbound
+    std::vector<std::uint16_t> udp_ports;
+    std::string egress = "none";              // "none" | "nat" | "vpn"
+    std::string tunnel_if;                    // egress "vpn": the tunnel's interface; empty = drop all
+    std::vector<port_forward> forwards;
+};
+
+struct spec {
+    std::vector<endpoint> endpoints;
+};
+
+// The whole `table inet moat { ... }` as nft script text. Deterministic:
+// endpoints, ports and addresses are sorted, so the same spec (in any order)
+// renders byte-identical text. Throws moat::usage_error for a spec nft could
+// not express safely (bad names, duplicate interfaces, unknown egress, port 0,
+// mixed address families in a forward).
+std::string render(const spec& s);
+
+// RAII over struct nft_ctx with buffered output and error streams.
+class context {
+public:
+    context();
+    ~context();
+    context(const context&) = delete;
+    context& operator=(const context&) = delete;
+    context(context&&) noexcept;
+    context& operator=(context&&) noexcept;
+
+    // Replaces table inet moat with `script` (render()'s output) in one
+    // transaction; on error nothing changes and moat::error carries nft's text.
+    void apply(const std::string& script);
+    // Deletes table inet moat if present; absent is fine.
+    void remove();
+    // "list table inet moat", or nullopt when the table does not exist.
+    std::optional<std::string> current();
+    // Runs any nft command(s) and returns the buffered output; throws
+    // moat::error with nft's error text on failure.
+    std::string run(const std::string& cmd);
+
+    // Parse and evaluate only; the kernel is not changed (nft --check).
+    void set_dry_run(bool on);
+
+private:
+    struct deleter {
+        void operator()(nft_ctx* c) const noexcept;
+    };
+    std::unique_ptr<nft_ctx, deleter> _ctx;
+};
+
+}  // namespace moat::firewall

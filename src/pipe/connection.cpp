@@ -1,0 +1,465 @@
+#include "pipe/connection.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "pipe/workers.hpp"
+
+namespace moat::pipe {
+
+namespace {
+
+constexpr std::size_t seal_read_size = 256 * max_payload;
+
+bool is_socket(int fd) {
+    struct stat st{};
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+}  // namespace
+
+connection::connection(loop_context& ctx, std::uint64_t id, sys::unique_fd enc_fd, sys::unique_fd plain_in_fd,
+                       sys::unique_fd plain_out_fd, std::vector<sock_addr> targets)
+    : _ctx(ctx), _id(id), _targets(std::move(targets)) {
+    _slots[enc].fd = std::move(enc_fd);
+    _slots[plain_in].fd = std::move(plain_in_fd);
+    _slots[plain_out].fd = std::move(plain_out_fd);
+    _slots[plain_out].alias = !_slots[plain_out].fd;
+    if (!_slots[plain_out].alias) {
+        // spipe's stdin/stdout may be pipes, files or sockets; elsewhere
+        // every descriptor is a socket and the fstat calls are saved.
+        _slots[plain_in].socket = is_socket(_slots[plain_in].fd.get());
+        _slots[plain_out].socket = is_socket(_slots[plain_out].fd.get());
+    }
+    _hs = std::make_unique<handshake>(ctx.side, *ctx.key, *ctx.group, ctx.no_pfs, ctx.require_pfs);
+    submit_job();
+    ctx.add_deadline(_id, _deadline = clock::now() + ctx.timeout);
+    if (_slots[enc].fd) {
+        // -d: the client is already here; the handshake runs while the
+        // plaintext target is being connected.
+        _hs_io = true;
+        handshake_write();
+    }
+    if ((!_slots[enc].fd || !_slots[plain_in].fd) && !try_next_target()) {
+        fail();
+    }
+    if (!_finished) {
+        update_interest();
+    }
+}
+
+connection::~connection() {
+    for (auto& s : _slots) {
+        // Closing a socket drops its registration; stdio descriptors have
+        // other copies (fds 0 and 1), so theirs must be removed explicitly.
+        if (s.fd && s.in_epoll && !s.socket) {
+            epoll_ctl(_ctx.epoll_fd, EPOLL_CTL_DEL, s.fd.get(), nullptr);
+        }
+    }
+    if (_carry) {
+        wipe(_carry.get(), packet_size);
+    }
+}
+
+int connection::fd_of(int slot) const { return _slots[real_slot(slot)].fd.get(); }
+
+void connection::fail() {
+    _failed = true;
+    _finished = true;
+}
+
+bool connection::try_next_target() {
+    int slot = _slots[enc].fd ? int(plain_in) : int(enc);
+    while (_target_index < _targets.size()) {
+        const sock_addr& addr = _targets[_target_index++];
+        bool in_progress = false;
+        try {
+            _slots[slot].fd = start_connect(addr, &in_progress);
+        } catch (const std::exception&) {
+            continue;  // spiped also just tries the next address
+        }
+        _slots[slot].socket = true;
+        _slots[slot].in_epoll = false;
+        _slots[slot].events = 0;
+        tune_socket(_slots[slot].fd.get(), addr.family(), _ctx.keepalive);
+        _connecting = slot;
+        if (!in_progress) {
+            target_connected(slot);
+        }
+        return true;
+    }
+    return false;
+}
+
+void connection::target_connected(int slot) {
+    _connecting = -1;
+    if (slot == enc) {
+        // -e / spipe: the handshake (and its timeout) starts now.
+        _hs_io = true;
+        _ctx.add_deadline(_id, _deadline = clock::now() + _ctx.timeout);
+        handshake_write();
+    }
+    maybe_start_data();
+}
+
+void connection::on_deadline() {
+    if (!_data && !_finished && clock::now() >= _deadline) {
+        fail();
+    }
+}
+
+void connection::submit_job() {
+    if (auto job = _hs->take_job()) {
+        _ctx.workers->submit(_id, std::move(job));
+    }
+}
+
+void connection::on_job_done(const std::shared_ptr<dh_job>& job, bool ok) {
+    if (_finished || !_hs) {
+        return;
+    }
+    if (!ok) {
+        fail();
+        return;
+    }
+    _hs->complete_job(job);
+    submit_job();
+    if (_hs_io) {
+        handshake_write();
+    }
+    maybe_start_data();
+    if (!_finished) {
+        update_interest();
+    }
+}
+
+void connection::handshake_read() {
+    std::uint8_t buf[320];
+    std::size_t want = std::min(_hs->wanted(), sizeof buf);
+    ssize_t r = ::read(fd_of(enc), buf, want);
+    if (r < 0 && (would_block() || errno == EINTR)) {
+        return;
+    }
+    if (r <= 0) {
+        fail();  // the peer went away or broke mid-handshake
+        return;
+    }
+    _hs->feed({buf, std::size_t(r)});
+    if (_hs->status() == handshake::state::failed) {
+        fail();
+        return;
+    }
+    submit_job();
+    handshake_write();
+    maybe_start_data();
+}
+
+void connection::handshake_write() {
+    auto& out = _hs->output();
+    _hs_out.insert(_hs_out.end(), out.begin(), out.end());
+    out.clear();
+    if (!_hs_io || _hs_out.empty()) {
+        return;
+    }
+    ssize_t w = do_write(enc, _hs_out.data(), _hs_out.size());
+    if (w < 0) {
+        if (!would_block()) {
+            fail();
+        }
+        return;
+    }
+    _hs_out.erase(_hs_out.begin(), _hs_out.begin() + w);
+}
+
+void connection::maybe_start_data() {
+    if (_data || _finished || !_hs || _hs->status() != handshake::state::done || _connecting >= 0 ||
+        !_slots[enc].fd || !_slots[plain_in].fd) {
+        return;
+    }
+    _sealer.emplace(_hs->keys().out);
+    _opener.emplace(_hs->keys().in);
+    _hs.reset();  // wipes the handshake secrets
+    // Handshake bytes not sent yet go out before the first packet.
+    _seal.pending = std::move(_hs_out);
+    _seal.pending_off = 0;
+    _data = true;
+}
+
+ssize_t connection::do_write(int slot, const std::uint8_t* data, std::size_t n) {
+    int fd = fd_of(slot);
+    for (;;) {
+        ssize_t w = _slots[real_slot(slot)].socket ? ::send(fd, data, n, MSG_NOSIGNAL) : ::write(fd, data, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        return w;
+    }
+}
+
+// Returns false when nothing could be read (would block).
+bool connection::pump_read(pump& p) {
+    const bool sealing = &p == &_seal;
+    std::uint8_t* in = _ctx.in_buf.data();
+    std::size_t have = 0;
+    if (!sealing && _carry_len) {
+        std::memcpy(in, _carry.get(), _carry_len);
+        have = _carry_len;
+    }
+    std::size_t room = sealing ? seal_read_size : _ctx.in_buf.size() - have;
+    ssize_t r;
+    do {
+        r = ::read(fd_of(p.src), in + have, room);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (!would_block()) {
+            fail();
+        }
+        return false;
+    }
+    if (r == 0) {
+        src_finished(p);
+        return true;
+    }
+    if (sealing) {
+        seal_chunk(p, std::size_t(r));
+    } else {
+        open_chunk(p, have + std::size_t(r));
+    }
+    return true;
+}
+
+void connection::seal_chunk(pump& p, std::size_t n) {
+    long produced = _sealer->seal_stream({_ctx.in_buf.data(), n}, _ctx.out_buf.data());
+    if (produced < 0) {
+        fail();  // 2^64 packets: the counter must not wrap
+        return;
+    }
+    deliver(p, _ctx.out_buf.data(), std::size_t(produced));
+}
+
+void connection::open_chunk(pump& p, std::size_t n) {
+    const std::uint8_t* in = _ctx.in_buf.data();
+    std::uint8_t* out = _ctx.out_buf.data();
+    std::size_t produced = 0, off = 0;
+    bool bad = false;
+    for (; off + packet_size <= n; off += packet_size) {
+        std::size_t len = 0;
+        if (!_opener->open(in + off, out + produced, &len)) {
+            bad = true;
+            break;
+        }
+        produced += len;
+    }
+    if (!bad) {
+        _carry_len = n - off;
+        if (_carry_len) {
+            if (!_carry) {
+                _carry = std::make_unique<std::uint8_t[]>(packet_size);
+            }
+            std::memcpy(_carry.get(), in + off, _carry_len);
+        }
+    }
+    // Packets before a bad one were authentic; the bad one is never delivered.
+    deliver(p, out, produced);
+    if (bad) {
+        fail();
+    }
+}
+
+void connection::deliver(pump& p, const std::uint8_t* data, std::size_t n) {
+    if (n == 0 || _finished) {
+        return;
+    }
+    ssize_t w = do_write(p.dst, data, n);
+    if (w < 0) {
+        if (!would_block()) {
+            fail();
+            return;
+        }
+        w = 0;
+    }
+    if (std::size_t(w) < n) {
+        p.pending.assign(data + w, data + n);
+        p.pending_off = 0;
+    }
+}
+
+void connection::pump_flush(pump& p) {
+    while (p.pending_off < p.pending.size()) {
+        ssize_t w = do_write(p.dst, p.pending.data() + p.pending_off, p.pending.size() - p.pending_off);
+        if (w < 0) {
+            if (!would_block()) {
+                fail();
+            }
+            return;
+        }
+        p.pending_off += std::size_t(w);
+    }
+    // Give the memory back: idle connections should cost almost nothing.
+    std::vector<std::uint8_t>().swap(p.pending);
+    p.pending_off = 0;
+    if (p.src_eof) {
+        src_finished(p);
+        return;
+    }
+    // The source was not watched while we were blocked: read it now. A
+    // hung-up source is out of epoll for good, so it is read until it blocks.
+    const bool hup = _slots[real_slot(p.src)].hup;
+    while (pump_read(p) && hup && !_finished && !p.src_eof && p.pending.empty()) {
+    }
+}
+
+void connection::src_finished(pump& p) {
+    p.src_eof = true;
+    if (&p == &_open) {
+        _carry_len = 0;  // a partial packet at EOF is dropped
+    }
+    if (!p.pending.empty() || p.done) {
+        return;
+    }
+    p.done = true;
+    fd_slot& dst = _slots[real_slot(p.dst)];
+    if (dst.socket) {
+        ::shutdown(dst.fd.get(), SHUT_WR);
+    } else if (!_slots[p.dst].alias) {
+        // A pipe (spipe's stdout) has no half-close: closing it is the EOF.
+        if (dst.in_epoll) {
+            epoll_ctl(_ctx.epoll_fd, EPOLL_CTL_DEL, dst.fd.get(), nullptr);
+        }
+        dst.fd.reset();
+        dst.in_epoll = false;
+    }
+    if (_seal.done && _open.done) {
+        _finished = true;
+    }
+}
+
+void connection::on_event(int slot, std::uint32_t events) {
+    if (_finished) {
+        return;
+    }
+    if (slot == _connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(fd_of(slot), SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err == 0 && !(events & (EPOLLERR | EPOLLHUP))) {
+            target_connected(slot);
+        } else {
+            _slots[slot] = fd_slot{};
+            if (!try_next_target()) {
+                fail();
+            }
+        }
+    } else if (events & EPOLLERR) {
+        fail();
+    } else {
+        const bool readable = events & (EPOLLIN | EPOLLHUP);
+        if (readable && slot == enc && !_data && _hs_io && _hs && _hs->wanted() > 0) {
+            handshake_read();
+        } else if (readable && _data) {
+            pump* p = slot == enc ? &_open : slot == plain_in ? &_seal : nullptr;
+            if (p && !p->src_eof && p->pending.empty()) {
+                pump_read(*p);
+            }
+        }
+        if ((events & EPOLLOUT) && !_finished) {
+            if (slot == enc && !_data) {
+                handshake_write();
+                maybe_start_data();
+            } else if (slot == enc && _data && !_seal.pending.empty()) {
+                pump_flush(_seal);
+            }
+            if (real_slot(plain_out) == slot && _data && !_open.pending.empty() && !_finished) {
+                pump_flush(_open);
+            }
+        }
+        if ((events & EPOLLHUP) && !_finished) {
+            on_hangup(slot);
+        }
+    }
+    if (!_finished) {
+        update_interest();
+    }
+}
+
+// EPOLLHUP (without EPOLLERR) means both directions of the descriptor are
+// shut, and epoll reports it even with an empty event mask, so the slot
+// leaves epoll and its remaining input is read directly.
+void connection::on_hangup(int slot) {
+    pump* into = slot == enc ? &_seal : real_slot(plain_out) == slot ? &_open : nullptr;
+    if (!_data || (into && !into->done)) {
+        fail();  // nothing more can be written there
+        return;
+    }
+    fd_slot& s = _slots[slot];
+    if (s.in_epoll) {
+        epoll_ctl(_ctx.epoll_fd, EPOLL_CTL_DEL, s.fd.get(), nullptr);
+        s.in_epoll = false;
+    }
+    s.hup = true;
+    pump* from = slot == enc ? &_open : slot == plain_in ? &_seal : nullptr;
+    while (from && !_finished && !from->src_eof && from->pending.empty() && pump_read(*from)) {
+    }
+}
+
+void connection::update_interest() {
+    std::uint32_t want[3] = {0, 0, 0};
+    const bool hs_read = !_data && _hs_io && _hs && _hs->wanted() > 0;
+    if (hs_read || (_data && !_open.src_eof && _open.pending.empty())) {
+        want[enc] |= EPOLLIN;
+    }
+    if (_connecting == enc || (!_data && !_hs_out.empty()) || (_data && !_seal.pending.empty())) {
+        want[enc] |= EPOLLOUT;
+    }
+    if (_data && !_seal.src_eof && _seal.pending.empty()) {
+        want[plain_in] |= EPOLLIN;
+    }
+    if (_connecting == plain_in) {
+        want[plain_in] |= EPOLLOUT;
+    }
+    if (_data && !_open.pending.empty()) {
+        want[real_slot(plain_out)] |= EPOLLOUT;
+    }
+    for (int i = 0; i < 3; ++i) {
+        fd_slot& s = _slots[i];
+        if (s.alias || !s.fd || s.hup) {
+            continue;
+        }
+        if (s.always_ready) {
+            if (want[i]) {
+                _ctx.always_ready.push_back(token(_id, i));
+            }
+            continue;
+        }
+        // Registering only once something is wanted saves an epoll_ctl per
+        // descriptor and connection; that is a measurable part of -f's cost.
+        if ((s.in_epoll && s.events == want[i]) || (!s.in_epoll && want[i] == 0)) {
+            continue;
+        }
+        epoll_event ev{};
+        ev.events = want[i];
+        ev.data.u64 = token(_id, i);
+        if (epoll_ctl(_ctx.epoll_fd, s.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s.fd.get(), &ev) == 0) {
+            s.in_epoll = true;
+            s.events = want[i];
+        } else if (errno == EPERM) {
+            // Regular files and /dev/null cannot be polled; they never block.
+            s.always_ready = true;
+            if (want[i]) {
+                _ctx.always_ready.push_back(token(_id, i));
+            }
+        } else {
+            fail();
+            return;
+        }
+    }
+}
+
+}  // namespace moat::pipe

@@ -1,0 +1,173 @@
+#include "plan/plan.hpp"
+
+#include <cstdio>
+#include <set>
+
+namespace moat::plan {
+
+static std::uint64_t fnv1a(const std::string& s) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) {
+        h = (h ^ c) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+std::string host_link_name(const std::string& container) {
+    std::string name = "ve-" + container;
+    if (name.size() <= max_ifname) {
+        return name;
+    }
+    char suffix[8];
+    std::snprintf(suffix, sizeof suffix, "-%04x", static_cast<unsigned>(fnv1a(container) & 0xffff));
+    // 3 ("ve-") + 7 + 5 ("-xxxx") = 15 bytes.
+    return "ve-" + container.substr(0, 7) + suffix;
+}
+
+static std::optional<address_pair> pair_of(const std::optional<sys::ip_prefix>& host,
+                                           const std::optional<sys::ip_prefix>& local) {
+    if (!host || !local) {
+        return std::nullopt;
+    }
+    address_pair p{*host, *local, true};
+    // A prefix written on either side makes it a shared subnet instead of /32 + peer.
+    if (host->length != host->address.max_prefix() || local->length != local->address.max_prefix()) {
+        int len = std::min(host->length, local->length);
+        p.host.length = len;
+        p.local.length = len;
+        p.point_to_point = false;
+    }
+    return p;
+}
+
+std::vector<const config::service*> start_order(const std::vector<config::service>& services) {
+    std::vector<const config::service*> out;
+    std::set<std::string> placed;
+    // Repeated passes keep file order among services whose dependencies are
+    // met; n passes at most because the validator has ruled out cycles.
+    for (size_t pass = 0; pass <= services.size() && out.size() < services.size(); ++pass) {
+        for (const auto& s : services) {
+            if (placed.count(s.name)) {
+                continue;
+            }
+            bool ready = true;
+            for (const auto& dep : s.after) {
+                bool known = false;
+                for (const auto& other : services) {
+                    known = known || other.name == dep;
+                }
+                ready = ready && (!known || placed.count(dep));
+            }
+            if (ready) {
+                placed.insert(s.name);
+                out.push_back(&s);
+            }
+        }
+    }
+    return out;
+}
+
+static service_plan plan_service(const config::service& s) {
+    service_plan p;
+    p.name = s.name;
+    p.argv = s.script ? std::vector<std::string>{"/bin/sh", "-c", *s.script} : s.exec;
+    p.environment = s.environment;
+    p.restart = config::to_string(s.restart);
+    p.after = s.after;
+    return p;
+}
+
+container_plan plan_container(const config::container& c) {
+    container_plan p;
+    p.name = c.name;
+    p.hostname = c.name;
+    p.private_network = c.private_network;
+    p.v4 = pair_of(c.host_address, c.local_address);
+    p.v6 = pair_of(c.host_address6, c.local_address6);
+    if (p.private_network && (p.v4 || p.v6)) {
+        p.host_if = host_link_name(c.name);
+    }
+    p.egress = c.egress ? config::to_string(*c.egress) : "none";
+    p.dns = c.dns;
+    p.tcp_ports = c.firewall.allowed_tcp_ports;
+    p.udp_ports = c.firewall.allowed_udp_ports;
+    p.root = c.root.value_or("/");
+    // The host's own root is always read-only inside; a directory root is the
+    // container's own, writable as with `systemd-nspawn -D`.
+    p.root_read_only = !c.root || *c.root == "/";
+    p.ephemeral = c.ephemeral;
+    for (const auto& m : c.bind_mounts) {
+        p.mounts.push_back({m.host_path.empty() ? m.mount_point : m.host_path, m.mount_point, m.read_only});
+    }
+    for (const auto* s : start_order(c.services)) {
+        p.services.push_back(plan_service(*s));
+    }
+    return p;
+}
+
+static nlohmann::json pair_json(const std::optional<address_pair>& p) {
+    if (!p) {
+        return nullptr;
+    }
+    return {{"host", p->host.str()}, {"local", p->local.str()}, {"point_to_point", p->point_to_point}};
+}
+
+static std::optional<address_pair> pair_from(const nlohmann::json& j) {
+    if (j.is_null()) {
+        return std::nullopt;
+    }
+    return address_pair{*sys::ip_prefix::parse(j.at("host").get<std::string>()),
+                        *sys::ip_prefix::parse(j.at("local").get<std::string>()),
+                        j.at("point_to_point").get<bool>()};
+}
+
+nlohmann::json to_json(const container_plan& p) {
+    nlohmann::json services = nlohmann::json::array();
+    for (const auto& s : p.services) {
+        services.push_back({{"name", s.name}, {"argv", s.argv}, {"environment", s.environment},
+                            {"restart", s.restart}, {"after", s.after}});
+    }
+    nlohmann::json mounts = nlohmann::json::array();
+    for (const auto& m : p.mounts) {
+        mounts.push_back({{"host_path", m.host_path}, {"mount_point", m.mount_point}, {"read_only", m.read_only}});
+    }
+    return {{"name", p.name}, {"hostname", p.hostname}, {"private_network", p.private_network},
+            {"host_if", p.host_if}, {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
+            {"egress", p.egress}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
+            {"root", p.root}, {"root_read_only", p.root_read_only}, {"ephemeral", p.ephemeral},
+            {"mounts", mounts}, {"services", services}};
+}
+
+container_plan plan_from_json(const nlohmann::json& j) {
+    container_plan p;
+    p.name = j.at("name");
+    p.hostname = j.at("hostname");
+    p.private_network = j.at("private_network");
+    p.host_if = j.at("host_if");
+    p.v4 = pair_from(j.at("v4"));
+    p.v6 = pair_from(j.at("v6"));
+    p.egress = j.at("egress");
+    p.dns = j.at("dns").get<std::vector<std::string>>();
+    p.tcp_ports = j.at("tcp_ports").get<std::vector<std::uint16_t>>();
+    p.udp_ports = j.at("udp_ports").get<std::vector<std::uint16_t>>();
+    p.root = j.at("root");
+    p.root_read_only = j.at("root_read_only");
+    p.ephemeral = j.at("ephemeral");
+    for (const auto& m : j.at("mounts")) {
+        p.mounts.push_back({m.at("host_path"), m.at("mount_point"), m.at("read_only")});
+    }
+    for (const auto& s : j.at("services")) {
+        p.services.push_back({s.at("name"), s.at("argv").get<std::vector<std::string>>(),
+                              s.at("environment").get<std::map<std::string, std::string>>(),
+                              s.at("restart"), s.at("after").get<std::vector<std::string>>()});
+    }
+    return p;
+}
+
+std::string hash(const container_plan& p) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a(to_json(p).dump())));
+    return buf;
+}
+
+}  // namespace moat::plan

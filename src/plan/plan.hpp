@@ -1,0 +1,84 @@
+// Planning: from the configuration model to the concrete things `up` makes
+// for one container — link names, addresses with their prefix lengths,
+// routes, firewall inputs, mounts and the services its init will run.
+//
+// A plan is a plain value with a canonical JSON form. The JSON is what the
+// state record keeps (so `down`, `status` and the firewall renderer work from
+// what was actually made, even when the config file has changed since), and
+// its hash is how `up` tells an unchanged container from a changed one.
+//
+// Point-to-point addressing follows nixos-container: an address written
+// without a prefix length is a /32 (/128) whose peer is the other end, so
+// the kernel installs the host route to the peer and nothing else.
+#pragma once
+
+#include "config/model.hpp"
+#include "sys/inet.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moat::plan {
+
+// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
+inline constexpr std::size_t max_ifname = 15;
+
+// "ve-<name>"; names too long for that keep a prefix and a hash suffix so
+// they stay unique and recognisable: "ve-averylo-1a2b".
+std::string host_link_name(const std::string& container);
+
+struct address_pair {
+    sys::ip_prefix host;   // host end, e.g. 10.171.1.1/32
+    sys::ip_prefix local;  // container end
+    bool point_to_point = true;  // no prefix written: /32 + peer
+    bool operator==(const address_pair&) const = default;
+};
+
+struct service_plan {
+    std::string name;
+    std::vector<std::string> argv;
+    std::map<std::string, std::string> environment;
+    std::string restart = "no";
+    std::vector<std::string> after;
+};
+
+struct mount_plan {
+    std::string host_path;
+    std::string mount_point;
+    bool read_only = true;
+};
+
+struct container_plan {
+    std::string name;
+    std::string hostname;
+    bool private_network = false;
+    std::string host_if;  // empty: no veth (shared or loopback-only network)
+    std::optional<address_pair> v4;
+    std::optional<address_pair> v6;
+    std::string egress = "none";
+    std::vector<std::string> dns;
+    std::vector<std::uint16_t> tcp_ports;
+    std::vector<std::uint16_t> udp_ports;
+    std::string root = "/";
+    bool root_read_only = true;
+    bool ephemeral = false;
+    std::vector<mount_plan> mounts;
+    std::vector<service_plan> services;  // in start order (`after` resolved)
+};
+
+container_plan plan_container(const config::container& c);
+
+nlohmann::json to_json(const container_plan& p);
+container_plan plan_from_json(const nlohmann::json& j);
+// Stable hash of the canonical JSON (FNV-1a 64, hex): equal plans, equal hashes.
+std::string hash(const container_plan& p);
+
+// Orders services so that each comes after those it names in `after`
+// (stable: file order otherwise). The config validator rejects cycles first.
+std::vector<const config::service*> start_order(const std::vector<config::service>& services);
+
+}  // namespace moat::plan

@@ -1,0 +1,79 @@
+// The state directory: what moat made, written down BEFORE it is made.
+//
+// `moat up` exits after starting containers, so everything `down`, `status`,
+// `exec` and `logs` need later lives here. The rule that makes `down` safe
+// after a kill -9 at any point of `up`: a record naming a kernel object,
+// cgroup or process is saved (atomically: temp file, fsync, rename) before
+// the object is created, and every teardown step tolerates the object being
+// absent. A record may therefore name things that never came to exist; it
+// never misses something that does.
+//
+// Layout of <state-dir> (default /run/moat):
+//   lock                          flock(2) held by every mutating command
+//   host.json                     host-wide objects: the nftables table
+//   containers/<name>/record.json one container's record
+//   containers/<name>/logs/       service logs, init.log, services.json
+//   containers/<name>/rootfs/     mount point for the container's root (empty on the host)
+#pragma once
+
+#include "sys/process.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moat::state {
+
+struct container_record {
+    std::string name;
+    std::string origin = "file";   // "file" (from a config file) or "run" (moat run)
+    std::string source;            // config file path for origin "file"
+    std::string config_hash;       // of the container's definition, for convergence
+    std::string status = "starting";  // starting | running | exited
+    sys::process_id init;          // the container's PID 1 as seen from the host
+    std::string cgroup;            // absolute cgroup directory; empty when none
+    std::string host_if;           // host end of the veth; empty when none
+    nlohmann::json spec;           // the resolved definition: addresses, egress, firewall, services
+};
+
+struct host_record {
+    bool nft_table = false;        // `inet moat` may exist and is ours
+    std::string nft_ruleset;       // the script last committed, to detect "no change"
+};
+
+class store {
+public:
+    // Opens (creating if needed, mode 0700) the state directory.
+    explicit store(std::string dir);
+
+    const std::string& dir() const { return _dir; }
+    // Exclusive lock for the whole command; released when the fd closes.
+    sys::unique_fd lock();
+    // A stable id of this state directory, used to keep two moat instances'
+    // cgroups apart ("moat/<id>/<name>").
+    std::string instance_id() const;
+
+    std::vector<container_record> containers() const;
+    std::optional<container_record> load(const std::string& name) const;
+    void save(const container_record& r);
+    // Removes the container's directory (record, logs, rootfs mount point).
+    void remove(const std::string& name);
+    std::string container_dir(const std::string& name) const;
+    // Removes the state directory itself when nothing is recorded any more,
+    // so that `down` leaves no state files behind.
+    void remove_if_empty();
+
+    host_record host() const;
+    void save_host(const host_record& h);
+
+private:
+    std::string _dir;
+};
+
+nlohmann::json to_json(const container_record& r);
+container_record record_from_json(const nlohmann::json& j);
+
+}  // namespace moat::state

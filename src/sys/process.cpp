@@ -1,0 +1,92 @@
+#include "sys/process.hpp"
+
+#include "sys/fs.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+namespace moat::sys {
+
+namespace {
+
+struct stat_fields {
+    char state = '?';
+    std::uint64_t start_time = 0;
+};
+
+std::optional<stat_fields> read_stat(pid_t pid) {
+    std::string text;
+    try {
+        text = read_file("/proc/" + std::to_string(pid) + "/stat");
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+    // comm may contain spaces and parentheses: fields restart after the last ')'.
+    auto close = text.rfind(')');
+    if (close == std::string::npos || close + 2 >= text.size()) {
+        return std::nullopt;
+    }
+    stat_fields f;
+    f.state = text[close + 2];
+    // Field 3 is the state; field 22 is starttime: 19 more fields after it.
+    size_t pos = close + 2;
+    for (int field = 3; field < 22; ++field) {
+        pos = text.find(' ', pos);
+        if (pos == std::string::npos) {
+            return std::nullopt;
+        }
+        ++pos;
+    }
+    f.start_time = std::stoull(text.substr(pos, text.find(' ', pos) - pos));
+    return f;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+    auto f = read_stat(pid);
+    if (!f) {
+        return std::nullopt;
+    }
+    return f->start_time;
+}
+
+bool process_alive(const process_id& p) {
+    if (p.pid <= 0) {
+        return false;
+    }
+    auto f = read_stat(p.pid);
+    return f && f->start_time == p.start_time && f->state != 'Z' && f->state != 'X';
+}
+
+bool wait_gone(const process_id& p, std::chrono::milliseconds timeout) {
+    if (!process_alive(p)) {
+        return true;
+    }
+    unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid, 0)));
+    if (pidfd && !process_alive(p)) {
+        return true;  // the PID was reused between the check and pidfd_open
+    }
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (process_alive(p)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            return false;
+        }
+        if (pidfd) {
+            pollfd pfd{pidfd.get(), POLLIN, 0};
+            ::poll(&pfd, 1, static_cast<int>(std::min<long>(left.count(), 100)));
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    return true;
+}
+
+}  // namespace moat::sys

@@ -1,0 +1,200 @@
+// Lifecycle guarantees: idempotent `up`, convergence, `down` leaves nothing
+// (also after a kill -9 at any point of `up`), bad config changes nothing.
+#include "lab.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using moat::test::lab;
+using moat::test::sh;
+
+namespace {
+
+const char* config_v1 = R"(
+[containers.alpha]
+privateNetwork = true
+hostAddress = "10.171.2.1"
+localAddress = "10.171.2.2"
+hostAddress6 = "fc00:172::1"
+localAddress6 = "fc00:172::2"
+firewall.allowedTCPPorts = [80]
+[containers.alpha.services.web]
+script = 'while true; do echo alpha | nc -l -p 80; done'
+restart = "always"
+
+[containers.beta]
+privateNetwork = true
+hostAddress = "10.171.3.1"
+localAddress = "10.171.3.2"
+[containers.beta.services.idle]
+exec = ["/bin/sleep", "100000"]
+)";
+
+nlohmann::json status(lab& l) {
+    auto r = l.moat("status --json");
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+}
+
+int pid_of(lab& l, const std::string& name) {
+    auto st = status(l);  // not status(l)["..."] in the loop: the temporary would dangle
+    for (const auto& c : st["containers"]) {
+        if (c["name"] == name) return c["pid"].get<int>();
+    }
+    return 0;
+}
+
+struct made {
+    std::vector<int> pids;
+    std::vector<std::string> cgroups;
+};
+
+made snapshot(lab& l) {
+    made m;
+    auto st = status(l);
+    for (const auto& c : st["containers"]) {
+        m.pids.push_back(c["pid"].get<int>());
+        m.cgroups.push_back(c["cgroup"].get<std::string>());
+    }
+    return m;
+}
+
+// Everything moat could have left behind, as one string, so a failure shows it all.
+std::string residue(lab& l, const made& m) {
+    std::ostringstream out;
+    auto links = l.in("ip -o link show | grep -v ': lo:' || true");
+    if (!links.out.empty()) out << "links: " << links.out;
+    auto v6 = l.in("ip -o addr show | grep -v ' lo ' || true");
+    if (!v6.out.empty()) out << "addresses: " << v6.out;
+    auto nft = l.in("nft list tables");
+    if (!nft.out.empty()) out << "nftables: " << nft.out;
+    auto rules = l.in("ip rule show | grep -vE 'lookup (local|main|default)' || true");
+    if (!rules.out.empty()) out << "rules: " << rules.out;
+    for (int pid : m.pids) {
+        // A zombie is gone for our purposes: only its exit status is left,
+        // waiting for the machine's init to collect it.
+        auto st = sh("awk '{print $3}' /proc/" + std::to_string(pid) + "/stat 2>/dev/null");
+        if (pid > 0 && !st.out.empty() && st.out != "Z\n") out << "process " << pid << " alive (" << st.out << ")\n";
+    }
+    for (const auto& cg : m.cgroups) {
+        if (!cg.empty() && sh("test -e " + cg).code == 0) out << "cgroup " << cg << "\n";
+    }
+    auto mounts = sh("grep -c '" + l.dir() + "' /proc/self/mountinfo || true");
+    if (mounts.out != "0\n") out << "mounts: " << mounts.out;
+    auto state = sh("test -e " + l.state_dir() + " && find " + l.state_dir() + " || true");
+    if (!state.out.empty()) out << "state: " << state.out;
+    return out.str();
+}
+
+}  // namespace
+
+TEST(Lifecycle, SecondUpChangesNothing) {
+    lab l;
+    auto file = l.write("moat.toml", config_v1);
+    auto first = l.moat("up -f " + file);
+    ASSERT_EQ(first.code, 0) << first.err;
+    int alpha = pid_of(l, "alpha");
+    auto table_before = l.in("nft list table inet moat").out;
+    auto second = l.moat("up -f " + file);
+    ASSERT_EQ(second.code, 0) << second.err;
+    EXPECT_NE(second.out.find("no changes"), std::string::npos) << second.out;
+    EXPECT_NE(second.out.find("alpha                unchanged"), std::string::npos) << second.out;
+    EXPECT_EQ(pid_of(l, "alpha"), alpha);
+    EXPECT_EQ(l.in("nft list table inet moat").out, table_before);
+}
+
+TEST(Lifecycle, EditingTheFileConverges) {
+    lab l;
+    auto file = l.write("moat.toml", config_v1);
+    ASSERT_EQ(l.moat("up -f " + file).code, 0);
+    int alpha = pid_of(l, "alpha"), beta = pid_of(l, "beta");
+    // Change beta, drop nothing: alpha keeps running untouched.
+    std::string v2 = config_v1;
+    v2.replace(v2.find("100000"), 6, "200000");
+    l.write("moat.toml", v2);
+    auto r = l.moat("up -f " + file);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("beta                 recreated"), std::string::npos) << r.out;
+    EXPECT_EQ(pid_of(l, "alpha"), alpha);
+    EXPECT_NE(pid_of(l, "beta"), beta);
+    // Remove beta from the file: `up` removes it and its link.
+    std::string v3 = v2.substr(0, v2.find("[containers.beta]"));
+    l.write("moat.toml", v3);
+    r = l.moat("up -f " + file);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("beta                 removed"), std::string::npos) << r.out;
+    EXPECT_EQ(l.in("ip link show ve-beta").code, 1);
+    EXPECT_EQ(pid_of(l, "alpha"), alpha);
+    // Drift: someone deletes moat's table; `up` puts it back.
+    ASSERT_EQ(l.in("nft delete table inet moat").code, 0);
+    r = l.moat("up -f " + file);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(l.in("nft list table inet moat").code, 0);
+}
+
+TEST(Lifecycle, DownLeavesNothing) {
+    lab l;
+    auto file = l.write("moat.toml", config_v1);
+    ASSERT_EQ(l.moat("up -f " + file).code, 0);
+    auto m = snapshot(l);
+    ASSERT_EQ(m.pids.size(), 2u);
+    ASSERT_GT(m.pids[0], 0);
+    EXPECT_EQ(l.moat("exec alpha -- true").code, 0);
+    auto r = l.moat("down");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(residue(l, m), "");
+    // down again: nothing to do, still fine.
+    EXPECT_EQ(l.moat("down").code, 0);
+}
+
+TEST(Lifecycle, DownAfterKillNineAtEveryPointOfUp) {
+    for (const char* point : {"after-record", "after-cgroup", "after-spawn", "after-network", "before-firewall",
+                              "after-firewall", "after-release"}) {
+        SCOPED_TRACE(point);
+        lab l;
+        auto file = l.write("moat.toml", config_v1);
+        auto r = moat::test::sh("MOAT_FAILPOINT=" + std::string(point) + " " + moat::test::enter(l.host_ns()) +
+                                moat::test::moat_binary() + " --state-dir " + l.state_dir() + " up -q -f " + file);
+        EXPECT_EQ(r.code, 128 + 9) << r.err;  // it really died there
+        auto m = snapshot(l);
+        auto down = l.moat("down");
+        EXPECT_EQ(down.code, 0) << down.err;
+        EXPECT_EQ(residue(l, m), "");
+    }
+}
+
+TEST(Lifecycle, BadConfigChangesNothingAndExitsTwo) {
+    lab l;
+    auto file = l.write("bad.toml", "[containers.x]\nprivateNetwork = true\nhostAddress = \"10.0.0.300\"\nlocalAddress = \"10.0.0.2\"\n");
+    auto r = l.moat("up -f " + file);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("bad.toml:3:"), std::string::npos) << r.err;
+    EXPECT_EQ(residue(l, made{}), "");
+    auto typo = l.write("typo.toml", "[containers.x]\nprivatenetwork = true\n");
+    r = l.moat("up -f " + typo);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("typo.toml:2:1"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("privateNetwork"), std::string::npos) << r.err;
+    auto unsupported = l.write("nat.toml", "[containers.x]\nprivateNetwork = true\nhostAddress = \"10.1.0.1\"\nlocalAddress = \"10.1.0.2\"\negress = \"nat\"\n");
+    r = l.moat("up -f " + unsupported);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;
+    EXPECT_EQ(residue(l, made{}), "");
+}
+
+TEST(Lifecycle, TwoInstancesDoNotInterfere) {
+    lab a, b;
+    auto fa = a.write("moat.toml", config_v1);
+    auto fb = b.write("moat.toml", config_v1);
+    ASSERT_EQ(a.moat("up -f " + fa).code, 0);
+    ASSERT_EQ(b.moat("up -f " + fb).code, 0);
+    int b_alpha = pid_of(b, "alpha");
+    auto b_table = b.in("nft list table inet moat").out;
+    ASSERT_EQ(a.moat("down").code, 0);
+    EXPECT_EQ(pid_of(b, "alpha"), b_alpha);
+    EXPECT_EQ(b.in("nft list table inet moat").out, b_table);
+    EXPECT_EQ(b.read_line("10.171.2.2", 80), "alpha\n");
+}

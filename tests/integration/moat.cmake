@@ -1,0 +1,14 @@
+# Integration tests: the real build/moat driven in lab namespaces (label root).
+add_library(moat_lab STATIC ${CMAKE_CURRENT_LIST_DIR}/lab.cpp)
+target_compile_definitions(moat_lab PRIVATE
+  MOAT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" MOAT_BINARY="$<TARGET_FILE_DIR:moat>/moat")
+target_link_libraries(moat_lab PUBLIC GTest::gtest)
+
+moat_test(container_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/container_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+moat_test(lifecycle_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(container_test moat)
+add_dependencies(lifecycle_test moat)

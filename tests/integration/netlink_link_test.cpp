@@ -1,0 +1,185 @@
+// Links through moat::netlink, checked against `ip -j` in throw-away namespaces.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "netlink/netlink.hpp"
+#include "netlink_lab.hpp"
+#include "sys/error.hpp"
+
+namespace moat::netlink::test {
+namespace {
+
+std::optional<link_info> find(const std::vector<link_info>& links, const std::string& name) {
+    auto it = std::find_if(links.begin(), links.end(), [&](const link_info& l) { return l.name == name; });
+    return it == links.end() ? std::nullopt : std::optional<link_info>(*it);
+}
+
+TEST(netlink_link, veth_peer_created_directly_in_other_netns_as_eth0) {
+    lab_ns host, container;
+    auto hs = socket::open_in(host.fd());
+    // An eth0 already exists on the host side: names are per namespace, so
+    // the container's eth0 can still be created directly.
+    hs.create_veth("eth0", "peer0");
+    hs.create_veth("ve-webapp", "eth0", container.fd());
+
+    auto h = host.link("ve-webapp");
+    ASSERT_FALSE(h.is_null());
+    EXPECT_EQ(h["linkinfo"]["info_kind"], "veth");
+    auto c = container.link("eth0");
+    ASSERT_FALSE(c.is_null());
+    EXPECT_EQ(c["linkinfo"]["info_kind"], "veth");
+    EXPECT_TRUE(host.link("peer0").is_object());
+    EXPECT_TRUE(container.link("peer0").is_null());
+    EXPECT_EQ(container.ip("link show").size(), 2u);  // lo and eth0, nothing else
+
+    auto cs = socket::open_in(container.fd());
+    auto mine = find(cs.links(), "eth0");
+    ASSERT_TRUE(mine);
+    EXPECT_EQ(mine->kind, "veth");
+    EXPECT_EQ(mine->index, c["ifindex"].get<int>());
+    EXPECT_FALSE(mine->up);
+}
+
+TEST(netlink_link, temporary_peer_name_renamed_to_eth0_inside) {
+    lab_ns host, container;
+    auto hs = socket::open_in(host.fd());
+    auto cs = socket::open_in(container.fd());
+    hs.create_veth("ve-a", "vt-a1b2c3", container.fd());
+    cs.rename_link("vt-a1b2c3", "eth0");
+    cs.set_up("eth0");
+    hs.set_up("ve-a");
+    EXPECT_TRUE(container.link("vt-a1b2c3").is_null());
+    auto c = container.link("eth0");
+    ASSERT_FALSE(c.is_null());
+    EXPECT_TRUE(has_flag(c, "UP"));
+    EXPECT_TRUE(has_flag(host.link("ve-a"), "UP"));
+    ASSERT_TRUE(cs.link("eth0"));
+    EXPECT_TRUE(cs.link("eth0")->up);
+}
+
+TEST(netlink_link, set_up_and_down_loopback) {
+    lab_ns ns;
+    auto s = socket::open_in(ns.fd());
+    EXPECT_FALSE(has_flag(ns.link("lo"), "UP"));
+    s.set_up("lo");
+    EXPECT_TRUE(has_flag(ns.link("lo"), "UP"));
+    EXPECT_TRUE(s.link("lo")->up);
+    s.set_down("lo");
+    EXPECT_FALSE(has_flag(ns.link("lo"), "UP"));
+}
+
+TEST(netlink_link, link_index_by_name) {
+    lab_ns ns;
+    auto s = socket::open_in(ns.fd());
+    EXPECT_EQ(s.link_index("lo"), 1);
+    EXPECT_EQ(s.link_index("nosuch0"), std::nullopt);
+    s.create_veth("vx-1", "vx-2");
+    EXPECT_EQ(s.link_index("vx-1"), ns.link("vx-1")["ifindex"].get<int>());
+    EXPECT_EQ(s.link_index("vx-2"), ns.link("vx-2")["ifindex"].get<int>());
+}
+
+TEST(netlink_link, delete_is_idempotent_and_takes_the_peer_along) {
+    lab_ns host, container;
+    auto s = socket::open_in(host.fd());
+    s.create_veth("ve-del", "eth0", container.fd());
+    ASSERT_TRUE(container.link("eth0").is_object());
+    EXPECT_TRUE(s.delete_link("ve-del"));
+    EXPECT_TRUE(host.link("ve-del").is_null());
+    EXPECT_TRUE(container.link("eth0").is_null());
+    EXPECT_FALSE(s.delete_link("ve-del"));
+}
+
+TEST(netlink_link, eexist_is_reported_and_distinguishable) {
+    lab_ns ns;
+    auto s = socket::open_in(ns.fd());
+    s.create_veth("ve-webapp", "ve-peer");
+    try {
+        s.create_veth("ve-webapp", "ve-peer2");
+        FAIL() << "second create succeeded";
+    } catch (const error& e) {
+        EXPECT_TRUE(e.exists());
+        EXPECT_EQ(e.code().value(), EEXIST);
+        EXPECT_NE(std::string(e.what()).find("creating veth ve-webapp"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("File exists"), std::string::npos) << e.what();
+    }
+    // The CLI's context chaining keeps the errno.
+    try {
+        try {
+            s.create_bridge("ve-webapp");
+        } catch (...) {
+            add_context("starting container webapp");
+        }
+        FAIL() << "bridge with a taken name was created";
+    } catch (const moat::error& e) {
+        EXPECT_EQ(e.code(), EEXIST);
+        EXPECT_EQ(std::string(e.what()).rfind("starting container webapp: creating bridge ve-webapp: ", 0), 0u)
+            << e.what();
+    }
+}
+
+TEST(netlink_link, names_longer_than_15_bytes_are_usage_errors) {
+    lab_ns ns;
+    auto s = socket::open_in(ns.fd());
+    EXPECT_THROW(s.create_veth("0123456789abcdef", "p0"), usage_error);
+    EXPECT_THROW(s.create_veth("p0", "0123456789abcdef"), usage_error);
+    EXPECT_THROW(s.create_bridge("0123456789abcdef"), usage_error);
+    EXPECT_THROW(s.create_veth("", "p0"), usage_error);
+    EXPECT_THROW(s.create_veth("a/b", "p0"), usage_error);
+    EXPECT_THROW(s.set_up("0123456789abcdef"), usage_error);
+    EXPECT_EQ(ns.ip("link show").size(), 1u);  // nothing was created
+    s.create_veth("0123456789abcde", "p0");     // exactly 15 is fine
+    EXPECT_TRUE(ns.link("0123456789abcde").is_object());
+}
+
+TEST(netlink_link, missing_link_errors_name_it) {
+    lab_ns ns;
+    auto s = socket::open_in(ns.fd());
+    try {
+        s.set_up("nosuch0");
+        FAIL();
+    } catch (const error& e) {
+        EXPECT_TRUE(e.not_found()) << e.what();
+        EXPECT_NE(std::string(e.what()).find("setting nosuch0 up"), std::string::npos) << e.what();
+    }
+}
+
+TEST(netlink_link, bridge_and_master) {
+    lab_ns ns;
+    auto s = socket::open_in(ns.fd());
+    s.create_bridge("br-lab");
+    s.create_veth("vb-1", "vb-1p");
+    s.set_master("vb-1", "br-lab");
+    s.set_up("br-lab");
+
+    auto br = ns.link("br-lab");
+    EXPECT_EQ(br["linkinfo"]["info_kind"], "bridge");
+    EXPECT_EQ(ns.link("vb-1")["master"], "br-lab");
+    auto links = s.links();
+    auto mbr = find(links, "br-lab");
+    auto mvb = find(links, "vb-1");
+    ASSERT_TRUE(mbr && mvb);
+    EXPECT_EQ(mbr->kind, "bridge");
+    EXPECT_TRUE(mbr->up);
+    EXPECT_EQ(mvb->master, mbr->index);
+
+    s.clear_master("vb-1");
+    EXPECT_FALSE(ns.link("vb-1").contains("master"));
+    EXPECT_EQ(s.link("vb-1")->master, 0);
+    EXPECT_THROW(s.set_master("vb-1", "nosuch-br"), error);
+}
+
+TEST(netlink_link, mtu_and_move_between_namespaces) {
+    lab_ns a, b;
+    auto s = socket::open_in(a.fd());
+    s.create_veth("vm-1", "vm-2");
+    s.set_mtu("vm-1", 1400);
+    EXPECT_EQ(a.link("vm-1")["mtu"], 1400);
+    EXPECT_EQ(s.link("vm-1")->mtu, 1400u);
+    s.move_link("vm-2", b.fd());
+    EXPECT_TRUE(a.link("vm-2").is_null());
+    EXPECT_TRUE(b.link("vm-2").is_object());
+}
+
+}  // namespace
+}  // namespace moat::netlink::test

@@ -1,0 +1,231 @@
+// render(): the exact text for a representative spec (golden), determinism,
+// chain naming, the egress modes, port forwards and validation.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "firewall/firewall.hpp"
+#include "sys/error.hpp"
+
+namespace moat::firewall {
+namespace {
+
+sys::ip_address ip(const char* s) { return *sys::ip_address::parse(s); }
+
+endpoint webapp() {
+    endpoint e;
+    e.name = "webapp";
+    e.host_if = "ve-webapp";
+    e.addresses = {ip("fc00::2"), ip("10.231.0.2")};
+    e.tcp_ports = {12345, 80};
+    return e;
+}
+
+bool contains(const std::string& text, const std::string& needle) {
+    return text.find(needle) != std::string::npos;
+}
+
+// The body of `chain <name> { ... }` in rendered text.
+std::string chain(const std::string& text, const std::string& name) {
+    auto begin = text.find("\tchain " + name + " {\n");
+    if (begin == std::string::npos) {
+        return "";
+    }
+    auto end = text.find("\n\t}\n", begin);
+    return text.substr(begin, end + 4 - begin);
+}
+
+TEST(firewall_render, golden_single_container) {
+    const std::string expected =
+        "table inet moat {\n"
+        "\tset ifaces {\n\t\ttype ifname\n\t\telements = { \"ve-webapp\" }\n\t}\n\n"
+        "\tmap to_container {\n\t\ttype ifname : verdict\n"
+        "\t\telements = { \"ve-webapp\" : jump in_webapp }\n\t}\n\n"
+        "\tmap from_container {\n\t\ttype ifname : verdict\n"
+        "\t\telements = { \"ve-webapp\" : jump out_webapp }\n\t}\n\n"
+        "\tchain forward {\n"
+        "\t\ttype filter hook forward priority filter; policy accept;\n"
+        "\t\tiifname vmap @from_container\n"
+        "\t\toifname vmap @to_container\n\t}\n\n"
+        "\tchain output {\n"
+        "\t\ttype filter hook output priority filter; policy accept;\n"
+        "\t\toifname vmap @to_container\n\t}\n\n"
+        "\tchain in_webapp {\n"
+        "\t\tct state established,related accept\n"
+        "\t\tct state invalid drop\n"
+        "\t\tmeta l4proto { icmp, ipv6-icmp } accept\n"
+        "\t\ttcp dport { 80, 12345 } accept\n"
+        "\t\tdrop\n\t}\n\n"
+        "\tchain out_webapp {\n"
+        "\t\tct state established,related return\n"
+        "\t\tct state invalid drop\n"
+        "\t\tdrop\n\t}\n"
+        "}\n";
+    EXPECT_EQ(render(spec{{webapp()}}), expected);
+}
+
+TEST(firewall_render, empty_spec_has_base_chains_and_empty_maps) {
+    auto text = render(spec{});
+    EXPECT_TRUE(text.starts_with("table inet moat {\n"));
+    EXPECT_TRUE(text.ends_with("}\n"));
+    EXPECT_TRUE(contains(text, "type filter hook forward priority filter; policy accept;"));
+    EXPECT_TRUE(contains(text, "type filter hook output priority filter; policy accept;"));
+    EXPECT_TRUE(contains(text, "map to_container {\n\t\ttype ifname : verdict\n\t}"));
+    EXPECT_FALSE(contains(text, "elements"));
+    EXPECT_FALSE(contains(text, "chain in_"));
+    EXPECT_FALSE(contains(text, "type nat"));
+    EXPECT_FALSE(contains(text, "\n\n}"));
+}
+
+TEST(firewall_render, deterministic_regardless_of_input_order) {
+    endpoint a = webapp();
+    endpoint b;
+    b.name = "db";
+    b.host_if = "ve-db";
+    b.addresses = {ip("10.231.0.6")};
+    b.udp_ports = {53, 5353, 53};
+    spec s1{{a, b}};
+    EXPECT_EQ(render(s1), render(s1));
+
+    std::reverse(a.tcp_ports.begin(), a.tcp_ports.end());
+    std::reverse(a.addresses.begin(), a.addresses.end());
+    spec s2{{b, a}};
+    EXPECT_EQ(render(s1), render(s2));
+    auto text = render(s1);
+    EXPECT_LT(text.find("chain in_db"), text.find("chain in_webapp"));
+    EXPECT_TRUE(contains(text, "udp dport { 53, 5353 } accept"));
+    EXPECT_TRUE(contains(text, "elements = { \"ve-db\" : jump in_db, \"ve-webapp\" : jump in_webapp }"));
+}
+
+TEST(firewall_render, names_with_dash_underscore_and_64_chars) {
+    endpoint e = webapp();
+    e.name = "Web_app-2";
+    auto text = render(spec{{e}});
+    EXPECT_NE(chain(text, "in_Web_app-2"), "");
+    EXPECT_NE(chain(text, "out_Web_app-2"), "");
+    EXPECT_TRUE(contains(text, "\"ve-webapp\" : jump in_Web_app-2"));
+
+    e.name = std::string(64, 'x');
+    EXPECT_NE(chain(render(spec{{e}}), "in_" + e.name), "");
+}
+
+TEST(firewall_render, rejects_names_nft_could_misread) {
+    for (std::string bad : std::vector<std::string>{"", "a b", "a\"b", "a.b", "a;b", "a}", std::string(65, 'x')}) {
+        endpoint e = webapp();
+        e.name = bad;
+        EXPECT_THROW(render(spec{{e}}), usage_error) << "name: " << bad;
+    }
+    for (std::string bad : std::vector<std::string>{"", "ve-\"x", "ve x", "ve-*", "ve-0123456789abc"}) {
+        endpoint e = webapp();
+        e.host_if = bad;
+        EXPECT_THROW(render(spec{{e}}), usage_error) << "ifname: " << bad;
+    }
+}
+
+TEST(firewall_render, rejects_inconsistent_specs) {
+    endpoint a = webapp(), b = webapp();
+    EXPECT_THROW(render(spec{{a, b}}), usage_error);  // same name
+    b.name = "other";
+    EXPECT_THROW(render(spec{{a, b}}), usage_error);  // same interface
+    endpoint c = webapp();
+    c.egress = "vpn:tun0";
+    EXPECT_THROW(render(spec{{c}}), usage_error);
+    c = webapp();
+    c.tcp_ports.push_back(0);
+    EXPECT_THROW(render(spec{{c}}), usage_error);
+    try {
+        c = webapp();
+        c.egress = "everything";
+        render(spec{{c}});
+        FAIL() << "no exception";
+    } catch (const usage_error& e) {
+        EXPECT_STREQ(e.what(), "firewall: container webapp: unknown egress \"everything\"");
+    }
+}
+
+TEST(firewall_render, egress_none_drops_new_forwarded_traffic_only) {
+    auto out = chain(render(spec{{webapp()}}), "out_webapp");
+    EXPECT_EQ(out,
+              "\tchain out_webapp {\n\t\tct state established,related return\n"
+              "\t\tct state invalid drop\n\t\tdrop\n\t}\n");
+    EXPECT_FALSE(contains(render(spec{{webapp()}}), "masquerade"));
+}
+
+TEST(firewall_render, egress_nat_anti_spoofs_and_masquerades) {
+    endpoint e = webapp();
+    e.egress = "nat";
+    auto text = render(spec{{e}});
+    auto out = chain(text, "out_webapp");
+    EXPECT_TRUE(contains(out, "ip saddr != { 10.231.0.2 } drop"));
+    EXPECT_TRUE(contains(out, "ip6 saddr != { fc00::2 } drop"));
+    EXPECT_TRUE(out.ends_with("\t\treturn\n\t}\n"));
+    auto post = chain(text, "postrouting");
+    EXPECT_TRUE(contains(post, "type nat hook postrouting priority srcnat; policy accept;"));
+    EXPECT_TRUE(contains(post, "ip saddr { 10.231.0.2 } oifname != @ifaces masquerade"));
+    EXPECT_TRUE(contains(post, "ip6 saddr { fc00::2 } oifname != @ifaces masquerade"));
+
+    e.addresses = {ip("10.231.0.2")};  // v4 only: its IPv6 must not leave at all
+    EXPECT_TRUE(contains(chain(render(spec{{e}}), "out_webapp"), "meta nfproto ipv6 drop"));
+}
+
+TEST(firewall_render, egress_vpn_only_into_the_tunnel_and_fails_closed) {
+    endpoint e = webapp();
+    e.egress = "vpn";
+    auto closed = render(spec{{e}});
+    EXPECT_TRUE(chain(closed, "out_webapp").ends_with("\t\tdrop\n\t}\n"));
+    EXPECT_FALSE(contains(chain(closed, "out_webapp"), "oifname"));
+    EXPECT_FALSE(contains(closed, "masquerade"));
+
+    e.tunnel_if = "tun0";
+    auto text = render(spec{{e}});
+    EXPECT_TRUE(contains(chain(text, "out_webapp"), "\t\toifname \"tun0\" return\n\t\tdrop\n\t}"));
+    EXPECT_TRUE(contains(chain(text, "postrouting"), "ip saddr { 10.231.0.2 } oifname \"tun0\" masquerade"));
+}
+
+TEST(firewall_render, port_forwards_dnat_from_outside_and_from_the_host) {
+    endpoint e = webapp();
+    e.forwards = {
+        {"tcp", 8080, 12345, std::nullopt, ip("10.231.0.2")},
+        {"udp", 5353, 53, ip("127.0.0.1"), ip("10.231.0.2")},
+        {"tcp", 8443, 443, ip("fd00::1"), ip("fc00::2")},
+    };
+    auto text = render(spec{{e}});
+    for (auto name : {"prerouting", "nat_output"}) {
+        auto c = chain(text, name);
+        EXPECT_TRUE(contains(c, "meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 10.231.0.2:12345"));
+        EXPECT_TRUE(contains(c, "ip daddr 127.0.0.1 udp dport 5353 dnat ip to 10.231.0.2:53"));
+        EXPECT_TRUE(contains(c, "ip6 daddr fd00::1 tcp dport 8443 dnat ip6 to [fc00::2]:443"));
+    }
+    EXPECT_TRUE(contains(chain(text, "prerouting"), "priority dstnat;"));
+    EXPECT_TRUE(contains(chain(text, "nat_output"), "type nat hook output priority -100;"));
+    auto in = chain(text, "in_webapp");
+    EXPECT_TRUE(contains(in, "ct status dnat tcp dport { 443, 12345 } accept"));
+    EXPECT_TRUE(contains(in, "ct status dnat udp dport { 53 } accept"));
+    EXPECT_TRUE(contains(chain(text, "postrouting"), "ip saddr 127.0.0.0/8 oifname @ifaces ct status dnat masquerade"));
+}
+
+TEST(firewall_render, rejects_bad_forwards) {
+    auto with = [](port_forward f) {
+        endpoint e = webapp();
+        e.forwards = {f};
+        return spec{{e}};
+    };
+    EXPECT_THROW(render(with({"sctp", 80, 80, std::nullopt, ip("10.231.0.2")})), usage_error);
+    EXPECT_THROW(render(with({"tcp", 0, 80, std::nullopt, ip("10.231.0.2")})), usage_error);
+    EXPECT_THROW(render(with({"tcp", 80, 80, std::nullopt, ip("10.231.0.9")})), usage_error);
+    EXPECT_THROW(render(with({"tcp", 80, 80, ip("fd00::1"), ip("10.231.0.2")})), usage_error);
+
+    endpoint a = webapp(), b = webapp();
+    b.name = "b";
+    b.host_if = "ve-b";
+    b.addresses = {ip("10.231.0.6")};
+    a.forwards = {{"tcp", 8080, 80, ip("192.0.2.1"), ip("10.231.0.2")}};
+    b.forwards = {{"tcp", 8080, 80, std::nullopt, ip("10.231.0.6")}};
+    EXPECT_THROW(render(spec{{a, b}}), usage_error);
+    b.forwards = {{"tcp", 8080, 80, ip("192.0.2.2"), ip("10.231.0.6")}};
+    EXPECT_NO_THROW(render(spec{{a, b}}));
+}
+
+}  // namespace
+}  // namespace moat::firewall

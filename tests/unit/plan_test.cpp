@@ -1,0 +1,85 @@
+#include "plan/plan.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace moat;
+
+namespace {
+
+config::container hello() {
+    config::container c;
+    c.name = "webapp";
+    c.private_network = true;
+    c.host_address = sys::ip_prefix::parse("10.171.1.1");
+    c.local_address = sys::ip_prefix::parse("10.171.1.2");
+    c.firewall.allowed_tcp_ports = {12345};
+    config::service s;
+    s.name = "greeting";
+    s.script = "echo hi";
+    s.restart = config::restart_policy::always;
+    c.services.push_back(s);
+    return c;
+}
+
+}  // namespace
+
+TEST(Plan, HostLinkNamesFitAndStayUnique) {
+    EXPECT_EQ(plan::host_link_name("webapp"), "ve-webapp");
+    EXPECT_EQ(plan::host_link_name("abcdefghijkl"), "ve-abcdefghijkl");  // exactly 15
+    auto a = plan::host_link_name("averyveryverylongname-one");
+    auto b = plan::host_link_name("averyveryverylongname-two");
+    EXPECT_EQ(a.size(), 15u);
+    EXPECT_EQ(b.size(), 15u);
+    EXPECT_NE(a, b);
+    EXPECT_EQ(a.substr(0, 11), "ve-averyve-");
+    EXPECT_EQ(a, plan::host_link_name("averyveryverylongname-one"));  // deterministic
+}
+
+TEST(Plan, PointToPointByDefaultSubnetWhenWritten) {
+    auto p = plan::plan_container(hello());
+    ASSERT_TRUE(p.v4);
+    EXPECT_TRUE(p.v4->point_to_point);
+    EXPECT_EQ(p.v4->host.str(), "10.171.1.1/32");
+    EXPECT_EQ(p.host_if, "ve-webapp");
+    auto c = hello();
+    c.host_address = sys::ip_prefix::parse("10.171.1.1/30");
+    auto q = plan::plan_container(c);
+    EXPECT_FALSE(q.v4->point_to_point);
+    EXPECT_EQ(q.v4->local.str(), "10.171.1.2/30");
+}
+
+TEST(Plan, NoVethWithoutAddressesOrPrivateNetwork) {
+    auto c = hello();
+    c.host_address.reset();
+    c.local_address.reset();
+    EXPECT_EQ(plan::plan_container(c).host_if, "");
+    auto shared = hello();
+    shared.private_network = false;
+    EXPECT_EQ(plan::plan_container(shared).host_if, "");
+}
+
+TEST(Plan, JsonRoundTripAndHash) {
+    auto p = plan::plan_container(hello());
+    auto back = plan::plan_from_json(plan::to_json(p));
+    EXPECT_EQ(plan::to_json(back), plan::to_json(p));
+    EXPECT_EQ(plan::hash(back), plan::hash(p));
+    auto c = hello();
+    c.firewall.allowed_tcp_ports.push_back(80);
+    EXPECT_NE(plan::hash(plan::plan_container(c)), plan::hash(p));
+    EXPECT_EQ(p.services.at(0).argv, (std::vector<std::string>{"/bin/sh", "-c", "echo hi"}));
+    EXPECT_EQ(p.services.at(0).restart, "always");
+}
+
+TEST(Plan, ServicesStartInAfterOrder) {
+    std::vector<config::service> s(3);
+    s[0].name = "web";
+    s[0].after = {"db", "cache"};
+    s[1].name = "cache";
+    s[1].after = {"db"};
+    s[2].name = "db";
+    auto order = plan::start_order(s);
+    ASSERT_EQ(order.size(), 3u);
+    EXPECT_EQ(order[0]->name, "db");
+    EXPECT_EQ(order[1]->name, "cache");
+    EXPECT_EQ(order[2]->name, "web");
+}

@@ -1,0 +1,54 @@
+#include "state/store.hpp"
+
+#include "sys/fs.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+using namespace moat;
+
+namespace {
+
+std::string temp_dir() {
+    char tmpl[] = "/tmp/moat-store-XXXXXX";
+    return ::mkdtemp(tmpl);
+}
+
+}  // namespace
+
+TEST(Store, SavesLoadsAndRemovesRecords) {
+    auto dir = temp_dir() + "/state";
+    {
+        state::store st(dir);
+        state::container_record r;
+        r.name = "webapp";
+        r.init = {1234, 99};
+        r.cgroup = "/sys/fs/cgroup/moat/x/webapp";
+        r.spec = {{"k", 1}};
+        st.save(r);
+        auto back = st.load("webapp");
+        ASSERT_TRUE(back);
+        EXPECT_EQ(back->init.pid, 1234);
+        EXPECT_EQ(back->init.start_time, 99u);
+        EXPECT_EQ(back->cgroup, r.cgroup);
+        EXPECT_EQ(back->spec, r.spec);
+        EXPECT_EQ(st.containers().size(), 1u);
+        st.save_host({true, "table inet moat {}"});
+        EXPECT_TRUE(st.host().nft_table);
+        st.remove("webapp");
+        st.remove_if_empty();
+        EXPECT_TRUE(sys::path_exists(dir));  // host.json still names the table
+        st.save_host({});
+        st.remove_if_empty();
+        EXPECT_FALSE(sys::path_exists(dir));
+    }
+    sys::remove_tree(dir.substr(0, dir.rfind('/')));
+}
+
+TEST(Store, InstanceIdsDifferPerDirectory) {
+    auto a = temp_dir(), b = temp_dir();
+    EXPECT_NE(state::store(a).instance_id(), state::store(b).instance_id());
+    EXPECT_EQ(state::store(a).instance_id(), state::store(a).instance_id());
+    sys::remove_tree(a);
+    sys::remove_tree(b);
+}
