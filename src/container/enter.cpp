@@ -6,7 +6,7 @@
 // same privileges as a service and execs the command.
 #include "container/runtime.hpp"
 
-#include "isolation/privileges.hpp"
+#include "sandbox/privileges.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/unique_fd.hpp"
@@ -78,7 +78,7 @@ int enter(const state::container_record& rec, const std::vector<std::string>& ar
     pid_t child = ::fork();
     sys::check(child, "forking into the container");
     if (child == 0) {
-        if (::chdir("/") < 0 || isolation::drop_privileges_noexcept() != 0) {
+        if (::chdir("/") < 0 || sandbox::drop_privileges_noexcept() != 0) {
             ::_exit(126);
         }
         ::execvpe(cargv[0], cargv.data(), envp.data());

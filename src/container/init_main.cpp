@@ -3,8 +3,8 @@
 #include "container/rootfs.hpp"
 #include "container/spawn.hpp"
 #include "plan/plan.hpp"
-#include "isolation/privileges.hpp"
-#include "supervisor/supervisor.hpp"
+#include "init/init.hpp"
+#include "sandbox/privileges.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -64,14 +64,15 @@ rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r) {
     return s;
 }
 
-supervisor::spec init_spec_from(const plan::container_plan& p, const init_request& r, int log_dir_fd) {
-    supervisor::spec s;
+init::spec init_spec_from(const plan::container_plan& p, const init_request& r, int log_dir_fd) {
+    init::spec s;
+    s.container = p.name;
     s.log_dir_fd = log_dir_fd;
     s.base_environment = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
                           {"container", "moat"}, {"HOSTNAME", p.hostname}, {"HOME", "/root"},
                           {"LANG", "C.UTF-8"}};
     if (r.run_mode) {
-        supervisor::service cmd;
+        init::service cmd;
         cmd.name = "command";
         cmd.argv = r.command;
         s.services.push_back(cmd);
@@ -83,10 +84,11 @@ supervisor::spec init_spec_from(const plan::container_plan& p, const init_reques
         return s;
     }
     for (const auto& sp : p.services) {
-        supervisor::service svc;
+        init::service svc;
         svc.name = sp.name;
         svc.argv = sp.argv;
         svc.environment = sp.environment;
+        svc.after = sp.after;
         svc.restart = sp.restart == "always"       ? config::restart_policy::always
                       : sp.restart == "on-failure" ? config::restart_policy::on_failure
                                                    : config::restart_policy::no;
@@ -126,7 +128,7 @@ int init_main() {
     ::prctl(PR_SET_NAME, "moat-init");
     report("ok");
     ::close(init_ready_fd);
-    return supervisor::run(init_spec_from(p, req, log_dir.get()), [] { return isolation::drop_privileges_noexcept(); });
+    return init::run(init_spec_from(p, req, log_dir.get()), [] { return sandbox::drop_privileges_noexcept(); });
 }
 
 }  // namespace moat::container

@@ -3,7 +3,7 @@
 #include "container/init_main.hpp"
 #include "container/network.hpp"
 #include "container/spawn.hpp"
-#include "isolation/cgroup.hpp"
+#include "sandbox/cgroup.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -60,7 +60,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     sys::make_dirs(dir + "/logs", 0700);
     sys::make_dirs(dir + "/rootfs", 0700);
 
-    auto mount = isolation::cgroup2_mount();
+    auto mount = sandbox::cgroup_mount();
     if (mount) {
         rec.cgroup = *mount + "/moat/" + store.instance_id() + "/" + plan.name;
     }
@@ -69,7 +69,9 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
 
     sys::unique_fd cg_fd;
     if (mount) {
-        isolation::create_cgroup(rec.cgroup);
+        if (!sandbox::cgroup::create(rec.cgroup)) {
+            throw moat::error("creating cgroup " + rec.cgroup + ": no cgroup v2 mount");
+        }
         cg_fd.reset(::open(rec.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!cg_fd) {
             throw sys::errno_error("opening cgroup " + rec.cgroup);
@@ -139,7 +141,7 @@ void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
         }
     }
     if (!rec.cgroup.empty()) {
-        isolation::destroy_cgroup(rec.cgroup, std::chrono::seconds(5));
+        sandbox::cgroup::destroy(rec.cgroup, std::chrono::seconds(5));
     }
     if (!rec.host_if.empty()) {
         unwire_network(rec.host_if);

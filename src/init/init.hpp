@@ -1,0 +1,88 @@
+// moat's init: PID 1 of every container. It starts the container's
+// services, keeps them running by their restart policy, and takes them all
+// down on SIGTERM.
+//
+// Theory of operation: PID 1 of a PID namespace inherits every orphan of the
+// namespace and gets no default signal actions from the kernel, so it must
+// reap and must itself decide what SIGTERM means. One epoll loop waits on
+//  * a signalfd: SIGCHLD, SIGTERM, SIGINT and SIGHUP are blocked and read
+//    from it, so nothing runs in signal-handler context;
+//  * a timerfd armed for the earliest deadline: the next restart, or the end
+//    of the shutdown grace period.
+// Nothing sleeps and nothing polls on a period.
+//
+//  * Start: services in `after` order (a service starts once those it names
+//    have been started — ordering, not readiness, like systemd's After=).
+//  * Each service runs in its own session (so one kill(-pgid) reaches all it
+//    started), stdin from /dev/null, stdout and stderr appended to
+//    <name>.log, environment = base_environment overlaid with its own, and
+//    prepare_child() (dropping privileges) right before execve. argv/envp
+//    are built before fork; the child only calls async-signal-safe code,
+//    prepare_child and execve.
+//  * Exit: on every SIGCHLD, waitpid(-1, WNOHANG) until nothing is left, so
+//    orphans adopted from the services are reaped too. A service is
+//    restarted by its policy ("no"; "on-failure" = non-zero status or a
+//    signal; "always") after a back-off that starts at 100 ms and doubles
+//    per consecutive restart up to 5 s, back to 100 ms once a run lasted
+//    10 s: a crash loop costs little, a rare crash restarts quickly.
+//  * SIGTERM/SIGINT: restarts stop, SIGTERM goes to every service's process
+//    group, and after the grace period SIGKILL goes to everything — as PID 1
+//    of a namespace kill(-1) reaches every process in it (only then: outside
+//    a PID namespace kill(-1) would reach the whole machine).
+//  * exit_with (`moat run`): when that service ends, the others are stopped
+//    and init returns its status (signal N -> 128 + N), also when the end
+//    was caused by a SIGTERM to init. Without exit_with a stop returns 0.
+//  * SIGHUP is passed to the exit_with service (its terminal hung up) and is
+//    otherwise only logged.
+//
+// init.log gets one timestamped line per event; services.json (replaced
+// atomically in the log directory on every change) is what `moat status`
+// shows, in the shape docs/JSON.md documents.
+#pragma once
+
+#include "config/model.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moat::init {
+
+struct service {
+    std::string name;
+    std::vector<std::string> argv;  // a script becomes {"/bin/sh", "-c", script}
+    std::map<std::string, std::string> environment;
+    config::restart_policy restart = config::restart_policy::no;
+    std::vector<std::string> after;  // names of services of this container
+};
+
+struct spec {
+    std::string container;  // named in init.log
+    std::vector<service> services;
+    int log_dir_fd = -1;  // <service>.log, init.log, services.json; -1: stdio, no files
+    std::optional<std::string> exit_with;  // `moat run`
+    bool inherit_stdio = false;  // `moat run`: the exit_with service uses init's stdio
+    std::map<std::string, std::string> base_environment;  // under each service's own
+    std::chrono::milliseconds grace{5000};  // SIGTERM -> SIGKILL
+    std::chrono::milliseconds backoff_initial{100};
+    std::chrono::milliseconds backoff_max{5000};
+    std::chrono::milliseconds backoff_reset_after{10000};  // a run this long resets the back-off
+};
+
+// Runs until stopped (SIGTERM/SIGINT) or until exit_with ends; returns the
+// status init should exit with. Throws moat::usage_error for a bad spec
+// (unknown or cyclic `after`, duplicate names, unknown exit_with) before
+// anything is started. `prepare_child` (may be empty) runs in each service
+// process right before execve and returns 0 or an errno value; on non-zero
+// the service exits 126 after saying why in its log.
+int run(const spec& s, std::function<int()> prepare_child);
+
+// Indices of s.services in start order: stable (declaration order among
+// services that are free to start), each after those it names in `after`.
+std::vector<std::size_t> start_order(const std::vector<service>& services);
+
+}  // namespace moat::init

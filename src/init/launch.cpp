@@ -1,0 +1,133 @@
+#include "init/launch.hpp"
+
+#include "sys/error.hpp"
+
+#include <signal.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace moat::init::detail {
+
+namespace {
+
+void say(const char* s) noexcept {
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, s, ::strlen(s));
+}
+
+[[noreturn]] void fail(const char* name, const char* what, int err, int code) noexcept {
+    say("moat-init: ");
+    say(name);
+    say(": ");
+    say(what);
+    say(": ");
+    const char* desc = ::strerrordesc_np(err);
+    say(desc ? desc : "unknown error");
+    say("\n");
+    ::_exit(code);
+}
+
+// The child inherits init's blocked signals and, through exec, any ignored
+// ones; a service must start with the defaults a shell would give it.
+void reset_signals() noexcept {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        ::sigaction(sig, &dfl, nullptr);  // EINVAL for SIGKILL, SIGSTOP, RT internals: fine
+    }
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// `moat run`: the command gets its own process group (so init can signal
+// it as a group) and, like a shell's job, the terminal's foreground, so ^C
+// reaches it. SIGTTOU is still blocked here, which tcsetpgrp needs from a
+// background group.
+void take_terminal() noexcept {
+    pid_t before = ::getpgrp();
+    ::setpgid(0, 0);
+    if (::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == before) {
+        ::tcsetpgrp(STDIN_FILENO, ::getpid());
+    }
+}
+
+[[noreturn]] void child(const char* name, char* const* argv, char** envp, const launch_options& opts,
+                        const std::function<int()>& prepare_child) noexcept {
+    if (opts.own_terminal) {
+        take_terminal();
+    } else {
+        ::setsid();  // own session and process group: kill(-pid) reaches all it starts
+    }
+    if (opts.stdin_fd >= 0 && ::dup2(opts.stdin_fd, STDIN_FILENO) < 0) {
+        fail(name, "redirecting stdin", errno, 126);
+    }
+    if (opts.output_fd >= 0 &&
+        (::dup2(opts.output_fd, STDOUT_FILENO) < 0 || ::dup2(opts.output_fd, STDERR_FILENO) < 0)) {
+        fail(name, "redirecting output", errno, 126);
+    }
+    reset_signals();
+    if (prepare_child) {
+        int err = 0;
+        try {
+            err = prepare_child();
+        } catch (...) {
+            err = EINVAL;
+        }
+        if (err != 0) {
+            fail(name, "dropping privileges", err, 126);
+        }
+    }
+    // execvp searches the PATH of `environ`, so the service's own PATH
+    // decides, as it would in a shell started with that environment.
+    environ = envp;
+    ::execvp(argv[0], argv);
+    int err = errno;
+    fail(name, argv[0], err, err == ENOENT ? 127 : 126);
+}
+
+}  // namespace
+
+command command_for(const service& svc, const std::map<std::string, std::string>& base) {
+    command c;
+    c.argv = svc.argv;
+    std::map<std::string, std::string> env = base;
+    for (const auto& [k, v] : svc.environment) {
+        env[k] = v;
+    }
+    for (const auto& [k, v] : env) {
+        c.env.push_back(k + "=" + v);
+    }
+    return c;
+}
+
+pid_t launch(const std::string& name, const command& cmd, const launch_options& opts,
+             const std::function<int()>& prepare_child) {
+    if (cmd.argv.empty()) {
+        throw moat::usage_error("service " + name + " has no command");
+    }
+    // Everything the child touches is allocated here, before fork.
+    std::vector<char*> argv;
+    for (const auto& a : cmd.argv) {
+        argv.push_back(const_cast<char*>(a.c_str()));
+    }
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : cmd.env) {
+        envp.push_back(const_cast<char*>(e.c_str()));
+    }
+    envp.push_back(nullptr);
+
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw sys::errno_error("starting service " + name);
+    }
+    if (pid == 0) {
+        child(name.c_str(), argv.data(), envp.data(), opts, prepare_child);
+    }
+    return pid;
+}
+
+}  // namespace moat::init::detail

@@ -1,0 +1,4 @@
+# src/sandbox pure logic: the capability/syscall data and mountinfo parsing.
+moat_test(sandbox_unit_test unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/sandbox_data_test.cpp
+  LIBS moat_sandbox moat_sys PkgConfig::SECCOMP)

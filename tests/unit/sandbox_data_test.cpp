@@ -1,0 +1,98 @@
+// The sandbox's data (kept capabilities, blocked syscalls) and the cgroup2
+// mount detection, without root.
+#include "sandbox/cgroup.hpp"
+#include "sandbox/privileges.hpp"
+
+#include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <seccomp.h>
+
+#include <set>
+#include <string>
+
+namespace moat::sandbox {
+namespace {
+
+TEST(SandboxData, KeepsDockersDefaultCapabilities) {
+    std::set<std::string> names;
+    for (const auto& c : kept_capabilities()) {
+        names.insert(c.name);
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
+                                            "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
+                                            "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+                                            "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}));
+    // The mask /proc/self/status prints for exactly that set.
+    EXPECT_EQ(kept_capability_mask(), 0x00000000a80425fbULL);
+    EXPECT_EQ(kept_capability_mask() & (1ULL << CAP_SYS_ADMIN), 0u);
+    EXPECT_EQ(kept_capability_mask() & (1ULL << CAP_NET_ADMIN), 0u);
+}
+
+TEST(SandboxData, BlocksTheListedSyscallsWithReasons) {
+    std::set<std::string> names;
+    for (const auto& b : blocked_syscalls()) {
+        names.insert(b.name);
+        EXPECT_NE(std::string(b.why), "") << b.name;
+    }
+    for (const char* must : {"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+                             "mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "move_mount",
+                             "open_tree", "fspick", "mount_setattr", "swapon", "swapoff", "reboot", "keyctl",
+                             "add_key", "request_key", "bpf", "ptrace", "process_vm_readv",
+                             "process_vm_writev", "perf_event_open", "open_by_handle_at",
+                             "name_to_handle_at", "setns", "unshare", "userfaultfd", "acct", "settimeofday",
+                             "clock_settime", "clock_adjtime", "adjtimex", "iopl", "ioperm", "quotactl",
+                             "syslog", "vhangup", "lookup_dcookie"}) {
+        EXPECT_TRUE(names.count(must)) << must;
+    }
+    EXPECT_FALSE(names.count("clone"));  // only with namespace flags, see blocked_clone_flags()
+}
+
+TEST(SandboxData, EveryNameIsKnownToLibseccomp) {
+    // A typo would otherwise be skipped silently as "not on this
+    // architecture"; libseccomp knows every architecture's names.
+    for (const auto& b : blocked_syscalls()) {
+        EXPECT_NE(seccomp_syscall_resolve_name(b.name), __NR_SCMP_ERROR) << b.name;
+    }
+    EXPECT_EQ(seccomp_syscall_resolve_name("no_such_syscall"), __NR_SCMP_ERROR);
+}
+
+TEST(SandboxData, CloneFlagsCoverEveryNamespaceClonePasses) {
+    std::uint64_t f = blocked_clone_flags();
+    for (std::uint64_t flag : {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
+                               CLONE_NEWNET, CLONE_NEWCGROUP}) {
+        EXPECT_EQ(f & flag, flag) << std::hex << flag;
+    }
+    EXPECT_EQ(f & (CLONE_VM | CLONE_THREAD | CLONE_FILES | 0xff), 0u);  // threads and the exit signal pass
+}
+
+TEST(CgroupMount, FindsUnifiedOnHybridMachines) {
+    const char* info =
+        "30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+        "31 30 0:28 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu\n"
+        "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime shared:10 - cgroup2 cgroup2 rw\n";
+    EXPECT_EQ(cgroup_mount_from(info), "/sys/fs/cgroup/unified");
+}
+
+TEST(CgroupMount, FindsPureV2) {
+    EXPECT_EQ(cgroup_mount_from("35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - "
+                                "cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n"),
+              "/sys/fs/cgroup");
+}
+
+TEST(CgroupMount, NoneWithoutCgroup2) {
+    EXPECT_EQ(cgroup_mount_from("31 30 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
+                                "22 1 0:21 / /sys rw - sysfs sysfs rw\n"),
+              std::nullopt);
+    EXPECT_EQ(cgroup_mount_from(""), std::nullopt);
+}
+
+TEST(CgroupMount, UnescapesMountPoints) {
+    EXPECT_EQ(cgroup_mount_from("40 30 0:37 / /mnt/my\\040cgroups rw - cgroup2 none rw\n"), "/mnt/my cgroups");
+}
+
+TEST(CgroupMount, NotFooledByASourceNamedCgroup2) {
+    EXPECT_EQ(cgroup_mount_from("40 30 0:37 / /mnt/x rw - tmpfs cgroup2 rw\n"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace moat::sandbox
