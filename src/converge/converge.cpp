@@ -2,6 +2,7 @@
 
 #include "container/runtime.hpp"
 #include "firewall/firewall.hpp"
+#include "netlink/netlink.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -109,9 +110,21 @@ bool sync_firewall(state::store& store, const std::vector<plan::container_plan>&
     return true;
 }
 
-report up(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts) {
-    report rep;
-    stopwatch sw(opts.progress);
+namespace {
+
+struct decision {
+    std::vector<const plan::container_plan*> to_start;
+    std::vector<plan::container_plan> keep;  // running afterwards, for the firewall
+};
+
+// The host end of a veth someone deleted is drift: the container is alive
+// but unreachable, so it is repaired like a dead one.
+bool links_present(netlink::socket& nl, const plan::container_plan& p) {
+    return p.host_if.empty() || nl.link_index(p.host_if).has_value();
+}
+
+decision decide(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts,
+                report& rep, stopwatch& sw) {
     std::map<std::string, state::container_record> existing;
     for (auto& r : store.containers()) {
         existing.emplace(r.name, std::move(r));
@@ -120,84 +133,93 @@ report up(state::store& store, const std::vector<plan::container_plan>& plans, c
     for (const auto& p : plans) {
         wanted.insert(p.name);
     }
-    if (opts.remove_orphans) {
-        for (const auto& [name, rec] : existing) {
-            if (rec.origin == "file" && !wanted.count(name)) {
-                remove_container(store, rec);
-                rep.actions.push_back({name, "removed"});
-                sw.step(name + ": removed");
-            }
-        }
-    }
-
-    std::vector<const plan::container_plan*> to_start;
-    std::vector<plan::container_plan> keep;  // running afterwards, for the firewall
+    decision d;
     for (const auto& [name, rec] : existing) {
-        if (!wanted.count(name) && !(opts.remove_orphans && rec.origin == "file") && container::running(rec)) {
-            keep.push_back(plan::plan_from_json(rec.spec));
+        if (wanted.count(name)) {
+            continue;
+        }
+        if (opts.remove_orphans && rec.origin == "file") {
+            remove_container(store, rec);
+            rep.actions.push_back({name, "removed"});
+            sw.step(name + ": removed");
+        } else if (container::running(rec)) {
+            d.keep.push_back(plan::plan_from_json(rec.spec));
         }
     }
+    auto nl = netlink::socket::open();
     for (const auto& p : plans) {
         auto it = existing.find(p.name);
         if (it == existing.end()) {
             rep.actions.push_back({p.name, "created"});
-            to_start.push_back(&p);
+            d.to_start.push_back(&p);
             continue;
         }
         const auto& rec = it->second;
         bool alive = container::running(rec) && rec.status == "running";
-        if (alive && rec.config_hash == plan::hash(p)) {
+        if (alive && rec.config_hash == plan::hash(p) && links_present(nl, p)) {
             rep.actions.push_back({p.name, "unchanged"});
-            keep.push_back(p);
+            d.keep.push_back(p);
             continue;
         }
         remove_container(store, rec);
-        rep.actions.push_back({p.name, alive ? "recreated" : "repaired"});
+        rep.actions.push_back({p.name, alive && rec.config_hash != plan::hash(p) ? "recreated" : "repaired"});
         sw.step(p.name + ": stopped the old instance");
-        to_start.push_back(&p);
+        d.to_start.push_back(&p);
     }
+    return d;
+}
 
+// Undoes what this run started, so a failed `up` leaves the host as it found
+// it apart from containers that were already running. Best effort: whatever
+// fails here stays recorded, and a later `down` finishes it.
+void roll_back(state::store& store, std::vector<container::pending>& pend, std::vector<plan::container_plan>& keep) {
+    std::set<std::string> failed;
+    for (auto& pd : pend) {
+        failed.insert(pd.record.name);
+        try {
+            container::stop(pd.record, std::chrono::seconds(2));
+        } catch (...) {
+        }
+    }
+    try {
+        std::vector<plan::container_plan> survivors;
+        for (auto& p : keep) {
+            if (!failed.count(p.name)) {
+                survivors.push_back(std::move(p));
+            }
+        }
+        sync_firewall(store, survivors);
+        for (const auto& name : failed) {
+            store.remove(name);
+        }
+    } catch (...) {
+    }
+}
+
+}  // namespace
+
+report up(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts) {
+    report rep;
+    stopwatch sw(opts.progress);
+    auto d = decide(store, plans, opts, rep, sw);
     container::start_options so;
     so.origin = "file";
     so.source = opts.source;
     std::vector<container::pending> pend;
     try {
-        for (const auto* p : to_start) {
+        for (const auto* p : d.to_start) {
             pend.push_back(container::prepare(store, *p, so));
             sw.step(p->name + ": namespaces, cgroup and network ready");
-            keep.push_back(*p);
+            d.keep.push_back(*p);
         }
-        rep.firewall_committed = sync_firewall(store, keep);
+        rep.firewall_committed = sync_firewall(store, d.keep);
         sw.step(rep.firewall_committed ? "firewall: committed table inet moat" : "firewall: unchanged");
         for (auto& pd : pend) {
             container::release(store, pd, so);
             sw.step(pd.record.name + ": root file system built, services starting");
         }
     } catch (...) {
-        // Undo what this run started, so a failed `up` leaves the host as it
-        // found it apart from containers that were already running.
-        std::set<std::string> failed;
-        for (auto& pd : pend) {
-            failed.insert(pd.record.name);
-            try {
-                container::stop(pd.record, std::chrono::seconds(2));
-            } catch (...) {
-            }
-        }
-        try {
-            std::vector<plan::container_plan> survivors;
-            for (auto& p : keep) {
-                if (!failed.count(p.name)) {
-                    survivors.push_back(std::move(p));
-                }
-            }
-            sync_firewall(store, survivors);
-            for (const auto& name : failed) {
-                store.remove(name);
-            }
-        } catch (...) {
-            // The records stay, so a later `down` finishes the cleanup.
-        }
+        roll_back(store, pend, d.keep);
         throw;
     }
     return rep;

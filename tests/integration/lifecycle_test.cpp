@@ -133,6 +133,16 @@ TEST(Lifecycle, EditingTheFileConverges) {
     r = l.moat("up -f " + file);
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(l.in("nft list table inet moat").code, 0);
+    // Drift: someone deletes the container's veth; `up` repairs it.
+    ASSERT_EQ(l.in("ip link del ve-alpha").code, 0);
+    r = l.moat("up -f " + file);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("alpha                repaired"), std::string::npos) << r.out;
+    std::string line;
+    for (int i = 0; i < 30 && line.empty(); ++i) {
+        line = l.read_line("10.171.2.2", 80);
+    }
+    EXPECT_EQ(line, "alpha\n");
 }
 
 TEST(Lifecycle, DownLeavesNothing) {
