@@ -2,6 +2,7 @@
 // kernel/process state. The JSON shape is documented in docs/JSON.md.
 #include "cli/commands.hpp"
 #include "container/runtime.hpp"
+#include "plan/pipes.hpp"
 #include "plan/plan.hpp"
 #include "state/store.hpp"
 #include "sys/fs.hpp"
@@ -50,19 +51,38 @@ nlohmann::json container_json(const state::store& store, const state::container_
             {"services", alive ? services_of(store, r.name) : nlohmann::json::object()}};
 }
 
+// Pipes are services named "pipe-<name>" of their container, or of the
+// internal `_pipes` container for pipes on the host's network.
+void collect_pipes(const nlohmann::json& container, nlohmann::json& pipes) {
+    for (const auto& [name, svc] : container["services"].items()) {
+        if (name.rfind("pipe-", 0) != 0) {
+            continue;
+        }
+        nlohmann::json p = svc;
+        p["name"] = name.substr(5);
+        p["container"] = container["name"] == plan::host_pipes_container ? nlohmann::json() : container["name"];
+        pipes.push_back(p);
+    }
+}
+
 }  // namespace
 
 int cmd_status(const globals& g, bool json) {
     state::store store(g.state_dir);
-    nlohmann::json out = {{"version", 1}, {"state_dir", g.state_dir}, {"containers", nlohmann::json::array()}};
+    nlohmann::json out = {{"version", 1}, {"state_dir", g.state_dir}, {"containers", nlohmann::json::array()},
+                          {"pipes", nlohmann::json::array()}};
     for (const auto& r : store.containers()) {
-        out["containers"].push_back(container_json(store, r));
+        auto c = container_json(store, r);
+        collect_pipes(c, out["pipes"]);
+        if (r.name != plan::host_pipes_container) {
+            out["containers"].push_back(c);
+        }
     }
     if (json) {
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
     }
-    if (out["containers"].empty()) {
+    if (out["containers"].empty() && out["pipes"].empty()) {
         std::printf("no containers\n");
         return 0;
     }
@@ -76,6 +96,14 @@ int cmd_status(const globals& g, bool json) {
         std::printf("%-20s %-9s %-8d %-16s %-7s %s\n", c["name"].get<std::string>().c_str(),
                     c["state"].get<std::string>().c_str(), c["pid"].get<int>(), addr.c_str(),
                     c["egress"].get<std::string>().c_str(), services.empty() ? "-" : services.c_str());
+    }
+    if (!out["pipes"].empty()) {
+        std::printf("\n%-20s %-12s %-9s %s\n", "PIPE", "CONTAINER", "STATE", "RESTARTS");
+        for (const auto& p : out["pipes"]) {
+            std::printf("%-20s %-12s %-9s %d\n", p["name"].get<std::string>().c_str(),
+                        p["container"].is_null() ? "(host)" : p["container"].get<std::string>().c_str(),
+                        p.value("state", "?").c_str(), p.value("restarts", 0));
+        }
     }
     return 0;
 }

@@ -1,8 +1,12 @@
 #include "cli/load.hpp"
 
 #include "config/loader.hpp"
+#include "plan/pipes.hpp"
 #include "sys/error.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -12,7 +16,9 @@ loaded_plans load_plans(const std::string& file, const std::vector<std::string>&
     auto model = config::load_file(file);
     config::validate(model);
     // Features land issue by issue; until then their keys are refused, never ignored.
-    config::reject_unsupported(model, config::feature_set{});
+    config::feature_set implemented;
+    implemented.pipes = true;
+    config::reject_unsupported(model, implemented);
     loaded_plans out;
     std::error_code ec;
     out.source = file == "-" ? "<stdin>" : std::filesystem::absolute(file, ec).string();
@@ -37,6 +43,13 @@ loaded_plans load_plans(const std::string& file, const std::vector<std::string>&
         }
         out.plans.push_back(std::move(p));
     }
+    // Pipes run the moat binary itself (`moat pipe ... -F`).
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        throw sys::errno_error("finding moat's own binary");
+    }
+    plan::plan_pipes(model, out.plans, std::string(exe, static_cast<size_t>(n)), names.empty());
     return out;
 }
 

@@ -97,12 +97,33 @@ void setup_proc_sys(const std::string& root) {
     }
 }
 
+// A missing mount point can be made where the root is writable — a
+// directory root, or the container's own tmpfs /tmp and /run — never in the
+// host's read-only root.
+bool create_mount_point(const std::string& source, const std::string& target) {
+    struct stat st;
+    if (::stat(source.c_str(), &st) < 0) {
+        return false;
+    }
+    try {
+        if (S_ISDIR(st.st_mode)) {
+            sys::make_dirs(target, 0755);
+        } else {
+            sys::make_dirs(target.substr(0, target.rfind('/')), 0755);
+            create_file(target, 0600);
+        }
+    } catch (const std::exception&) {
+        return false;
+    }
+    return true;
+}
+
 void setup_binds(const std::string& root, const std::vector<bind_spec>& binds) {
     for (const auto& b : binds) {
         std::string target = root + b.mount_point;
-        if (!sys::path_exists(target)) {
-            throw moat::error("bind mount " + b.mount_point + ": no such directory or file inside the container root "
-                              "(create it in the root, or choose an existing mount point)");
+        if (!sys::path_exists(target) && !create_mount_point(b.host_path, target)) {
+            throw moat::error("bind mount " + b.mount_point + ": no such directory or file inside the container root, "
+                              "and it cannot be created there (create it in the root, or choose another mount point)");
         }
         do_mount(b.host_path, target, nullptr, MS_BIND | MS_REC);
         if (b.read_only) {

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <ctime>
 #include <thread>
 
 #include "pipe/pipe.hpp"
@@ -185,6 +186,9 @@ void report(bool to_syslog, const std::string& msg) {
     }
 }
 
+// -D: retry once a second. SIGTERM is blocked by then (term_blocked), so
+// the wait is a sigtimedwait that lets SIGTERM end the retrying; an empty
+// result means "terminated".
 std::vector<sock_addr> resolve_target(const options& o) {
     for (;;) {
         try {
@@ -196,7 +200,13 @@ std::vector<sock_addr> resolve_target(const options& o) {
                 throw;
             }
         }
-        std::this_thread::sleep_for(std::chrono::seconds(1));
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        timespec second{1, 0};
+        if (sigtimedwait(&term, nullptr, &second) == SIGTERM) {
+            return {};
+        }
     }
 }
 
@@ -230,9 +240,11 @@ int run(const options& o) {
     term_blocked hold;
     prctl(PR_SET_DUMPABLE, 0);
     secret32 key = hash_key_file(o.key_file);
-    auto sources = resolve(o.source);
+    sys::unique_fd listener = listen_on(resolve(o.source).front());
     auto targets = resolve_target(o);
-    serve(o, key, listen_on(sources.front()), std::move(targets));
+    if (!targets.empty()) {
+        serve(o, key, std::move(listener), std::move(targets));
+    }
     return 0;
 }
 
@@ -306,8 +318,8 @@ int serve_daemon(const options& o, const parsed_args& a) {
         openlog("moat-pipe", LOG_PID, LOG_DAEMON);
     }
     try {
-        if (targets.empty()) {
-            targets = resolve_target(o);
+        if (targets.empty() && (targets = resolve_target(o)).empty()) {
+            return 0;  // SIGTERM while waiting for DNS
         }
         if (auto u = a.values.find('u'); u != a.values.end()) {
             drop_privileges(u->second);
@@ -383,38 +395,6 @@ int spipe_main(int argc, char** argv) {
         return s.run() ? 0 : 1;
     } catch (const std::exception& e) {
         std::cerr << "moat spipe: " << e.what() << "\n";
-        return 1;
-    }
-}
-
-int keygen_main(const std::string& path) {
-    try {
-        sys::unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!fd) {
-            throw sys::errno_error("creating " + path);
-        }
-        try {
-            // Whatever the umask, a key file is exactly 0600.
-            sys::check(fchmod(fd.get(), 0600), "setting the mode of " + path);
-            secret32 key;
-            kernel_random_bytes(key.bytes);
-            std::size_t done = 0;
-            while (done < key.bytes.size()) {
-                ssize_t w = ::write(fd.get(), key.data() + done, key.bytes.size() - done);
-                if (w < 0 && errno == EINTR) {
-                    continue;
-                }
-                sys::check(w, "writing " + path);
-                done += std::size_t(w);
-            }
-            sys::check(fsync(fd.get()), "writing " + path);
-        } catch (...) {
-            ::unlink(path.c_str());  // never leave a half-written key behind
-            throw;
-        }
-        return 0;
-    } catch (const std::exception& e) {
-        std::cerr << "moat keygen: " << e.what() << "\n";
         return 1;
     }
 }

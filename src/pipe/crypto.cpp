@@ -42,8 +42,11 @@ std::uint32_t get_be32(const std::uint8_t* p) {
 }
 
 cipher_ctx_ptr make_aes_ctr(const secret32& key) {
+    // Fetched once: the implicit fetch behind EVP_aes_256_ctr() takes locks
+    // and string compares on every connection. Immutable after first use.
+    static EVP_CIPHER* const aes = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
     cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
-    if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_ctr(), nullptr, key.data(), nullptr) != 1) {
+    if (!aes || !ctx || EVP_EncryptInit_ex(ctx.get(), aes, nullptr, key.data(), nullptr) != 1) {
         throw moat::error("setting up AES-256-CTR");
     }
     return ctx;
@@ -131,12 +134,19 @@ secret32 hash_key_file(const std::string& path) {
 
 void pbkdf2_sha256(std::span<const std::uint8_t> password, std::span<const std::uint8_t> salt,
                    std::span<std::uint8_t> out) {
-    if (PKCS5_PBKDF2_HMAC(reinterpret_cast<const char*>(password.data()),
-                          static_cast<int>(password.size()), salt.data(),
-                          static_cast<int>(salt.size()), 1, EVP_sha256(),
-                          static_cast<int>(out.size()), out.data()) != 1) {
-        throw moat::error("PBKDF2-HMAC-SHA256 failed");
+    // With one iteration PBKDF2 (RFC 8018 5.2) is block i = HMAC(P, S || be32(i)).
+    // Done directly because PKCS5_PBKDF2_HMAC fetches and allocates a MAC
+    // per call, a visible cost at thousands of handshakes per second.
+    hmac_sha256 h(password);
+    std::uint8_t block[32];
+    for (std::uint32_t i = 1; (i - 1) * 32 < out.size(); ++i) {
+        std::uint8_t be[4];
+        put_be32(be, i);
+        h.mac(salt, be, block);
+        std::size_t off = std::size_t(i - 1) * 32;
+        std::memcpy(out.data() + off, block, std::min<std::size_t>(32, out.size() - off));
     }
+    OPENSSL_cleanse(block, sizeof block);
 }
 
 hmac_sha256::hmac_sha256() : hmac_sha256(std::span<const std::uint8_t>{}) {}

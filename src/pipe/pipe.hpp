@@ -18,8 +18,9 @@
 //
 // Files: crypto (packets, HMAC, PBKDF2), dh (group 14), handshake (state
 // machine), address (spiped address syntax), workers (DH threads),
-// connection (one connection), server (the loop), cli (spiped/spipe/keygen
-// command lines, daemonizing, pidfile, -u).
+// connection (one connection's setup and events) and pump (its data phase),
+// server (the loop), cli (spiped and spipe command lines, daemonizing,
+// pidfile, -u), keygen.
 #pragma once
 
 #include <string>

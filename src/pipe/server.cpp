@@ -92,6 +92,7 @@ void server::add_listener(sys::unique_fd fd) {
     socklen_t len = sizeof ss;
     sys::check(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len), "reading the listening address");
     _listener_family = ss.ss_family;
+    tune_socket(fd.get(), _listener_family, _cfg.keepalive);
     _listener = std::move(fd);
     watch(_epoll.get(), _listener.get(), tok_listener, EPOLLIN);
     _listening = true;
@@ -141,11 +142,17 @@ void server::on_accept() {
     while (_listening && (_cfg.max_conns == 0 || _conns.size() < _cfg.max_conns)) {
         sys::unique_fd fd(accept4(_listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!fd) {
-            // EAGAIN: drained. EMFILE and friends: leave it queued; the
-            // kernel holds it until a connection closes.
-            break;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                // Out of descriptors: a level-triggered listener would spin,
+                // so pause it; the kernel queues clients until reap() resumes.
+                _starved = true;
+                set_listening(false);
+                return;
+            }
+            break;  // EAGAIN: drained (or the client gave up already)
         }
-        tune_socket(fd.get(), _listener_family, _cfg.keepalive);
+        // TCP_NODELAY and SO_KEEPALIVE were set on the listener; Linux
+        // copies them into every accepted socket (two syscalls saved).
         refresh_targets();
         std::uint64_t id = _next_id++;
         std::unique_ptr<connection> c;
@@ -167,6 +174,7 @@ void server::reap(std::uint64_t id) {
     _all_clean = _all_clean && it->second->clean();
     _conns.erase(it);
     if (_listener && !_listening && (_cfg.max_conns == 0 || _conns.size() < _cfg.max_conns)) {
+        _starved = false;
         set_listening(true);
     }
 }
@@ -198,11 +206,14 @@ int server::wait_timeout() const {
     if (!_ctx.always_ready.empty()) {
         return 0;
     }
+    // Out of descriptors: retry accepting every 100 ms.
+    int cap = _starved ? 100 : -1;
     if (_deadlines.empty()) {
-        return -1;
+        return cap;
     }
     auto left = std::chrono::duration<double, std::milli>(_deadlines.front().first - clock::now()).count();
-    return left <= 0 ? 0 : int(std::ceil(left));
+    int ms = left <= 0 ? 0 : int(std::ceil(left));
+    return cap < 0 ? ms : std::min(ms, cap);
 }
 
 bool server::run() {
@@ -236,6 +247,10 @@ bool server::run() {
             }
         }
         expire_deadlines();
+        if (_starved && _listener) {
+            _starved = false;
+            set_listening(_cfg.max_conns == 0 || _conns.size() < _cfg.max_conns);
+        }
     }
     return _all_clean;
 }

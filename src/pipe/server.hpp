@@ -66,6 +66,7 @@ private:
     sys::unique_fd _listener;
     int _listener_family = AF_INET;
     bool _listening = false;
+    bool _starved = false;  // accept ran out of descriptors
     std::unique_ptr<worker_pool> _workers;
     loop_context _ctx;
     std::unordered_map<std::uint64_t, std::unique_ptr<connection>> _conns;

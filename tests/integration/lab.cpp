@@ -16,14 +16,6 @@ namespace moat::test {
 std::string moat_binary() { return MOAT_BINARY; }
 std::string source_dir() { return MOAT_SOURCE_DIR; }
 
-static void drain(int fd, std::string& into) {
-    char buf[4096];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-        into.append(buf, static_cast<size_t>(n));
-    }
-}
-
 result sh(const std::string& cmd, std::chrono::seconds timeout) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) {
@@ -69,7 +61,7 @@ result sh(const std::string& cmd, std::chrono::seconds timeout) {
             }
         }
     }
-    drain(out[0], r.out);
+    // No final blocking read: a daemon the command started may still hold the pipe.
     ::close(out[0]);
     ::close(err[0]);
     int status = 0;

@@ -12,3 +12,7 @@ moat_test(lifecycle_test root
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(container_test moat)
 add_dependencies(lifecycle_test moat)
+moat_test(pipes_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/pipes_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(pipes_test moat)

@@ -285,3 +285,23 @@ TEST(PipeBehaviour, KeygenMakes0600AndRefusesToOverwrite) {
     EXPECT_EQ(third.size(), 32u);
     EXPECT_NE(first, third);
 }
+
+TEST(PipeBehaviour, DropsPrivilegesAfterBinding) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to change user";
+    temp_dir dir;
+    std::string key = dir.file("key");
+    write_file(key, "k");
+    chmod(dir.path.c_str(), 0755);
+    chmod(key.c_str(), 0644);
+    int eport = free_port();
+    process enc = start_pipe("moat", true, eport, loop(free_port()), key, {"-u", "nobody:nogroup"});
+    std::this_thread::sleep_for(200ms);  // the switch happens right after listen()
+    std::ifstream st("/proc/" + std::to_string(enc.pid()) + "/status");
+    std::string line, uid, gid;
+    while (std::getline(st, line)) {
+        if (line.rfind("Uid:", 0) == 0) uid = line;
+        if (line.rfind("Gid:", 0) == 0) gid = line;
+    }
+    EXPECT_EQ(uid, "Uid:\t65534\t65534\t65534\t65534");
+    EXPECT_EQ(gid, "Gid:\t65534\t65534\t65534\t65534");
+}

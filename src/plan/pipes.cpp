@@ -1,0 +1,84 @@
+#include "plan/pipes.hpp"
+
+#include "config/loader.hpp"
+
+#include <unistd.h>
+
+namespace moat::plan {
+
+namespace {
+
+// "webapp:12345" -> "10.171.1.2:12345" when webapp is a container.
+std::string resolve(const config::model& m, const config::pipe& p, const std::string& key, const std::string& endpoint,
+                    std::vector<config::diagnostic>& errors) {
+    auto colon = endpoint.rfind(':');
+    if (endpoint.empty() || endpoint[0] == '/' || endpoint[0] == '[' || colon == std::string::npos) {
+        return endpoint;
+    }
+    const auto* c = m.find_container(endpoint.substr(0, colon));
+    if (!c) {
+        return endpoint;
+    }
+    if (c->local_address) {
+        return c->local_address->address.str() + endpoint.substr(colon);
+    }
+    if (c->local_address6) {
+        return "[" + c->local_address6->address.str() + "]" + endpoint.substr(colon);
+    }
+    auto it = p.keys.find(key);
+    errors.push_back({it != p.keys.end() ? it->second : p.where,
+                      "pipe '" + p.name + "': container '" + c->name + "' has no address to reach",
+                      "give it localAddress, or run the pipe inside it with container = \"" + c->name + "\""});
+    return endpoint;
+}
+
+service_plan pipe_service(const config::pipe& p, const std::string& moat_exe, const std::string& source,
+                          const std::string& target) {
+    service_plan s;
+    s.name = "pipe-" + p.name;
+    s.argv = {moat_exe, "pipe", p.mode == config::pipe_mode::encrypt ? "-e" : "-d",
+              "-s", source, "-t", target, "-k", p.key_file, "-F"};
+    s.restart = "always";
+    return s;
+}
+
+}  // namespace
+
+void plan_pipes(const config::model& m, std::vector<container_plan>& plans, const std::string& moat_exe,
+                bool with_host_pipes) {
+    std::vector<config::diagnostic> errors;
+    container_plan host;
+    host.name = host_pipes_container;
+    host.hostname = "moat-pipes";
+    for (const auto& p : m.pipes) {
+        if (::access(p.key_file.c_str(), R_OK) != 0) {
+            auto it = p.keys.find("keyFile");
+            errors.push_back({it != p.keys.end() ? it->second : p.where,
+                              "pipe '" + p.name + "': cannot read key file " + p.key_file, "create one with `moat keygen FILE`"});
+        }
+        auto svc = pipe_service(p, moat_exe, resolve(m, p, "source", p.source, errors),
+                                resolve(m, p, "target", p.target, errors));
+        // The key file is bind-mounted read-only at its own path, so it is
+        // found even where the container has a private /tmp or its own root.
+        mount_plan key{p.key_file, p.key_file, true};
+        if (!p.container) {
+            host.services.push_back(std::move(svc));
+            host.mounts.push_back(key);
+            continue;
+        }
+        for (auto& c : plans) {
+            if (c.name == *p.container) {
+                c.services.push_back(std::move(svc));
+                c.mounts.push_back(key);
+            }
+        }
+    }
+    if (!errors.empty()) {
+        throw config::config_error(std::move(errors));
+    }
+    if (with_host_pipes && !host.services.empty()) {
+        plans.push_back(std::move(host));
+    }
+}
+
+}  // namespace moat::plan
