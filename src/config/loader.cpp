@@ -37,27 +37,14 @@ model load_string(std::string_view text, const std::string& file_name, format f)
     throw config_error({diagnostic{location{name, 0, 0}, std::string("cannot read configuration: ") + std::strerror(err), ""}});
 }
 
-static std::string read_stdin() {
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            unreadable("<stdin>", errno);
-        }
-        if (n == 0) {
-            return out;
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
 model load_file(const std::string& path, format f) {
     if (path == "-") {
-        std::string text = read_stdin();
+        std::string text;
+        try {
+            text = sys::read_all(STDIN_FILENO, "reading stdin");
+        } catch (const std::system_error& e) {
+            unreadable("<stdin>", e.code().value());
+        }
         return load_string(text, "<stdin>", f);
     }
     std::string text;

@@ -6,6 +6,7 @@
 #include "init/init.hpp"
 #include "sandbox/privileges.hpp"
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -22,22 +23,6 @@ nlohmann::json to_json(const init_request& r) {
 }
 
 namespace {
-
-std::string read_all(int fd) {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-}
 
 void report(const std::string& msg) {
     std::string line = msg + "\n";
@@ -103,7 +88,7 @@ int init_main() {
     init_request req;
     plan::container_plan p;
     try {
-        auto j = nlohmann::json::parse(read_all(init_spec_fd));
+        auto j = nlohmann::json::parse(sys::read_all(init_spec_fd, "reading the spec"));
         ::close(init_spec_fd);
         req.staging = j.at("staging");
         req.log_dir = j.at("log_dir");

@@ -33,18 +33,6 @@ std::string read_line(int fd) {
     return out;
 }
 
-void write_all(int fd, const std::string& data) {
-    size_t off = 0;
-    while (off < data.size()) {
-        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        sys::check(n, "sending the container its specification");
-        off += static_cast<size_t>(n);
-    }
-}
-
 }  // namespace
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts) {
@@ -111,7 +99,7 @@ void release(state::store& store, pending& p, const start_options& opts) {
     req.log_dir = store.container_dir(rec.name) + "/logs";
     req.run_mode = opts.run_mode;
     req.command = opts.command;
-    write_all(p.spec_write.get(), to_json(req).dump());
+    sys::write_all(p.spec_write.get(), to_json(req).dump(), "sending the container its specification");
     p.spec_write.reset();
     std::string answer = read_line(p.ready_read.get());
     p.ready_read.reset();

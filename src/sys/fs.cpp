@@ -11,35 +11,38 @@
 
 namespace moat::sys {
 
+std::string read_all(int fd, const std::string& what) {
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        check(n, what);
+        if (n == 0) {
+            return out;
+        }
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
 std::string read_file(const std::string& path) {
     unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
         throw errno_error("reading " + path);
     }
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        check(n, "reading " + path);
-        if (n == 0) {
-            break;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
+    return read_all(fd.get(), "reading " + path);
 }
 
-static void write_all(int fd, const std::string& content, const std::string& path) {
+void write_all(int fd, const std::string& content, const std::string& what) {
     size_t off = 0;
     while (off < content.size()) {
         ssize_t n = ::write(fd, content.data() + off, content.size() - off);
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        check(n, "writing " + path);
+        check(n, what);
         off += static_cast<size_t>(n);
     }
 }
@@ -50,7 +53,7 @@ void write_file_atomic(const std::string& path, const std::string& content, mode
     if (!fd) {
         throw errno_error("creating " + tmp);
     }
-    write_all(fd.get(), content, tmp);
+    write_all(fd.get(), content, "writing " + tmp);
     check(::fsync(fd.get()), "syncing " + tmp);
     fd.reset();
     check(::rename(tmp.c_str(), path.c_str()), "renaming " + tmp);
@@ -61,7 +64,7 @@ void write_file(const std::string& path, const std::string& content) {
     if (!fd) {
         throw errno_error("opening " + path);
     }
-    write_all(fd.get(), content, path);
+    write_all(fd.get(), content, "writing " + path);
 }
 
 void make_dirs(const std::string& path, mode_t mode) {

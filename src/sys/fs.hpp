@@ -6,6 +6,11 @@
 
 namespace moat::sys {
 
+// Everything readable from `fd` until EOF (retrying EINTR); throws
+// errno_error(what) on a read error.
+std::string read_all(int fd, const std::string& what);
+// Writes all of `data` to `fd` (retrying EINTR and short writes).
+void write_all(int fd, const std::string& data, const std::string& what);
 // Whole file as a string; throws errno_error on failure.
 std::string read_file(const std::string& path);
 // Writes via a temporary file, fsync and rename, so readers (and a `down`

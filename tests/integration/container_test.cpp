@@ -218,6 +218,12 @@ TEST(Container, DirectoryRootBindMountsAndDns) {
     EXPECT_EQ(moat::test::sh("cat " + data + "/reply").out, "back\n");
     EXPECT_NE(l.moat("exec dirroot -- sh -c 'echo x > /ro/nope'").code, 0);
     EXPECT_NE(l.moat("exec dirroot -- touch /usr/nope").code, 0);
+    // Ephemeral: the same root, but writes land in a throw-away overlay.
+    std::string eph = "[containers.eph]\nprivateNetwork = true\nroot = \"" + root + "\"\nephemeral = true\n"
+                      "[containers.eph.bindMounts.\"/usr\"]\nhostPath = \"/usr\"\n";
+    ASSERT_EQ(l.moat("up -f " + l.write("eph.toml", eph) + " eph").code, 0);
+    EXPECT_EQ(l.moat("exec eph -- sh -c 'echo gone > /ephemeral && cat /ephemeral /written'").out, "gone\nwritten\n");
+    EXPECT_NE(moat::test::sh("test -e " + root + "/ephemeral").code, 0);
     auto resolv = l.moat("exec dirroot -- cat /etc/resolv.conf");
     EXPECT_NE(resolv.out.find("nameserver 192.0.2.53\nnameserver 2001:db8::53\n"), std::string::npos) << resolv.out;
     auto hosts = l.moat("exec dirroot -- cat /etc/hosts");

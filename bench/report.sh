@@ -1,0 +1,22 @@
+#!/bin/bash
+# Runs every benchmark side by side with its peers and writes docs/BENCHMARKS.md.
+# Run by hand (not by CI), as root, on an otherwise quiet machine; builds first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh --bench
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target moat >/dev/null
+mkdir -p bench/results
+./bench/start.sh >/dev/null
+./bench/pipe.sh bench/results/pipe.md >/dev/null
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`bench/report.sh\` on $(date -u +%Y-%m-%d). The machine is shared and noisy:"
+  echo "compare the ratios within one run, not absolute numbers across runs."
+  echo
+  cat bench/results/start.md
+  echo
+  cat bench/results/pipe.md
+} > docs/BENCHMARKS.md
+echo "wrote docs/BENCHMARKS.md"
