@@ -28,7 +28,7 @@ echo "\$ moat up -f examples/hello.toml"
 in_host ./build/moat --state-dir "$state" up -f examples/hello.toml
 echo "\$ moat status"
 in_host ./build/moat --state-dir "$state" status
-echo "\$ nc 10.171.1.2 12345"
+echo "\$ read a line from 10.171.1.2:12345   # what nc or curl --http0.9 would print"
 for i in $(seq 50); do
   if out=$(in_host timeout 3 bash -c 'exec 3<>/dev/tcp/10.171.1.2/12345 && head -n1 <&3' 2>/dev/null); then
     echo "$out"
