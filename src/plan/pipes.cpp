@@ -32,14 +32,27 @@ std::string resolve(const config::model& m, const config::pipe& p, const std::st
     return endpoint;
 }
 
-service_plan pipe_service(const config::pipe& p, const std::string& moat_exe, const std::string& source,
-                          const std::string& target) {
+// Where the moat binary appears inside a container that runs pipes: its
+// real path may be hidden (under the container's private /tmp, or outside
+// a directory root), so it is bind-mounted read-only into the private /run.
+constexpr const char* moat_in_container = "/run/moat/bin/moat";
+
+service_plan pipe_service(const config::pipe& p, const std::string& source, const std::string& target) {
     service_plan s;
     s.name = "pipe-" + p.name;
-    s.argv = {moat_exe, "pipe", p.mode == config::pipe_mode::encrypt ? "-e" : "-d",
+    s.argv = {moat_in_container, "pipe", p.mode == config::pipe_mode::encrypt ? "-e" : "-d",
               "-s", source, "-t", target, "-k", p.key_file, "-F"};
     s.restart = "always";
     return s;
+}
+
+void add_binary_mount(container_plan& c, const std::string& moat_exe) {
+    for (const auto& m : c.mounts) {
+        if (m.mount_point == moat_in_container) {
+            return;
+        }
+    }
+    c.mounts.push_back({moat_exe, moat_in_container, true});
 }
 
 }  // namespace
@@ -56,22 +69,23 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
             errors.push_back({it != p.keys.end() ? it->second : p.where,
                               "pipe '" + p.name + "': cannot read key file " + p.key_file, "create one with `moat keygen FILE`"});
         }
-        auto svc = pipe_service(p, moat_exe, resolve(m, p, "source", p.source, errors),
+        auto svc = pipe_service(p, resolve(m, p, "source", p.source, errors),
                                 resolve(m, p, "target", p.target, errors));
         // The key file is bind-mounted read-only at its own path, so it is
         // found even where the container has a private /tmp or its own root.
         mount_plan key{p.key_file, p.key_file, true};
-        if (!p.container) {
-            host.services.push_back(std::move(svc));
-            host.mounts.push_back(key);
-            continue;
-        }
+        container_plan* owner = &host;
         for (auto& c : plans) {
-            if (c.name == *p.container) {
-                c.services.push_back(std::move(svc));
-                c.mounts.push_back(key);
+            if (p.container && c.name == *p.container) {
+                owner = &c;
             }
         }
+        if (p.container && owner == &host) {
+            continue;  // its container is not being brought up
+        }
+        add_binary_mount(*owner, moat_exe);
+        owner->services.push_back(std::move(svc));
+        owner->mounts.push_back(key);
     }
     if (!errors.empty()) {
         throw config::config_error(std::move(errors));
