@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 namespace moat::cli {
 
@@ -67,7 +68,23 @@ int cmd_down(const globals& g, const up_args& a) {
     std::vector<std::string> names = a.names;
     state::store store(g.state_dir);
     auto lock = store.lock();
-    auto rep = converge::down(store, names, printer(g));
+    converge::report rep;
+    if (a.file_given && names.empty()) {
+        // Only what that file brought up; other files' containers and
+        // `moat run` ones stay.
+        std::error_code ec;
+        std::string source = a.file == "-" ? "<stdin>" : std::filesystem::absolute(a.file, ec).string();
+        for (const auto& r : store.containers()) {
+            if (r.origin == "file" && r.source == source) {
+                names.push_back(r.name);
+            }
+        }
+        if (!names.empty()) {
+            rep = converge::down(store, names, printer(g));
+        }
+    } else {
+        rep = converge::down(store, names, printer(g));
+    }
     if (!g.quiet) {
         for (const auto& act : rep.actions) {
             std::printf("%-20s %s\n", act.container.c_str(), act.what.c_str());

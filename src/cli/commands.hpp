@@ -15,6 +15,7 @@ struct globals {
 
 struct up_args {
     std::string file = "moat.toml";
+    bool file_given = false;  // -f was on the command line (`down` then keeps to its containers)
     std::vector<std::string> names;
 };
 

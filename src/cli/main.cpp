@@ -90,7 +90,10 @@ int dispatch(int argc, char** argv) {
         return rc == 0 ? 0 : 2;
     }
     if (*up) return cmd_up(g, ua);
-    if (*down) return cmd_down(g, ua);
+    if (*down) {
+        ua.file_given = down->count("--file") > 0;
+        return cmd_down(g, ua);
+    }
     if (*plan) return cmd_plan(g, ua);
     if (*status) return cmd_status(g, json);
     if (*exec) {

@@ -87,12 +87,12 @@ firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans) {
 
 bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running) {
     auto spec = firewall_spec(running);
-    firewall::context nft;
     auto host = store.host();
+    if (spec.endpoints.empty() && !host.nft_table) {
+        return false;  // nothing to do: not even a libnftables context
+    }
+    firewall::context nft;
     if (spec.endpoints.empty()) {
-        if (!host.nft_table) {
-            return false;
-        }
         nft.remove();
         store.save_host({});
         return true;

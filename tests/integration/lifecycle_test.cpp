@@ -195,6 +195,19 @@ TEST(Lifecycle, BadConfigChangesNothingAndExitsTwo) {
     EXPECT_EQ(residue(l, made{}), "");
 }
 
+TEST(Lifecycle, DownWithAFileRemovesOnlyThatFilesContainers) {
+    lab l;
+    auto first = l.write("first.toml", "[containers.one]\nprivateNetwork = true\n");
+    auto second = l.write("second.toml", "[containers.two]\nprivateNetwork = true\n");
+    ASSERT_EQ(l.moat("up -f " + first).code, 0);
+    ASSERT_EQ(l.moat("up -f " + second + " two").code, 0);
+    auto r = l.moat("down -f " + second);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("two                  removed"), std::string::npos) << r.out;
+    EXPECT_GT(pid_of(l, "one"), 0);
+    EXPECT_EQ(pid_of(l, "two"), 0);
+}
+
 TEST(Lifecycle, TwoInstancesDoNotInterfere) {
     lab a, b;
     auto fa = a.write("moat.toml", config_v1);
