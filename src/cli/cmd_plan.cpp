@@ -41,8 +41,8 @@ void print_container(const plan::container_plan& p, const std::string& change) {
 }  // namespace
 
 int cmd_plan(const globals& g, const up_args& a) {
-    auto loaded = load_plans(a.file, a.names);
     state::store store(g.state_dir);
+    auto loaded = load_plans(a.file, a.names, store);
     std::map<std::string, state::container_record> existing;
     for (auto& r : store.containers()) {
         existing.emplace(r.name, std::move(r));

@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "container/runtime.hpp"
 #include "converge/converge.hpp"
+#include "converge/host.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
 
@@ -62,6 +63,12 @@ plan::container_plan plan_run(const run_args& a, const std::string& name,
         p.v4 = allocate_pair(records);
     }
     p.egress = a.egress;
+    if (p.egress == "nat") {
+        p.uplink = converge::default_uplink();
+        if (p.uplink.empty()) {
+            throw moat::error("run --egress nat: the host has no default route to NAT out of");
+        }
+    }
     return p;
 }
 
@@ -78,8 +85,8 @@ std::vector<plan::container_plan> running_plans(const state::store& store, const
 }  // namespace
 
 int cmd_run(const globals& g, const run_args& a) {
-    if (a.egress != "none") {
-        throw usage_error("run --egress " + a.egress + ": not supported yet in this version of moat");
+    if (a.egress != "none" && a.network != "private") {
+        throw usage_error("run --egress " + a.egress + " needs --network private");
     }
     std::string name = a.name.empty() ? random_name() : a.name;
     state::store store(g.state_dir);

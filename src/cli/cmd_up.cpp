@@ -50,14 +50,14 @@ void print_summary(const std::vector<plan::container_plan>& plans, const converg
 }  // namespace
 
 int cmd_up(const globals& g, const up_args& a) {
-    auto loaded = load_plans(a.file, a.names);
     state::store store(g.state_dir);
     auto lock = store.lock();
+    auto loaded = load_plans(a.file, a.names, store);
     converge::up_options opts;
     opts.source = loaded.source;
     opts.remove_orphans = a.names.empty();
     opts.progress = printer(g);
-    auto rep = converge::up(store, loaded.plans, opts);
+    auto rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
     if (!g.quiet) {
         print_summary(loaded.plans, rep);
     }

@@ -1,7 +1,9 @@
 // Loading, validating and planning a config file for the verbs that read one.
 #pragma once
 
+#include "plan/network.hpp"
 #include "plan/plan.hpp"
+#include "state/store.hpp"
 
 #include <string>
 #include <vector>
@@ -10,11 +12,17 @@ namespace moat::cli {
 
 struct loaded_plans {
     std::string source;  // absolute path of the file ("<stdin>" for -)
-    std::vector<plan::container_plan> plans;
+    std::vector<plan::container_plan> plans;  // the selected containers, pipes included
+    std::vector<plan::network_plan> networks;  // the networks they join
 };
 
 // Throws config_error/usage_error (exit 2) for bad files, unknown names,
-// unsupported features and link-name clashes; touches nothing.
-loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names);
+// unsupported features and link-name clashes; touches nothing. `store`
+// gives the running containers' addresses, which they keep.
+loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names, const state::store& store);
+
+// What planning needs from the host: its default route's interface and
+// the addresses of running containers.
+plan::host_context host_context_of(const state::store& store);
 
 }  // namespace moat::cli

@@ -1,6 +1,7 @@
 #include "container/network.hpp"
 
 #include "netlink/netlink.hpp"
+#include "netlink/sysctl.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -50,14 +51,27 @@ void wire_network(const plan::container_plan& plan, pid_t pid) {
         return;
     }
     auto host = netlink::socket::open();
-    host.create_veth(plan.host_if, "eth0", ns.get());
+    host.create_veth(plan.host_if, "eth0", ns.get(), plan.bridge_if);
     // Up first: the kernel refuses routes through a link that is down.
     host.set_up(plan.host_if);
     inner.set_up("eth0");
-    for (const auto* pair : {&plan.v4, &plan.v6}) {
-        if (*pair) {
-            add_pair(host, inner, plan.host_if, **pair);
+    if (!plan.bridge_if.empty()) {
+        // A bridge port: the host's address and forwarding live on the bridge.
+        for (const auto* pair : {&plan.v4, &plan.v6}) {
+            if (*pair) {
+                inner.add_address("eth0", (*pair)->local);
+            }
         }
+    } else {
+        for (const auto* pair : {&plan.v4, &plan.v6}) {
+            if (*pair) {
+                add_pair(host, inner, plan.host_if, **pair);
+            }
+        }
+        // The veth is the container's router; 127.0.0.1 forwards route
+        // loopback sources out of it (masqueraded on the way).
+        netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/forwarding", "1");
+        netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/route_localnet", "1");
     }
     for (const auto* pair : {&plan.v4, &plan.v6}) {
         if (*pair) {

@@ -92,6 +92,11 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
 }
 
 void release(state::store& store, pending& p, const start_options& opts) {
+    send_spec(store, p, opts);
+    await_ready(store, p);
+}
+
+void send_spec(const state::store& store, pending& p, const start_options& opts) {
     auto& rec = p.record;
     init_request req;
     req.plan = rec.spec;
@@ -101,6 +106,10 @@ void release(state::store& store, pending& p, const start_options& opts) {
     req.command = opts.command;
     sys::write_all(p.spec_write.get(), to_json(req).dump(), "sending the container its specification");
     p.spec_write.reset();
+}
+
+void await_ready(state::store& store, pending& p) {
+    auto& rec = p.record;
     std::string answer = read_line(p.ready_read.get());
     p.ready_read.reset();
     if (answer != "ok") {
@@ -117,6 +126,12 @@ void release(state::store& store, pending& p, const start_options& opts) {
 }
 
 bool running(const state::container_record& record) { return sys::process_alive(record.init); }
+
+void request_stop(const state::container_record& rec) {
+    if (sys::process_alive(rec.init)) {
+        ::kill(rec.init.pid, SIGTERM);
+    }
+}
 
 void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
     if (sys::process_alive(rec.init)) {

@@ -38,11 +38,16 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
 // Sends the spec; waits for "ok" from the init (its root is built). Throws with
 // the init's own error message otherwise.
 void release(state::store& store, pending& p, const start_options& opts);
+// release() in two halves, so that many inits can work at once.
+void send_spec(const state::store& store, pending& p, const start_options& opts);
+void await_ready(state::store& store, pending& p);
 
 // Stops the container's processes (SIGTERM to its init, then SIGKILL for the
 // whole PID namespace and cgroup), deletes its veth and cgroup. The record
 // stays; the caller removes it once the firewall no longer names it.
 void stop(const state::container_record& record, std::chrono::milliseconds grace = std::chrono::seconds(8));
+// Sends the init SIGTERM and returns; stop() then waits for it.
+void request_stop(const state::container_record& record);
 
 // Whether the record's init is alive.
 bool running(const state::container_record& record);

@@ -1,5 +1,7 @@
 #include "converge/converge.hpp"
 
+#include "converge/host.hpp"
+
 #include "container/runtime.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
@@ -41,9 +43,19 @@ firewall::endpoint endpoint_of(const plan::container_plan& p) {
             e.addresses.push_back((*pair)->local.address);
         }
     }
+    e.bridge_if = p.bridge_if;
     e.tcp_ports = p.tcp_ports;
     e.udp_ports = p.udp_ports;
     e.egress = p.egress;
+    e.uplink = p.uplink;
+    // A forward without hostAddress applies to each family the container has.
+    for (const auto& f : p.forwards) {
+        for (const auto& a : e.addresses) {
+            if (!f.host_address || f.host_address->family == a.family) {
+                e.forwards.push_back({f.protocol, f.host_port, f.container_port, f.host_address, a});
+            }
+        }
+    }
     return e;
 }
 
@@ -85,31 +97,6 @@ firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans) {
     return spec;
 }
 
-bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running) {
-    auto spec = firewall_spec(running);
-    auto host = store.host();
-    if (spec.endpoints.empty() && !host.nft_table) {
-        return false;  // nothing to do: not even a libnftables context
-    }
-    firewall::context nft;
-    if (spec.endpoints.empty()) {
-        nft.remove();
-        store.save_host({});
-        return true;
-    }
-    std::string script = firewall::render(spec);
-    if (host.nft_table && host.nft_ruleset == script && nft.current()) {
-        return false;
-    }
-    // Intent first: a crash after the commit must still let `down` find the table.
-    store.save_host({true, host.nft_ruleset});
-    sys::failpoint("before-firewall");
-    nft.apply(script);
-    sys::failpoint("after-firewall");
-    store.save_host({true, script});
-    return true;
-}
-
 namespace {
 
 struct decision {
@@ -117,10 +104,19 @@ struct decision {
     std::vector<plan::container_plan> keep;  // running afterwards, for the firewall
 };
 
-// The host end of a veth someone deleted is drift: the container is alive
-// but unreachable, so it is repaired like a dead one.
+// The host end of a veth someone deleted (or took off its bridge), or a
+// deleted bridge, is drift: the container is alive but unreachable, so it
+// is repaired like a dead one.
 bool links_present(netlink::socket& nl, const plan::container_plan& p) {
-    return p.host_if.empty() || nl.link_index(p.host_if).has_value();
+    if (p.host_if.empty()) {
+        return true;
+    }
+    auto veth = nl.link(p.host_if);
+    if (!veth || p.bridge_if.empty()) {
+        return veth.has_value();
+    }
+    auto bridge = nl.link_index(p.bridge_if);
+    return bridge && veth->master == *bridge;
 }
 
 decision decide(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts,
@@ -159,6 +155,11 @@ decision decide(state::store& store, const std::vector<plan::container_plan>& pl
         if (alive && rec.config_hash == plan::hash(p) && links_present(nl, p)) {
             rep.actions.push_back({p.name, "unchanged"});
             d.keep.push_back(p);
+            if (rec.spec != plan::to_json(p)) {
+                auto updated = rec;  // e.g. a new uplink: the firewall follows, services keep running
+                updated.spec = plan::to_json(p);
+                store.save(updated);
+            }
             continue;
         }
         remove_container(store, rec);
@@ -167,6 +168,28 @@ decision decide(state::store& store, const std::vector<plan::container_plan>& pl
         d.to_start.push_back(&p);
     }
     return d;
+}
+
+// The networks the given containers use: from the new plan where it has
+// them, else as recorded (containers of other files keep theirs).
+std::vector<plan::network_plan> networks_for(const state::store& store, const std::vector<plan::container_plan>& running,
+                                             const std::vector<plan::network_plan>& planned) {
+    std::map<std::string, plan::network_plan> out;
+    for (const auto& n : planned) {
+        out.emplace(n.name, n);
+    }
+    auto host = store.host();
+    for (const auto& p : running) {
+        auto it = host.networks.find(p.network);
+        if (!p.network.empty() && !out.count(p.network) && it != host.networks.end()) {
+            out.emplace(p.network, plan::network_from_json(it->second));
+        }
+    }
+    std::vector<plan::network_plan> v;
+    for (auto& [name, n] : out) {
+        v.push_back(std::move(n));
+    }
+    return v;
 }
 
 // Undoes what this run started, so a failed `up` leaves the host as it found
@@ -189,6 +212,7 @@ void roll_back(state::store& store, std::vector<container::pending>& pend, std::
             }
         }
         sync_firewall(store, survivors);
+        sync_networks(store, networks_for(store, survivors, {}));
         for (const auto& name : failed) {
             store.remove(name);
         }
@@ -198,24 +222,42 @@ void roll_back(state::store& store, std::vector<container::pending>& pend, std::
 
 }  // namespace
 
-report up(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts) {
+bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
+    bool committed = commit_firewall(store, firewall_spec(running), force);
+    sync_sysctls(store, running);
+    return committed;
+}
+
+report up(state::store& store, const plan::host_plan& plan, const up_options& opts) {
     report rep;
     stopwatch sw(opts.progress);
-    auto d = decide(store, plans, opts, rep, sw);
+    auto d = decide(store, plan.containers, opts, rep, sw);
     container::start_options so;
     so.origin = "file";
     so.source = opts.source;
     std::vector<container::pending> pend;
     try {
+        std::vector<plan::container_plan> after = d.keep;
+        for (const auto* p : d.to_start) {
+            after.push_back(*p);
+        }
+        for (const auto& n : sync_networks(store, networks_for(store, after, plan.networks))) {
+            sw.step("network " + n + ": bridge ready");
+        }
         for (const auto* p : d.to_start) {
             pend.push_back(container::prepare(store, *p, so));
             sw.step(p->name + ": namespaces, cgroup and network ready");
             d.keep.push_back(*p);
         }
-        rep.firewall_committed = sync_firewall(store, d.keep);
+        // New veths need their ingress guards bound, even if the text is the same.
+        rep.firewall_committed = sync_firewall(store, d.keep, !pend.empty());
         sw.step(rep.firewall_committed ? "firewall: committed table inet moat" : "firewall: unchanged");
+        // All inits build their roots at once; then each is waited for.
         for (auto& pd : pend) {
-            container::release(store, pd, so);
+            container::send_spec(store, pd, so);
+        }
+        for (auto& pd : pend) {
+            container::await_ready(store, pd);
             sw.step(pd.record.name + ": root file system built, services starting");
         }
     } catch (...) {
@@ -243,6 +285,10 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     for (auto& r : records) {
         (selected.empty() || selected.count(r.name) ? gone : left).push_back(std::move(r));
     }
+    // Every init gets SIGTERM first, so their grace periods run in parallel.
+    for (const auto& r : gone) {
+        container::request_stop(r);
+    }
     for (const auto& r : gone) {
         container::stop(r);
         sw.step(r.name + ": stopped");
@@ -253,8 +299,11 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
             still_running.push_back(r);
         }
     }
-    rep.firewall_committed = sync_firewall(store, plans_of(still_running));
+    auto remaining = plans_of(still_running);
+    rep.firewall_committed = sync_firewall(store, remaining);
     sw.step(rep.firewall_committed ? "firewall: updated" : "firewall: unchanged");
+    sync_networks(store, networks_for(store, remaining, {}));
+    sw.step("networks and sysctls: done");
     for (const auto& r : gone) {
         store.remove(r.name);
         rep.actions.push_back({r.name, "removed"});

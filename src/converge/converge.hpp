@@ -12,6 +12,7 @@
 #pragma once
 
 #include "firewall/firewall.hpp"
+#include "plan/network.hpp"
 #include "plan/plan.hpp"
 #include "state/store.hpp"
 
@@ -42,7 +43,7 @@ struct up_options {
     progress_fn progress;
 };
 
-report up(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts);
+report up(state::store& store, const plan::host_plan& plan, const up_options& opts);
 
 // Removes the named containers (all when `names` is empty), then the
 // firewall table if no container is left, then the state files.
@@ -51,8 +52,10 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
 // The firewall's input for the given plans (those with a veth).
 firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans);
 
-// Commits the firewall for the given running records (or removes the table
-// when empty); true when something was committed.
-bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running);
+// Commits the firewall for the given running containers (or removes the
+// table when there are none) and sets or restores the host sysctls they
+// need; true when the table was committed. `force`: commit even when the
+// text is unchanged (interfaces were recreated).
+bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force = false);
 
 }  // namespace moat::converge

@@ -11,29 +11,43 @@
 // atomically, or — on any error — nothing changes at all. There is never a
 // moment in which a container runs without its rules.
 //
-// Shape of the table (render.cpp has the details):
-//  * Base chains `forward` and `output` (filter hooks, policy accept) dispatch
-//    only moat's own interfaces through verdict maps, keyed by interface name:
-//    `oifname vmap @to_container` jumps to the container's `in_<name>` chain,
-//    `iifname vmap @from_container` to its `out_<name>` chain. Packets on any
-//    other interface fall through to policy accept, so the host's own firewall
-//    (its own tables, hooked at the same points) keeps deciding about them:
-//    nftables runs every table's base chain, a drop anywhere wins.
+// Shape of the table (render.cpp has the details). An endpoint is one
+// container; its "link" is the host interface its traffic is routed
+// through: its own veth (point-to-point) or its network's bridge.
+//  * Base chains `forward` and `output` (filter hooks, policy accept) only
+//    look at packets whose input or output interface is a container link
+//    (set @ifaces); everything else falls through to policy accept, so the
+//    host's own firewall (its own tables, hooked at the same points) keeps
+//    deciding about it: nftables runs every table's base chain, a drop
+//    anywhere wins.
+//  * Traffic from containers is dispatched by (input link, source address)
+//    through verdict maps to the sender's `out_<name>` chain; a source no
+//    container owns on that link is dropped. Traffic to containers by
+//    (output link, destination address) to the receiver's `in_<name>`.
+//  * guard_<name>: an ingress hook on the container's veth drops packets
+//    whose source is not the container's own address, before bridging or
+//    routing: a bridge member cannot pose as another member.
 //  * in_<name>: established/related in, invalid out, ICMP/ICMPv6 in (IPv6
 //    neighbour discovery and ping need it), the allowed TCP/UDP ports and
 //    the DNAT'ed forwardPorts in, everything else dropped.
 //  * out_<name>: replies pass; new traffic that would be FORWARDED is judged
-//    by the egress mode: "none" drops, "nat" passes (anti-spoofed, then
-//    masqueraded in `postrouting`), "vpn" passes only into the tunnel
-//    interface and fails closed without one. Traffic from a container to the
-//    host itself is input, not forward, and is not this table's business.
-//  * Port forwards are DNAT in `prerouting` (from outside) and `nat_output`
-//    (from the host itself, including 127.0.0.1 — which additionally needs
-//    net.ipv4.conf.<host_if>.route_localnet=1, set by the caller, and is
-//    masqueraded on the way into the veth).
+//    by the egress mode: "none" drops, "nat" passes only out of the uplink
+//    (masqueraded in `postrouting`), "vpn" passes only into the tunnel
+//    interface and fails closed without one. Before that, a DNAT'ed
+//    connection to a container (a forwarded port reached through the
+//    host's address) passes, and so does traffic to its own network; any
+//    other container link is another network and is dropped. Traffic from
+//    a container to the host itself is input, not forward, and is not this
+//    table's business.
+//  * Port forwards are DNAT in `prerouting` (from outside and from
+//    containers) and `nat_output` (from the host itself, including
+//    127.0.0.1 — which additionally needs net.ipv4.conf.<link>.route_localnet=1,
+//    set by the caller). Connections from 127/8 or from another container
+//    are masqueraded on the way in, so that the reply comes back through
+//    the host and is un-NAT'ed.
 //
 // Chain names are unquoted nft identifiers (nft 1.0.6 does not accept quoted
-// chain names): "in_"/"out_" + a container name of [A-Za-z0-9_-], which can
+// chain names): "in_"/"out_"/"guard_" + a container name of [A-Za-z0-9_-], which can
 // never collide with an nft keyword.
 //
 // libnftables 1.0.6 opens its netlink socket in nft_ctx_new(), so a context
@@ -69,13 +83,18 @@ struct port_forward {
 // One container attachment.
 struct endpoint {
     std::string name;                         // container name, [A-Za-z0-9_-]{1,64}
-    std::string host_if;                      // host-side interface, e.g. "ve-webapp"
+    std::string host_if;                      // host end of its veth, e.g. "ve-webapp"
+    std::string bridge_if;                    // its network's bridge; empty = point-to-point
     std::vector<sys::ip_address> addresses;   // the container's addresses (v4 and/or v6)
     std::vector<std::uint16_t> tcp_ports;     // allowed inbound
     std::vector<std::uint16_t> udp_ports;
     std::string egress = "none";              // "none" | "nat" | "vpn"
+    std::string uplink;                       // egress "nat": the only way out; empty = none
     std::string tunnel_if;                    // egress "vpn": the tunnel's interface; empty = drop all
     std::vector<port_forward> forwards;
+
+    // The interface the host routes the container's traffic through.
+    const std::string& link() const { return bridge_if.empty() ? host_if : bridge_if; }
 };
 
 struct spec {

@@ -70,8 +70,10 @@ void normalize_endpoint(endpoint& e) {
     if (e.egress != "none" && e.egress != "nat" && e.egress != "vpn") {
         invalid("container " + e.name + ": unknown egress \"" + e.egress + "\"");
     }
-    if (!e.tunnel_if.empty()) {
-        check_ifname(e.tunnel_if, e.name);
+    for (const auto* ifname : {&e.tunnel_if, &e.bridge_if, &e.uplink}) {
+        if (!ifname->empty()) {
+            check_ifname(*ifname, e.name);
+        }
     }
     for (const auto& a : e.addresses) {
         if (!a.is_v4() && !a.is_v6()) {

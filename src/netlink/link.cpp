@@ -67,11 +67,16 @@ nl_ptr<nl_cache> socket::impl::link_cache() {
     return owner;
 }
 
-void socket::create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd) {
+void socket::create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
+                         const std::string& master) {
     validate_ifname(name);
     validate_ifname(peer_name);
     auto link = owned(rtnl_link_veth_alloc());
     rtnl_link_set_name(link.get(), name.c_str());
+    if (!master.empty()) {
+        // IFLA_MASTER in the creating request: born a bridge port, one round trip.
+        rtnl_link_set_master(link.get(), _impl->require_index(master, "creating veth " + name));
+    }
     // The peer's ifinfomsg and attributes are nested in VETH_INFO_PEER;
     // IFLA_NET_NS_FD there makes the kernel create it in that namespace
     // directly, so it never appears (or collides) in ours.
@@ -85,11 +90,15 @@ void socket::create_veth(const std::string& name, const std::string& peer_name, 
                  "creating veth " + name + " (peer " + peer_name + ")");
 }
 
-void socket::create_bridge(const std::string& name) {
+void socket::create_bridge(const std::string& name, const std::optional<mac_address>& mac) {
     validate_ifname(name);
     auto link = owned(rtnl_link_alloc());
     _impl->check(rtnl_link_set_type(link.get(), "bridge"), "creating bridge " + name);
     rtnl_link_set_name(link.get(), name.c_str());
+    if (mac) {
+        auto addr = owned(nl_addr_build(AF_LLC, mac->data(), mac->size()));
+        rtnl_link_set_addr(link.get(), addr.get());
+    }
     _impl->begin();
     _impl->check(rtnl_link_add(_impl->sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL),
                  "creating bridge " + name);

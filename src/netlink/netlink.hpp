@@ -36,6 +36,7 @@
 //  * A socket is not thread-safe (libnl sockets are not); use one per thread.
 #pragma once
 
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <memory>
@@ -65,6 +66,8 @@ private:
 // Interface names: 1..15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace,
 // not "." or "..". Throws moat::usage_error naming the bad name.
 void validate_ifname(const std::string& name);
+
+using mac_address = std::array<std::uint8_t, 6>;
 
 struct link_info {
     std::string name;
@@ -154,8 +157,13 @@ public:
     // Creates veth `name` here and its peer `peer_name` directly in
     // `peer_netns_fd` (-1: in this namespace). The names live in different
     // namespaces, so the peer may be called "eth0" even if one exists here.
-    void create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd = -1);
-    void create_bridge(const std::string& name);
+    // With `master`, the veth is created as a port of that bridge.
+    void create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd = -1,
+                     const std::string& master = "");
+    // With `mac`, the bridge keeps that address; otherwise the kernel gives
+    // it the lowest of its ports', which changes as ports come and go and
+    // leaves stale neighbour entries in every member.
+    void create_bridge(const std::string& name, const std::optional<mac_address>& mac = std::nullopt);
     std::optional<int> link_index(const std::string& name);  // one RTM_GETLINK
     std::optional<link_info> link(const std::string& name);  // one RTM_GETLINK
     void set_up(const std::string& name);

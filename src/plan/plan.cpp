@@ -1,28 +1,26 @@
 #include "plan/plan.hpp"
 
+#include "sys/hash.hpp"
+
 #include <cstdio>
 #include <set>
 
 namespace moat::plan {
 
-static std::uint64_t fnv1a(const std::string& s) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : s) {
-        h = (h ^ c) * 0x100000001b3ull;
-    }
-    return h;
-}
+using sys::fnv1a;
 
-std::string host_link_name(const std::string& container) {
-    std::string name = "ve-" + container;
-    if (name.size() <= max_ifname) {
-        return name;
+std::string link_name(const std::string& prefix, const std::string& name) {
+    std::string full = prefix + name;
+    if (full.size() <= max_ifname) {
+        return full;
     }
     char suffix[8];
-    std::snprintf(suffix, sizeof suffix, "-%04x", static_cast<unsigned>(fnv1a(container) & 0xffff));
-    // 3 ("ve-") + 7 + 5 ("-xxxx") = 15 bytes.
-    return "ve-" + container.substr(0, 7) + suffix;
+    std::snprintf(suffix, sizeof suffix, "-%04x", static_cast<unsigned>(fnv1a(name) & 0xffff));
+    // prefix + as much of the name as fits + 5 ("-xxxx") = 15 bytes.
+    return prefix + name.substr(0, max_ifname - prefix.size() - 5) + suffix;
 }
+
+std::string host_link_name(const std::string& container) { return link_name("ve-", container); }
 
 static std::optional<address_pair> pair_of(const std::optional<sys::ip_prefix>& host,
                                            const std::optional<sys::ip_prefix>& local) {
@@ -88,6 +86,9 @@ container_plan plan_container(const config::container& c) {
         p.host_if = host_link_name(c.name);
     }
     p.egress = c.egress ? config::to_string(*c.egress) : "none";
+    for (const auto& f : c.forward_ports) {
+        p.forwards.push_back({f.protocol, f.host_port, f.container_port ? f.container_port : f.host_port, f.host_address});
+    }
     p.dns = c.dns;
     p.tcp_ports = c.firewall.allowed_tcp_ports;
     p.udp_ports = c.firewall.allowed_udp_ports;
@@ -121,6 +122,27 @@ static std::optional<address_pair> pair_from(const nlohmann::json& j) {
                         j.at("point_to_point").get<bool>()};
 }
 
+static nlohmann::json forwards_json(const std::vector<forward_plan>& forwards) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& f : forwards) {
+        out.push_back({{"protocol", f.protocol}, {"host_port", f.host_port}, {"container_port", f.container_port},
+                       {"host_address", f.host_address ? nlohmann::json(f.host_address->str()) : nlohmann::json()}});
+    }
+    return out;
+}
+
+static std::vector<forward_plan> forwards_from(const nlohmann::json& j) {
+    std::vector<forward_plan> out;
+    for (const auto& f : j) {
+        forward_plan fp{f.at("protocol"), f.at("host_port"), f.at("container_port"), std::nullopt};
+        if (!f.at("host_address").is_null()) {
+            fp.host_address = sys::ip_address::parse(f.at("host_address").get<std::string>());
+        }
+        out.push_back(std::move(fp));
+    }
+    return out;
+}
+
 nlohmann::json to_json(const container_plan& p) {
     nlohmann::json services = nlohmann::json::array();
     for (const auto& s : p.services) {
@@ -132,8 +154,9 @@ nlohmann::json to_json(const container_plan& p) {
         mounts.push_back({{"host_path", m.host_path}, {"mount_point", m.mount_point}, {"read_only", m.read_only}});
     }
     return {{"name", p.name}, {"hostname", p.hostname}, {"private_network", p.private_network},
-            {"host_if", p.host_if}, {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
-            {"egress", p.egress}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
+            {"host_if", p.host_if}, {"network", p.network}, {"bridge_if", p.bridge_if},
+            {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
+            {"egress", p.egress}, {"uplink", p.uplink}, {"forwards", forwards_json(p.forwards)}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
             {"root", p.root}, {"root_read_only", p.root_read_only}, {"ephemeral", p.ephemeral},
             {"mounts", mounts}, {"services", services}};
 }
@@ -146,7 +169,13 @@ container_plan plan_from_json(const nlohmann::json& j) {
     p.host_if = j.at("host_if");
     p.v4 = pair_from(j.at("v4"));
     p.v6 = pair_from(j.at("v6"));
+    p.network = j.value("network", "");
+    p.bridge_if = j.value("bridge_if", "");
     p.egress = j.at("egress");
+    p.uplink = j.value("uplink", "");
+    if (j.contains("forwards")) {
+        p.forwards = forwards_from(j.at("forwards"));
+    }
     p.dns = j.at("dns").get<std::vector<std::string>>();
     p.tcp_ports = j.at("tcp_ports").get<std::vector<std::uint16_t>>();
     p.udp_ports = j.at("udp_ports").get<std::vector<std::uint16_t>>();
@@ -165,9 +194,9 @@ container_plan plan_from_json(const nlohmann::json& j) {
 }
 
 std::string hash(const container_plan& p) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a(to_json(p).dump())));
-    return buf;
+    auto j = to_json(p);
+    j.erase("uplink");
+    return sys::fnv1a_hex(j.dump());
 }
 
 }  // namespace moat::plan

@@ -27,8 +27,10 @@ namespace moat::plan {
 // Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 inline constexpr std::size_t max_ifname = 15;
 
-// "ve-<name>"; names too long for that keep a prefix and a hash suffix so
-// they stay unique and recognisable: "ve-averylo-1a2b".
+// "<prefix><name>"; names too long for that keep a prefix and a hash
+// suffix so they stay unique and recognisable: "ve-averylo-1a2b".
+std::string link_name(const std::string& prefix, const std::string& name);
+// A container's host-side veth: "ve-<name>".
 std::string host_link_name(const std::string& container);
 
 struct address_pair {
@@ -52,14 +54,29 @@ struct mount_plan {
     bool read_only = true;
 };
 
+struct forward_plan {
+    std::string protocol = "tcp";
+    std::uint16_t host_port = 0;
+    std::uint16_t container_port = 0;
+    std::optional<sys::ip_address> host_address;  // unset: any local address of the host
+    bool operator==(const forward_plan&) const = default;
+};
+
 struct container_plan {
     std::string name;
     std::string hostname;
     bool private_network = false;
     std::string host_if;  // empty: no veth (shared or loopback-only network)
+    std::string network;    // hostBridge: the network it joins; empty = point-to-point
+    std::string bridge_if;  // that network's bridge, the veth's master
     std::optional<address_pair> v4;
     std::optional<address_pair> v6;
     std::string egress = "none";
+    // The interface NAT'ed and forwarded traffic uses on the host, resolved
+    // at `up` (the network's `uplink`, else the default route's). Not part of
+    // the hash: a new default route must not restart services.
+    std::string uplink;
+    std::vector<forward_plan> forwards;
     std::vector<std::string> dns;
     std::vector<std::uint16_t> tcp_ports;
     std::vector<std::uint16_t> udp_ports;
@@ -74,7 +91,8 @@ container_plan plan_container(const config::container& c);
 
 nlohmann::json to_json(const container_plan& p);
 container_plan plan_from_json(const nlohmann::json& j);
-// Stable hash of the canonical JSON (FNV-1a 64, hex): equal plans, equal hashes.
+// Stable hash of the canonical JSON (FNV-1a 64, hex) without `uplink`:
+// equal plans, equal hashes.
 std::string hash(const container_plan& p);
 
 // Orders services so that each comes after those it names in `after`

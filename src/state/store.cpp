@@ -2,6 +2,7 @@
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/hash.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -38,14 +39,7 @@ std::string store::instance_id() const {
     if (ec) {
         canon = _dir;
     }
-    // FNV-1a: stable across builds and machines, unlike std::hash.
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : canon) {
-        h = (h ^ c) * 0x100000001b3ull;
-    }
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return std::string(buf, 12);
+    return sys::fnv1a_hex(canon).substr(0, 12);
 }
 
 std::string store::container_dir(const std::string& name) const { return _dir + "/containers/" + name; }
@@ -132,16 +126,23 @@ host_record store::host() const {
     auto j = nlohmann::json::parse(sys::read_file(path));
     h.nft_table = j.value("nft_table", false);
     h.nft_ruleset = j.value("nft_ruleset", "");
+    if (j.contains("networks")) {
+        h.networks = j.at("networks").get<std::map<std::string, nlohmann::json>>();
+    }
+    if (j.contains("sysctls")) {
+        h.sysctls = j.at("sysctls").get<std::map<std::string, std::string>>();
+    }
     return h;
 }
 
 void store::save_host(const host_record& h) {
     std::string path = _dir + "/host.json";
-    if (!h.nft_table) {
+    if (h.empty()) {
         ::unlink(path.c_str());
         return;
     }
-    nlohmann::json j = {{"nft_table", h.nft_table}, {"nft_ruleset", h.nft_ruleset}};
+    nlohmann::json j = {{"nft_table", h.nft_table}, {"nft_ruleset", h.nft_ruleset},
+                        {"networks", h.networks}, {"sysctls", h.sysctls}};
     sys::write_file_atomic(path, j.dump(2) + "\n");
 }
 

@@ -10,7 +10,7 @@
 //
 // Layout of <state-dir> (default /run/moat):
 //   lock                          flock(2) held by every mutating command
-//   host.json                     host-wide objects: the nftables table
+//   host.json                     host-wide objects: the nftables table, bridges, sysctls
 //   containers/<name>/record.json one container's record
 //   containers/<name>/logs/       service logs, init.log, services.json
 //   containers/<name>/rootfs/     mount point for the container's root (empty on the host)
@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,12 @@ struct container_record {
 struct host_record {
     bool nft_table = false;        // `inet moat` may exist and is ours
     std::string nft_ruleset;       // the script last committed, to detect "no change"
+    // Bridge networks that may exist, by name: plan::network_plan JSON.
+    std::map<std::string, nlohmann::json> networks;
+    // Host sysctls moat changed, by key ("net/ipv6/conf/all/forwarding"),
+    // with the value to restore.
+    std::map<std::string, std::string> sysctls;
+    bool empty() const { return !nft_table && networks.empty() && sysctls.empty(); }
 };
 
 class store {

@@ -43,7 +43,7 @@ TEST_F(firewall_table, apply_then_read_back) {
     ASSERT_TRUE(listing.has_value());
     EXPECT_EQ(*listing, nft("list table inet moat"));  // the same view as the nft binary
     EXPECT_NE(listing->find("chain in_webapp {"), std::string::npos) << *listing;
-    EXPECT_NE(listing->find("\"ve-webapp\" : jump in_webapp"), std::string::npos) << *listing;
+    EXPECT_NE(listing->find("\"ve-webapp\" . 10.231.0.2 : goto in_webapp"), std::string::npos) << *listing;
     EXPECT_NE(listing->find("tcp dport 12345 accept"), std::string::npos) << *listing;
     EXPECT_EQ(nft("list tables"), "table inet moat\n");
 }
@@ -165,7 +165,7 @@ TEST_F(firewall_table, hundreds_of_containers_in_one_transaction) {
     _ctx.apply(render(s));
     auto listing = *_ctx.current();
     EXPECT_NE(listing.find("chain in_c299 {"), std::string::npos);
-    EXPECT_NE(listing.find("\"ve-c0\" : jump out_c0"), std::string::npos);
+    EXPECT_NE(listing.find("\"ve-c0\" . 10.231.0.2 : goto out_c0"), std::string::npos);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ protected:
     void SetUp() override {
         auto id = test::short_id();
         _veth = "ve" + id;
+        _uplink = "up" + id;
         auto h = _host.name(), c = _container.name(), w = _wan.name();
         test::must("ip -n " + h + " link add " + _veth + " type veth peer name eth0 netns " + c);
         test::must("ip -n " + h + " link add up" + id + " type veth peer name eth0 netns " + w);
@@ -55,7 +56,7 @@ protected:
     }
 
     test::netns _host, _container, _wan;
-    std::string _veth;
+    std::string _veth, _uplink;
     std::optional<context> _ctx;
 };
 
@@ -100,6 +101,7 @@ TEST_F(firewall_traffic, egress_none_drops_forwarded_traffic_but_not_traffic_to_
 
     auto nat = webapp();
     nat.egress = "nat";
+    nat.uplink = _uplink;
     _ctx->apply(render(spec{{nat}}));
     EXPECT_TRUE(test::tcp_connects(_container, "198.51.100.2", 80));
     EXPECT_EQ(test::accept_peer(web.get()), "198.51.100.1");  // masqueraded
@@ -114,6 +116,7 @@ TEST_F(firewall_traffic, nat_egress_drops_spoofed_sources) {
 
     auto nat = webapp();
     nat.egress = "nat";
+    nat.uplink = _uplink;
     _ctx->apply(render(spec{{nat}}));
     EXPECT_TRUE(test::tcp_connects(_container, "198.51.100.2", 80));
     EXPECT_EQ(test::accept_peer(web.get()), "198.51.100.1");

@@ -40,17 +40,34 @@ TEST(firewall_render, golden_single_container) {
     const std::string expected =
         "table inet moat {\n"
         "\tset ifaces {\n\t\ttype ifname\n\t\telements = { \"ve-webapp\" }\n\t}\n\n"
-        "\tmap to_container {\n\t\ttype ifname : verdict\n"
-        "\t\telements = { \"ve-webapp\" : jump in_webapp }\n\t}\n\n"
-        "\tmap from_container {\n\t\ttype ifname : verdict\n"
-        "\t\telements = { \"ve-webapp\" : jump out_webapp }\n\t}\n\n"
+        "\tmap from4 {\n\t\ttype ifname . ipv4_addr : verdict\n"
+        "\t\telements = { \"ve-webapp\" . 10.231.0.2 : goto out_webapp }\n\t}\n\n"
+        "\tmap from6 {\n\t\ttype ifname . ipv6_addr : verdict\n"
+        "\t\telements = { \"ve-webapp\" . fc00::2 : goto out_webapp }\n\t}\n\n"
+        "\tmap to4 {\n\t\ttype ifname . ipv4_addr : verdict\n"
+        "\t\telements = { \"ve-webapp\" . 10.231.0.2 : goto in_webapp }\n\t}\n\n"
+        "\tmap to6 {\n\t\ttype ifname . ipv6_addr : verdict\n"
+        "\t\telements = { \"ve-webapp\" . fc00::2 : goto in_webapp }\n\t}\n\n"
         "\tchain forward {\n"
         "\t\ttype filter hook forward priority filter; policy accept;\n"
-        "\t\tiifname vmap @from_container\n"
-        "\t\toifname vmap @to_container\n\t}\n\n"
+        "\t\tiifname @ifaces jump from_moat\n"
+        "\t\toifname @ifaces jump to_moat\n\t}\n\n"
         "\tchain output {\n"
         "\t\ttype filter hook output priority filter; policy accept;\n"
-        "\t\toifname vmap @to_container\n\t}\n\n"
+        "\t\toifname @ifaces jump to_moat\n\t}\n\n"
+        "\tchain from_moat {\n"
+        "\t\tiifname . ip saddr vmap @from4\n"
+        "\t\tiifname . ip6 saddr vmap @from6\n"
+        "\t\tdrop\n\t}\n\n"
+        "\tchain to_moat {\n"
+        "\t\toifname . ip daddr vmap @to4\n"
+        "\t\toifname . ip6 daddr vmap @to6\n"
+        "\t\tmeta l4proto ipv6-icmp accept\n"
+        "\t\tdrop\n\t}\n\n"
+        "\tchain guard_webapp {\n"
+        "\t\ttype filter hook ingress device \"ve-webapp\" priority -500; policy accept;\n"
+        "\t\tip saddr != { 10.231.0.2 } drop\n"
+        "\t\tip6 saddr != { ::, fe80::/10, fc00::2 } drop\n\t}\n\n"
         "\tchain in_webapp {\n"
         "\t\tct state established,related accept\n"
         "\t\tct state invalid drop\n"
@@ -60,6 +77,8 @@ TEST(firewall_render, golden_single_container) {
         "\tchain out_webapp {\n"
         "\t\tct state established,related return\n"
         "\t\tct state invalid drop\n"
+        "\t\tct status dnat oifname @ifaces return\n"
+        "\t\toifname @ifaces drop\n"
         "\t\tdrop\n\t}\n"
         "}\n";
     EXPECT_EQ(render(spec{{webapp()}}), expected);
@@ -71,7 +90,7 @@ TEST(firewall_render, empty_spec_has_base_chains_and_empty_maps) {
     EXPECT_TRUE(text.ends_with("}\n"));
     EXPECT_TRUE(contains(text, "type filter hook forward priority filter; policy accept;"));
     EXPECT_TRUE(contains(text, "type filter hook output priority filter; policy accept;"));
-    EXPECT_TRUE(contains(text, "map to_container {\n\t\ttype ifname : verdict\n\t}"));
+    EXPECT_TRUE(contains(text, "map to4 {\n\t\ttype ifname . ipv4_addr : verdict\n\t}"));
     EXPECT_FALSE(contains(text, "elements"));
     EXPECT_FALSE(contains(text, "chain in_"));
     EXPECT_FALSE(contains(text, "type nat"));
@@ -95,7 +114,7 @@ TEST(firewall_render, deterministic_regardless_of_input_order) {
     auto text = render(s1);
     EXPECT_LT(text.find("chain in_db"), text.find("chain in_webapp"));
     EXPECT_TRUE(contains(text, "udp dport { 53, 5353 } accept"));
-    EXPECT_TRUE(contains(text, "elements = { \"ve-db\" : jump in_db, \"ve-webapp\" : jump in_webapp }"));
+    EXPECT_TRUE(contains(text, "elements = { \"ve-db\" . 10.231.0.6 : goto in_db, \"ve-webapp\" . 10.231.0.2 : goto in_webapp }"));
 }
 
 TEST(firewall_render, names_with_dash_underscore_and_64_chars) {
@@ -104,7 +123,8 @@ TEST(firewall_render, names_with_dash_underscore_and_64_chars) {
     auto text = render(spec{{e}});
     EXPECT_NE(chain(text, "in_Web_app-2"), "");
     EXPECT_NE(chain(text, "out_Web_app-2"), "");
-    EXPECT_TRUE(contains(text, "\"ve-webapp\" : jump in_Web_app-2"));
+    EXPECT_NE(chain(text, "guard_Web_app-2"), "");
+    EXPECT_TRUE(contains(text, "\"ve-webapp\" . 10.231.0.2 : goto in_Web_app-2"));
 
     e.name = std::string(64, 'x');
     EXPECT_NE(chain(render(spec{{e}}), "in_" + e.name), "");
@@ -148,39 +168,66 @@ TEST(firewall_render, egress_none_drops_new_forwarded_traffic_only) {
     auto out = chain(render(spec{{webapp()}}), "out_webapp");
     EXPECT_EQ(out,
               "\tchain out_webapp {\n\t\tct state established,related return\n"
-              "\t\tct state invalid drop\n\t\tdrop\n\t}\n");
+              "\t\tct state invalid drop\n\t\tct status dnat oifname @ifaces return\n"
+              "\t\toifname @ifaces drop\n\t\tdrop\n\t}\n");
     EXPECT_FALSE(contains(render(spec{{webapp()}}), "masquerade"));
 }
 
-TEST(firewall_render, egress_nat_anti_spoofs_and_masquerades) {
+TEST(firewall_render, sources_are_checked_at_the_veth_and_by_the_maps) {
+    endpoint e = webapp();
+    e.addresses = {ip("10.231.0.2")};  // v4 only: any IPv6 source but DAD/ND is spoofed
+    auto text = render(spec{{e}});
+    EXPECT_TRUE(contains(chain(text, "guard_webapp"), "ip6 saddr != { ::, fe80::/10 } drop"));
+    EXPECT_TRUE(chain(text, "from_moat").ends_with("\t\tdrop\n\t}\n"));
+    e.addresses = {ip("fc00::2")};
+    EXPECT_TRUE(contains(chain(render(spec{{e}}), "guard_webapp"), "meta protocol ip drop"));
+}
+
+TEST(firewall_render, egress_nat_leaves_only_by_the_uplink_and_masquerades) {
     endpoint e = webapp();
     e.egress = "nat";
+    e.uplink = "eth0";
     auto text = render(spec{{e}});
     auto out = chain(text, "out_webapp");
-    EXPECT_TRUE(contains(out, "ip saddr != { 10.231.0.2 } drop"));
-    EXPECT_TRUE(contains(out, "ip6 saddr != { fc00::2 } drop"));
-    EXPECT_TRUE(out.ends_with("\t\treturn\n\t}\n"));
+    EXPECT_TRUE(out.ends_with("\t\toifname @ifaces drop\n\t\toifname \"eth0\" return\n\t\tdrop\n\t}\n")) << out;
     auto post = chain(text, "postrouting");
     EXPECT_TRUE(contains(post, "type nat hook postrouting priority srcnat; policy accept;"));
-    EXPECT_TRUE(contains(post, "ip saddr { 10.231.0.2 } oifname != @ifaces masquerade"));
-    EXPECT_TRUE(contains(post, "ip6 saddr { fc00::2 } oifname != @ifaces masquerade"));
+    EXPECT_TRUE(contains(post, "oifname \"eth0\" ip saddr { 10.231.0.2 } masquerade"));
+    EXPECT_TRUE(contains(post, "oifname \"eth0\" ip6 saddr { fc00::2 } masquerade"));
 
-    e.addresses = {ip("10.231.0.2")};  // v4 only: its IPv6 must not leave at all
-    EXPECT_TRUE(contains(chain(render(spec{{e}}), "out_webapp"), "meta nfproto ipv6 drop"));
+    e.uplink = "";  // no default route: nothing leaves, nothing to masquerade
+    text = render(spec{{e}});
+    EXPECT_TRUE(chain(text, "out_webapp").ends_with("\t\toifname @ifaces drop\n\t\tdrop\n\t}\n"));
+    EXPECT_FALSE(contains(text, "masquerade"));
 }
 
 TEST(firewall_render, egress_vpn_only_into_the_tunnel_and_fails_closed) {
     endpoint e = webapp();
     e.egress = "vpn";
     auto closed = render(spec{{e}});
-    EXPECT_TRUE(chain(closed, "out_webapp").ends_with("\t\tdrop\n\t}\n"));
-    EXPECT_FALSE(contains(chain(closed, "out_webapp"), "oifname"));
+    EXPECT_TRUE(chain(closed, "out_webapp").ends_with("\t\toifname @ifaces drop\n\t\tdrop\n\t}\n"));
     EXPECT_FALSE(contains(closed, "masquerade"));
 
     e.tunnel_if = "tun0";
     auto text = render(spec{{e}});
     EXPECT_TRUE(contains(chain(text, "out_webapp"), "\t\toifname \"tun0\" return\n\t\tdrop\n\t}"));
-    EXPECT_TRUE(contains(chain(text, "postrouting"), "ip saddr { 10.231.0.2 } oifname \"tun0\" masquerade"));
+    EXPECT_TRUE(contains(chain(text, "postrouting"), "oifname \"tun0\" ip saddr { 10.231.0.2 } masquerade"));
+}
+
+TEST(firewall_render, bridge_members_share_the_bridge_and_reach_each_other) {
+    endpoint a = webapp(), b;
+    a.bridge_if = "mb-lab";
+    b.name = "db";
+    b.host_if = "ve-db";
+    b.bridge_if = "mb-lab";
+    b.addresses = {ip("10.231.0.6")};
+    auto text = render(spec{{a, b}});
+    EXPECT_TRUE(contains(text, "set ifaces {\n\t\ttype ifname\n\t\telements = { \"mb-lab\" }\n\t}"));
+    EXPECT_TRUE(contains(text, "\"mb-lab\" . 10.231.0.6 : goto out_db, \"mb-lab\" . 10.231.0.2 : goto out_webapp"));
+    EXPECT_TRUE(contains(chain(text, "to_moat"), "iifname \"mb-lab\" oifname \"mb-lab\" accept"));
+    EXPECT_TRUE(contains(chain(text, "out_db"), "\t\toifname \"mb-lab\" return\n\t\toifname @ifaces drop\n"));
+    // The guard sits on the member's own port, where spoofing would enter.
+    EXPECT_TRUE(contains(chain(text, "guard_db"), "ingress device \"ve-db\""));
 }
 
 TEST(firewall_render, port_forwards_dnat_from_outside_and_from_the_host) {
@@ -202,7 +249,10 @@ TEST(firewall_render, port_forwards_dnat_from_outside_and_from_the_host) {
     auto in = chain(text, "in_webapp");
     EXPECT_TRUE(contains(in, "ct status dnat tcp dport { 443, 12345 } accept"));
     EXPECT_TRUE(contains(in, "ct status dnat udp dport { 53 } accept"));
-    EXPECT_TRUE(contains(chain(text, "postrouting"), "ip saddr 127.0.0.0/8 oifname @ifaces ct status dnat masquerade"));
+    auto post = chain(text, "postrouting");
+    EXPECT_TRUE(contains(post, "ip saddr 127.0.0.0/8 oifname @ifaces ct status dnat masquerade"));
+    // Hairpin from another container through the host's address.
+    EXPECT_TRUE(contains(post, "iifname @ifaces oifname @ifaces ct status dnat masquerade"));
 }
 
 TEST(firewall_render, rejects_bad_forwards) {

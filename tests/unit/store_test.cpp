@@ -33,11 +33,23 @@ TEST(Store, SavesLoadsAndRemovesRecords) {
         EXPECT_EQ(back->cgroup, r.cgroup);
         EXPECT_EQ(back->spec, r.spec);
         EXPECT_EQ(st.containers().size(), 1u);
-        st.save_host({true, "table inet moat {}"});
+        state::host_record h;
+        h.nft_table = true;
+        h.nft_ruleset = "table inet moat {}";
+        st.save_host(h);
         EXPECT_TRUE(st.host().nft_table);
         st.remove("webapp");
         st.remove_if_empty();
         EXPECT_TRUE(sys::path_exists(dir));  // host.json still names the table
+        h = {};
+        h.networks["lab"] = {{"bridge_if", "mb-lab"}};
+        h.sysctls["net/ipv6/conf/all/forwarding"] = "0";
+        st.save_host(h);
+        auto back_host = st.host();
+        EXPECT_EQ(back_host.networks, h.networks);
+        EXPECT_EQ(back_host.sysctls, h.sysctls);
+        st.remove_if_empty();
+        EXPECT_TRUE(sys::path_exists(dir));  // a bridge and a sysctl to undo
         st.save_host({});
         st.remove_if_empty();
         EXPECT_FALSE(sys::path_exists(dir));

@@ -1,0 +1,184 @@
+// Host-wide objects: bridges, sysctls and the firewall table. Each is
+// recorded in host.json before it is made, and brought to what the running
+// containers need — created, repaired, or removed when no one needs it.
+#include "converge/host.hpp"
+
+#include "firewall/firewall.hpp"
+#include "netlink/netlink.hpp"
+#include "netlink/sysctl.hpp"
+#include "sys/error.hpp"
+#include "sys/failpoint.hpp"
+#include "sys/hash.hpp"
+
+#include <sys/socket.h>
+
+#include <map>
+#include <set>
+
+namespace moat::converge {
+
+namespace {
+
+// A fixed, locally administered address per bridge (and state dir), so the
+// members' neighbour entries for their gateway stay valid as ports come
+// and go.
+netlink::mac_address bridge_mac(const state::store& store, const std::string& bridge) {
+    auto h = sys::fnv1a(store.instance_id() + "/" + bridge);
+    netlink::mac_address mac{0x02};
+    for (std::size_t i = 1; i < mac.size(); ++i) {
+        mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
+    }
+    return mac;
+}
+
+void create_network(netlink::socket& nl, const state::store& store, const plan::network_plan& n) {
+    nl.create_bridge(n.bridge_if, bridge_mac(store, n.bridge_if));
+    nl.add_address(n.bridge_if, n.gateway);
+    if (n.gateway6) {
+        nl.add_address(n.bridge_if, *n.gateway6);
+    }
+    // The bridge is the members' router: forwarding on it, and 127.0.0.1
+    // forwards may route loopback sources out of it (after masquerading).
+    netlink::set_sysctl("net/ipv4/conf/" + n.bridge_if + "/forwarding", "1");
+    netlink::set_sysctl("net/ipv4/conf/" + n.bridge_if + "/route_localnet", "1");
+    nl.set_up(n.bridge_if);
+}
+
+}  // namespace
+
+std::string default_uplink() {
+    auto nl = netlink::socket::open();
+    for (int family : {AF_INET, AF_INET6}) {
+        for (const auto& r : nl.routes(netlink::table_main, family)) {
+            if (!r.destination && r.type == netlink::route_type::unicast && !r.dev.empty()) {
+                return r.dev;
+            }
+        }
+    }
+    return "";
+}
+
+std::set<std::string> sync_networks(state::store& store, const std::vector<plan::network_plan>& wanted) {
+    auto host = store.host();
+    std::map<std::string, const plan::network_plan*> want;
+    for (const auto& n : wanted) {
+        want.emplace(n.name, &n);
+    }
+    if (host.networks.empty() && want.empty()) {
+        return {};
+    }
+    auto nl = netlink::socket::open();
+    for (const auto& [name, j] : std::map(host.networks)) {
+        auto recorded = plan::network_from_json(j);
+        auto it = want.find(name);
+        if (it == want.end() || !(*it->second == recorded)) {
+            nl.delete_link(recorded.bridge_if);
+            host.networks.erase(name);
+            store.save_host(host);
+        }
+    }
+    std::set<std::string> built;
+    for (const auto& n : wanted) {
+        bool recorded = host.networks.count(n.name) > 0;
+        bool present = nl.link_index(n.bridge_if).has_value();
+        if (recorded && present) {
+            continue;
+        }
+        if (present) {
+            throw moat::error("network " + n.name + ": interface " + n.bridge_if +
+                              " exists but moat did not create it (another moat state directory, or the host's own)");
+        }
+        host.networks[n.name] = plan::to_json(n);
+        store.save_host(host);  // intent first
+        try {
+            create_network(nl, store, n);
+        } catch (...) {
+            add_context("creating network " + n.name);
+        }
+        sys::failpoint("after-bridge");
+        built.insert(n.name);
+    }
+    return built;
+}
+
+std::set<std::string> needed_sysctls(const std::vector<plan::container_plan>& running) {
+    std::set<std::string> want;
+    for (const auto& p : running) {
+        if (p.uplink.empty()) {
+            continue;
+        }
+        // IPv4 forwards by the input interface's own setting, so the uplink
+        // is enough (replies and forwarded ports come in there); IPv6 only
+        // has the global switch.
+        if (p.v4) {
+            want.insert("net/ipv4/conf/" + p.uplink + "/forwarding");
+        }
+        if (p.v6) {
+            want.insert("net/ipv6/conf/all/forwarding");
+        }
+    }
+    return want;
+}
+
+void sync_sysctls(state::store& store, const std::vector<plan::container_plan>& running) {
+    auto want = needed_sysctls(running);
+    auto host = store.host();
+    for (const auto& [key, original] : std::map(host.sysctls)) {
+        if (want.count(key)) {
+            continue;
+        }
+        try {
+            netlink::set_sysctl(key, original);
+        } catch (const std::exception&) {
+            // The uplink is gone, and its setting with it.
+        }
+        host.sysctls.erase(key);
+        store.save_host(host);
+    }
+    for (const auto& key : want) {
+        std::string now;
+        try {
+            now = netlink::get_sysctl(key);
+        } catch (...) {
+            add_context("the uplink for NAT and forwarded ports (" + key + ")");
+        }
+        if (now == "1") {
+            continue;
+        }
+        if (!host.sysctls.count(key)) {
+            host.sysctls[key] = now;
+            store.save_host(host);  // the value to restore, before changing it
+        }
+        netlink::set_sysctl(key, "1");
+    }
+}
+
+bool commit_firewall(state::store& store, const firewall::spec& spec, bool force) {
+    auto host = store.host();
+    if (spec.endpoints.empty() && !host.nft_table) {
+        return false;  // nothing to do: not even a libnftables context
+    }
+    firewall::context nft;
+    if (spec.endpoints.empty()) {
+        nft.remove();
+        host.nft_table = false;
+        host.nft_ruleset.clear();
+        store.save_host(host);
+        return true;
+    }
+    std::string script = firewall::render(spec);
+    if (!force && host.nft_table && host.nft_ruleset == script && nft.current()) {
+        return false;
+    }
+    // Intent first: a crash after the commit must still let `down` find the table.
+    host.nft_table = true;
+    store.save_host(host);
+    sys::failpoint("before-firewall");
+    nft.apply(script);
+    sys::failpoint("after-firewall");
+    host.nft_ruleset = script;
+    store.save_host(host);
+    return true;
+}
+
+}  // namespace moat::converge

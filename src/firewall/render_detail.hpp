@@ -1,0 +1,38 @@
+// Pieces shared by render.cpp (filter chains) and render_nat.cpp (NAT chains).
+#pragma once
+
+#include "firewall/firewall.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace moat::firewall::detail {
+
+template <typename T, typename F>
+std::string join_set(const std::vector<T>& items, F&& fmt) {
+    std::string out = "{ ";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        out += (i ? ", " : "") + fmt(items[i]);
+    }
+    return out + " }";
+}
+
+inline std::string addr_set(const std::vector<sys::ip_address>& addrs) {
+    return join_set(addrs, [](const sys::ip_address& a) { return a.str(); });
+}
+
+inline std::vector<sys::ip_address> of_family(const std::vector<sys::ip_address>& addrs, bool v4) {
+    std::vector<sys::ip_address> out;
+    std::copy_if(addrs.begin(), addrs.end(), std::back_inserter(out),
+                 [v4](const sys::ip_address& a) { return a.is_v4() == v4; });
+    return out;
+}
+
+inline std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+// Chains postrouting, prerouting and nat_output, when anything needs NAT.
+void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps);
+
+}  // namespace moat::firewall::detail
