@@ -1,9 +1,16 @@
 // moat plan: what `up` would make and what it would change, without
-// changing anything (no lock needed: it only reads).
+// changing anything (no lock needed: it only reads): bridges, links,
+// addresses, routes, the host sysctls, and the nftables ruleset as a diff
+// against what moat last committed.
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
 #include "container/runtime.hpp"
 #include "converge/converge.hpp"
+#include "converge/host.hpp"
+#include "firewall/firewall.hpp"
+#include "netlink/netlink.hpp"
+#include "netlink/sysctl.hpp"
+#include "plan/diff.hpp"
 #include "state/store.hpp"
 #include "sys/fs.hpp"
 
@@ -13,6 +20,32 @@
 namespace moat::cli {
 
 namespace {
+
+void print_network(const plan::network_plan& n, const std::string& change) {
+    std::printf("network %s: %s\n", n.name.c_str(), change.c_str());
+    std::printf("  link: bridge %s\n", n.bridge_if.c_str());
+    for (const auto* gw : {&n.gateway, n.gateway6 ? &*n.gateway6 : nullptr}) {
+        if (gw) {
+            std::printf("  address: %s on %s\n", gw->str().c_str(), n.bridge_if.c_str());
+        }
+    }
+}
+
+void print_addresses(const plan::container_plan& p) {
+    for (const auto* pair : {&p.v4, &p.v6}) {
+        if (!*pair) {
+            continue;
+        }
+        const auto& ap = **pair;
+        if (p.bridge_if.empty()) {
+            std::printf("  address: %s on %s%s\n", ap.host.str().c_str(), p.host_if.c_str(),
+                        ap.point_to_point ? (" peer " + ap.local.address.str()).c_str() : "");
+        }
+        std::printf("  address: %s on eth0%s (container)\n", ap.local.str().c_str(),
+                    ap.point_to_point ? (" peer " + ap.host.address.str()).c_str() : "");
+        std::printf("  route: default via %s dev eth0 (container)\n", ap.host.address.str().c_str());
+    }
+}
 
 void print_container(const plan::container_plan& p, const std::string& change) {
     std::printf("container %s: %s\n", p.name.c_str(), change.c_str());
@@ -24,37 +57,33 @@ void print_container(const plan::container_plan& p, const std::string& change) {
         std::printf("  network: own namespace, loopback only\n");
         return;
     }
-    std::printf("  link: veth %s (host) <-> eth0 (container)\n", p.host_if.c_str());
-    for (const auto* pair : {&p.v4, &p.v6}) {
-        if (!*pair) {
-            continue;
-        }
-        const auto& ap = **pair;
-        std::printf("  address: %s on %s%s\n", ap.host.str().c_str(), p.host_if.c_str(),
-                    ap.point_to_point ? (" peer " + ap.local.address.str()).c_str() : "");
-        std::printf("  address: %s on eth0%s (container)\n", ap.local.str().c_str(),
-                    ap.point_to_point ? (" peer " + ap.host.address.str()).c_str() : "");
-        std::printf("  route: default via %s dev eth0 (container)\n", ap.host.address.str().c_str());
+    std::printf("  link: veth %s (host%s) <-> eth0 (container)\n", p.host_if.c_str(),
+                p.bridge_if.empty() ? "" : (", port of " + p.bridge_if).c_str());
+    print_addresses(p);
+    std::string way = p.egress == "nat" ? (p.uplink.empty() ? " (no uplink: nothing leaves)" : " out of " + p.uplink) : "";
+    std::printf("  egress: %s%s\n", p.egress.c_str(), way.c_str());
+    for (const auto& f : p.forwards) {
+        std::printf("  forward: %s %s:%u -> %u\n", f.protocol.c_str(),
+                    f.host_address ? f.host_address->str().c_str() : "*", f.host_port, f.container_port);
     }
 }
 
-}  // namespace
-
-int cmd_plan(const globals& g, const up_args& a) {
-    state::store store(g.state_dir);
-    auto loaded = load_plans(a.file, a.names, store);
+// The containers that run after `up`, printing each one's change; returns the number of changes.
+int plan_containers(const loaded_plans& loaded, const std::vector<std::string>& names, state::store& store,
+                    std::vector<plan::container_plan>& after) {
     std::map<std::string, state::container_record> existing;
     for (auto& r : store.containers()) {
         existing.emplace(r.name, std::move(r));
     }
-    std::vector<plan::container_plan> after;
     int changes = 0;
     for (const auto& p : loaded.plans) {
         auto it = existing.find(p.name);
         std::string change = "create";
         if (it != existing.end()) {
             bool alive = container::running(it->second);
-            change = !alive ? "repair (not running)" : it->second.config_hash == plan::hash(p) ? "unchanged" : "recreate (definition changed)";
+            change = !alive ? "repair (not running)"
+                     : it->second.config_hash == plan::hash(p) ? "unchanged"
+                                                                : "recreate (definition changed)";
             existing.erase(it);
         }
         changes += change != "unchanged";
@@ -62,23 +91,92 @@ int cmd_plan(const globals& g, const up_args& a) {
         after.push_back(p);
     }
     for (const auto& [name, rec] : existing) {
-        if (a.names.empty() && rec.origin == "file") {
+        if (names.empty() && rec.origin == "file") {
             std::printf("container %s: remove (no longer in the file)\n", name.c_str());
             ++changes;
         } else if (container::running(rec)) {
             after.push_back(plan::plan_from_json(rec.spec));
         }
     }
+    return changes;
+}
+
+int plan_networks(const loaded_plans& loaded, const state::host_record& host) {
+    int changes = 0;
+    auto nl = netlink::socket::open();
+    std::map<std::string, nlohmann::json> recorded = host.networks;
+    for (const auto& n : loaded.networks) {
+        auto it = recorded.find(n.name);
+        std::string change = "create";
+        if (it != recorded.end()) {
+            change = !(plan::network_from_json(it->second) == n) ? "recreate (subnet changed)"
+                     : nl.link_index(n.bridge_if)                  ? "unchanged"
+                                                                   : "repair (bridge missing)";
+            recorded.erase(it);
+        }
+        changes += change != "unchanged";
+        print_network(n, change);
+    }
+    if (loaded.plans.size() && !recorded.empty()) {
+        for (const auto& [name, j] : recorded) {
+            std::printf("network %s: kept or removed with its remaining members\n", name.c_str());
+        }
+    }
+    return changes;
+}
+
+int plan_sysctls(const std::vector<plan::container_plan>& after, const state::host_record& host) {
+    int changes = 0;
+    for (const auto& key : converge::needed_sysctls(after)) {
+        std::string now;
+        try {
+            now = netlink::get_sysctl(key);
+        } catch (const std::exception& e) {
+            now = std::string("unreadable: ") + e.what();
+        }
+        changes += now != "1";
+        std::printf("sysctl %s = 1 (now %s)\n", key.c_str(), now.c_str());
+    }
+    for (const auto& [key, original] : host.sysctls) {
+        if (!converge::needed_sysctls(after).count(key)) {
+            std::printf("sysctl %s = %s (restored)\n", key.c_str(), original.c_str());
+            ++changes;
+        }
+    }
+    return changes;
+}
+
+int plan_firewall(const std::vector<plan::container_plan>& after, const state::host_record& host) {
     auto spec = converge::firewall_spec(after);
     std::string script = spec.endpoints.empty() ? "" : firewall::render(spec);
-    auto host = store.host();
-    bool fw_change = script != (host.nft_table ? host.nft_ruleset : "");
-    changes += fw_change;
-    std::printf("\nnftables (table inet moat): %s\n", fw_change ? (script.empty() ? "delete" : "replace") : "unchanged");
-    if (!script.empty()) {
-        std::printf("%s", script.c_str());
+    std::string before = host.nft_table ? host.nft_ruleset : "";
+    if (script == before) {
+        std::printf("\nnftables (table inet moat): unchanged\n%s", script.c_str());
+        return 0;
     }
+    std::printf("\nnftables (table inet moat): %s\n", script.empty() ? "delete" : before.empty() ? "create" : "replace");
+    for (const auto& line : plan::diff_lines(before, script)) {
+        std::printf("%s\n", line.c_str());
+    }
+    return 1;
+}
+
+}  // namespace
+
+int cmd_plan(const globals& g, const up_args& a) {
+    bool existed = sys::path_exists(g.state_dir);
+    state::store store(g.state_dir);
+    auto loaded = load_plans(a.file, a.names, store);
+    auto host = store.host();
+    std::vector<plan::container_plan> after;
+    int changes = plan_networks(loaded, host);
+    changes += plan_containers(loaded, a.names, store, after);
+    changes += plan_sysctls(after, host);
+    changes += plan_firewall(after, host);
     std::printf("\n%d change%s\n", changes, changes == 1 ? "" : "s");
+    if (!existed) {
+        store.remove_if_empty();  // made just to look in
+    }
     return 0;
 }
 
