@@ -3,6 +3,7 @@
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
 #include "sys/error.hpp"
+#include "sys/hash.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -37,6 +38,26 @@ void add_pair(netlink::socket& host, netlink::socket& inner, const std::string& 
     }
 }
 
+// The container's eth0 gets an address derived from its name and IP
+// addresses: recreated (a repair, a restart) it has the same MAC, so the
+// neighbour entries that the host and other bridge members still hold for
+// its IP stay right, instead of pointing at a MAC that is gone for the
+// 30-45 s the kernel takes to notice.
+netlink::mac_address eth0_mac(const plan::container_plan& plan) {
+    std::string key = plan.name;
+    for (const auto* pair : {&plan.v4, &plan.v6}) {
+        if (*pair) {
+            key += "/" + (*pair)->local.address.str();
+        }
+    }
+    auto h = sys::fnv1a(key);
+    netlink::mac_address mac{0x02};  // locally administered, unicast
+    for (std::size_t i = 1; i < mac.size(); ++i) {
+        mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
+    }
+    return mac;
+}
+
 }  // namespace
 
 void wire_network(const plan::container_plan& plan, pid_t pid) {
@@ -51,7 +72,7 @@ void wire_network(const plan::container_plan& plan, pid_t pid) {
         return;
     }
     auto host = netlink::socket::open();
-    host.create_veth(plan.host_if, "eth0", ns.get(), plan.bridge_if);
+    host.create_veth(plan.host_if, "eth0", ns.get(), plan.bridge_if, eth0_mac(plan));
     // Up first: the kernel refuses routes through a link that is down.
     host.set_up(plan.host_if);
     inner.set_up("eth0");

@@ -68,7 +68,7 @@ nl_ptr<nl_cache> socket::impl::link_cache() {
 }
 
 void socket::create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
-                         const std::string& master) {
+                         const std::string& master, const std::optional<mac_address>& peer_mac) {
     validate_ifname(name);
     validate_ifname(peer_name);
     auto link = owned(rtnl_link_veth_alloc());
@@ -82,6 +82,10 @@ void socket::create_veth(const std::string& name, const std::string& peer_name, 
     // directly, so it never appears (or collides) in ours.
     auto peer = owned(rtnl_link_veth_get_peer(link.get()));
     rtnl_link_set_name(peer.get(), peer_name.c_str());
+    if (peer_mac) {
+        auto addr = owned(nl_addr_build(AF_LLC, peer_mac->data(), peer_mac->size()));
+        rtnl_link_set_addr(peer.get(), addr.get());
+    }
     if (peer_netns_fd >= 0) {
         rtnl_link_set_ns_fd(peer.get(), peer_netns_fd);
     }

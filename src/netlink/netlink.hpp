@@ -157,9 +157,10 @@ public:
     // Creates veth `name` here and its peer `peer_name` directly in
     // `peer_netns_fd` (-1: in this namespace). The names live in different
     // namespaces, so the peer may be called "eth0" even if one exists here.
-    // With `master`, the veth is created as a port of that bridge.
+    // With `master`, the veth is created as a port of that bridge; with
+    // `peer_mac`, the peer gets that address instead of a random one.
     void create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd = -1,
-                     const std::string& master = "");
+                     const std::string& master = "", const std::optional<mac_address>& peer_mac = std::nullopt);
     // With `mac`, the bridge keeps that address; otherwise the kernel gives
     // it the lowest of its ports', which changes as ports come and go and
     // leaves stale neighbour entries in every member.

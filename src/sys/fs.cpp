@@ -47,14 +47,16 @@ void write_all(int fd, const std::string& content, const std::string& what) {
     }
 }
 
-void write_file_atomic(const std::string& path, const std::string& content, mode_t mode) {
+void write_file_atomic(const std::string& path, const std::string& content, mode_t mode, bool durable) {
     std::string tmp = path + ".tmp";
     unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
     if (!fd) {
         throw errno_error("creating " + tmp);
     }
     write_all(fd.get(), content, "writing " + tmp);
-    check(::fsync(fd.get()), "syncing " + tmp);
+    if (durable) {
+        check(::fsync(fd.get()), "syncing " + tmp);
+    }
     fd.reset();
     check(::rename(tmp.c_str(), path.c_str()), "renaming " + tmp);
 }

@@ -13,9 +13,11 @@ std::string read_all(int fd, const std::string& what);
 void write_all(int fd, const std::string& data, const std::string& what);
 // Whole file as a string; throws errno_error on failure.
 std::string read_file(const std::string& path);
-// Writes via a temporary file, fsync and rename, so readers (and a `down`
-// after kill -9) see either the old or the new content, never half.
-void write_file_atomic(const std::string& path, const std::string& content, mode_t mode = 0600);
+// Writes via a temporary file and rename, so readers (and a `down` after
+// kill -9) see either the old or the new content, never half. `durable`
+// adds an fsync before the rename, for content that must survive a power
+// loss too.
+void write_file_atomic(const std::string& path, const std::string& content, mode_t mode = 0600, bool durable = true);
 // Writes `content` to an existing file (e.g. /proc or cgroup knobs).
 void write_file(const std::string& path, const std::string& content);
 // mkdir -p; ignores EEXIST.

@@ -16,3 +16,11 @@ moat_test(pipes_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/pipes_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(pipes_test moat)
+moat_test(network_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/network_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/network_egress_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/network_forward_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(network_test moat)
