@@ -36,13 +36,22 @@ nlohmann::json container_json(const state::store& store, const state::container_
         addrs["host6"] = p.v6->host.address.str();
         addrs["local6"] = p.v6->local.address.str();
     }
+    nlohmann::json forwards = nlohmann::json::array();
+    for (const auto& f : p.forwards) {
+        forwards.push_back({{"protocol", f.protocol}, {"host_port", f.host_port}, {"container_port", f.container_port},
+                            {"host_address", f.host_address ? nlohmann::json(f.host_address->str()) : nlohmann::json()}});
+    }
+    std::string network = !p.private_network ? "host" : p.host_if.empty() ? "loopback" : p.network.empty() ? "veth" : "bridge";
     return {{"name", r.name},
             {"state", alive ? r.status : "stopped"},
             {"pid", alive ? r.init.pid : 0},
-            {"network", p.private_network ? (p.host_if.empty() ? "loopback" : "veth") : "host"},
+            {"network", network},
             {"host_interface", p.host_if},
+            {"bridge", p.network.empty() ? nlohmann::json() : nlohmann::json{{"network", p.network}, {"interface", p.bridge_if}}},
             {"addresses", addrs},
             {"egress", p.egress},
+            {"uplink", p.uplink},
+            {"forward_ports", forwards},
             {"allowed_tcp_ports", p.tcp_ports},
             {"allowed_udp_ports", p.udp_ports},
             {"cgroup", r.cgroup},
