@@ -166,7 +166,7 @@ int plan_firewall(const std::vector<plan::container_plan>& after, const state::h
 int cmd_plan(const globals& g, const up_args& a) {
     bool existed = sys::path_exists(g.state_dir);
     state::store store(g.state_dir);
-    auto loaded = load_plans(a.file, a.names, store);
+    auto loaded = load_plans(a.file, a.names, store, !existed);
     auto host = store.host();
     std::vector<plan::container_plan> after;
     int changes = plan_networks(loaded, host);

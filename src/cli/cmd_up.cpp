@@ -4,6 +4,7 @@
 #include "cli/load.hpp"
 #include "converge/converge.hpp"
 #include "state/store.hpp"
+#include "sys/fs.hpp"
 
 #include <unistd.h>
 
@@ -50,9 +51,10 @@ void print_summary(const std::vector<plan::container_plan>& plans, const converg
 }  // namespace
 
 int cmd_up(const globals& g, const up_args& a) {
+    bool existed = sys::path_exists(g.state_dir);
     state::store store(g.state_dir);
     auto lock = store.lock();
-    auto loaded = load_plans(a.file, a.names, store);
+    auto loaded = load_plans(a.file, a.names, store, !existed);
     converge::up_options opts;
     opts.source = loaded.source;
     opts.remove_orphans = a.names.empty();

@@ -31,7 +31,9 @@ plan::host_context host_context_of(const state::store& store) {
     return ctx;
 }
 
-loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names, const state::store& store) {
+namespace {
+
+loaded_plans load_and_plan(const std::string& file, const std::vector<std::string>& names, const state::store& store) {
     auto model = config::load_file(file);
     config::validate(model);
     // Features land issue by issue; until then their keys are refused, never ignored.
@@ -76,6 +78,20 @@ loaded_plans load_plans(const std::string& file, const std::vector<std::string>&
     }
     plan::plan_pipes(model, out.plans, std::string(exe, static_cast<size_t>(n)), names.empty());
     return out;
+}
+
+}  // namespace
+
+loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names, state::store& store,
+                        bool new_store) {
+    try {
+        return load_and_plan(file, names, store);
+    } catch (...) {
+        if (new_store) {
+            store.remove_if_empty();
+        }
+        throw;
+    }
 }
 
 }  // namespace moat::cli

@@ -18,8 +18,11 @@ struct loaded_plans {
 
 // Throws config_error/usage_error (exit 2) for bad files, unknown names,
 // unsupported features and link-name clashes; touches nothing. `store`
-// gives the running containers' addresses, which they keep.
-loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names, const state::store& store);
+// gives the running containers' addresses, which they keep; when it was
+// created just now (`new_store`), a failure removes it again, so a bad file
+// leaves nothing behind, not even a state directory.
+loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names, state::store& store,
+                        bool new_store);
 
 // What planning needs from the host: its default route's interface and
 // the addresses of running containers.

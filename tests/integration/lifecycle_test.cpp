@@ -183,12 +183,18 @@ TEST(Lifecycle, BadConfigChangesNothingAndExitsTwo) {
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("bad.toml:3:"), std::string::npos) << r.err;
     EXPECT_EQ(residue(l, made{}), "");
+    // Wrong only in relation to the rest (a member outside its subnet): still nothing made.
+    auto outside = l.write("outside.toml", "[networks.n]\nsubnet = \"10.5.0.0/24\"\n[containers.x]\nprivateNetwork = true\nhostBridge = \"n\"\nlocalAddress = \"10.6.0.2\"\n");
+    r = l.moat("up -f " + outside);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("outside.toml:6:"), std::string::npos) << r.err;
+    EXPECT_EQ(residue(l, made{}), "");
     auto typo = l.write("typo.toml", "[containers.x]\nprivatenetwork = true\n");
     r = l.moat("up -f " + typo);
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("typo.toml:2:1"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("privateNetwork"), std::string::npos) << r.err;
-    auto unsupported = l.write("nat.toml", "[containers.x]\nprivateNetwork = true\nhostAddress = \"10.1.0.1\"\nlocalAddress = \"10.1.0.2\"\negress = \"nat\"\n");
+    auto unsupported = l.write("check.toml", "[containers.x]\nprivateNetwork = true\nhostAddress = \"10.1.0.1\"\nlocalAddress = \"10.1.0.2\"\n[check]\nprobe = \"http://198.51.100.10/\"\n");
     r = l.moat("up -f " + unsupported);
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;
