@@ -72,9 +72,8 @@ void wire_network(const plan::container_plan& plan, pid_t pid) {
         return;
     }
     auto host = netlink::socket::open();
-    host.create_veth(plan.host_if, "eth0", ns.get(), plan.bridge_if, eth0_mac(plan));
-    // Up first: the kernel refuses routes through a link that is down.
-    host.set_up(plan.host_if);
+    // Up at once: the kernel refuses routes through a link that is down.
+    host.create_veth(plan.host_if, "eth0", {ns.get(), plan.bridge_if, eth0_mac(plan), true});
     inner.set_up("eth0");
     if (!plan.bridge_if.empty()) {
         // A bridge port: the host's address and forwarding live on the bridge.

@@ -67,27 +67,31 @@ nl_ptr<nl_cache> socket::impl::link_cache() {
     return owner;
 }
 
-void socket::create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd,
-                         const std::string& master, const std::optional<mac_address>& peer_mac) {
+void socket::create_veth(const std::string& name, const std::string& peer_name, const veth_options& opts) {
     validate_ifname(name);
     validate_ifname(peer_name);
     auto link = owned(rtnl_link_veth_alloc());
     rtnl_link_set_name(link.get(), name.c_str());
-    if (!master.empty()) {
+    if (!opts.master.empty()) {
         // IFLA_MASTER in the creating request: born a bridge port, one round trip.
-        rtnl_link_set_master(link.get(), _impl->require_index(master, "creating veth " + name));
+        rtnl_link_set_master(link.get(), _impl->require_index(opts.master, "creating veth " + name));
     }
     // The peer's ifinfomsg and attributes are nested in VETH_INFO_PEER;
     // IFLA_NET_NS_FD there makes the kernel create it in that namespace
-    // directly, so it never appears (or collides) in ours.
+    // directly, so it never appears (or collides) in ours. IFF_UP works for
+    // this side only: the kernel configures the peer before the pair is
+    // joined, and opening it then fails with ENOTCONN.
     auto peer = owned(rtnl_link_veth_get_peer(link.get()));
     rtnl_link_set_name(peer.get(), peer_name.c_str());
-    if (peer_mac) {
-        auto addr = owned(nl_addr_build(AF_LLC, peer_mac->data(), peer_mac->size()));
+    if (opts.peer_netns_fd >= 0) {
+        rtnl_link_set_ns_fd(peer.get(), opts.peer_netns_fd);
+    }
+    if (opts.peer_mac) {
+        auto addr = owned(nl_addr_build(AF_LLC, opts.peer_mac->data(), opts.peer_mac->size()));
         rtnl_link_set_addr(peer.get(), addr.get());
     }
-    if (peer_netns_fd >= 0) {
-        rtnl_link_set_ns_fd(peer.get(), peer_netns_fd);
+    if (opts.up) {
+        rtnl_link_set_flags(link.get(), IFF_UP);
     }
     _impl->begin();
     _impl->check(rtnl_link_add(_impl->sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL),

@@ -155,12 +155,19 @@ public:
 
     // --- links
     // Creates veth `name` here and its peer `peer_name` directly in
-    // `peer_netns_fd` (-1: in this namespace). The names live in different
-    // namespaces, so the peer may be called "eth0" even if one exists here.
-    // With `master`, the veth is created as a port of that bridge; with
-    // `peer_mac`, the peer gets that address instead of a random one.
-    void create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd = -1,
-                     const std::string& master = "", const std::optional<mac_address>& peer_mac = std::nullopt);
+    // `opts.peer_netns_fd` (-1: in this namespace). The names live in
+    // different namespaces, so the peer may be called "eth0" even if one
+    // exists here. Everything in `opts` happens in the same request.
+    struct veth_options {
+        int peer_netns_fd = -1;
+        std::string master;                  // created as a port of this bridge
+        std::optional<mac_address> peer_mac; // instead of a random one
+        bool up = false;                     // this end administratively up (the peer cannot be yet)
+    };
+    void create_veth(const std::string& name, const std::string& peer_name, const veth_options& opts);
+    void create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd = -1) {
+        create_veth(name, peer_name, veth_options{peer_netns_fd, {}, {}, false});
+    }
     // With `mac`, the bridge keeps that address; otherwise the kernel gives
     // it the lowest of its ports', which changes as ports come and go and
     // leaves stale neighbour entries in every member.
