@@ -2,7 +2,9 @@
 // kernel/process state. The JSON shape is documented in docs/JSON.md.
 #include "cli/commands.hpp"
 #include "container/runtime.hpp"
+#include "netlink/netlink.hpp"
 #include "plan/pipes.hpp"
+#include "plan/tunnel.hpp"
 #include "plan/plan.hpp"
 #include "state/store.hpp"
 #include "sys/fs.hpp"
@@ -74,16 +76,38 @@ void collect_pipes(const nlohmann::json& container, nlohmann::json& pipes) {
     }
 }
 
+// Tunnels are the services "tunnel-<name>" of the internal `_tunnels`
+// container; their device state comes from the kernel.
+void collect_tunnels(const nlohmann::json& container, const plan::container_plan& p, nlohmann::json& tunnels) {
+    auto nl = netlink::socket::open();
+    for (const auto& s : p.services) {
+        if (s.name.rfind("tunnel-", 0) != 0 || s.argv.size() < 3) {
+            continue;
+        }
+        auto t = plan::tunnel_from_json(nlohmann::json::parse(s.argv[2]));
+        nlohmann::json j = container["services"].value(s.name, nlohmann::json::object());
+        auto link = nl.link(t.device);
+        j["name"] = t.name;
+        j["type"] = t.type;
+        j["device"] = t.device;
+        j["table"] = t.table;
+        j["device_up"] = link && link->up;
+        tunnels.push_back(j);
+    }
+}
+
 }  // namespace
 
 int cmd_status(const globals& g, bool json) {
     state::store store(g.state_dir);
     nlohmann::json out = {{"version", 1}, {"state_dir", g.state_dir}, {"containers", nlohmann::json::array()},
-                          {"pipes", nlohmann::json::array()}};
+                          {"pipes", nlohmann::json::array()}, {"tunnels", nlohmann::json::array()}};
     for (const auto& r : store.containers()) {
         auto c = container_json(store, r);
         collect_pipes(c, out["pipes"]);
-        if (r.name != plan::host_pipes_container) {
+        if (r.name == plan::tunnels_container) {
+            collect_tunnels(c, plan::plan_from_json(r.spec), out["tunnels"]);
+        } else if (r.name != plan::host_pipes_container) {
             out["containers"].push_back(c);
         }
     }
@@ -105,6 +129,14 @@ int cmd_status(const globals& g, bool json) {
         std::printf("%-20s %-9s %-8d %-16s %-7s %s\n", c["name"].get<std::string>().c_str(),
                     c["state"].get<std::string>().c_str(), c["pid"].get<int>(), addr.c_str(),
                     c["egress"].get<std::string>().c_str(), services.empty() ? "-" : services.c_str());
+    }
+    if (!out["tunnels"].empty()) {
+        std::printf("\n%-20s %-10s %-16s %-9s %s\n", "TUNNEL", "TYPE", "DEVICE", "DAEMON", "DEVICE STATE");
+        for (const auto& t : out["tunnels"]) {
+            std::printf("%-20s %-10s %-16s %-9s %s\n", t["name"].get<std::string>().c_str(),
+                        t["type"].get<std::string>().c_str(), t["device"].get<std::string>().c_str(),
+                        t.value("state", "?").c_str(), t["device_up"].get<bool>() ? "up" : "down");
+        }
     }
     if (!out["pipes"].empty()) {
         std::printf("\n%-20s %-12s %-9s %s\n", "PIPE", "CONTAINER", "STATE", "RESTARTS");

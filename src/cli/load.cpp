@@ -4,6 +4,7 @@
 #include "container/runtime.hpp"
 #include "converge/host.hpp"
 #include "plan/pipes.hpp"
+#include "plan/tunnel.hpp"
 #include "sys/error.hpp"
 
 #include <unistd.h>
@@ -22,6 +23,9 @@ plan::host_context host_context_of(const state::store& store) {
             continue;
         }
         auto p = plan::plan_from_json(r.spec);
+        if (!p.tunnel.empty()) {
+            ctx.running_tunnels.insert(p.tunnel);
+        }
         for (const auto* pair : {&p.v4, &p.v6}) {
             if (*pair && !p.network.empty()) {
                 ctx.previous[p.name].push_back((*pair)->local.address);
@@ -42,6 +46,20 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     implemented.networks = true;
     implemented.nat = true;
     implemented.forward_ports = true;
+    implemented.vpn = true;
+    implemented.tunnels = true;
+    for (const auto& t : model.tunnels) {
+        // Both would weaken or change confinement; refused rather than ignored.
+        const std::pair<const char*, bool> refused[] = {{"killSwitch = false", !t.kill_switch},
+                                                         {"namespace = true", t.in_namespace}};
+        for (const auto& [setting, set] : refused) {
+            if (set) {
+                std::string key = std::string(setting).substr(0, std::string(setting).find(' '));
+                throw usage_error(t.keys.at(key).str() + ": tunnels." + t.name + "." + setting +
+                                  " is not supported yet in this version of moat");
+            }
+        }
+    }
     config::reject_unsupported(model, implemented);
     loaded_plans out;
     std::error_code ec;
@@ -54,7 +72,8 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     auto selected = [&](const config::container& c) {
         return names.empty() ? c.auto_start : std::find(names.begin(), names.end(), c.name) != names.end();
     };
-    auto planned = plan::plan_host(model, selected, host_context_of(store));
+    auto ctx = host_context_of(store);
+    auto planned = plan::plan_host(model, selected, ctx);
     std::map<std::string, std::string> links;
     for (const auto& n : planned.networks) {
         links.emplace(n.bridge_if, "network " + n.name);
@@ -76,7 +95,9 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     if (n <= 0) {
         throw sys::errno_error("finding moat's own binary");
     }
-    plan::plan_pipes(model, out.plans, std::string(exe, static_cast<size_t>(n)), names.empty());
+    std::string moat_exe(exe, static_cast<size_t>(n));
+    out.tunnels = plan::plan_tunnels(model, out.plans, moat_exe, ctx.running_tunnels);
+    plan::plan_pipes(model, out.plans, moat_exe, names.empty());
     return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include "plan/network.hpp"
 #include "plan/plan.hpp"
+#include "plan/tunnel.hpp"
 #include "state/store.hpp"
 
 #include <string>
@@ -14,6 +15,7 @@ struct loaded_plans {
     std::string source;  // absolute path of the file ("<stdin>" for -)
     std::vector<plan::container_plan> plans;  // the selected containers, pipes included
     std::vector<plan::network_plan> networks;  // the networks they join
+    std::vector<plan::tunnel_plan> tunnels;    // the tunnels they are confined to
 };
 
 // Throws config_error/usage_error (exit 2) for bad files, unknown names,

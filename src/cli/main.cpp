@@ -4,6 +4,7 @@
 #include "container/init_main.hpp"
 #include "pipe/pipe.hpp"
 #include "sys/error.hpp"
+#include "tunnel/tunnel.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -141,6 +142,9 @@ int main(int argc, char** argv) {
         }
         if (argc >= 2 && std::strcmp(argv[1], "__init") == 0) {
             return moat::container::init_main();
+        }
+        if (argc == 3 && std::strcmp(argv[1], "__tunnel") == 0) {
+            return moat::tunnel::run(moat::plan::tunnel_from_json(nlohmann::json::parse(argv[2])));
         }
         return dispatch(argc, argv);
     } catch (const moat::usage_error& e) {

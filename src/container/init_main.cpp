@@ -10,6 +10,7 @@
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@ rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r) {
     }
     s.dns = p.dns;
     s.hostname = p.hostname;
+    s.tun = p.tunnel_host;
     if (p.v4) {
         s.local_addresses.push_back(p.v4->local.address.str());
     }
@@ -113,6 +115,9 @@ int init_main() {
     ::prctl(PR_SET_NAME, "moat-init");
     report("ok");
     ::close(init_ready_fd);
+    if (p.tunnel_host) {
+        sandbox::keep_also(std::uint64_t{1} << CAP_NET_ADMIN);  // the tunnel daemons own their device
+    }
     return init::run(init_spec_from(p, req, log_dir.get()), [] { return sandbox::drop_privileges_noexcept(); });
 }
 

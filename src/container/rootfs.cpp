@@ -55,7 +55,7 @@ void create_file(const std::string& path, mode_t mode) {
 // A minimal /dev: the usual character devices bind-mounted from the host
 // (mknod would need CAP_MKNOD semantics we do not want to rely on), a fresh
 // devpts so the container's ptys are its own, and a private /dev/shm.
-void setup_dev(const std::string& root) {
+void setup_dev(const std::string& root, bool tun) {
     std::string dev = root + "/dev";
     if (!is_dir(dev)) {
         return;
@@ -65,6 +65,11 @@ void setup_dev(const std::string& root) {
         std::string target = dev + "/" + node;
         create_file(target, 0666);
         do_mount("/dev/" + std::string(node), target, nullptr, MS_BIND);
+    }
+    if (tun) {
+        sys::make_dirs(dev + "/net", 0755);
+        create_file(dev + "/net/tun", 0666);
+        do_mount("/dev/net/tun", dev + "/net/tun", nullptr, MS_BIND);
     }
     sys::make_dirs(dev + "/pts", 0755);
     do_mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
@@ -78,7 +83,7 @@ void setup_dev(const std::string& root) {
     }
 }
 
-void setup_proc_sys(const std::string& root) {
+void setup_proc_sys(const std::string& root, bool net_writable) {
     std::string proc = root + "/proc";
     do_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
     // Kernel knobs stay read-only inside, as in Docker; /proc/sys/net is the
@@ -90,6 +95,13 @@ void setup_proc_sys(const std::string& root) {
         }
         do_mount(path, path, nullptr, MS_BIND | MS_REC);
         do_mount("", path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
+    if (net_writable) {
+        // moat's tunnel runner sets the forwarding flag of the tunnel device
+        // it (re)creates; only net/ opens up, the kernel's knobs stay closed.
+        std::string net = proc + "/sys/net";
+        do_mount(net, net, nullptr, MS_BIND);
+        do_mount("", net, nullptr, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
     std::string sys_dir = root + "/sys";
     if (is_dir(sys_dir)) {
@@ -194,8 +206,8 @@ void setup_rootfs(const rootfs_spec& spec) {
     mount_tmpfs(root + "/tmp", "1777");
     mount_tmpfs(root + "/var/tmp", "1777");
     mount_tmpfs(root + "/run", "755");
-    setup_dev(root);
-    setup_proc_sys(root);
+    setup_dev(root, spec.tun);
+    setup_proc_sys(root, spec.tun);
     setup_etc(root, spec);
     setup_binds(root, spec.binds);
 

@@ -34,6 +34,7 @@ struct rootfs_spec {
     std::vector<std::string> dns; // non-empty: own /etc/resolv.conf
     std::string hostname;         // for /etc/hosts when dns is set
     std::vector<std::string> local_addresses;  // for /etc/hosts
+    bool tun = false;             // /dev/net/tun too (moat's tunnel daemons)
 };
 
 // Builds the root and pivots into it. Throws with context on failure.

@@ -1,6 +1,7 @@
 #include "converge/converge.hpp"
 
 #include "converge/host.hpp"
+#include "converge/routing.hpp"
 
 #include "container/runtime.hpp"
 #include "firewall/firewall.hpp"
@@ -48,6 +49,7 @@ firewall::endpoint endpoint_of(const plan::container_plan& p) {
     e.udp_ports = p.udp_ports;
     e.egress = p.egress;
     e.uplink = p.uplink;
+    e.tunnel_if = p.tunnel_if;
     // A forward without hostAddress applies to each family the container has.
     for (const auto& f : p.forwards) {
         for (const auto& a : e.addresses) {
@@ -89,6 +91,7 @@ bool report::changed() const {
 
 firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans) {
     firewall::spec spec;
+    spec.reply_mark = reply_mark;
     for (const auto& p : plans) {
         if (!p.host_if.empty()) {
             spec.endpoints.push_back(endpoint_of(p));
@@ -225,6 +228,7 @@ void roll_back(state::store& store, std::vector<container::pending>& pend, std::
 bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
     bool committed = commit_firewall(store, firewall_spec(running), force);
     sync_sysctls(store, running);
+    sync_routing(store, running);
     return committed;
 }
 

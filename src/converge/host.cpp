@@ -104,6 +104,9 @@ std::set<std::string> sync_networks(state::store& store, const std::vector<plan:
 std::set<std::string> needed_sysctls(const std::vector<plan::container_plan>& running) {
     std::set<std::string> want;
     for (const auto& p : running) {
+        if (p.egress == "vpn" && p.v6) {
+            want.insert("net/ipv6/conf/all/forwarding");  // the tunnel may carry IPv6
+        }
         if (p.uplink.empty()) {
             continue;
         }

@@ -99,6 +99,9 @@ struct endpoint {
 
 struct spec {
     std::vector<endpoint> endpoints;
+    // Set on connections into a VPN-confined container from outside its
+    // tunnel, so that their replies are routed back the same way.
+    std::uint32_t reply_mark = 0x6d6f6174;
 };
 
 // The whole `table inet moat { ... }` as nft script text. Deterministic:

@@ -182,6 +182,7 @@ std::string render(const spec& s) {
         render_in_chain(o, e);
         render_out_chain(o, e);
     }
+    detail::render_vpn(o, eps, s.reply_mark);
     if (needs_nat(eps)) {
         detail::render_nat(o, eps);
     }

@@ -4,6 +4,7 @@
 #include "firewall/firewall.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -34,5 +35,8 @@ inline std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // Chains postrouting, prerouting and nat_output, when anything needs NAT.
 void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps);
+
+// Chains input and mark_replies, when a container is confined to a tunnel.
+void render_vpn(std::ostringstream& o, const std::vector<endpoint>& eps, std::uint32_t mark);
 
 }  // namespace moat::firewall::detail

@@ -53,6 +53,9 @@ struct host_context {
     std::string default_uplink;  // interface of the default route; "" = none
     // Addresses of running containers, by name (both families).
     std::map<std::string, std::vector<sys::ip_address>> previous;
+    // Tunnels that running containers are confined to: their daemons keep
+    // running when `up` names other containers.
+    std::set<std::string> running_tunnels;
 };
 
 struct host_plan {

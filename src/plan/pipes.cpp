@@ -32,11 +32,6 @@ std::string resolve(const config::model& m, const config::pipe& p, const std::st
     return endpoint;
 }
 
-// Where the moat binary appears inside a container that runs pipes: its
-// real path may be hidden (under the container's private /tmp, or outside
-// a directory root), so it is bind-mounted read-only into the private /run.
-constexpr const char* moat_in_container = "/run/moat/bin/moat";
-
 service_plan pipe_service(const config::pipe& p, const std::string& source, const std::string& target) {
     service_plan s;
     s.name = "pipe-" + p.name;
@@ -46,6 +41,8 @@ service_plan pipe_service(const config::pipe& p, const std::string& source, cons
     return s;
 }
 
+}  // namespace
+
 void add_binary_mount(container_plan& c, const std::string& moat_exe) {
     for (const auto& m : c.mounts) {
         if (m.mount_point == moat_in_container) {
@@ -54,8 +51,6 @@ void add_binary_mount(container_plan& c, const std::string& moat_exe) {
     }
     c.mounts.push_back({moat_exe, moat_in_container, true});
 }
-
-}  // namespace
 
 void plan_pipes(const config::model& m, std::vector<container_plan>& plans, const std::string& moat_exe,
                 bool with_host_pipes) {

@@ -21,6 +21,13 @@ namespace moat::plan {
 // The internal container that runs the host's pipes.
 inline constexpr const char* host_pipes_container = "_pipes";
 
+// Where the moat binary appears inside a container that runs moat itself
+// (pipes, tunnels): its real path may be hidden (under the container's
+// private /tmp, or outside a directory root), so it is bind-mounted
+// read-only into the private /run.
+inline constexpr const char* moat_in_container = "/run/moat/bin/moat";
+void add_binary_mount(container_plan& c, const std::string& moat_exe);
+
 // Adds each pipe as a service to its container's plan (when that container
 // is in `plans`) and, when `with_host_pipes`, appends the `_pipes` plan for
 // the others. `moat_exe` is the binary the services run. A target or source

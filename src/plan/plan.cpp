@@ -156,7 +156,8 @@ nlohmann::json to_json(const container_plan& p) {
     return {{"name", p.name}, {"hostname", p.hostname}, {"private_network", p.private_network},
             {"host_if", p.host_if}, {"network", p.network}, {"bridge_if", p.bridge_if},
             {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
-            {"egress", p.egress}, {"uplink", p.uplink}, {"forwards", forwards_json(p.forwards)}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
+            {"egress", p.egress}, {"uplink", p.uplink}, {"forwards", forwards_json(p.forwards)},
+            {"tunnel", p.tunnel}, {"tunnel_if", p.tunnel_if}, {"tunnel_host", p.tunnel_host}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
             {"root", p.root}, {"root_read_only", p.root_read_only}, {"ephemeral", p.ephemeral},
             {"mounts", mounts}, {"services", services}};
 }
@@ -176,6 +177,9 @@ container_plan plan_from_json(const nlohmann::json& j) {
     if (j.contains("forwards")) {
         p.forwards = forwards_from(j.at("forwards"));
     }
+    p.tunnel = j.value("tunnel", "");
+    p.tunnel_if = j.value("tunnel_if", "");
+    p.tunnel_host = j.value("tunnel_host", false);
     p.dns = j.at("dns").get<std::vector<std::string>>();
     p.tcp_ports = j.at("tcp_ports").get<std::vector<std::uint16_t>>();
     p.udp_ports = j.at("udp_ports").get<std::vector<std::uint16_t>>();

@@ -77,6 +77,11 @@ struct container_plan {
     // the hash: a new default route must not restart services.
     std::string uplink;
     std::vector<forward_plan> forwards;
+    std::string tunnel;     // egress "vpn": the tunnel's name
+    std::string tunnel_if;  // and its device
+    // The internal `_tunnels` container: its services (the tunnel daemons)
+    // keep CAP_NET_ADMIN and see /dev/net/tun.
+    bool tunnel_host = false;
     std::vector<std::string> dns;
     std::vector<std::uint16_t> tcp_ports;
     std::vector<std::uint16_t> udp_ports;

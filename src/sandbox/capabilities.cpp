@@ -35,7 +35,12 @@ struct cap_deleter {
 };
 using cap_ptr = std::unique_ptr<std::remove_pointer_t<cap_t>, cap_deleter>;
 
+std::uint64_t also_kept = 0;
+
 bool is_kept(cap_value_t c) noexcept {
+    if (c < 64 && (also_kept >> c & 1)) {
+        return true;
+    }
     for (const auto& k : kept) {
         if (k.number == c) {
             return true;
@@ -47,6 +52,8 @@ bool is_kept(cap_value_t c) noexcept {
 }  // namespace
 
 std::span<const kept_capability> kept_capabilities() { return kept; }
+
+void keep_also(std::uint64_t mask) noexcept { also_kept |= mask; }
 
 std::uint64_t kept_capability_mask() {
     std::uint64_t mask = 0;
@@ -77,9 +84,11 @@ int drop_capabilities() noexcept {
     }
     // Keep only what we hold now: asking for a permitted capability we do
     // not have (a rootless caller) would fail with EPERM.
-    for (const auto& k : kept) {
+    for (cap_value_t v = 0; v < max; ++v) {
+        if (!is_kept(v)) {
+            continue;
+        }
         cap_flag_value_t have = CAP_CLEAR;
-        cap_value_t v = k.number;
         if (cap_get_flag(current.get(), v, CAP_PERMITTED, &have) == 0 && have == CAP_SET) {
             if (cap_set_flag(wanted.get(), CAP_PERMITTED, 1, &v, CAP_SET) != 0 ||
                 cap_set_flag(wanted.get(), CAP_EFFECTIVE, 1, &v, CAP_SET) != 0) {

@@ -63,4 +63,9 @@ void drop_privileges();
 // memory; the child after fork of a single-threaded parent may do so.)
 int drop_privileges_noexcept() noexcept;
 
+// Also keep these capabilities (a mask of 1 << CAP_*) in every later drop of
+// this process and the children it forks: moat's own tunnel daemons need
+// CAP_NET_ADMIN for their device. Call before forking; not for user services.
+void keep_also(std::uint64_t mask) noexcept;
+
 }  // namespace moat::sandbox

@@ -135,6 +135,8 @@ host_record store::host() const {
     if (j.contains("networks")) {
         h.networks = j.at("networks").get<std::map<std::string, nlohmann::json>>();
     }
+    h.routes = j.value("routes", std::vector<nlohmann::json>{});
+    h.rules = j.value("rules", std::vector<nlohmann::json>{});
     if (j.contains("sysctls")) {
         h.sysctls = j.at("sysctls").get<std::map<std::string, std::string>>();
     }
@@ -148,7 +150,7 @@ void store::save_host(const host_record& h) {
         return;
     }
     nlohmann::json j = {{"nft_table", h.nft_table}, {"nft_ruleset", h.nft_ruleset},
-                        {"networks", h.networks}, {"sysctls", h.sysctls}};
+                        {"networks", h.networks}, {"sysctls", h.sysctls}, {"routes", h.routes}, {"rules", h.rules}};
     sys::write_file_atomic(path, j.dump(2) + "\n", 0600, sync_records);
 }
 

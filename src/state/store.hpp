@@ -48,7 +48,10 @@ struct host_record {
     // Host sysctls moat changed, by key ("net/ipv6/conf/all/forwarding"),
     // with the value to restore.
     std::map<std::string, std::string> sysctls;
-    bool empty() const { return !nft_table && networks.empty() && sysctls.empty(); }
+    // Policy routing for VPN confinement (converge/routing.hpp), as JSON.
+    std::vector<nlohmann::json> routes;
+    std::vector<nlohmann::json> rules;
+    bool empty() const { return !nft_table && networks.empty() && sysctls.empty() && routes.empty() && rules.empty(); }
 };
 
 class store {

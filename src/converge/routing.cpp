@@ -1,0 +1,166 @@
+#include "converge/routing.hpp"
+
+#include "plan/tunnel.hpp"
+
+#include <sys/socket.h>
+
+#include <set>
+
+namespace moat::converge {
+
+namespace {
+
+constexpr std::uint32_t worst_metric = 4278198272u;  // what `ip` shows for the kernel's catch-alls
+
+void add_confined(routing_plan& rp, const plan::container_plan& p) {
+    std::uint32_t table = plan::tunnel_table(p.tunnel);
+    for (const auto* pair : {&p.v4, &p.v6}) {
+        if (!*pair) {
+            continue;
+        }
+        const auto& local = (*pair)->local;
+        netlink::route link;
+        link.destination = p.bridge_if.empty() ? sys::ip_prefix{local.address, local.address.max_prefix()} : local.network();
+        link.dev = p.bridge_if.empty() ? p.host_if : p.bridge_if;
+        link.table = table;
+        rp.routes.push_back(link);
+        netlink::rule r;
+        r.from = sys::ip_prefix{local.address, local.address.max_prefix()};
+        r.table = table;
+        r.priority = confined_rule_priority;
+        rp.rules.push_back(r);
+    }
+}
+
+nlohmann::json route_json(const netlink::route& r) {
+    return {{"family", r.family}, {"destination", r.destination ? r.destination->str() : ""}, {"dev", r.dev},
+            {"table", r.table}, {"metric", r.metric}, {"type", static_cast<int>(r.type)}};
+}
+
+netlink::route route_from(const nlohmann::json& j) {
+    netlink::route r;
+    r.family = j.at("family");
+    if (auto d = j.at("destination").get<std::string>(); !d.empty()) {
+        r.destination = sys::ip_prefix::parse(d);
+    }
+    r.dev = j.at("dev");
+    r.table = j.at("table");
+    r.metric = j.at("metric");
+    r.type = static_cast<netlink::route_type>(j.at("type").get<int>());
+    return r;
+}
+
+nlohmann::json rule_json(const netlink::rule& r) {
+    return {{"family", r.family}, {"from", r.from ? r.from->str() : ""}, {"fwmark", r.fwmark ? *r.fwmark : 0},
+            {"table", r.table}, {"priority", r.priority.value_or(0)}};
+}
+
+netlink::rule rule_from(const nlohmann::json& j) {
+    netlink::rule r;
+    r.family = j.at("family");
+    if (auto f = j.at("from").get<std::string>(); !f.empty()) {
+        r.from = sys::ip_prefix::parse(f);
+    }
+    if (std::uint32_t m = j.at("fwmark"); m) {
+        r.fwmark = m;
+    }
+    r.table = j.at("table");
+    r.priority = j.at("priority").get<std::uint32_t>();
+    return r;
+}
+
+}  // namespace
+
+routing_plan routing_for(const std::vector<plan::container_plan>& running) {
+    routing_plan rp;
+    std::set<std::uint32_t> tables;
+    for (const auto& p : running) {
+        if (p.egress == "vpn" && !p.tunnel.empty()) {
+            add_confined(rp, p);
+            tables.insert(plan::tunnel_table(p.tunnel));
+        }
+    }
+    for (auto table : tables) {
+        for (int family : {AF_INET, AF_INET6}) {
+            netlink::route r;
+            r.family = family;
+            r.type = netlink::route_type::unreachable;
+            r.table = table;
+            r.metric = worst_metric;
+            rp.routes.push_back(r);
+        }
+    }
+    if (!tables.empty()) {
+        for (int family : {AF_INET, AF_INET6}) {
+            netlink::rule r;
+            r.family = family;
+            r.fwmark = reply_mark;
+            r.table = netlink::table_main;
+            r.priority = confined_rule_priority - 1;
+            rp.rules.push_back(r);
+        }
+    }
+    return rp;
+}
+
+void sync_routing(state::store& store, const std::vector<plan::container_plan>& running) {
+    auto want = routing_for(running);
+    auto host = store.host();
+    std::vector<nlohmann::json> want_routes, want_rules;
+    for (const auto& r : want.routes) {
+        want_routes.push_back(route_json(r));
+    }
+    for (const auto& r : want.rules) {
+        want_rules.push_back(rule_json(r));
+    }
+    if (host.routes.empty() && host.rules.empty() && want_routes.empty() && want_rules.empty()) {
+        return;
+    }
+    auto nl = netlink::socket::open();
+    // Intent first: everything that may exist after this call is recorded.
+    auto old_routes = host.routes, old_rules = host.rules;
+    for (const auto& j : want_routes) {
+        if (std::find(host.routes.begin(), host.routes.end(), j) == host.routes.end()) {
+            host.routes.push_back(j);
+        }
+    }
+    for (const auto& j : want_rules) {
+        if (std::find(host.rules.begin(), host.rules.end(), j) == host.rules.end()) {
+            host.rules.push_back(j);
+        }
+    }
+    store.save_host(host);
+    for (const auto& j : old_rules) {
+        if (std::find(want_rules.begin(), want_rules.end(), j) == want_rules.end()) {
+            nl.delete_rule(rule_from(j));
+        }
+    }
+    for (const auto& j : old_routes) {
+        if (std::find(want_routes.begin(), want_routes.end(), j) == want_routes.end()) {
+            nl.delete_route(route_from(j));
+        }
+    }
+    for (const auto& r : want.routes) {
+        try {
+            nl.add_route(r);
+        } catch (const netlink::error& e) {
+            if (!e.exists()) {
+                throw;
+            }
+        }
+    }
+    for (const auto& r : want.rules) {
+        try {
+            nl.add_rule(r);
+        } catch (const netlink::error& e) {
+            if (!e.exists()) {
+                throw;
+            }
+        }
+    }
+    host.routes = want_routes;
+    host.rules = want_rules;
+    store.save_host(host);
+}
+
+}  // namespace moat::converge

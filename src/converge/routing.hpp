@@ -1,0 +1,44 @@
+// The routing layer of VPN confinement: policy rules and one routing table
+// per tunnel, so a confined container's packets can only be routed into
+// its tunnel — with or without moat's firewall.
+//
+// Table T of tunnel X (plan::tunnel_table) holds
+//   * "default dev <X's device>", kept there by the tunnel runner while the
+//     tunnel is up (src/tunnel), and removed by the kernel with the device;
+//   * "unreachable default" (IPv4 and IPv6) with the worst metric, so that
+//     without the tunnel the answer is "unreachable" at once, never the
+//     main table (routing has no fall-through: table T never consults main,
+//     which is also why a more specific route in main — TunnelVision,
+//     CVE-2024-3661 — cannot pull confined traffic out);
+//   * the confined containers' own links (the bridge's subnet or the
+//     veth's /32), because the host's replies to them come from an address
+//     inside that subnet and would otherwise go into the tunnel.
+// Rules: "from <container address> lookup T" at priority 10000 for each
+// confined address, and "fwmark 0x6d6f6174 lookup main" at 9999 for replies
+// of connections that came in from outside the tunnel (a forwarded port):
+// the firewall marks those, so they go back the way they came.
+#pragma once
+
+#include "netlink/netlink.hpp"
+#include "plan/plan.hpp"
+#include "state/store.hpp"
+
+#include <vector>
+
+namespace moat::converge {
+
+inline constexpr std::uint32_t reply_mark = 0x6d6f6174;  // "moat"
+inline constexpr std::uint32_t confined_rule_priority = 10000;
+
+struct routing_plan {
+    std::vector<netlink::route> routes;
+    std::vector<netlink::rule> rules;
+};
+
+routing_plan routing_for(const std::vector<plan::container_plan>& running);
+
+// Adds what routing_for(running) wants (drift included) and removes what an
+// earlier run recorded and is no longer wanted; recorded before it is made.
+void sync_routing(state::store& store, const std::vector<plan::container_plan>& running);
+
+}  // namespace moat::converge

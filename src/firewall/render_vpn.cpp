@@ -1,0 +1,55 @@
+// The firewall's part in VPN confinement, besides out_<name> letting
+// confined traffic out only into its tunnel (the kill switch proper):
+//  * input: a confined container may still talk to the host, but not to a
+//    resolver there — a DNS forwarder on the host would resolve through the
+//    host's uplink whatever the tunnel's state, and the forward hook never
+//    sees it (VPN-LAB.md, gotcha 3);
+//  * mark_replies: a connection that reached a confined container from
+//    outside its tunnel (a forwarded port) is marked, and so is each of its
+//    packets, so the rule "fwmark lookup main" routes the replies back the
+//    way the request came instead of into the tunnel. It runs after dstnat,
+//    when the destination is already the container's own address.
+#include "firewall/render_detail.hpp"
+
+#include <set>
+
+namespace moat::firewall::detail {
+
+void render_vpn(std::ostringstream& o, const std::vector<endpoint>& eps, std::uint32_t mark) {
+    std::vector<sys::ip_address> confined;
+    std::set<std::string> tunnels;
+    for (const auto& e : eps) {
+        if (e.egress == "vpn") {
+            confined.insert(confined.end(), e.addresses.begin(), e.addresses.end());
+            if (!e.tunnel_if.empty()) {
+                tunnels.insert(e.tunnel_if);
+            }
+        }
+    }
+    if (confined.empty()) {
+        return;
+    }
+    std::sort(confined.begin(), confined.end());
+    auto v4 = of_family(confined, true), v6 = of_family(confined, false);
+    o << "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n";
+    if (!v4.empty()) {
+        o << "\t\tip saddr " << addr_set(v4) << " meta l4proto { tcp, udp } th dport { 53, 853 } drop\n";
+    }
+    if (!v6.empty()) {
+        o << "\t\tip6 saddr " << addr_set(v6) << " meta l4proto { tcp, udp } th dport { 53, 853 } drop\n";
+    }
+    o << "\t}\n\n\tchain mark_replies {\n\t\ttype filter hook prerouting priority -90; policy accept;\n";
+    std::string not_tunnel = tunnels.empty() ? ""
+                                             : "iifname != " + join_set(std::vector<std::string>(tunnels.begin(), tunnels.end()), quoted) + " ";
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%08x", mark);
+    if (!v4.empty()) {
+        o << "\t\tct state new " << not_tunnel << "ip daddr " << addr_set(v4) << " ct mark set " << hex << "\n";
+    }
+    if (!v6.empty()) {
+        o << "\t\tct state new " << not_tunnel << "ip6 daddr " << addr_set(v6) << " ct mark set " << hex << "\n";
+    }
+    o << "\t\tct mark " << hex << " meta mark set " << hex << "\n\t}\n\n";
+}
+
+}  // namespace moat::firewall::detail

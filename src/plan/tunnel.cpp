@@ -1,0 +1,259 @@
+#include "plan/tunnel.hpp"
+
+#include "plan/pipes.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+#include "sys/hash.hpp"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+namespace moat::plan {
+
+namespace {
+
+std::string trim(const std::string& s) {
+    auto b = s.find_first_not_of(" \t\r");
+    auto e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::stringstream in(v);
+    for (std::string item; std::getline(in, item, ',');) {
+        if (auto t = trim(item); !t.empty()) {
+            out.push_back(t);
+        }
+    }
+    return out;
+}
+
+struct wg_reader {
+    const std::string& file;
+    int line = 0;
+
+    [[noreturn]] void fail(const std::string& what) const {
+        throw usage_error(file + ":" + std::to_string(line) + ": " + what);
+    }
+    sys::ip_prefix prefix(const std::string& text) const {
+        auto p = sys::ip_prefix::parse(text);
+        if (!p) {
+            fail("\"" + text + "\" is not an address or prefix");
+        }
+        return *p;
+    }
+    int number(const std::string& text, int max) const {
+        try {
+            std::size_t used = 0;
+            int n = std::stoi(text, &used);
+            if (used == text.size() && n >= 0 && n <= max) {
+                return n;
+            }
+        } catch (const std::exception&) {
+        }
+        fail("\"" + text + "\" is not a number from 0 to " + std::to_string(max));
+    }
+    void interface_key(wg_config& c, const std::string& key, const std::string& value) const {
+        if (key == "privatekey") {
+            c.private_key = value;
+        } else if (key == "listenport") {
+            c.listen_port = number(value, 65535);
+        } else if (key == "address") {
+            for (const auto& a : split_list(value)) {
+                c.addresses.push_back(prefix(a));
+            }
+        } else if (key == "dns") {
+            for (const auto& a : split_list(value)) {
+                if (!sys::ip_address::parse(a)) {
+                    fail("DNS \"" + a + "\": only addresses are supported (no search domains)");
+                }
+                c.dns.push_back(a);
+            }
+        }
+        // MTU, Table, PreUp/PostUp/PreDown/PostDown, SaveConfig, FwMark: wg-quick's
+        // business; moat routes by its own table and never runs hook commands.
+    }
+    void peer_key(wg_peer& p, const std::string& key, const std::string& value) const {
+        if (key == "publickey") {
+            p.public_key = value;
+        } else if (key == "presharedkey") {
+            p.preshared_key = value;
+        } else if (key == "endpoint") {
+            p.endpoint = value;
+        } else if (key == "allowedips") {
+            for (const auto& a : split_list(value)) {
+                p.allowed_ips.push_back(prefix(a));
+            }
+        } else if (key == "persistentkeepalive") {
+            p.keepalive = value == "off" ? 0 : number(value, 65535);
+        } else {
+            fail("unknown [Peer] key \"" + key + "\"");
+        }
+    }
+};
+
+}  // namespace
+
+wg_config parse_wg_quick(const std::string& text, const std::string& file) {
+    wg_config c;
+    wg_reader r{file};
+    enum class section { none, interface, peer } in = section::none;
+    std::stringstream lines(text);
+    for (std::string raw; std::getline(lines, raw);) {
+        ++r.line;
+        std::string l = trim(raw.substr(0, raw.find('#')));
+        if (l.empty()) {
+            continue;
+        }
+        std::string lower = l;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        if (lower == "[interface]" || lower == "[peer]") {
+            in = lower == "[peer]" ? section::peer : section::interface;
+            if (in == section::peer) {
+                c.peers.emplace_back();
+            }
+            continue;
+        }
+        auto eq = l.find('=');
+        if (eq == std::string::npos || in == section::none) {
+            r.fail(in == section::none ? "expected [Interface] or [Peer]" : "expected key = value");
+        }
+        std::string key = trim(lower.substr(0, eq));
+        std::string value = trim(l.substr(eq + 1));
+        if (in == section::interface) {
+            r.interface_key(c, key, value);
+        } else {
+            r.peer_key(c.peers.back(), key, value);
+        }
+    }
+    r.line = 0;
+    if (c.private_key.empty()) {
+        throw usage_error(file + ": [Interface] has no PrivateKey");
+    }
+    if (c.addresses.empty()) {
+        throw usage_error(file + ": [Interface] has no Address");
+    }
+    if (c.peers.empty()) {
+        throw usage_error(file + ": no [Peer]");
+    }
+    for (const auto& p : c.peers) {
+        if (p.public_key.empty()) {
+            throw usage_error(file + ": a [Peer] has no PublicKey");
+        }
+    }
+    return c;
+}
+
+std::string tunnel_device(const std::string& tunnel) { return link_name("tn-", tunnel); }
+
+std::uint32_t tunnel_table(const std::string& tunnel) {
+    return 0x6d740000u + static_cast<std::uint32_t>(sys::fnv1a(tunnel) & 0xffff);
+}
+
+tunnel_plan plan_tunnel(const config::tunnel& t) {
+    tunnel_plan p;
+    p.name = t.name;
+    p.type = t.type == config::tunnel_type::wireguard ? "wireguard" : "openvpn";
+    p.config_path = t.config_path;
+    p.device = tunnel_device(t.name);
+    p.table = tunnel_table(t.name);
+    p.kill_switch = t.kill_switch;
+    auto it = t.keys.find("config");
+    std::string at = (it != t.keys.end() ? it->second : t.where).str();
+    std::string text;
+    try {
+        text = sys::read_file(t.config_path);
+    } catch (const std::exception& e) {
+        throw usage_error(at + ": tunnel '" + t.name + "': cannot read " + t.config_path + ": " + e.what());
+    }
+    if (t.type == config::tunnel_type::wireguard) {
+        try {
+            auto wg = parse_wg_quick(text, t.config_path);
+            p.addresses = wg.addresses;
+            p.dns = wg.dns;
+        } catch (const usage_error& e) {
+            throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
+        }
+    }
+    return p;
+}
+
+nlohmann::json to_json(const tunnel_plan& t) {
+    std::vector<std::string> addrs;
+    for (const auto& a : t.addresses) {
+        addrs.push_back(a.str());
+    }
+    return {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
+            {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns}};
+}
+
+tunnel_plan tunnel_from_json(const nlohmann::json& j) {
+    tunnel_plan t;
+    t.name = j.at("name");
+    t.type = j.at("type");
+    t.config_path = j.at("config");
+    t.device = j.at("device");
+    t.table = j.at("table");
+    t.kill_switch = j.at("kill_switch");
+    for (const auto& a : j.at("addresses")) {
+        t.addresses.push_back(*sys::ip_prefix::parse(a.get<std::string>()));
+    }
+    t.dns = j.at("dns").get<std::vector<std::string>>();
+    return t;
+}
+
+std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
+                                      const std::string& moat_exe, const std::set<std::string>& also_running) {
+    std::map<std::string, tunnel_plan> used;
+    for (const auto& name : also_running) {
+        if (const auto* t = m.find_tunnel(name)) {
+            used.emplace(name, plan_tunnel(*t));
+        }
+    }
+    for (auto& p : plans) {
+        if (p.egress.rfind("vpn:", 0) != 0) {
+            continue;
+        }
+        std::string name = p.egress.substr(4);
+        auto it = used.find(name);
+        if (it == used.end()) {
+            it = used.emplace(name, plan_tunnel(*m.find_tunnel(name))).first;
+        }
+        p.egress = "vpn";
+        p.tunnel = name;
+        p.tunnel_if = it->second.device;
+        if (p.dns.empty()) {
+            p.dns = it->second.dns;
+        }
+        if (p.dns.empty()) {
+            const auto* c = m.find_container(p.name);
+            throw usage_error((c ? c->where.str() + ": " : "") + "container '" + p.name + "' is confined to tunnel '" +
+                              name + "', whose DNS server moat cannot know: set dns = [\"<the provider's resolver>\"]");
+        }
+    }
+    std::vector<tunnel_plan> out;
+    if (used.empty()) {
+        return out;
+    }
+    container_plan host;
+    host.name = tunnels_container;
+    host.hostname = "moat-tunnels";
+    host.tunnel_host = true;
+    add_binary_mount(host, moat_exe);
+    for (auto& [name, t] : used) {
+        service_plan s;
+        s.name = "tunnel-" + name;
+        s.argv = {moat_in_container, "__tunnel", to_json(t).dump()};
+        s.restart = "always";
+        host.services.push_back(std::move(s));
+        // Read at each (re)start: a bind keeps it visible wherever it lives.
+        host.mounts.push_back({t.config_path, t.config_path, true});
+        out.push_back(std::move(t));
+    }
+    plans.push_back(std::move(host));
+    return out;
+}
+
+}  // namespace moat::plan

@@ -1,0 +1,84 @@
+// Planning VPN tunnels: the device, routing table and daemon of each
+// `[tunnels.<name>]` that a selected container is confined to, and the
+// wg-quick file format WireGuard tunnels are written in.
+//
+// A tunnel's daemon (openvpn, wireguard-go) runs as the service
+// "tunnel-<name>" of the internal container `_tunnels`, which shares the
+// host's network (the tunnel device lives there) but has its own mounts (so
+// wireguard-go's control socket under /run/wireguard is private) and the
+// init's supervision: restart with back-off, logs, status, stop on `down`.
+// The service is `moat __tunnel <plan JSON>` (src/tunnel), which starts the
+// daemon, configures the device and keeps the tunnel's default route in its
+// table while the device exists.
+#pragma once
+
+#include "config/model.hpp"
+#include "plan/plan.hpp"
+#include "sys/inet.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace moat::plan {
+
+inline constexpr const char* tunnels_container = "_tunnels";
+
+struct wg_peer {
+    std::string public_key;     // base64, as in the file
+    std::string preshared_key;  // base64 or ""
+    std::string endpoint;       // "host:port" or ""
+    std::vector<sys::ip_prefix> allowed_ips;
+    int keepalive = 0;          // seconds, 0 = off
+};
+
+struct wg_config {
+    std::string private_key;    // base64
+    std::optional<int> listen_port;
+    std::vector<sys::ip_prefix> addresses;
+    std::vector<std::string> dns;
+    std::vector<wg_peer> peers;
+};
+
+// Parses a wg-quick style file (`[Interface]`, `[Peer]`; wg-quick's own
+// keys such as Table, PostUp or SaveConfig are ignored, never executed).
+// Throws moat::usage_error "<file>:<line>: ..." for what it cannot use.
+wg_config parse_wg_quick(const std::string& text, const std::string& file);
+
+struct tunnel_plan {
+    std::string name;
+    std::string type;         // "openvpn" | "wireguard"
+    std::string config_path;
+    std::string device;       // "tn-<name>"
+    std::uint32_t table = 0;  // the tunnel's routing table
+    bool kill_switch = true;
+    std::vector<sys::ip_prefix> addresses;  // WireGuard: the device's addresses (openvpn: pushed)
+    std::vector<std::string> dns;           // WireGuard: DNS = ...
+    bool operator==(const tunnel_plan&) const = default;
+};
+
+std::string tunnel_device(const std::string& tunnel);
+// 0x6d740000 + 16 bits of the name's hash: stable, far from the tables
+// people number by hand (1-255) and from main/local.
+std::uint32_t tunnel_table(const std::string& tunnel);
+
+// Reads the tunnel's file (WireGuard: parsed for addresses and DNS).
+// Throws moat::usage_error pointing at the tunnel's `config` key.
+tunnel_plan plan_tunnel(const config::tunnel& t);
+
+nlohmann::json to_json(const tunnel_plan& t);
+tunnel_plan tunnel_from_json(const nlohmann::json& j);
+
+// Confines the plans whose egress is "vpn:<tunnel>" (their egress becomes
+// "vpn", `tunnel`/`tunnel_if` are set, their DNS defaults to the tunnel's)
+// and returns the tunnels they use; adds the `_tunnels` container that runs
+// the daemons — of those tunnels and of `also_running` — to `plans` when
+// there are any.
+std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
+                                      const std::string& moat_exe, const std::set<std::string>& also_running = {});
+
+}  // namespace moat::plan

@@ -1,0 +1,171 @@
+#include "tunnel/tunnel.hpp"
+
+#include "netlink/netlink.hpp"
+#include "netlink/sysctl.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+extern char** environ;
+
+namespace moat::tunnel {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+volatile sig_atomic_t stop_requested = 0;
+
+void on_stop(int) { stop_requested = 1; }
+
+pid_t spawn(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+        args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    if (int rc = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ); rc != 0) {
+        throw sys::errno_error("starting " + argv[0], rc);
+    }
+    return pid;
+}
+
+// Waits up to `limit` for `pid` to exit; its status, or -1 if still running.
+int reap(pid_t pid, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    do {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(20ms);
+    } while (std::chrono::steady_clock::now() < until);
+    return -1;
+}
+
+int stop_daemon(pid_t pid) {
+    ::kill(pid, SIGTERM);
+    int rc = reap(pid, 5s);
+    if (rc < 0) {
+        ::kill(pid, SIGKILL);
+        rc = reap(pid, 5s);
+    }
+    return 0;
+}
+
+std::string wireguard_socket(const plan::tunnel_plan& t) { return "/var/run/wireguard/" + t.device + ".sock"; }
+
+void configure_wireguard(const plan::tunnel_plan& t, pid_t daemon) {
+    auto wg = plan::parse_wg_quick(sys::read_file(t.config_path), t.config_path);
+    std::string sock = wireguard_socket(t);
+    std::string request = uapi_set_request(wg);
+    for (int i = 0;; ++i) {
+        try {
+            uapi_send(sock, request);
+            break;
+        } catch (const std::system_error& e) {
+            // Not listening yet (ENOENT, ECONNREFUSED): wait for the daemon, briefly.
+            if (i >= 250 || reap(daemon, 0ms) >= 0) {
+                throw;
+            }
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    auto nl = netlink::socket::open();
+    for (const auto& a : wg.addresses) {
+        nl.add_address(t.device, a);
+    }
+    nl.set_up(t.device);
+}
+
+// Keeps "default dev <device>" in the tunnel's table while the device is
+// up with an address of that family. Returns the ifindex it routed, so the
+// route is put back after the device was recreated (openvpn reconnects).
+int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
+    auto link = nl.link(t.device);
+    if (!link || !link->up) {
+        return 0;
+    }
+    if (link->index == routed) {
+        return routed;
+    }
+    // IPv4 forwards by the input interface's own flag: replies to confined
+    // containers arrive on the tunnel.
+    netlink::set_sysctl("net/ipv4/conf/" + t.device + "/forwarding", "1");
+    bool any = false;
+    for (const auto& a : nl.addresses(t.device)) {
+        if (a.scope != 0) {
+            continue;  // link-local: not a way out
+        }
+        netlink::route r;
+        r.family = a.local.address.family;
+        r.dev = t.device;
+        r.table = t.table;
+        nl.replace_route(r);
+        any = true;
+    }
+    return any ? link->index : 0;
+}
+
+}  // namespace
+
+std::vector<std::string> daemon_argv(const plan::tunnel_plan& t) {
+    if (t.type == "wireguard") {
+        return {"wireguard-go", "-f", t.device};
+    }
+    // Options after --config override the file's. Whatever the provider
+    // pushes, only the tunnel's own address is taken: moat routes, and DNS
+    // is the container's.
+    return {"openvpn", "--config", t.config_path, "--dev", t.device, "--dev-type", "tun",
+            "--route-nopull", "--pull-filter", "ignore", "redirect-gateway", "--pull-filter", "ignore", "dhcp-option",
+            "--pull-filter", "ignore", "route", "--pull-filter", "ignore", "block-outside-dns",
+            "--script-security", "1", "--persist-tun", "--verb", "3"};
+}
+
+int run(const plan::tunnel_plan& t) {
+    struct sigaction sa{};
+    sa.sa_handler = on_stop;
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::sigaction(SIGINT, &sa, nullptr);
+    if (t.type == "wireguard") {
+        ::unlink(wireguard_socket(t).c_str());  // a killed daemon's socket would refuse us
+    }
+    pid_t daemon = spawn(daemon_argv(t));
+    std::fprintf(stderr, "moat: tunnel %s: started %s (pid %d) on %s, table %u\n", t.name.c_str(),
+                 daemon_argv(t)[0].c_str(), daemon, t.device.c_str(), t.table);
+    try {
+        if (t.type == "wireguard") {
+            configure_wireguard(t, daemon);
+        }
+        auto nl = netlink::socket::open();
+        int routed = 0;
+        while (!stop_requested) {
+            if (int rc = reap(daemon, 0ms); rc >= 0) {
+                std::fprintf(stderr, "moat: tunnel %s: %s exited (%d)\n", t.name.c_str(), daemon_argv(t)[0].c_str(), rc);
+                return rc == 0 ? 1 : rc;  // a tunnel never ends on its own: restart it
+            }
+            int now = keep_routes(nl, t, routed);
+            if (now != routed && now) {
+                std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
+            }
+            routed = now;
+            std::this_thread::sleep_for(100ms);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moat: tunnel %s: %s\n", t.name.c_str(), e.what());
+        stop_daemon(daemon);
+        return 1;
+    }
+    return stop_daemon(daemon);
+}
+
+}  // namespace moat::tunnel

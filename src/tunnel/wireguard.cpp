@@ -1,0 +1,110 @@
+// WireGuard's cross-platform userspace API (wireguard.com/xplatform): text
+// key=value lines over a unix socket, keys as lowercase hex.
+#include "tunnel/tunnel.hpp"
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace moat::tunnel {
+
+namespace {
+
+std::string key_hex(const std::string& base64, const char* what) {
+    unsigned char raw[48];
+    if (base64.size() != 44 || EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(base64.data()), 44) != 33) {
+        throw usage_error(std::string(what) + " is not a base64 WireGuard key");
+    }
+    static const char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (int i = 0; i < 32; ++i) {
+        hex += digits[raw[i] >> 4];
+        hex += digits[raw[i] & 15];
+    }
+    OPENSSL_cleanse(raw, sizeof raw);
+    return hex;
+}
+
+// "host:port" or "[v6]:port" to a numeric endpoint the UAPI accepts.
+std::string resolve_endpoint(const std::string& endpoint) {
+    auto colon = endpoint.rfind(':');
+    if (colon == std::string::npos) {
+        throw usage_error("endpoint " + endpoint + " has no port");
+    }
+    std::string host = endpoint.substr(0, colon), port = endpoint.substr(colon + 1);
+    if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* res = nullptr;
+    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+        throw moat::error("resolving endpoint " + endpoint + ": " + ::gai_strerror(rc));
+    }
+    char buf[INET6_ADDRSTRLEN];
+    const void* addr = res->ai_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
+                                                  : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
+    ::inet_ntop(res->ai_family, addr, buf, sizeof buf);
+    bool v6 = res->ai_family == AF_INET6;
+    ::freeaddrinfo(res);
+    return v6 ? "[" + std::string(buf) + "]:" + port : std::string(buf) + ":" + port;
+}
+
+}  // namespace
+
+std::string uapi_set_request(const plan::wg_config& c) {
+    std::string r = "set=1\nprivate_key=" + key_hex(c.private_key, "PrivateKey") + "\n";
+    if (c.listen_port) {
+        r += "listen_port=" + std::to_string(*c.listen_port) + "\n";
+    }
+    r += "replace_peers=true\n";
+    for (const auto& p : c.peers) {
+        r += "public_key=" + key_hex(p.public_key, "PublicKey") + "\n";
+        if (!p.preshared_key.empty()) {
+            r += "preshared_key=" + key_hex(p.preshared_key, "PresharedKey") + "\n";
+        }
+        if (!p.endpoint.empty()) {
+            r += "endpoint=" + resolve_endpoint(p.endpoint) + "\n";
+        }
+        r += "persistent_keepalive_interval=" + std::to_string(p.keepalive) + "\nreplace_allowed_ips=true\n";
+        for (const auto& a : p.allowed_ips) {
+            r += "allowed_ip=" + a.network().str() + "\n";
+        }
+    }
+    return r + "\n";
+}
+
+void uapi_send(const std::string& socket_path, const std::string& request) {
+    sys::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (!fd || socket_path.size() >= sizeof sa.sun_path) {
+        throw sys::errno_error("opening a socket for " + socket_path);
+    }
+    std::memcpy(sa.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    sys::check(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), "connecting to " + socket_path);
+    sys::write_all(fd.get(), request, "configuring WireGuard");
+    std::string answer;
+    char buf[256];
+    while (answer.find("\n\n") == std::string::npos) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n <= 0) {
+            break;
+        }
+        answer.append(buf, static_cast<std::size_t>(n));
+    }
+    if (answer.rfind("errno=0\n", 0) != 0) {
+        throw moat::error("wireguard-go refused the configuration: " + answer.substr(0, answer.find('\n')));
+    }
+}
+
+}  // namespace moat::tunnel
