@@ -279,3 +279,27 @@ TEST(firewall_render, rejects_bad_forwards) {
 
 }  // namespace
 }  // namespace moat::firewall
+
+namespace moat::firewall {
+namespace {
+
+TEST(firewall_render, vpn_confinement_blocks_host_dns_and_marks_inbound_connections) {
+    endpoint e = webapp();
+    e.egress = "vpn";
+    e.tunnel_if = "tn-vpn0";
+    e.forwards = {{"tcp", 8080, 80, std::nullopt, ip("10.231.0.2")}};
+    auto text = render(spec{{e}, 0x6d6f6174});
+    auto input = chain(text, "input");
+    EXPECT_TRUE(contains(input, "type filter hook input priority filter; policy accept;"));
+    EXPECT_TRUE(contains(input, "ip saddr { 10.231.0.2 } meta l4proto { tcp, udp } th dport { 53, 853 } drop"));
+    EXPECT_TRUE(contains(input, "ip6 saddr { fc00::2 } meta l4proto { tcp, udp } th dport { 53, 853 } drop"));
+    auto mark = chain(text, "mark_replies");
+    EXPECT_TRUE(contains(mark, "priority -90;"));  // after dstnat: the container's address is known
+    EXPECT_TRUE(contains(mark, "ct state new iifname != { \"tn-vpn0\" } ip daddr { 10.231.0.2 } ct mark set 0x6d6f6174"));
+    EXPECT_TRUE(contains(mark, "ct mark 0x6d6f6174 meta mark set 0x6d6f6174"));
+    EXPECT_TRUE(contains(chain(text, "out_webapp"), "\t\toifname \"tn-vpn0\" return\n\t\tdrop\n"));
+    EXPECT_EQ(chain(render(spec{{webapp()}}), "input"), "");  // nothing confined, nothing extra
+}
+
+}  // namespace
+}  // namespace moat::firewall

@@ -1,0 +1,173 @@
+// VPN tunnels in planning: the wg-quick reader, confinement of containers,
+// the `_tunnels` container, the routing layer and the UAPI request.
+#include "config/loader.hpp"
+#include "converge/routing.hpp"
+#include "plan/tunnel.hpp"
+#include "sys/error.hpp"
+#include "tunnel/tunnel.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <fstream>
+
+using namespace moat;
+
+namespace {
+
+// Real X25519 keys (generated for this test), base64 as wg-quick writes them.
+const char* private_key = "2LMXI1HZrwRrfAoJ4cqVXdzikPHhhHcaq//k8D0Lw3g=";
+const char* public_key = "Pa5VxhDSMw/zdN6pkJZyUGN07KG2uqR+RkGO2snZqmg=";
+
+std::string wg_file() {
+    return std::string("# provider file\n[Interface]\nPrivateKey = ") + private_key +
+           "\nAddress = 10.9.0.2/32, fd00:9::2/128\nDNS = 10.9.0.1\nPostUp = iptables -A ... # never run\n\n"
+           "[Peer]\nPublicKey = " + public_key + "\nEndpoint = 203.0.113.2:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n"
+           "PersistentKeepalive = 25\n";
+}
+
+std::string write_temp(const std::string& content) {
+    char path[] = "/tmp/moat-tunnel-test-XXXXXX";
+    int fd = ::mkstemp(path);
+    ::close(fd);
+    std::ofstream(path) << content;
+    return path;
+}
+
+config::model load(const std::string& toml) {
+    auto m = config::load_string(toml, "test.toml", config::format::toml);
+    config::validate(m);
+    return m;
+}
+
+}  // namespace
+
+TEST(plan_tunnel, reads_wg_quick_files_and_ignores_hooks) {
+    auto c = plan::parse_wg_quick(wg_file(), "x.conf");
+    EXPECT_EQ(c.private_key, private_key);
+    ASSERT_EQ(c.addresses.size(), 2u);
+    EXPECT_EQ(c.addresses[0].str(), "10.9.0.2/32");
+    EXPECT_EQ(c.dns, std::vector<std::string>{"10.9.0.1"});
+    ASSERT_EQ(c.peers.size(), 1u);
+    EXPECT_EQ(c.peers[0].endpoint, "203.0.113.2:51820");
+    EXPECT_EQ(c.peers[0].allowed_ips.size(), 2u);
+    EXPECT_EQ(c.peers[0].keepalive, 25);
+}
+
+TEST(plan_tunnel, wg_quick_errors_name_file_and_line) {
+    try {
+        plan::parse_wg_quick("[Interface]\nPrivateKey = k\nAddress = 10.9.0.300/32\n", "bad.conf");
+        FAIL();
+    } catch (const usage_error& e) {
+        EXPECT_STREQ(e.what(), "bad.conf:3: \"10.9.0.300/32\" is not an address or prefix");
+    }
+    EXPECT_THROW(plan::parse_wg_quick("Address = 10.0.0.1\n", "f"), usage_error);  // no section
+    EXPECT_THROW(plan::parse_wg_quick("[Interface]\nAddress = 10.0.0.1/32\n", "f"), usage_error);  // no key
+    EXPECT_THROW(plan::parse_wg_quick(std::string("[Interface]\nPrivateKey = ") + private_key + "\nAddress = 10.0.0.1/32\n", "f"),
+                 usage_error);  // no peer
+}
+
+TEST(plan_tunnel, uapi_request_has_hex_keys_and_numeric_endpoints) {
+    auto r = tunnel::uapi_set_request(plan::parse_wg_quick(wg_file(), "x.conf"));
+    EXPECT_EQ(r.rfind("set=1\nprivate_key=d8b3172351d9af046b7c0a09e1ca955ddce290f1e1847", 0), 0u) << r;
+    EXPECT_NE(r.find("\nreplace_peers=true\npublic_key=3dae55c610d2330ff374dea9909672506374eca1b6baa47e46418edac9d9aa68\n"),
+              std::string::npos) << r;
+    EXPECT_NE(r.find("endpoint=203.0.113.2:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\n"
+                     "allowed_ip=0.0.0.0/0\nallowed_ip=::/0\n"),
+              std::string::npos) << r;
+    EXPECT_TRUE(r.ends_with("\n\n"));
+    auto bad = plan::parse_wg_quick(wg_file(), "x.conf");
+    bad.private_key = "not-a-key";
+    EXPECT_THROW(tunnel::uapi_set_request(bad), usage_error);
+}
+
+TEST(plan_tunnel, confined_containers_get_the_tunnel_and_its_dns) {
+    auto conf = write_temp(wg_file());
+    auto m = load("[tunnels.vpn0]\ntype = \"wireguard\"\nconfig = \"" + conf + "\"\n"
+                  "[containers.c]\nprivateNetwork = true\nhostAddress = \"10.171.1.1\"\nlocalAddress = \"10.171.1.2\"\n"
+                  "egress = \"vpn:vpn0\"\n");
+    std::vector<plan::container_plan> plans = {plan::plan_container(m.containers[0])};
+    auto tunnels = plan::plan_tunnels(m, plans, "/usr/bin/moat");
+    ASSERT_EQ(tunnels.size(), 1u);
+    EXPECT_EQ(tunnels[0].device, "tn-vpn0");
+    EXPECT_EQ(tunnels[0].table, plan::tunnel_table("vpn0"));
+    ASSERT_EQ(plans.size(), 2u);
+    EXPECT_EQ(plans[0].egress, "vpn");
+    EXPECT_EQ(plans[0].tunnel_if, "tn-vpn0");
+    EXPECT_EQ(plans[0].dns, std::vector<std::string>{"10.9.0.1"});
+    const auto& host = plans[1];
+    EXPECT_EQ(host.name, plan::tunnels_container);
+    EXPECT_TRUE(host.tunnel_host);
+    EXPECT_FALSE(host.private_network);  // the device lives in the host's namespace
+    ASSERT_EQ(host.services.size(), 1u);
+    EXPECT_EQ(host.services[0].argv[1], "__tunnel");
+    EXPECT_EQ(plan::tunnel_from_json(nlohmann::json::parse(host.services[0].argv[2])), tunnels[0]);
+    EXPECT_EQ(tunnel::daemon_argv(tunnels[0]), (std::vector<std::string>{"wireguard-go", "-f", "tn-vpn0"}));
+    std::remove(conf.c_str());
+}
+
+TEST(plan_tunnel, openvpn_ignores_pushed_routes_and_dns_and_user_scripts) {
+    plan::tunnel_plan t;
+    t.type = "openvpn";
+    t.config_path = "/etc/moat/p.ovpn";
+    t.device = "tn-p";
+    auto argv = tunnel::daemon_argv(t);
+    std::string line;
+    for (const auto& a : argv) {
+        line += a + " ";
+    }
+    for (const char* must : {"--config /etc/moat/p.ovpn --dev tn-p --dev-type tun", "--route-nopull",
+                             "--pull-filter ignore redirect-gateway", "--pull-filter ignore dhcp-option",
+                             "--script-security 1"}) {
+        EXPECT_NE(line.find(must), std::string::npos) << must;
+    }
+}
+
+TEST(plan_tunnel, openvpn_confinement_needs_an_explicit_dns) {
+    auto conf = write_temp("client\ndev tun\nremote 203.0.113.2 1194\n");
+    auto m = load("[tunnels.p]\ntype = \"openvpn\"\nconfig = \"" + conf + "\"\n"
+                  "[containers.c]\nprivateNetwork = true\nhostAddress = \"10.171.1.1\"\nlocalAddress = \"10.171.1.2\"\n"
+                  "egress = \"vpn:p\"\n");
+    std::vector<plan::container_plan> plans = {plan::plan_container(m.containers[0])};
+    EXPECT_THROW(plan::plan_tunnels(m, plans, "/usr/bin/moat"), usage_error);
+    plans = {plan::plan_container(m.containers[0])};
+    plans[0].dns = {"10.8.0.1"};
+    EXPECT_EQ(plan::plan_tunnels(m, plans, "/usr/bin/moat").size(), 1u);
+    std::remove(conf.c_str());
+}
+
+TEST(routing, confined_containers_get_a_table_with_no_way_around_the_tunnel) {
+    plan::container_plan p;
+    p.name = "c";
+    p.egress = "vpn";
+    p.tunnel = "vpn0";
+    p.host_if = "ve-c";
+    p.bridge_if = "mb-lab";
+    p.v4 = plan::address_pair{*sys::ip_prefix::parse("10.172.0.1/24"), *sys::ip_prefix::parse("10.172.0.7/24"), false};
+    plan::container_plan nat = p;
+    nat.name = "n";
+    nat.egress = "nat";
+    auto rp = converge::routing_for({p, nat});
+    auto table = plan::tunnel_table("vpn0");
+    std::vector<std::string> routes, rules;
+    for (const auto& r : rp.routes) {
+        routes.push_back(r.str());
+    }
+    for (const auto& r : rp.rules) {
+        rules.push_back(r.str());
+    }
+    auto has = [](const std::vector<std::string>& v, const std::string& needle) {
+        return std::any_of(v.begin(), v.end(), [&](const std::string& s) { return s.find(needle) != std::string::npos; });
+    };
+    EXPECT_TRUE(has(routes, "10.172.0.0/24 dev mb-lab table " + std::to_string(table))) << ::testing::PrintToString(routes);
+    EXPECT_TRUE(has(routes, "unreachable default table " + std::to_string(table))) << ::testing::PrintToString(routes);
+    EXPECT_EQ(std::count_if(rp.routes.begin(), rp.routes.end(),
+                            [](const netlink::route& r) { return r.type == netlink::route_type::unreachable; }),
+              2);  // IPv4 and IPv6
+    EXPECT_TRUE(has(rules, "from 10.172.0.7/32 lookup " + std::to_string(table))) << ::testing::PrintToString(rules);
+    EXPECT_FALSE(has(rules, "10.172.0.0"));  // not the subnet: a NAT member shares it
+    EXPECT_TRUE(has(rules, "fwmark 0x6d6f6174"));
+    EXPECT_TRUE(converge::routing_for({nat}).rules.empty());
+}
