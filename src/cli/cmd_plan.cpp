@@ -7,6 +7,7 @@
 #include "container/runtime.hpp"
 #include "converge/converge.hpp"
 #include "converge/host.hpp"
+#include "converge/routing.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
@@ -146,6 +147,18 @@ int plan_sysctls(const std::vector<plan::container_plan>& after, const state::ho
     return changes;
 }
 
+int plan_routing(const std::vector<plan::container_plan>& after, const state::host_record& host) {
+    auto rp = converge::routing_for(after);
+    for (const auto& r : rp.rules) {
+        std::printf("rule: %s\n", r.str().c_str());
+    }
+    for (const auto& r : rp.routes) {
+        std::printf("route: %s\n", r.str().c_str());
+    }
+    bool same = rp.routes.size() == host.routes.size() && rp.rules.size() == host.rules.size();
+    return same ? 0 : 1;
+}
+
 int plan_firewall(const std::vector<plan::container_plan>& after, const state::host_record& host) {
     auto spec = converge::firewall_spec(after);
     std::string script = spec.endpoints.empty() ? "" : firewall::render(spec);
@@ -172,6 +185,7 @@ int cmd_plan(const globals& g, const up_args& a) {
     int changes = plan_networks(loaded, host);
     changes += plan_containers(loaded, a.names, store, after);
     changes += plan_sysctls(after, host);
+    changes += plan_routing(after, host);
     changes += plan_firewall(after, host);
     std::printf("\n%d change%s\n", changes, changes == 1 ? "" : "s");
     if (!existed) {
