@@ -140,23 +140,21 @@ void sync_routing(state::store& store, const std::vector<plan::container_plan>& 
             nl.delete_route(route_from(j));
         }
     }
-    for (const auto& r : want.routes) {
+    // Adding what is already there (drift repair finds most of it) is fine.
+    auto add = [](auto&& make) {
         try {
-            nl.add_route(r);
+            make();
         } catch (const netlink::error& e) {
             if (!e.exists()) {
                 throw;
             }
         }
+    };
+    for (const auto& r : want.routes) {
+        add([&] { nl.add_route(r); });
     }
     for (const auto& r : want.rules) {
-        try {
-            nl.add_rule(r);
-        } catch (const netlink::error& e) {
-            if (!e.exists()) {
-                throw;
-            }
-        }
+        add([&] { nl.add_rule(r); });
     }
     host.routes = want_routes;
     host.rules = want_rules;
