@@ -24,3 +24,10 @@ moat_test(network_test root
     ${CMAKE_CURRENT_LIST_DIR}/network_forward_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(network_test moat)
+# The VPN lab fixture (vpn_lab.hpp) proven with real clients, without moat.
+moat_test(vpn_lab_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
