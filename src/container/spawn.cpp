@@ -1,5 +1,6 @@
 #include "container/spawn.hpp"
 
+#include "container/init_main.hpp"
 #include "sys/error.hpp"
 
 #include <fcntl.h>
@@ -17,7 +18,8 @@ namespace moat::container {
 
 namespace {
 
-// Child side, between clone3 and execve: no allocation, no exceptions.
+// Child side, between clone3 and execve (or init_main): no allocation, no
+// exceptions until the descriptors are in place.
 [[noreturn]] void exec_child(int spec_r, int ready_w, int devnull, const spawn_options& o,
                              char* const* argv) noexcept {
     if (o.new_session) {
@@ -36,6 +38,19 @@ namespace {
     if (tmp_spec < 0 || tmp_ready < 0 || ::dup2(tmp_spec, init_spec_fd) < 0 ||
         ::dup2(tmp_ready, init_ready_fd) < 0) {
         ::_exit(127);
+    }
+    if (o.direct) {
+        // Nothing of the parent's but the pipes and stdio: above all not the
+        // state directory's lock, which would stay held for the init's life.
+        if (::close_range(init_ready_fd + 1, ~0U, 0) != 0) {
+            ::_exit(127);
+        }
+        int rc = 1;
+        try {
+            rc = init_main();
+        } catch (...) {
+        }
+        ::_exit(rc);
     }
     ::execve("/proc/self/exe", argv, environ);
     ::_exit(127);

@@ -4,9 +4,14 @@
 // for a private network, network) namespaces and — with CLONE_INTO_CGROUP
 // (Linux 5.7) — directly inside the container's cgroup, so there is no
 // window in which it or its children run outside the cgroup that `down`
-// kills. Without an address space flag clone3 behaves like fork(), and the
-// child only rearranges file descriptors and calls execve(): it runs moat's
-// own binary again as `moat __init`, which is ordinary C++ from then on.
+// kills. Without an address space flag clone3 behaves like fork(). The child
+// rearranges its file descriptors and then either calls execve() to run
+// moat's own binary again as `moat __init`, or — for `moat up`, whose
+// process is single-threaded and whose stdio the init does not share —
+// closes every other descriptor (the state lock, netlink and nftables
+// sockets) and runs the same init code directly: an exec of a binary with
+// a dozen shared libraries costs ~15 ms of loader work and page faults per
+// container on this kind of machine, the copy-on-write fork almost nothing.
 //
 // Two pipes tie the new init to the `moat` process that started it:
 //   fd 3 (read)  the init's specification as JSON, sent only after the host
@@ -31,6 +36,10 @@ struct spawn_options {
     bool new_session = true;   // detach from the caller's terminal (not for `moat run`)
     bool null_stdio = true;    // stdin/stdout/stderr from /dev/null (not for `moat run`)
     std::vector<std::string> args;  // arguments after the binary: {"__init", ...}
+    // Run init_main() in the child instead of exec'ing `moat __init`. Only
+    // from a single-threaded caller and with null_stdio (no shared stdio
+    // buffers).
+    bool direct = false;
 };
 
 struct spawned {
