@@ -17,15 +17,6 @@ namespace moat::cli {
 
 namespace {
 
-nlohmann::json services_of(const state::store& store, const std::string& name) {
-    std::string path = store.container_dir(name) + "/logs/services.json";
-    try {
-        return nlohmann::json::parse(sys::read_file(path)).value("services", nlohmann::json::object());
-    } catch (const std::exception&) {
-        return nlohmann::json::object();
-    }
-}
-
 nlohmann::json container_json(const state::store& store, const state::container_record& r) {
     auto p = plan::plan_from_json(r.spec);
     bool alive = container::running(r);
@@ -59,7 +50,7 @@ nlohmann::json container_json(const state::store& store, const state::container_
             {"cgroup", r.cgroup},
             {"origin", r.origin},
             {"source", r.source},
-            {"services", alive ? services_of(store, r.name) : nlohmann::json::object()}};
+            {"services", alive ? store.services(r.name) : nlohmann::json::object()}};
 }
 
 // Pipes are services named "pipe-<name>" of their container, or of the

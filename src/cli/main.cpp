@@ -59,6 +59,13 @@ int dispatch(int argc, char** argv) {
     auto* status = app.add_subcommand("status", "containers, state, addresses, egress, services");
     status->add_flag("--json", json, "machine-readable output (docs/JSON.md)");
 
+    std::vector<std::string> check_names;
+    bool quiet_check = false;
+    auto* check = app.add_subcommand("check", "verify: declared state present, egress works, zero leaks");
+    check->add_option("names", check_names, "containers (default: all)");
+    check->add_flag("--json", json, "machine-readable output (docs/JSON.md)");
+    check->add_flag("--quiet", quiet_check, "no output; the exit code says it all");
+
     std::string name, service;
     bool follow = false;
     auto* exec = app.add_subcommand("exec", "run a command inside a running container: exec NAME -- CMD [ARG...]");
@@ -97,6 +104,7 @@ int dispatch(int argc, char** argv) {
     }
     if (*plan) return cmd_plan(g, ua);
     if (*status) return cmd_status(g, json);
+    if (*check) return cmd_check(g, check_names, json, quiet_check);
     if (*exec) {
         if (command.empty()) {
             throw moat::usage_error("exec: missing command: moat exec NAME -- CMD [ARG...]");

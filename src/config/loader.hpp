@@ -60,6 +60,7 @@ struct feature_set {
     bool tunnels = false;        // [tunnels.*]
     bool pipes = false;          // [pipes.*]
     bool check = false;          // [check], check.probe
+    bool check_on_failure = false;  // [check] onFailure (`moat check --watch`)
 };
 
 // Reads and maps `path`; "-" reads stdin (named "<stdin>" in messages).

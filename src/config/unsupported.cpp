@@ -68,6 +68,8 @@ void reject_unsupported(const model& m, const feature_set& f) {
     }
     if (m.check && !f.check) {
         d.add(m.check->where, std::string("check") + not_yet);
+    } else if (m.check && m.check->on_failure && !f.check_on_failure) {
+        d.add(m.check->where, std::string("check.onFailure") + not_yet);
     }
     d.throw_if_any();
 }

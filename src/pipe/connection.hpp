@@ -7,7 +7,9 @@
 // The "seal" pump moves plaintext to the encrypted socket, the "open" pump
 // the other way. A pump stops reading while the destination still holds
 // unwritten output (back-pressure) and resumes with a direct read once it is
-// written. EOF on a source becomes shutdown(SHUT_WR) on its destination; the
+// written. Descriptors are registered once, edge-triggered, for input and
+// output (see update_interest()), so a reader must drain what an edge
+// announced. EOF on a source becomes shutdown(SHUT_WR) on its destination; the
 // connection is over when both pumps have seen EOF, or at the first error.
 #pragma once
 
@@ -75,7 +77,6 @@ private:
         bool in_epoll = false;
         bool hup = false;         // taken out of epoll after a hang-up
         bool always_ready = false;
-        std::uint32_t events = 0;
     };
     struct pump {
         int src, dst;
@@ -83,6 +84,7 @@ private:
         std::size_t pending_off = 0;
         bool src_eof = false;
         bool done = false;  // EOF passed on
+        bool full_read = false;  // the last read filled the buffer: more may wait
     };
 
     int fd_of(int slot) const;
@@ -91,11 +93,13 @@ private:
     void target_connected(int slot);
     bool try_next_target();
     void start_handshake_io();
-    void handshake_read();
+    void handshake_read(bool until_block);
     void handshake_write();
     void submit_job();
     void maybe_start_data();
     bool pump_read(pump& p);
+    void pump_drain(pump& p, bool until_block);
+    bool early_nonce();
     void pump_flush(pump& p);
     void seal_chunk(pump& p, std::size_t n);
     void open_chunk(pump& p, std::size_t n);
@@ -116,8 +120,8 @@ private:
     std::vector<std::uint8_t> _hs_out;
     std::optional<packet_sealer> _sealer;
     std::optional<packet_opener> _opener;
-    pump _seal{plain_in, enc, {}, 0, false, false};
-    pump _open{enc, plain_out, {}, 0, false, false};
+    pump _seal{plain_in, enc, {}, 0, false, false, false};
+    pump _open{enc, plain_out, {}, 0, false, false, false};
     std::unique_ptr<std::uint8_t[]> _carry;  // partial incoming packet
     std::size_t _carry_len = 0;
     clock::time_point _deadline{};

@@ -92,6 +92,19 @@ void random_bytes(std::span<std::uint8_t> out) {
     }
 }
 
+void random_nonce(std::span<std::uint8_t, 32> out) {
+    // Nonces are public, so keeping unused ones around is harmless; the pool
+    // is per thread so the loop and the DH workers never share it.
+    thread_local std::array<std::uint8_t, 32 * 32> pool;
+    thread_local std::size_t used = pool.size();
+    if (used == pool.size()) {
+        random_bytes(pool);
+        used = 0;
+    }
+    std::memcpy(out.data(), pool.data() + used, out.size());
+    used += out.size();
+}
+
 secret32 sha256(std::span<const std::uint8_t> data) {
     secret32 out;
     SHA256(data.data(), data.size(), out.data());

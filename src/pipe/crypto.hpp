@@ -119,6 +119,10 @@ inline constexpr std::size_t packets_for(std::size_t bytes) {
 
 // Cryptographically random bytes from OpenSSL's DRBG (nonces, exponents).
 void random_bytes(std::span<std::uint8_t> out);
+// A handshake nonce (public, sent in the clear). Served from a per-thread
+// pool refilled 32 nonces at a time: every RAND_bytes call costs a getpid()
+// (OpenSSL's fork check), which was one syscall per connection.
+void random_nonce(std::span<std::uint8_t, 32> out);
 // Straight from getrandom(): long-lived keys (moat keygen).
 void kernel_random_bytes(std::span<std::uint8_t> out);
 // OPENSSL_cleanse for any buffer.

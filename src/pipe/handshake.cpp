@@ -27,7 +27,7 @@ dh_job::~dh_job() { wipe(z.data(), z.size()); }
 handshake::handshake(role r, const secret32& key, const dh_group& group, bool no_pfs, bool require_pfs)
     : handshake(r, key, group, no_pfs, require_pfs, [] {
           std::array<std::uint8_t, 32> n;
-          random_bytes(n);
+          random_nonce(n);
           return n;
       }()) {}
 

@@ -20,6 +20,7 @@ bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
 // Returns false when nothing could be read (would block).
 bool connection::pump_read(pump& p) {
+    p.full_read = false;
     const bool sealing = &p == &_seal;
     std::uint8_t* in = _ctx.in_buf.data();
     std::size_t have = 0;
@@ -32,6 +33,7 @@ bool connection::pump_read(pump& p) {
     do {
         r = ::read(fd_of(p.src), in + have, room);
     } while (r < 0 && errno == EINTR);
+    p.full_read = r > 0 && std::size_t(r) == room;
     if (r < 0) {
         if (!would_block()) {
             fail();
@@ -124,10 +126,19 @@ void connection::pump_flush(pump& p) {
         src_finished(p);
         return;
     }
-    // The source was not watched while we were blocked: read it now. A
-    // hung-up source is out of epoll for good, so it is read until it blocks.
-    const bool hup = _slots[real_slot(p.src)].hup;
-    while (pump_read(p) && hup && !_finished && !p.src_eof && p.pending.empty()) {
+    // Edges that arrived while we were blocked were not acted on (and a
+    // hung-up source is out of epoll for good): read until it blocks.
+    pump_drain(p, true);
+}
+
+// Reads while the pump may: after a short read an edge-triggered source
+// only needs reading again if the event said EOF is pending (EPOLLRDHUP),
+// or when the caller missed edges; that saves an EAGAIN read per event.
+void connection::pump_drain(pump& p, bool until_block) {
+    while (!_finished && !p.src_eof && p.pending.empty() && pump_read(p)) {
+        if (!until_block && !p.full_read) {
+            return;
+        }
     }
 }
 

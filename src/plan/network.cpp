@@ -181,6 +181,13 @@ host_plan plan_host(const config::model& m, const std::function<bool(const confi
                 out.networks.push_back(nets.at(n->name).plan);
             }
         }
+        const config::check_settings* checks[] = {c.check ? &*c.check : nullptr, n && n->check ? &*n->check : nullptr,
+                                                   m.check ? &*m.check : nullptr};
+        for (const auto* cs : checks) {
+            if (cs && cs->probe && p.probe.empty()) {
+                p.probe = *cs->probe;
+            }
+        }
         if (p.egress == "nat" || !p.forwards.empty()) {
             p.uplink = n && n->uplink ? *n->uplink : ctx.default_uplink;
         }

@@ -121,6 +121,15 @@ void store::remove_if_empty() {
     ::rmdir(_dir.c_str());
 }
 
+nlohmann::json store::services(const std::string& name) const {
+    std::string path = container_dir(name) + "/logs/services.json";
+    try {
+        return nlohmann::json::parse(sys::read_file(path)).value("services", nlohmann::json::object());
+    } catch (const std::exception&) {
+        return nlohmann::json::object();
+    }
+}
+
 void store::remove(const std::string& name) { sys::remove_tree(container_dir(name)); }
 
 host_record store::host() const {

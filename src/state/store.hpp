@@ -72,6 +72,9 @@ public:
     // Removes the container's directory (record, logs, rootfs mount point).
     void remove(const std::string& name);
     std::string container_dir(const std::string& name) const;
+    // The init's services.json of a container ("services" object; empty
+    // when it has not written one).
+    nlohmann::json services(const std::string& name) const;
     // Removes the state directory itself when nothing is recorded any more,
     // so that `down` leaves no state files behind.
     void remove_if_empty();

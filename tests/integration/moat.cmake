@@ -31,3 +31,18 @@ moat_test(vpn_lab_test root
     ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_lab_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
+# VPN egress (issue 5) through the real moat binary, in the VPN lab.
+moat_test(vpn_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_leak_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(vpn_test moat)
+moat_test(check_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/check_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(check_test moat)

@@ -1,0 +1,44 @@
+// `moat check`: is what moat made still there, does egress work, and does
+// anything bleed out? Read-only: it changes no kernel state and leaves no
+// residue (its sockets and captures close when it returns).
+//
+// Per container (from the state directory's records):
+//  * static: the init and services are alive; the veth (and its bridge),
+//    the container's address and default route, the firewall's chains, the
+//    forwarding sysctls NAT needs; for VPN egress the tunnel device, the
+//    policy rule and the tunnel table's unreachable fallback;
+//  * egress (when a probe is configured): a connection from inside the
+//    container's network namespace to the probe — it must fail for egress
+//    "none" and succeed otherwise; an HTTP probe that answers with the
+//    address it sees shows the exit: the uplink's address for "nat", not
+//    the uplink's for "vpn";
+//  * leak (egress "none" and "vpn"): while the probe runs, AF_PACKET
+//    sockets on every other interface of the host (not moat's own links,
+//    not tunnels) count packets to the probe's address or from the
+//    container's; any is a leak.
+#pragma once
+
+#include "state/store.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace moat::check {
+
+struct finding {
+    std::string container;
+    std::string check;     // "init", "services", "veth", "egress", "leak", ...
+    bool ok = true;
+    std::string evidence;  // what was seen
+    std::string hint;      // for a failure: what to do
+};
+
+struct options {
+    std::vector<std::string> names;  // empty: every container
+    std::chrono::milliseconds timeout{2000};
+};
+
+std::vector<finding> run(const state::store& store, const options& opts);
+
+}  // namespace moat::check

@@ -1,0 +1,140 @@
+// The static half of `moat check`: what moat made is still there.
+#include "check/detail.hpp"
+
+#include "container/runtime.hpp"
+#include "converge/host.hpp"
+#include "converge/routing.hpp"
+#include "netlink/netlink.hpp"
+#include "netlink/sysctl.hpp"
+#include "plan/tunnel.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+
+namespace moat::check::detail {
+
+namespace {
+
+void services(const state::store& store, const plan::container_plan& p, std::vector<finding>& out) {
+    std::string bad, seen;
+    const nlohmann::json all = store.services(p.name);
+    for (const auto& [name, s] : all.items()) {
+        std::string state = s.value("state", "?");
+        std::string last = s["last_exit"].is_string() ? s["last_exit"].get<std::string>() : "";
+        seen += (seen.empty() ? "" : ", ") + name + " " + state;
+        if (state == "restarting" || (state == "exited" && last != "status 0")) {
+            bad += (bad.empty() ? "" : ", ") + name + " " + state + (last.empty() ? "" : " (" + last + ")");
+        }
+    }
+    out.push_back({p.name, "services", bad.empty(), bad.empty() ? (seen.empty() ? "none" : seen) : bad,
+                   bad.empty() ? "" : "see `moat logs " + p.name + "`"});
+}
+
+void links(netlink::socket& nl, const plan::container_plan& p, std::vector<finding>& out) {
+    auto veth = nl.link(p.host_if);
+    bool ok = veth && veth->up;
+    std::string evidence = !veth ? p.host_if + " missing" : p.host_if + (veth->up ? " up" : " down");
+    if (ok && !p.bridge_if.empty()) {
+        auto bridge = nl.link_index(p.bridge_if);
+        ok = bridge && veth->master == *bridge;
+        evidence += ok ? ", port of " + p.bridge_if : ", not a port of " + p.bridge_if;
+    }
+    out.push_back({p.name, "link", ok, evidence, ok ? "" : "`moat up` repairs it"});
+}
+
+void inside(const state::container_record& r, const plan::container_plan& p, std::vector<finding>& out) {
+    std::string ns_path = "/proc/" + std::to_string(r.init.pid) + "/ns/net";
+    sys::unique_fd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) {
+        out.push_back({p.name, "address", false, "cannot open " + ns_path, ""});
+        return;
+    }
+    auto nl = netlink::socket::open_in(ns.get());
+    auto addrs = nl.addresses("eth0");
+    for (const auto* pair : {&p.v4, &p.v6}) {
+        if (!*pair) {
+            continue;
+        }
+        auto want = (*pair)->local.address;
+        bool ok = std::any_of(addrs.begin(), addrs.end(), [&](const auto& a) { return a.local.address == want; });
+        out.push_back({p.name, "address", ok, want.str() + (ok ? " on eth0" : " missing on eth0"),
+                       ok ? "" : "recreate it: `moat down " + p.name + "` and `moat up`"});
+    }
+    auto routes = nl.routes(netlink::table_main);
+    bool has_default = std::any_of(routes.begin(), routes.end(), [](const auto& rt) { return !rt.destination; });
+    out.push_back({p.name, "route", has_default, has_default ? "default route present" : "no default route inside",
+                   has_default ? "" : "someone changed the container's routes; recreate it"});
+}
+
+void firewall(const plan::container_plan& p, const std::optional<std::string>& table, std::vector<finding>& out) {
+    bool ok = table && table->find("chain in_" + p.name + " {") != std::string::npos &&
+              table->find("chain out_" + p.name + " {") != std::string::npos;
+    out.push_back({p.name, "firewall", ok, !table ? "table inet moat missing" : ok ? "chains in place" : "chains missing",
+                   ok ? "" : "`moat up` restores the table"});
+}
+
+void sysctls(const plan::container_plan& p, std::vector<finding>& out) {
+    for (const auto& key : converge::needed_sysctls({p})) {
+        std::string v;
+        try {
+            v = netlink::get_sysctl(key);
+        } catch (const std::exception& e) {
+            v = e.what();
+        }
+        out.push_back({p.name, "sysctl", v == "1", key + " = " + v, v == "1" ? "" : "`moat up` sets it again"});
+    }
+}
+
+void tunnel(netlink::socket& nl, const plan::container_plan& p, std::vector<finding>& out) {
+    auto dev = nl.link(p.tunnel_if);
+    bool up = dev && dev->up;
+    out.push_back({p.name, "tunnel", up, p.tunnel_if + (up ? " up" : " down"),
+                   up ? "" : "see `moat logs " + std::string(plan::tunnels_container) + "`"});
+    auto table = plan::tunnel_table(p.tunnel);
+    auto rules = nl.rules();
+    for (const auto* pair : {&p.v4, &p.v6}) {
+        if (!*pair) {
+            continue;
+        }
+        auto a = (*pair)->local.address;
+        bool ok = std::any_of(rules.begin(), rules.end(), [&](const netlink::rule& r) {
+            return r.from && r.from->address == a && r.table == table;
+        });
+        out.push_back({p.name, "policy rule", ok,
+                       "from " + a.str() + " lookup " + std::to_string(table) + (ok ? "" : " missing"),
+                       ok ? "" : "`moat up` adds it again (the firewall still holds meanwhile)"});
+    }
+    auto routes = nl.routes(table);
+    bool fallback = std::any_of(routes.begin(), routes.end(),
+                                [](const netlink::route& r) { return r.type == netlink::route_type::unreachable; });
+    out.push_back({p.name, "tunnel table", fallback, fallback ? "unreachable fallback present" : "unreachable fallback missing",
+                   fallback ? "" : "`moat up` adds it again"});
+}
+
+}  // namespace
+
+void static_checks(const state::store& store, const state::container_record& r, const plan::container_plan& p,
+                   const std::optional<std::string>& table, std::vector<finding>& out) {
+    bool alive = container::running(r);
+    out.push_back({p.name, "init", alive, alive ? "pid " + std::to_string(r.init.pid) + " alive" : "init is gone",
+                   alive ? "" : "`moat up` repairs it"});
+    if (!alive) {
+        return;
+    }
+    services(store, p, out);
+    if (p.host_if.empty()) {
+        return;
+    }
+    auto nl = netlink::socket::open();
+    links(nl, p, out);
+    inside(r, p, out);
+    firewall(p, table, out);
+    sysctls(p, out);
+    if (p.egress == "vpn") {
+        tunnel(nl, p, out);
+    }
+}
+
+}  // namespace moat::check::detail
