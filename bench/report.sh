@@ -9,6 +9,8 @@ cmake --build build -j"$(nproc)" --target moat >/dev/null
 mkdir -p bench/results
 ./bench/start.sh >/dev/null
 ./bench/pipe.sh bench/results/pipe.md >/dev/null
+./bench/network.sh bench/results/network.md >/dev/null
+./bench/vpn.sh bench/results/vpn.md >/dev/null
 {
   echo "# Benchmarks"
   echo
@@ -18,5 +20,9 @@ mkdir -p bench/results
   cat bench/results/start.md
   echo
   cat bench/results/pipe.md
+  echo
+  cat bench/results/network.md
+  echo
+  cat bench/results/vpn.md
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md"
