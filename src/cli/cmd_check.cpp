@@ -2,18 +2,65 @@
 // JSON; exit 0 only when every check holds.
 #include "check/check.hpp"
 #include "cli/commands.hpp"
+#include "plan/plan.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <set>
+#include <thread>
 
 namespace moat::cli {
 
-int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet) {
+namespace {
+
+std::string key(const check::finding& f) { return f.container + "/" + f.check; }
+
+// `--watch`: the checks again every `seconds`; a line per change of state,
+// and the recorded [check] onFailure command, once per run in which
+// something newly failed (with MOAT_CHECK_FAILED naming what).
+int watch(const state::store& store, const std::vector<std::string>& names, int seconds) {
+    std::map<std::string, bool> last;
+    for (bool first = true;; first = false) {
+        auto findings = check::run(store, {names, std::chrono::milliseconds(1500)});
+        std::string newly_failed;
+        for (const auto& f : findings) {
+            auto it = last.find(key(f));
+            if (it == last.end() ? (!f.ok || first) : it->second != f.ok) {
+                std::printf("%s %s %s: %s\n", f.ok ? "\u2713" : "\u2717", f.container.c_str(), f.check.c_str(), f.evidence.c_str());
+                if (!f.ok) {
+                    newly_failed += (newly_failed.empty() ? "" : " ") + key(f);
+                }
+            }
+            last[key(f)] = f.ok;
+        }
+        std::fflush(stdout);
+        std::set<std::string> commands;
+        for (const auto& r : store.containers()) {
+            if (auto cmd = plan::plan_from_json(r.spec).on_failure; !cmd.empty()) {
+                commands.insert(cmd);
+            }
+        }
+        for (const auto& cmd : newly_failed.empty() ? std::set<std::string>{} : commands) {
+            ::setenv("MOAT_CHECK_FAILED", newly_failed.c_str(), 1);
+            int rc = std::system(cmd.c_str());
+            std::printf("onFailure: %s (exit %d)\n", cmd.c_str(), WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+        }
+        std::fflush(stdout);  // a log file is read while we run
+        std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    }
+}
+
+}  // namespace
+
+int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet, int watch_seconds) {
     state::store store(g.state_dir);
     std::set<std::string> known;
     for (const auto& r : store.containers()) {
@@ -23,6 +70,9 @@ int cmd_check(const globals& g, const std::vector<std::string>& names, bool json
         if (!known.count(n)) {
             throw usage_error("check: no container named '" + n + "' in " + g.state_dir);
         }
+    }
+    if (watch_seconds > 0) {
+        return watch(store, names, watch_seconds);
     }
     auto findings = check::run(store, {names, std::chrono::milliseconds(1500)});
     std::stable_sort(findings.begin(), findings.end(),

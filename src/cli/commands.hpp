@@ -23,7 +23,7 @@ int cmd_up(const globals& g, const up_args& a);
 int cmd_down(const globals& g, const up_args& a);
 int cmd_plan(const globals& g, const up_args& a);
 int cmd_status(const globals& g, bool json);
-int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet);
+int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet, int watch_seconds);
 int cmd_exec(const globals& g, const std::string& name, const std::vector<std::string>& argv);
 int cmd_login(const globals& g, const std::string& name);
 int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow);

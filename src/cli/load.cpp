@@ -49,6 +49,7 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     implemented.vpn = true;
     implemented.tunnels = true;
     implemented.check = true;
+    implemented.check_on_failure = true;
     for (const auto& t : model.tunnels) {
         // Both would weaken or change confinement; refused rather than ignored.
         const std::pair<const char*, bool> refused[] = {{"killSwitch = false", !t.kill_switch},

@@ -65,6 +65,9 @@ int dispatch(int argc, char** argv) {
     check->add_option("names", check_names, "containers (default: all)");
     check->add_flag("--json", json, "machine-readable output (docs/JSON.md)");
     check->add_flag("--quiet", quiet_check, "no output; the exit code says it all");
+    int watch_seconds = 0;
+    check->add_option("--watch", watch_seconds, "check every SECONDS, print changes, run [check] onFailure")
+        ->check(CLI::PositiveNumber);
 
     std::string name, service;
     bool follow = false;
@@ -104,7 +107,7 @@ int dispatch(int argc, char** argv) {
     }
     if (*plan) return cmd_plan(g, ua);
     if (*status) return cmd_status(g, json);
-    if (*check) return cmd_check(g, check_names, json, quiet_check);
+    if (*check) return cmd_check(g, check_names, json, quiet_check, watch_seconds);
     if (*exec) {
         if (command.empty()) {
             throw moat::usage_error("exec: missing command: moat exec NAME -- CMD [ARG...]");

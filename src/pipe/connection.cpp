@@ -219,9 +219,11 @@ void connection::maybe_start_data() {
     _data = true;
     // Whatever arrived during the handshake is read now rather than after
     // another trip through epoll (connection latency is in the benchmark).
-    // Their edges may have come and gone, so both are read until they block.
-    pump_drain(_seal, true);
-    pump_drain(_open, true);
+    // Edges of a registered source may have come and gone, so it is read
+    // until it blocks; one not registered yet gets its current state
+    // reported by EPOLL_CTL_ADD, so a short read is enough (saves an EAGAIN).
+    pump_drain(_seal, _slots[real_slot(_seal.src)].in_epoll);
+    pump_drain(_open, _slots[real_slot(_open.src)].in_epoll);
 }
 
 ssize_t connection::do_write(int slot, const std::uint8_t* data, std::size_t n) {

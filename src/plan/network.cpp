@@ -188,6 +188,9 @@ host_plan plan_host(const config::model& m, const std::function<bool(const confi
                 p.probe = *cs->probe;
             }
         }
+        if (m.check && m.check->on_failure) {
+            p.on_failure = *m.check->on_failure;
+        }
         if (p.egress == "nat" || !p.forwards.empty()) {
             p.uplink = n && n->uplink ? *n->uplink : ctx.default_uplink;
         }

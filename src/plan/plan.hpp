@@ -85,6 +85,7 @@ struct container_plan {
     // What `moat check` reaches from inside: "http://..." or "host:port"
     // (check.probe of the container, else of its network, else [check]).
     std::string probe;
+    std::string on_failure;  // [check] onFailure: run by `moat check --watch` when a check fails
     std::vector<std::string> dns;
     std::vector<std::uint16_t> tcp_ports;
     std::vector<std::uint16_t> udp_ports;

@@ -130,3 +130,25 @@ TEST(Check, NoFalseAlarmInRepeatedRuns) {
         ASSERT_EQ(j["exit"], 0) << "run " << i << ": " << failures(j);
     }
 }
+
+TEST(Check, WatchReportsChangesAndRunsOnFailure) {
+    lab l;
+    wan w(l);
+    std::string marker = l.dir() + "/alert";
+    std::string file = l.write("moat.toml", std::string(config) + "");
+    // [check] onFailure, appended to the top-level table of the same file.
+    std::string text = config;
+    text.insert(text.find("\n", text.find("probe =")) + 1, "onFailure = \"echo $MOAT_CHECK_FAILED >> " + marker + "\"\n");
+    file = l.write("moat.toml", text);
+    ASSERT_EQ(l.moat("up -f " + file).code, 0);
+    ASSERT_TRUE(eventually([&] { return check_json(l)["exit"] == 0; }));
+    auto watcher = sh("timeout 8 " + enter(l.host_ns()) + moat_binary() + " --state-dir " + l.state_dir() +
+                          " check --watch 1 > " + l.dir() + "/watch.log 2>&1 & sleep 3; " + enter(l.host_ns()) +
+                          "nft delete table inet moat; wait",
+                      std::chrono::seconds(20));
+    auto log = sh("cat " + l.dir() + "/watch.log").out;
+    EXPECT_NE(log.find("\u2717 n firewall"), npos) << log;
+    EXPECT_NE(log.find("onFailure: echo"), npos) << log;
+    auto alert = sh("cat " + marker).out;
+    EXPECT_NE(alert.find("n/firewall"), npos) << alert << log;
+}
