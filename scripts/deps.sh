@@ -12,7 +12,8 @@ test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped op
   wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3"
 # bench/network.sh: CNI's reference plugins (portmap and ipMasq drive the
 # iptables binaries; Debian's default is iptables-nft) and its python3 driver.
-bench="hyperfine bubblewrap systemd-container containernetworking-plugins iptables python3"
+# bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).
+bench="hyperfine bubblewrap systemd-container containernetworking-plugins iptables python3 openssl"
 
 pkgs="$build $run"
 for arg in "$@"; do

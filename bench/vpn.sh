@@ -1,0 +1,714 @@
+#!/bin/bash
+# bench/vpn.sh [OUTPUT.md] — VPN egress (issue 5): for a WireGuard and an
+# OpenVPN tunnel,
+#
+#   1. up -> first packet   from the start of `moat up` to the first TCP
+#                           connection from the confined container through
+#                           the tunnel to a web server behind the VPN server;
+#   2. kill -9 -> traffic   from SIGKILL of the tunnel daemon (wireguard-go
+#                           or openvpn, started by moat) to the first
+#                           connection through the restarted tunnel;
+#   3. data path            iperf3 TCP throughput, iperf3 UDP packet rate
+#                           (64-byte datagrams, unlimited rate, counted at
+#                           the receiver) and `ping -f` round trips from the
+#                           container, against the same tunnel set up by hand
+#                           without moat (the client in the host namespace, a
+#                           veth to a "container" namespace, one `ip rule`,
+#                           one route, one masquerade).
+#
+# The lab (LAB.md; all throw-away namespaces, nothing in the root namespace):
+#   W  fake internet: bridge 203.0.113.1/24, web server and iperf3 server on
+#      198.51.100.10 (on lo)
+#   V  VPN server 203.0.113.2: wireguard-go (10.9.0.1/24, udp 51820) and
+#      openvpn 2.6 (10.8.0.1/24, udp 1194, tls-crypt), NATs tunnels out
+#   H  the host moat manages: uplink 203.0.113.10/24, default via .1;
+#      moat runs there with `nsenter --net` (not `ip netns exec`, which hides
+#      cgroup2), with its own --state-dir
+#   M  the hand-made "container" for the baseline (10.171.1.2, veth to H)
+# Every repetition builds a fresh lab and checks that `moat down` left
+# nothing in H (links, nft, ip rules, processes).
+#
+# Probes: a python loop inside the container (`moat exec`) opens a new
+# non-blocking TCP connection to 198.51.100.10:80 every 10 ms, keeps earlier
+# ones pending, and prints the wall-clock time at which the first one
+# completes; the clock is CLOCK_REALTIME, shared with the host side.
+#
+# Knobs: REPS (default 5), TYPES (default "wireguard openvpn"), SECS (iperf3
+# duration, default 5), MOAT (default build/moat, copied), REPORT_FROM=TSV
+# renders the report from earlier raw measurements (OUTPUT.tsv beside it),
+# KEEP=1 keeps the work directory (logs, raw iperf3/ping output) for a look.
+set -euo pipefail
+export LC_ALL=C
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root/bench/results/vpn.md}
+reps=${REPS:-5}
+types=${TYPES:-"wireguard openvpn"}
+secs=${SECS:-5}
+[[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)" >&2; exit 1; }
+if ! command -v iperf3 wg wireguard-go openvpn openssl nft ping >/dev/null; then
+    "$root/scripts/deps.sh" --bench
+fi
+q() { "$@" >/dev/null 2>&1; }
+py=/usr/bin/python3  # the container sees the host's root read-only; no pyenv shims there
+
+id="mvb$$"
+work=$(mktemp -d /tmp/moat-vpnbench.XXXXXX)
+chmod 755 "$work"
+moat="$work/moat"
+if [[ -z ${REPORT_FROM:-} ]]; then
+    # A copy, so a rebuild mid-run does not matter; retried if caught mid-link.
+    for _ in 1 2 3 4 5; do
+        cp "${MOAT:-$root/build/moat}" "$moat" 2>/dev/null && chmod 755 "$moat" && q "$moat" version && break
+        sleep 3
+    done
+    q "$moat" version || { echo "no working moat binary at ${MOAT:-$root/build/moat}" >&2; exit 1; }
+fi
+pids=()  # daemons we started (their own PIDs)
+lab=""
+cleanup() {
+    set +e
+    [[ -n $lab ]] && lab_down
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    for ns in $(ip netns list | awk -v p="$id-" 'index($1, p) == 1 { print $1 }'); do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    [[ -n ${KEEP:-} ]] && echo "kept $work" >&2 || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
+in_h() { nsenter --net=/run/netns/"$lab-h" "$@"; }
+in_v() { nsenter --net=/run/netns/"$lab-v" "$@"; }
+in_w() { nsenter --net=/run/netns/"$lab-w" "$@"; }
+in_m() { nsenter --net=/run/netns/"$lab-m" "$@"; }
+moatc() { in_h "$moat" --state-dir "$state" "$@"; }
+die() { echo "vpn.sh: $*" >&2; exit 1; }
+# until_ok SECONDS CMD...: retries CMD every 10 ms; fails after SECONDS.
+until_ok() {
+    local end=$(( $(now_us) + $1 * 1000000 )); shift
+    until "$@" >/dev/null 2>&1; do
+        (( $(now_us) < end )) || return 1
+        sleep 0.01
+    done
+}
+
+# --- keys and configs (once) ---------------------------------------------------
+pki="$work/pki"
+make_keys() {
+    mkdir -p "$pki"
+    (
+        set -e
+        umask 077
+        cd "$pki"
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
+        openssl req -x509 -new -key ca.key -subj /CN=moat-bench-ca -days 30 -out ca.crt \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+        for who in server client; do
+            eku=serverAuth; [[ $who == client ]] && eku=clientAuth
+            printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=%s\n' $eku >$who.ext
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $who.key 2>/dev/null
+            openssl req -new -key $who.key -subj /CN=moat-bench-$who -out $who.csr
+            openssl x509 -req -in $who.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+                -extfile $who.ext -out $who.crt 2>/dev/null
+        done
+        openvpn --genkey tls-crypt tc.key
+        for who in server client; do wg genkey >wg-$who.key; wg pubkey <wg-$who.key >wg-$who.pub; done
+    ) || die "making keys failed"
+    cat >"$pki/server.conf" <<EOF
+local 203.0.113.2
+port 1194
+proto udp4
+dev tun0
+disable-dco
+topology subnet
+server 10.8.0.0 255.255.255.0
+dh none
+ca ca.crt
+cert server.crt
+key server.key
+tls-crypt tc.key
+duplicate-cn
+keepalive 2 10
+push "redirect-gateway def1"
+push "dhcp-option DNS 10.8.0.1"
+verb 3
+EOF
+    # The client files moat gets (wg-quick format; .ovpn with inline PEMs).
+    cat >"$work/client.conf" <<EOF
+[Interface]
+PrivateKey = $(cat "$pki/wg-client.key")
+Address = 10.9.0.2/32
+DNS = 10.9.0.1
+
+[Peer]
+PublicKey = $(cat "$pki/wg-server.pub")
+Endpoint = 203.0.113.2:51820
+AllowedIPs = 0.0.0.0/0
+EOF
+    # The same peer for `wg setconf` (the baseline): no Address/DNS lines.
+    grep -v -e '^Address' -e '^DNS' "$work/client.conf" >"$work/client-wg.conf"
+    {
+        printf 'client\ndev tun\nproto udp4\nremote 203.0.113.2 1194\nnobind\nremote-cert-tls server\nverb 3\n'
+        printf '<ca>\n%s\n</ca>\n' "$(cat "$pki/ca.crt")"
+        printf '<cert>\n%s\n</cert>\n' "$(cat "$pki/client.crt")"
+        printf '<key>\n%s\n</key>\n' "$(cat "$pki/client.key")"
+        printf '<tls-crypt>\n%s\n</tls-crypt>\n' "$(cat "$pki/tc.key")"
+    } >"$work/client.ovpn"
+    chmod 600 "$work/client.conf" "$work/client-wg.conf" "$work/client.ovpn"
+    for t in wireguard openvpn; do
+        f=$work/client.conf dns=""
+        [[ $t == openvpn ]] && f=$work/client.ovpn dns='dns = ["10.8.0.1"]'
+        cat >"$work/moat-$t.toml" <<EOF
+[tunnels.vpn0]
+type = "$t"
+config = "$f"
+
+[containers.c]
+privateNetwork = true
+hostAddress = "10.171.1.1"
+localAddress = "10.171.1.2"
+egress = "vpn:vpn0"
+$dns
+
+[containers.c.services.main]
+exec = ["/bin/sleep", "infinity"]
+EOF
+    done
+}
+
+# The web server: answers every connection with the address it sees.
+cat >"$work/web.py" <<'PY'
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.10", 80))
+s.listen(4096)
+while True:
+    c, a = s.accept()
+    try:
+        c.sendall((a[0] + "\n").encode())
+    except OSError:
+        pass
+    c.close()
+PY
+# The probe, run inside the container (passed with -c: the container's /tmp
+# is its own). "up": time of the first completed connection. "restart":
+# "ready" once a connection completes, then "down T" at the first failing
+# one, then "ok T" at the first completed one after that.
+probe=$(cat <<'PY'
+import errno, selectors, socket, sys, time
+dst = ("198.51.100.10", 80)
+def once(timeout):
+    s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect(dst)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+fails = 0
+def first_success(limit):
+    global fails
+    fails = 0
+    sel = selectors.DefaultSelector()
+    pend = []
+    end = time.time() + limit
+    nxt = 0.0
+    try:
+        while time.time() < end:
+            now = time.time()
+            if now >= nxt:
+                s = socket.socket()
+                s.setblocking(False)
+                r = s.connect_ex(dst)
+                if r == 0:
+                    s.close()
+                    return time.time()
+                if r == errno.EINPROGRESS:
+                    sel.register(s, selectors.EVENT_WRITE)
+                    pend.append(s)
+                else:
+                    s.close()
+                    fails += 1
+                if len(pend) > 200:
+                    old = pend.pop(0)
+                    sel.unregister(old)
+                    old.close()
+                nxt = now + 0.01
+            for key, _ in sel.select(max(0.0, nxt - time.time())):
+                s = key.fileobj
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                t = time.time()
+                sel.unregister(s)
+                pend.remove(s)
+                s.close()
+                if err == 0:
+                    return t
+                fails += 1
+        return None
+    finally:
+        for s in pend:
+            s.close()
+mode = sys.argv[1]
+print("start %.6f" % time.time(), flush=True)
+if mode == "restart":
+    if first_success(10) is None:
+        print("timeout before", flush=True)
+        sys.exit(1)
+    print("ready", flush=True)
+    end = time.time() + 20
+    while once(0.05):
+        if time.time() > end:
+            print("never down", flush=True)
+            sys.exit(1)
+        time.sleep(0.01)
+    print("down %.6f" % time.time(), flush=True)
+t = first_success(30)
+print("ok %.6f %d" % (t, fails) if t else "timeout", flush=True)
+sys.exit(0 if t else 1)
+PY
+)
+
+# --- the lab ---------------------------------------------------------------------
+run_no=0
+lab_up() {
+    run_no=$((run_no + 1))
+    lab="$id-$run_no"
+    state="$work/state-$run_no"
+    local ns
+    for ns in w v h; do ip netns add "$lab-$ns"; ip -n "$lab-$ns" link set lo up; done
+    # W: a bridge for the segment 203.0.113.0/24, the servers on lo.
+    ip -n "$lab-w" link add br0 type bridge
+    ip -n "$lab-w" addr add 203.0.113.1/24 dev br0
+    ip -n "$lab-w" addr add 198.51.100.10/32 dev lo
+    ip -n "$lab-w" link set br0 up
+    ip -n "$lab-h" link add up0 type veth peer name wh0 netns "$lab-w"
+    ip -n "$lab-v" link add vp0 type veth peer name wv0 netns "$lab-w"
+    for l in wh0 wv0; do ip -n "$lab-w" link set "$l" master br0 up; done
+    ip -n "$lab-h" addr add 203.0.113.10/24 dev up0
+    ip -n "$lab-v" addr add 203.0.113.2/24 dev vp0
+    ip -n "$lab-h" link set up0 up
+    ip -n "$lab-v" link set vp0 up
+    ip -n "$lab-h" route add default via 203.0.113.1
+    ip -n "$lab-v" route add default via 203.0.113.1
+    in_v sysctl -qw net.ipv4.ip_forward=1
+    in_v nft -f - <<'EOF'
+table ip vpnbench {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr { 10.8.0.0/24, 10.9.0.0/24 } oifname "vp0" masquerade
+  }
+}
+EOF
+    # Servers; `nsenter` execs, so $! is the daemon's own PID (not a function: that would be a subshell).
+    nsenter --net=/run/netns/"$lab-w" "$py" "$work/web.py" </dev/null >>"$work/web.log" 2>&1 &
+    pids+=($!); disown
+    nsenter --net=/run/netns/"$lab-w" iperf3 -s -B 198.51.100.10 </dev/null >>"$work/iperf3-server.log" 2>&1 &
+    pids+=($!); disown
+    # wireguard-go in its own mount namespace: /run/wireguard is shared otherwise.
+    nsenter --net=/run/netns/"$lab-v" unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec wireguard-go -f wgs0' </dev/null >>"$work/wgs.log" 2>&1 &
+    local wgs=$!; disown
+    pids+=("$wgs")
+    until_ok 5 test -S "/proc/$wgs/root/run/wireguard/wgs0.sock" || die "wireguard-go server did not start"
+    nsenter -t "$wgs" -m -n wg set wgs0 listen-port 51820 private-key "$pki/wg-server.key" \
+        peer "$(cat "$pki/wg-client.pub")" allowed-ips 10.9.0.2/32
+    ip -n "$lab-v" addr add 10.9.0.1/24 dev wgs0
+    ip -n "$lab-v" link set wgs0 up
+    : >"$work/ovpns.log"
+    (cd "$pki" && exec nsenter --net=/run/netns/"$lab-v" openvpn --cd "$pki" --config "$pki/server.conf" \
+        --log "$work/ovpns.log" </dev/null >/dev/null 2>&1) &
+    pids+=($!); disown
+    until_ok 10 grep -q "Initialization Sequence Completed" "$work/ovpns.log" || die "openvpn server did not start: $(tail -5 "$work/ovpns.log")"
+    until_ok 5 bash -c "nsenter --net=/run/netns/$lab-w ss -Hltn | grep -q ':5201'" || die "iperf3 server did not start"
+    until_ok 5 bash -c "nsenter --net=/run/netns/$lab-w ss -Hltn | grep -q '198.51.100.10:80'" || die "web server did not start"
+}
+lab_down() {
+    local - ns p
+    set +e
+    [[ -d $state ]] && q moatc down -q
+    manual_down 2>/dev/null
+    for ns in $(ip netns list | awk -v p="$lab-" 'index($1, p) == 1 { print $1 }'); do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    pids=()
+    lab=""
+}
+
+# Processes whose network namespace is H's (moat's tunnel daemons run there).
+h_procs() {  # COMM-REGEX CMDLINE-SUBSTRING
+    local hino p
+    hino=$(stat -L -c %i /run/netns/"$lab-h")
+    for p in /proc/[0-9]*; do
+        [[ $(stat -L -c %i "$p/ns/net" 2>/dev/null) == "$hino" ]] || continue
+        [[ $(cat "$p/comm" 2>/dev/null) =~ $1 ]] || continue
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$2" || continue
+        echo "${p#/proc/}"
+    done
+}
+
+# What H holds beyond lo and up0 after teardown; "" when clean.
+residue() {
+    local links fw rules procs left=()
+    links=$(ip -n "$lab-h" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); if ($2 != "lo" && $2 != "up0") print $2 }')
+    [[ -n $links ]] && left+=("links: $(tr '\n' ' ' <<<"$links")")
+    fw=$(in_h nft list ruleset 2>/dev/null | grep -c '^table' || true)
+    [[ $fw != 0 ]] && left+=("$fw nft tables")
+    rules=$(ip -n "$lab-h" -4 rule show | grep -vc -e '^0:' -e '^32766:' -e '^32767:' || true)
+    [[ $rules != 0 ]] && left+=("$rules ip rules")
+    procs=$(h_procs '^(moat|wireguard-go|openvpn|sleep)$' "" | wc -l)
+    [[ $procs != 0 ]] && left+=("$procs processes")
+    if [[ -d $state ]] && [[ -n $(find "$state" -mindepth 1 -name '*.json' -print -quit 2>/dev/null) ]]; then
+        left+=("state files")
+    fi
+    local IFS=';'
+    echo "${left[*]}"
+}
+
+# --- the measurements ------------------------------------------------------------
+# data_path: iperf3 TCP and UDP and ping -f, run by the command prefix in
+# ${run[@]} (moat exec, or nsenter into M); prints "TCP_BPS UDP_PPS
+# PING_RTT_MS PING_LOSS_PERCENT" (-1: failed). Raw outputs in $work/dp.*.
+data_path() {
+    local tcp udp rtt loss
+    "${run[@]}" iperf3 -c 198.51.100.10 -t "$secs" -J >"$work/dp.tcp" 2>&1 || true
+    tcp=$("$py" -c '
+import json, sys
+print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]))' "$work/dp.tcp" 2>/dev/null) || tcp=-1
+    "${run[@]}" iperf3 -c 198.51.100.10 -t "$secs" -u -b 0 -l 64 -J >"$work/dp.udp" 2>&1 || true
+    udp=$("$py" -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["end"]["sum"]
+print(int((s["packets"] - s["lost_packets"]) / s["seconds"]))' "$work/dp.udp" 2>/dev/null) || udp=-1
+    "${run[@]}" ping -f -q -c 2000 -w 20 198.51.100.10 >"$work/dp.ping" 2>&1 || true
+    rtt=$(awk -F'/' '/^rtt/ { print $5 }' "$work/dp.ping")
+    loss=$(grep -o '[0-9.]*% packet loss' "$work/dp.ping" | cut -d% -f1)
+    echo "$tcp $udp ${rtt:--1} ${loss:--1}"
+}
+
+# route_after US [gone]: the wall time (microseconds) at which `ip -ts
+# monitor route link` (started in H by bench_moat) saw "default dev
+# tn-vpn0" added to the tunnel's table (with "dev": the device created;
+# with "gone": the device deleted — the kernel drops its routes without a
+# message of their own) at or after US; -1 if it did not.
+route_after() {
+    "$py" - "$1" "$work/routemon" "${2:-}" <<'PY'
+import datetime, re, sys
+after = int(sys.argv[1])
+what = re.compile({"gone": r"\] Deleted \d+: tn-vpn0[:@]", "dev": r"\] \d+: tn-vpn0[:@]"}.get(
+    sys.argv[3], r"\] default dev tn-vpn0 "))
+for line in open(sys.argv[2]):
+    if not line.startswith("[") or not what.search(line):
+        continue
+    us = int(datetime.datetime.fromisoformat(line[1:line.index("]")]).timestamp() * 1e6)
+    if us >= after:
+        print(us)
+        break
+else:
+    print(-1)
+PY
+}
+# field NAME FILE: the microseconds of the probe's line "NAME SECONDS.MICRO ...".
+field() {
+    local line
+    line=$(grep -m1 "^$1 " "$2") || return 1
+    line=${line#"$1 "}
+    line=${line%% *}
+    echo "${line/./}"
+}
+
+# moat: up -> first packet, traffic check, kill -9 -> traffic, data path, down.
+bench_moat() {  # TYPE REP
+    local t=$1 rep=$2 t0 t1=0 up_us upid rc pid newpid kill_us dp check left ppid end
+    local probe_us first_us first_fails route_us dev_us down_us restart_us route2_us
+    mkdir -p "$state"
+    rm -f "$work/up.done"
+    : >"$work/probe.out"
+    nsenter --net=/run/netns/"$lab-h" ip -ts -o monitor route link >"$work/routemon" 2>/dev/null &
+    local mon=$!; disown
+    pids+=("$mon")
+    sleep 0.2  # listening
+    t0=$(now_us)
+    ( in_h "$moat" --state-dir "$state" up -q -f "$work/moat-$t.toml" >"$work/up.log" 2>&1; rc=$?
+      echo "$rc $(now_us)" >"$work/up.done" ) &
+    upid=$!
+    # The probe starts as soon as `moat exec` finds the container running.
+    end=$(( t0 + 30000000 ))
+    while (( $(now_us) < end )); do
+        moatc exec c -- "$py" -c "$probe" up >"$work/probe.out" 2>>"$work/probe.err" && break
+        grep -q '^ok' "$work/probe.out" && break
+        sleep 0.01
+    done
+    wait "$upid" || true
+    read -r rc t1 <"$work/up.done" || die "moat up did not finish"
+    [[ $rc == 0 ]] || die "moat up failed (exit $rc): $(cat "$work/up.log")"
+    up_us=$(( t1 - t0 ))
+    first_us=$(field ok "$work/probe.out") ||
+        die "$t: no traffic through the tunnel after moat up: $(tail -3 "$work/probe.out" "$work/probe.err" 2>/dev/null)"
+    first_us=$(( first_us - t0 ))
+    first_fails=$(awk '/^ok / { print $3 }' "$work/probe.out")
+    probe_us=$(( $(field start "$work/probe.out") - t0 ))
+    route_us=$(route_after "$t0")
+    (( route_us < 0 )) || route_us=$(( route_us - t0 ))
+    dev_us=$(route_after "$t0" dev)
+    (( dev_us < 0 )) || dev_us=$(( dev_us - t0 ))
+    # Untimed: the web server sees the VPN server's address.
+    check=$(moatc exec c -- nc -w 2 198.51.100.10 80 2>/dev/null || true)
+    [[ $check == 203.0.113.2 ]] || die "$t: the web server saw '${check}' from the container, expected 203.0.113.2"
+
+    # kill -9 of the daemon; the probe says when traffic flows again.
+    pid=$(h_procs "^(wireguard-go|openvpn)\$" "tn-vpn0")
+    [[ $pid =~ ^[0-9]+$ ]] || die "$t: cannot find moat's tunnel daemon (got '$pid')"
+    : >"$work/probe.out"
+    moatc exec c -- "$py" -c "$probe" restart >"$work/probe.out" 2>>"$work/probe.err" &
+    ppid=$!
+    until_ok 15 grep -q '^ready' "$work/probe.out" || die "$t: restart probe not ready: $(cat "$work/probe.out")"
+    sleep 0.2
+    kill_us=$(now_us)
+    kill -9 "$pid"
+    wait "$ppid" || true
+    kill "$mon" 2>/dev/null || true
+    restart_us=$(field ok "$work/probe.out") || die "$t: no traffic after the daemon's restart: $(cat "$work/probe.out")"
+    restart_us=$(( restart_us - kill_us ))
+    grep -q '^down ' "$work/probe.out" || die "$t: the probe never saw the tunnel down"
+    down_us=$(route_after "$kill_us" gone)
+    (( down_us < 0 )) || down_us=$(( down_us - kill_us ))
+    route2_us=$(route_after "$kill_us")
+    (( route2_us < 0 )) || route2_us=$(( route2_us - kill_us ))
+    newpid=$(h_procs "^(wireguard-go|openvpn)\$" "tn-vpn0")
+    [[ -n $newpid && $newpid != "$pid" ]] || echo "   WARNING: no new daemon after the kill ($newpid)" >&2
+
+    run=(nsenter --net=/run/netns/"$lab-h" "$moat" --state-dir "$state" exec c --)
+    dp=$(data_path)
+    q moatc down -q || echo "   WARNING: moat down failed" >&2
+    left=$(residue)
+    echo "   moat $t: up returned $((up_us / 1000)) ms, device $((dev_us / 1000)) ms, route $((route_us / 1000)) ms, probe started $((probe_us / 1000)) ms," \
+        "first packet $((first_us / 1000)) ms ($first_fails failed before); kill -9 -> device gone $((down_us / 1000)) ms," \
+        "route back $((route2_us / 1000)) ms, traffic $((restart_us / 1000)) ms; data $dp; left: ${left:-nothing}" >&2
+    printf 'moat\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$rep" "$up_us" "$first_us" "$restart_us" "$down_us" \
+        "$(tr ' ' '\t' <<<"$dp")" "${left:-nothing}" "$route_us" "$probe_us" "$first_fails" "$route2_us" "$dev_us" >>"$results"
+}
+
+# The baseline: the same client started by hand in H, a hand-made namespace
+# M on a veth, `ip rule from 10.171.1.2 lookup 100`, table 100 "default dev
+# the tunnel", masquerade on the tunnel.
+mpid=""
+manual_up() {  # TYPE
+    local t=$1 dev
+    ip netns add "$lab-m"
+    ip -n "$lab-m" link set lo up
+    ip -n "$lab-h" link add mh0 type veth peer name eth0 netns "$lab-m"
+    ip -n "$lab-h" addr add 10.171.1.1/30 dev mh0
+    ip -n "$lab-m" addr add 10.171.1.2/30 dev eth0
+    ip -n "$lab-h" link set mh0 up
+    ip -n "$lab-m" link set eth0 up
+    ip -n "$lab-m" route add default via 10.171.1.1
+    in_h sysctl -qw net.ipv4.ip_forward=1
+    if [[ $t == wireguard ]]; then
+        dev=wgm0
+        nsenter --net=/run/netns/"$lab-h" unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec wireguard-go -f wgm0' </dev/null >>"$work/wgm.log" 2>&1 &
+        mpid=$!; disown
+        until_ok 5 test -S "/proc/$mpid/root/run/wireguard/wgm0.sock" || die "manual wireguard-go did not start"
+        nsenter -t "$mpid" -m -n wg setconf wgm0 "$work/client-wg.conf"
+        ip -n "$lab-h" addr add 10.9.0.2/32 dev wgm0
+        ip -n "$lab-h" link set wgm0 up
+    else
+        dev=tunm0
+        : >"$work/ovpnm.log"
+        nsenter --net=/run/netns/"$lab-h" openvpn --config "$work/client.ovpn" --dev tunm0 --dev-type tun --route-nopull \
+            --pull-filter ignore redirect-gateway --pull-filter ignore dhcp-option --pull-filter ignore route \
+            --script-security 1 --verb 3 --log "$work/ovpnm.log" </dev/null >/dev/null 2>&1 &
+        mpid=$!; disown
+        until_ok 10 grep -q "Initialization Sequence Completed" "$work/ovpnm.log" || die "manual openvpn did not connect"
+    fi
+    ip -n "$lab-h" rule add from 10.171.1.2 lookup 100
+    ip -n "$lab-h" route add default dev "$dev" table 100
+    in_h nft -f - <<EOF
+table ip manual {
+  chain post { type nat hook postrouting priority srcnat; policy accept; oifname "$dev" masquerade; }
+}
+EOF
+    in_m "$py" -c "$probe" up >"$work/probe.out" 2>&1 || die "manual $t: no traffic: $(cat "$work/probe.out")"
+    local check
+    check=$(in_m nc -w 2 198.51.100.10 80 2>/dev/null || true)
+    [[ $check == 203.0.113.2 ]] || die "manual $t: the web server saw '${check}', expected 203.0.113.2"
+}
+manual_down() {
+    [[ -n $mpid ]] && kill -9 "$mpid" 2>/dev/null && while kill -0 "$mpid" 2>/dev/null; do sleep 0.01; done
+    mpid=""
+    ip -n "$lab-h" rule del from 10.171.1.2 lookup 100 2>/dev/null || true
+    in_h nft delete table ip manual 2>/dev/null || true
+    ip -n "$lab-h" link del mh0 2>/dev/null || true
+    ip netns del "$lab-m" 2>/dev/null || true
+    in_h sysctl -qw net.ipv4.ip_forward=0 || true
+}
+bench_manual() {  # TYPE REP
+    local t=$1 rep=$2 dp
+    manual_up "$t"
+    run=(nsenter --net=/run/netns/"$lab-m")
+    dp=$(data_path)
+    manual_down
+    echo "   by hand $t: data $dp" >&2
+    printf 'manual\t%s\t%s\t-1\t-1\t-1\t-1\t%s\tnothing\t-1\t-1\t-1\t-1\t-1\n' "$t" "$rep" "$(tr ' ' '\t' <<<"$dp")" >>"$results"
+}
+
+# --- the runs --------------------------------------------------------------------
+results="$work/results.tsv"
+: >"$results"
+if [[ -n ${REPORT_FROM:-} ]]; then
+    cp "$REPORT_FROM" "$results"
+    reps=0
+else
+    make_keys
+fi
+for rep in $(seq "$reps"); do
+    for t in $types; do
+        echo "== rep $rep/$reps: $t" >&2
+        lab_up
+        # Alternate which one goes first.
+        if (( rep % 2 )); then bench_moat "$t" "$rep"; bench_manual "$t" "$rep"
+        else bench_manual "$t" "$rep"; bench_moat "$t" "$rep"; fi
+        lab_down
+    done
+done
+[[ -n ${REPORT_FROM:-} ]] || cp "$results" "${out%.md}.tsv"
+
+# --- the report --------------------------------------------------------------------
+mkdir -p "$(dirname "$out")"
+"$py" - "$results" "$types" "$secs" \
+    "$(uname -r)" "$(nproc)" "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%Y-%m-%d)" \
+    "$(dpkg-query -W -f='${Version}' wireguard-go 2>/dev/null)" \
+    "$(dpkg-query -W -f='${Version}' openvpn 2>/dev/null)" \
+    "$(dpkg-query -W -f='${Version}' iperf3 2>/dev/null)" \
+    "$({ [[ -x $moat ]] || moat=${MOAT:-$root/build/moat}; "$moat" version 2>/dev/null | head -1; } || true)" >"$out" <<'PY'
+import collections, statistics, sys
+(results, types, secs, kernel, cpus, cpu, load, date, wgver, ovpnver, iperfver, moatver) = sys.argv[1:]
+types = types.split()
+rows = collections.defaultdict(list)   # (who, type) -> [dict]
+for line in open(results):
+    f = line.rstrip("\n").split("\t")
+    who, t, rep = f[0], f[1], int(f[2])
+    up, first, restart, down, tcp, udp = (int(x) for x in f[3:9])
+    rtt, loss = float(f[9]), float(f[10])
+    route, probe, fails, route2, dev = (int(x) for x in f[12:17])
+    rows[who, t].append(dict(rep=rep, up=up / 1e6, first=first / 1e6, restart=restart / 1e6,
+                             down=down / 1e6, tcp=tcp, udp=udp, rtt=rtt, loss=loss, left=f[11],
+                             route=route / 1e6, probe=probe / 1e6, fails=fails, route2=route2 / 1e6, dev=dev / 1e6))
+reps = max([r["rep"] for v in rows.values() for r in v] or [0])
+label = {"wireguard": "WireGuard (wireguard-go %s)" % wgver.split("-")[0],
+         "openvpn": "OpenVPN %s" % ovpnver.split("-")[0]}
+
+def vals(who, t, k):
+    return [r[k] for r in rows.get((who, t), []) if r[k] >= 0]
+def med(v): return statistics.median(v) if v else None
+def ms(s): return "n/a" if s is None else "%.0f ms" % (s * 1e3)
+def rng(v, f): return "%s–%s" % (f(min(v)), f(max(v))) if len(v) > 1 else ""
+def mbit(b): return "n/a" if b is None else "%.0f Mbit/s" % (b / 1e6)
+def kpps(p): return "n/a" if p is None else "%.1f kpps" % (p / 1e3)
+def rttf(r): return "n/a" if r is None else "%.3f ms" % r
+
+def paired(t, k):
+    """Per repetition moat / by hand, then the median and range of those ratios."""
+    m = {r["rep"]: r[k] for r in rows.get(("moat", t), []) if r[k] > 0}
+    h = {r["rep"]: r[k] for r in rows.get(("manual", t), []) if r[k] > 0}
+    return [m[i] / h[i] for i in sorted(m) if i in h]
+
+def noise(t, k):
+    """Relative spread of each side alone: (max - min) / median over the repetitions."""
+    out = []
+    for who in ("moat", "manual"):
+        v = [x for x in vals(who, t, k) if x > 0]
+        if len(v) > 1:
+            out.append((max(v) - min(v)) / statistics.median(v))
+    return max(out) if out else None
+
+print("## VPN egress: tunnel start, daemon restart, data path\n")
+print("`bench/vpn.sh`, %s, %d repetitions, medians with the range over the repetitions (the machine is"
+      " shared: the range is the noise). Kernel %s, %s CPUs (%s), iperf3 %s, load average at the end %s."
+      % (date, reps, kernel, cpus, cpu, iperfver.split("-")[0], load))
+if moatver:
+    print("Version: %s." % moatver)
+print("\nA fresh lab of namespaces per repetition and tunnel type: a fake internet (web and iperf3"
+      " server on 198.51.100.10), a VPN server at 203.0.113.2 that NATs its tunnels out (wireguard-go"
+      " configured with `wg`; OpenVPN 2.6, `proto udp4`, `tls-crypt`, EC P-256 PKI, `disable-dco`),"
+      " and the host moat manages (uplink 203.0.113.10). moat brings up `[tunnels.vpn0]` from a"
+      " wg-quick file or an inline `.ovpn` and one container `egress = \"vpn:vpn0\"` with a `sleep`"
+      " service. The probe inside the container (`moat exec`) opens a new non-blocking TCP connection"
+      " to 198.51.100.10:80 every 10 ms and takes the time the first one completes.\n")
+print("- **up → first packet**: from the start of `moat up` to the first connection through the"
+      " tunnel. The probe starts as soon as `moat exec` finds the container running (*probe"
+      " starts*); *up returns* is when `moat up` itself exited; *device* and *route* are when"
+      " `ip -ts monitor route link` on the host saw the daemon create `tn-vpn0` and moat add"
+      " `default dev tn-vpn0` to the tunnel's table.")
+print("- **kill -9 → traffic**: SIGKILL of the tunnel daemon moat started (`wireguard-go` or"
+      " `openvpn`), found by its command line in the host namespace, to the first connection"
+      " through the restarted tunnel; *device gone* is when the monitor saw the tunnel's device"
+      " deleted (its route goes with it), *route back* when it saw the route added again.")
+print("- **data path**: from the container, `iperf3 -c` TCP for %s s, `iperf3 -u -b 0 -l 64` for"
+      " %s s (datagrams that arrived, per second), and `ping -f -c 2000` (average round trip);"
+      " against the same client started by hand in the host namespace with the same file, a"
+      " namespace on a veth, one `ip rule`, one route and one masquerade rule (no filter at all)."
+      " Each repetition runs both, alternating which goes first.\n" % (secs, secs))
+
+print("| tunnel | moat up returns | device | route | probe starts | up → first packet | (range) | kill -9 → device gone | route back | kill -9 → traffic | (range) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for t in types:
+    up, first, rs, dn, rt, pr, rt2, dv = (vals("moat", t, k) for k in ("up", "first", "restart", "down", "route", "probe", "route2", "dev"))
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        label[t], ms(med(up)), ms(med(dv)), ms(med(rt)), ms(med(pr)), ms(med(first)), rng(first, ms),
+        ms(med(dn)), ms(med(rt2)), ms(med(rs)), rng(rs, ms)))
+for t in types:
+    fl = vals("moat", t, "fails")
+    if not fl:
+        continue
+    early = sum(1 for x in fl if x > 0)
+    if early == 0:
+        print("\n%s: the probe's first attempt already got through in every repetition (it could only"
+              " start once the container ran), so *up → first packet* is an upper bound set by the"
+              " probe's start; *route* is the tunnel's own readiness." % label[t])
+    else:
+        print("\n%s: the probe was refused before the tunnel came up in %d of %d repetitions (median %d"
+              " failed attempts), so there *up → first packet* is the tunnel's." % (
+                  label[t], early, len(fl), statistics.median(fl)))
+print("\n| tunnel | path | TCP | (range) | UDP 64 B | (range) | ping -f RTT | (range) | ping loss |")
+print("|---|---|---|---|---|---|---|---|---|")
+for t in types:
+    for who, name in (("moat", "moat"), ("manual", "by hand")):
+        tcp, udp, rtt, loss = (vals(who, t, k) for k in ("tcp", "udp", "rtt", "loss"))
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label[t], name, mbit(med(tcp)), rng(tcp, mbit), kpps(med(udp)), rng(udp, kpps),
+            rttf(med(rtt)), rng(rtt, rttf), "%.1f %%" % max(loss) if loss else "n/a"))
+
+print("\n### Target\n")
+print("From issue 5: moat's rules cost nothing measurable on the data path (within noise). Judged"
+      " per metric on the per-repetition ratios moat / by hand (RTT inverted, so below 1 always"
+      " means moat is slower), as a sign test: **within noise** unless moat was slower in every"
+      " repetition and the median shortfall is over 3 %% (with %d repetitions, all on one side by"
+      " chance has a probability of %.1f %%). The spread is each side's own (max − min) / median over"
+      " the repetitions.\n" % (reps, 100 * 2 * 0.5 ** reps if reps else 0))
+for t in types:
+    parts = []
+    for k, name, inv in (("tcp", "TCP", False), ("udp", "UDP packet rate", False), ("rtt", "ping RTT", True)):
+        r = paired(t, k)
+        if not r:
+            parts.append("%s n/a" % name)
+            continue
+        r = [1 / x for x in r] if inv else r
+        m, n = statistics.median(r), noise(t, k)
+        ok = m >= 0.97 or max(r) >= 1
+        parts.append("%s %.2fx (range %.2f–%.2f; spread %s): %s" % (
+            name, m, min(r), max(r), "%.0f %%" % (n * 100) if n is not None else "n/a",
+            "**within noise**" if ok else "**slower in every repetition**"))
+    print("- %s: %s." % (label[t], "; ".join(parts)))
+left = sorted(set(r["left"] for t in types for r in rows.get(("moat", t), [])))
+if left:
+    print("\nLeft in the host namespace after `moat down`: %s." % "; ".join(left))
+PY
+cat "$out"
