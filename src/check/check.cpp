@@ -133,14 +133,14 @@ void active_checks(const std::vector<subject>& subjects, const options& opts, st
 std::vector<finding> run(const state::store& store, const options& opts) {
     std::vector<subject> subjects;
     for (auto& r : store.containers()) {
-        if (r.name.front() == '_') {
-            continue;  // moat's own internal containers are checked through their users
-        }
+        // moat's own `_pipes` and `_tunnels` get the static checks (their
+        // init and services: the pipes and tunnel daemons) but no probe.
         if (!opts.names.empty() && std::find(opts.names.begin(), opts.names.end(), r.name) == opts.names.end()) {
             continue;
         }
         auto p = plan::plan_from_json(r.spec);
-        auto target = p.probe.empty() || !container::running(r) ? std::nullopt : detail::parse_probe(p.probe);
+        bool internal = r.name.front() == '_';
+        auto target = internal || p.probe.empty() || !container::running(r) ? std::nullopt : detail::parse_probe(p.probe);
         subjects.push_back({std::move(r), std::move(p), target});
     }
     std::optional<std::string> table;
