@@ -4,18 +4,21 @@
 # touched). Prints a markdown section for docs/BENCHMARKS.md (and writes it
 # to OUTPUT.md when given).
 #
-# moat is run as $MOAT_PIPE (a command taking spiped's flags), by default
-# build/moat's `pipe` verb if present, else the test driver in build-pipe.
+# moat is run as $MOAT_PIPE (a command taking spiped's flags). By default it
+# comes from one build directory, $MOAT_BUILD (default build/): its `moat
+# pipe` if that binary works, else its tests/moat_pipe_driver, so the bench
+# never mixes a stale binary from one tree with a fresh one from another.
 # Needs: spiped, g++, openssl, ss. Takes a few minutes. Knobs: BULK_BYTES,
-# DH_CONNS, F_CONNS, IDLE_CONNS, ROUNDS.
+# DH_CONNS, F_CONNS, IDLE_CONNS, ROUNDS, MOAT_BUILD, MOAT_PIPE.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-}
 if [[ -z ${MOAT_PIPE:-} ]]; then
-    if [[ -x $root/build/moat ]] && "$root/build/moat" pipe -v >/dev/null 2>&1; then
-        MOAT_PIPE="$root/build/moat pipe"
+    bdir=${MOAT_BUILD:-$root/build}
+    if [[ -x $bdir/moat ]] && "$bdir/moat" pipe -v >/dev/null 2>&1; then
+        MOAT_PIPE="$bdir/moat pipe"
     else
-        MOAT_PIPE="$root/build-pipe/tests/moat_pipe_driver pipe"
+        MOAT_PIPE="$bdir/tests/moat_pipe_driver pipe"
     fi
 fi
 SPIPED=${SPIPED:-/usr/bin/spiped}
