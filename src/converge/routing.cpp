@@ -156,6 +156,22 @@ void sync_routing(state::store& store, const std::vector<plan::container_plan>& 
     for (const auto& r : want.rules) {
         add([&] { nl.add_rule(r); });
     }
+    // Rules into a tunnel table no longer wanted (the tunnel runner adds one
+    // for the tunnel's own address) go with that table.
+    std::set<std::uint32_t> wanted_tables, gone_tables;
+    for (const auto& r : want.routes) {
+        wanted_tables.insert(r.table);
+    }
+    for (const auto& j : old_routes) {
+        if (!wanted_tables.count(j.at("table").get<std::uint32_t>())) {
+            gone_tables.insert(j.at("table").get<std::uint32_t>());
+        }
+    }
+    for (const auto& r : gone_tables.empty() ? std::vector<netlink::rule>{} : nl.rules()) {
+        if (gone_tables.count(r.table) && r.action == netlink::rule_action::to_table) {
+            nl.delete_rule(r);
+        }
+    }
     host.routes = want_routes;
     host.rules = want_rules;
     store.save_host(host);

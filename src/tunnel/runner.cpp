@@ -111,6 +111,22 @@ int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
         r.dev = t.device;
         r.table = t.table;
         nl.replace_route(r);
+        // The host's own packets from the tunnel's address (a RST for a
+        // flow whose NAT entry died with the old device) must not take the
+        // uplink either: they would show the tunnel's address and the
+        // confined flow outside. `down` removes rules into the tunnel's
+        // table along with the table.
+        netlink::rule own;
+        own.from = sys::ip_prefix{a.local.address, a.local.address.max_prefix()};
+        own.table = t.table;
+        own.priority = 10000;
+        try {
+            nl.add_rule(own);
+        } catch (const netlink::error& e) {
+            if (!e.exists()) {
+                throw;
+            }
+        }
         any = true;
     }
     return any ? link->index : 0;
