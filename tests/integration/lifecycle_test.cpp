@@ -194,7 +194,8 @@ TEST(Lifecycle, BadConfigChangesNothingAndExitsTwo) {
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("typo.toml:2:1"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("privateNetwork"), std::string::npos) << r.err;
-    auto unsupported = l.write("check.toml", "[containers.x]\nprivateNetwork = true\nhostAddress = \"10.1.0.1\"\nlocalAddress = \"10.1.0.2\"\n[check]\nprobe = \"http://198.51.100.10/\"\n");
+    auto unsupported = l.write("leaky.toml", "[containers.x]\nprivateNetwork = true\nhostAddress = \"10.1.0.1\"\nlocalAddress = \"10.1.0.2\"\negress = \"vpn:t\"\n"
+                                             "[tunnels.t]\ntype = \"wireguard\"\nconfig = \"/nonexistent.conf\"\nkillSwitch = false\n");
     r = l.moat("up -f " + unsupported);
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;

@@ -221,8 +221,10 @@ while True:
     });
     scope_exit stop_reader{[&] { l.moat("exec c -- pkill -x nc"); }};
     // The flow is established through the tunnel (ticks arrive).
-    ASSERT_TRUE(eventually([&] { return l.in("conntrack -L -p tcp --dport 7000 2>/dev/null | grep -q ESTABLISHED").code == 0; },
-                           std::chrono::seconds(5)))
+    auto established = [&] {
+        return l.in("conntrack -L -p tcp --dport 7000 2>/dev/null | grep -q ESTABLISHED").code == 0;
+    };
+    ASSERT_TRUE(eventually(established, std::chrono::seconds(5)))
         << l.in("conntrack -L 2>&1").out;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     kill_daemon_now(l, type, SIGKILL);

@@ -75,7 +75,8 @@ inline void up_ok(lab& l, const std::string& file) {
 
 // What the kernel of the lab's host says about the tunnel, for failure messages.
 inline std::string kernel_evidence(lab& l) {
-    return l.in("echo '## ip rule'; ip rule; ip -6 rule; echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast';"
+    return l.in("echo '## ip rule'; ip rule; ip -6 rule; echo '## routes';"
+                " ip route show table all | grep -v '^local\\|^broadcast';"
                 " ip -6 route show table all | grep -v '^local\\|^multicast\\|^fe80'; echo '## links'; ip -br link;"
                 " echo '## nft'; nft list ruleset")
                .out +

@@ -212,7 +212,8 @@ TEST(VpnConfig, BadConfigsAreRefusedBeforeAnythingIsTouched) {
     vpn_lab v(l, w);
     const std::string wg = v.wireguard_client_config();
     std::string no_key = slurp(wg);
-    no_key.erase(no_key.find("PrivateKey"), no_key.find('\n', no_key.find("PrivateKey")) + 1 - no_key.find("PrivateKey"));
+    const auto key_at = no_key.find("PrivateKey");
+    no_key.erase(key_at, no_key.find('\n', key_at) + 1 - key_at);
     const std::string wg_no_key = l.write("nokey.conf", no_key);
     ASSERT_EQ(slurp(wg_no_key).find("PrivateKey"), npos);
     const std::string ovpn = v.openvpn_client_config();
@@ -224,7 +225,8 @@ TEST(VpnConfig, BadConfigsAreRefusedBeforeAnythingIsTouched) {
         return "[tunnels.vpn0]\ntype = \"" + type + "\"\nconfig = \"" + path + "\"\n" + extra_tunnel +
                "\n[networks.open]\nsubnet = \"10.172.25.0/24\"\negress = \"nat\"\n"
                "\n[containers.n]\nprivateNetwork = true\nhostBridge = \"open\"\n"
-               "\n[containers.c]\nprivateNetwork = true\nhostAddress = \"10.171.51.1\"\nlocalAddress = \"10.171.51.2\"\n"
+               "\n[containers.c]\nprivateNetwork = true\n"
+               "hostAddress = \"10.171.51.1\"\nlocalAddress = \"10.171.51.2\"\n"
                "egress = \"" + egress + "\"\n" + dns;
     };
     const std::string dns = "dns = [\"" + ovpn_server4 + "\"]\n";

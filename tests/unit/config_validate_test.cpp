@@ -270,8 +270,12 @@ TEST(config_unsupported, everything_staged_is_rejected_with_its_key) {
 
 TEST(config_unsupported, each_feature_flag_lifts_its_own_errors) {
     model m = load_file(data_path("full.toml"));
-    feature_set all{true, true, true, true, true, true, true};
+    feature_set all{true, true, true, true, true, true, true, true};
     reject_unsupported(m, all);
+    feature_set no_on_failure = all;
+    no_on_failure.check_on_failure = false;
+    EXPECT_THAT(briefs(diagnostics_of([&] { reject_unsupported(m, no_on_failure); })),
+                ElementsAre("83:2: check.onFailure: not supported yet in this version of moat"));
     feature_set no_vpn = all;
     no_vpn.vpn = false;
     EXPECT_THAT(briefs(diagnostics_of([&] { reject_unsupported(m, no_vpn); })),
