@@ -95,7 +95,6 @@ void active_checks(const std::vector<subject>& subjects, const options& opts, st
         for (auto& [s, fut] : running) {
             out.push_back(judge_egress(*s, fut.get()));
         }
-        return running.size();
     };
     probe_all(false);
     std::vector<const subject*> watched;

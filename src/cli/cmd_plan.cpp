@@ -128,7 +128,8 @@ int plan_networks(const loaded_plans& loaded, const state::host_record& host) {
 
 int plan_sysctls(const std::vector<plan::container_plan>& after, const state::host_record& host) {
     int changes = 0;
-    for (const auto& key : converge::needed_sysctls(after)) {
+    auto needed = converge::needed_sysctls(after);
+    for (const auto& key : needed) {
         std::string now;
         try {
             now = netlink::get_sysctl(key);
@@ -139,7 +140,7 @@ int plan_sysctls(const std::vector<plan::container_plan>& after, const state::ho
         std::printf("sysctl %s = 1 (now %s)\n", key.c_str(), now.c_str());
     }
     for (const auto& [key, original] : host.sysctls) {
-        if (!converge::needed_sysctls(after).count(key)) {
+        if (!needed.count(key)) {
             std::printf("sysctl %s = %s (restored)\n", key.c_str(), original.c_str());
             ++changes;
         }

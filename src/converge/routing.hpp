@@ -14,13 +14,17 @@
 //     veth's /32), because the host's replies to them come from an address
 //     inside that subnet and would otherwise go into the tunnel.
 // Rules: "from <container address> lookup T" at priority 10000 for each
-// confined address, and "fwmark 0x6d6f6174 lookup main" at 9999 for replies
+// confined address (and, added by the tunnel runner while the tunnel is up,
+// one for the tunnel's own address, so the host's own packets from it —
+// e.g. a RST for a flow whose NAT died with the device — never take the
+// uplink; rules into a table moat no longer wants are removed with it), and "fwmark 0x6d6f6174 lookup main" at 9999 for replies
 // of connections that came in from outside the tunnel (a forwarded port):
 // the firewall marks those, so they go back the way they came.
 #pragma once
 
 #include "netlink/netlink.hpp"
 #include "plan/plan.hpp"
+#include "plan/tunnel.hpp"
 #include "state/store.hpp"
 
 #include <vector>
@@ -28,7 +32,7 @@
 namespace moat::converge {
 
 inline constexpr std::uint32_t reply_mark = 0x6d6f6174;  // "moat"
-inline constexpr std::uint32_t confined_rule_priority = 10000;
+using plan::confined_rule_priority;
 
 struct routing_plan {
     std::vector<netlink::route> routes;

@@ -28,6 +28,10 @@ namespace moat::plan {
 
 inline constexpr const char* tunnels_container = "_tunnels";
 
+// Priority of the rules that send confined sources into a tunnel's table
+// (converge/routing.hpp; the runner's rule for the tunnel's own address).
+inline constexpr std::uint32_t confined_rule_priority = 10000;
+
 struct wg_peer {
     std::string public_key;     // base64, as in the file
     std::string preshared_key;  // base64 or ""
