@@ -1,160 +1,148 @@
 #include "check/check.hpp"
 
-#include "check/detail.hpp"
+#include "check/active.hpp"
 #include "container/runtime.hpp"
-#include "converge/host.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
+#include "plan/diff.hpp"
 
-#include <future>
-#include <set>
-#include <thread>
+#include <algorithm>
 
 namespace moat::check {
 
 namespace {
 
-using detail::probe_result;
+using detail::subject;
 
-struct subject {
-    state::container_record record;
-    plan::container_plan plan;
-    std::optional<detail::probe_target> target;
-};
-
-// The uplink's own addresses: what NAT'ed traffic is seen as.
-std::set<sys::ip_address> addresses_of(const std::string& ifname) {
-    std::set<sys::ip_address> out;
-    if (ifname.empty()) {
-        return out;
-    }
-    auto nl = netlink::socket::open();
-    for (const auto& a : nl.addresses(ifname)) {
-        out.insert(a.local.address);
-    }
-    return out;
-}
-
-finding judge_egress(const subject& s, const probe_result& r) {
-    finding f{s.plan.name, "egress", true, "", ""};
-    const auto& egress = s.plan.egress;
-    if (egress == "none") {
-        f.ok = !r.connected;
-        f.evidence = r.connected ? "reached " + s.target->host + " although egress is none" : "blocked (" + r.error + ")";
-        f.hint = f.ok ? "" : "the firewall is not holding: run `moat up`";
-        return f;
-    }
-    if (!r.connected) {
-        f.ok = false;
-        f.evidence = "cannot reach " + s.target->host + ": " + r.error;
-        f.hint = egress == "vpn" ? "is the tunnel up? see `moat status`" : "is the uplink up, and the probe reachable from the host?";
-        return f;
-    }
-    f.evidence = "reached " + s.target->host;
-    if (r.seen_as) {
-        // A confined container has no uplink of its own: the host's is the one it must not show.
-        auto uplink = addresses_of(s.plan.uplink.empty() ? converge::default_uplink() : s.plan.uplink);
-        bool via_uplink = uplink.count(*r.seen_as) > 0;
-        f.evidence += ", seen as " + r.seen_as->str();
-        if (egress == "vpn" && via_uplink) {
-            f.ok = false;
-            f.hint = "confined traffic left by the uplink: a leak";
-        }
-    }
-    return f;
-}
-
-std::vector<std::string> moat_links(const std::vector<subject>& subjects) {
-    std::vector<std::string> out;
-    for (const auto& s : subjects) {
+// moat's own links and tunnels, and lo: where the leak capture does not look.
+std::vector<int> moat_ifindexes(const std::vector<subject>& all) {
+    std::vector<std::string> names{"lo"};
+    for (const auto& s : all) {
         for (const auto* name : {&s.plan.host_if, &s.plan.bridge_if, &s.plan.tunnel_if}) {
             if (!name->empty()) {
-                out.push_back(*name);
+                names.push_back(*name);
             }
+        }
+    }
+    std::vector<int> out;
+    auto nl = netlink::socket::open();
+    for (const auto& l : nl.links()) {
+        if (std::find(names.begin(), names.end(), l.name) != names.end()) {
+            out.push_back(l.index);
         }
     }
     return out;
 }
 
-// Probes every container with a probe at once; for "none" and "vpn" ones,
-// counts their packets on the host's other interfaces meanwhile. NAT'ed
-// containers are probed first and apart, so their legitimate packets to
-// the probe are never taken for a leak.
-void active_checks(const std::vector<subject>& subjects, const options& opts, std::vector<finding>& out) {
-    auto probe_all = [&](bool watched) {
-        std::vector<std::pair<const subject*, std::future<probe_result>>> running;
-        for (const auto& s : subjects) {
-            bool is_watched = s.plan.egress != "nat";
-            if (s.target && is_watched == watched) {
-                // "none" is expected to time out; half the time is proof enough.
-                auto timeout = s.plan.egress == "none" ? opts.timeout / 2 : opts.timeout;
-                running.emplace_back(&s, std::async(std::launch::async, detail::probe_from, s.record.init.pid, *s.target,
-                                                    timeout));
-            }
-        }
-        for (auto& [s, fut] : running) {
-            out.push_back(judge_egress(*s, fut.get()));
-        }
-    };
-    probe_all(false);
-    std::vector<const subject*> watched;
-    std::vector<sys::ip_address> sources;
-    for (const auto& s : subjects) {
-        if (s.target && s.plan.egress != "nat") {
-            watched.push_back(&s);
-            for (const auto* pair : {&s.plan.v4, &s.plan.v6}) {
-                if (*pair) {
-                    sources.push_back((*pair)->local.address);
-                }
-            }
-        }
-    }
-    if (watched.empty()) {
+// The resolv.conf moat wrote is still what the container reads.
+void resolv_conf(const subject& s, std::vector<finding>& out) {
+    if (s.plan.dns.empty()) {
         return;
     }
-    detail::capture cap(moat_links(subjects), watched.front()->target->address, sources);
-    probe_all(true);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the last packets land
-    std::string seen;
-    int total = 0;
-    for (const auto& [ifname, n] : cap.counts()) {
-        total += n;
-        seen += (seen.empty() ? "" : ", ") + ifname + ": " + std::to_string(n);
+    std::string seen, want;
+    for (const auto& a : s.resolvers) {
+        seen += (seen.empty() ? "" : " ") + a.str();
     }
-    for (const auto* s : watched) {
-        out.push_back({s->plan.name, "leak", total == 0, "packets outside moat's links and tunnels: " + (seen.empty() ? "no interface" : seen),
-                       total == 0 ? "" : "traffic bypassed the confinement: check `moat check` static results, run `moat up`"});
+    for (const auto& a : s.plan.dns) {
+        want += (want.empty() ? "" : " ") + a;
     }
+    bool ok = seen == want;
+    out.push_back({s.plan.name, "resolv.conf", ok, "nameserver " + (seen.empty() ? "none" : seen) + (ok ? "" : ", moat wrote " + want),
+                   ok ? "" : "something replaced the container's /etc/resolv.conf: restart the container (`moat down " + s.plan.name + "; moat up`)"});
+}
+
+std::string trimmed(const std::string& line) {
+    auto b = line.find_first_not_of(" \t");
+    return b == std::string::npos ? "" : line.substr(b);
+}
+
+// The table as the kernel lists it now against its listing right after
+// moat committed it: every rule, set element and chain someone removed,
+// changed or added, named. A host-wide finding (no container).
+void firewall_drift(const state::store& store, const std::optional<std::string>& live, std::vector<finding>& out) {
+    auto host = store.host();
+    if (!host.nft_table || host.nft_listing.empty()) {
+        return;  // no table meant to be there, or recorded by an older moat
+    }
+    if (!live) {
+        out.push_back({"", "firewall rules", false, "table inet moat missing", "`moat up` restores it"});
+        return;
+    }
+    std::vector<std::string> missing, extra;
+    for (const auto& line : plan::diff_lines(host.nft_listing, *live)) {
+        if (!line.starts_with("  ") && !trimmed(line.substr(2)).empty()) {
+            (line[0] == '-' ? missing : extra).push_back(trimmed(line.substr(2)));
+        }
+    }
+    auto list = [](const std::vector<std::string>& lines) {
+        std::string s;
+        for (std::size_t i = 0; i < lines.size() && i < 4; ++i) {
+            s += (i ? "; " : "") + lines[i];
+        }
+        return lines.size() > 4 ? s + " (and " + std::to_string(lines.size() - 4) + " more)" : s;
+    };
+    std::size_t total = missing.size() + extra.size();
+    std::string evidence = total == 0 ? "table inet moat as committed" : "";
+    if (!missing.empty()) {
+        evidence += "missing: " + list(missing);
+    }
+    if (!extra.empty()) {
+        evidence += std::string(missing.empty() ? "" : " | ") + "not moat's: " + list(extra);
+    }
+    out.push_back({"", "firewall rules", total == 0, evidence, total == 0 ? "" : "`moat up` restores the table as planned"});
+}
+
+subject make_subject(state::container_record r, std::vector<finding>& out) {
+    subject s;
+    s.plan = plan::plan_from_json(r.spec);
+    s.record = std::move(r);
+    // moat's own `_pipes` and `_tunnels` get the static checks (their init
+    // and services: the pipes and tunnel daemons) but no probe.
+    if (s.record.name.front() == '_' || !container::running(s.record)) {
+        return s;
+    }
+    for (const auto& text : s.plan.probes) {
+        if (auto t = config::parse_probe(text)) {
+            s.targets.push_back(*t);
+        } else {
+            out.push_back({s.plan.name, "egress", false, "probe \"" + text + "\" is not http://HOST[:PORT][/PATH] or HOST:PORT", ""});
+        }
+    }
+    for (const auto* pair : {&s.plan.v4, &s.plan.v6}) {
+        if (*pair) {
+            s.addresses.push_back((*pair)->local.address);
+            (pair == &s.plan.v4 ? s.v4 : s.v6) = true;
+        }
+    }
+    s.resolvers = detail::nameservers(s.record.init.pid);
+    return s;
 }
 
 }  // namespace
 
 std::vector<finding> run(const state::store& store, const options& opts) {
-    std::vector<subject> subjects;
+    std::vector<finding> out;
+    std::vector<subject> all, checked;
     for (auto& r : store.containers()) {
-        // moat's own `_pipes` and `_tunnels` get the static checks (their
-        // init and services: the pipes and tunnel daemons) but no probe.
-        if (!opts.names.empty() && std::find(opts.names.begin(), opts.names.end(), r.name) == opts.names.end()) {
-            continue;
-        }
-        auto p = plan::plan_from_json(r.spec);
-        bool internal = r.name.front() == '_';
-        auto target = internal || p.probe.empty() || !container::running(r) ? std::nullopt : detail::parse_probe(p.probe);
-        subjects.push_back({std::move(r), std::move(p), target});
+        bool wanted = opts.names.empty() || std::find(opts.names.begin(), opts.names.end(), r.name) != opts.names.end();
+        (wanted ? checked : all).push_back(make_subject(std::move(r), out));
     }
     std::optional<std::string> table;
     try {
         table = firewall::context().current();
     } catch (const std::exception&) {
     }
-    std::vector<finding> out;
-    for (const auto& s : subjects) {
+    firewall_drift(store, table, out);
+    for (const auto& s : checked) {
         detail::static_checks(store, s.record, s.plan, table, out);
-        if (!s.plan.probe.empty() && !s.target && container::running(s.record)) {
-            out.push_back({s.plan.name, "egress", false, "probe \"" + s.plan.probe + "\" is not http://ADDRESS[:PORT][/PATH] or ADDRESS:PORT", ""});
+        if (container::running(s.record) && s.record.name.front() != '_') {
+            resolv_conf(s, out);
         }
     }
-    active_checks(subjects, opts, out);
+    auto ignored = moat_ifindexes(all);
+    auto more = moat_ifindexes(checked);
+    ignored.insert(ignored.end(), more.begin(), more.end());
+    detail::active_checks(checked, ignored, opts, out);
     return out;
 }
 

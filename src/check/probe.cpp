@@ -1,92 +1,86 @@
-// The active half of `moat check`: a connection from inside a container,
-// and packet counts on the host's other interfaces meanwhile.
+// The active half of `moat check`, inside a container's network namespace:
+// a question to its resolver, a connection to each probe, and the marked
+// datagrams the leak capture looks for.
 #include "check/detail.hpp"
 
-#include "netlink/netlink.hpp"
 #include "netlink/netns.hpp"
 #include "sys/error.hpp"
-#include "sys/unique_fd.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
 
 namespace moat::check::detail {
 
-std::optional<probe_target> parse_probe(const std::string& text) {
-    probe_target t;
-    std::string rest = text;
-    if (rest.rfind("http://", 0) == 0) {
-        t.http = true;
-        rest = rest.substr(7);
-        auto slash = rest.find('/');
-        if (slash != std::string::npos) {
-            t.path = rest.substr(slash);
-            rest = rest.substr(0, slash);
-        }
-    }
-    auto colon = rest.rfind(':');
-    std::string host = colon == std::string::npos || rest.back() == ']' ? rest : rest.substr(0, colon);
-    if (colon != std::string::npos && rest.back() != ']') {
-        t.port = static_cast<std::uint16_t>(std::atoi(rest.c_str() + colon + 1));
-    } else if (!t.http) {
-        return std::nullopt;  // host:port needs the port
-    }
-    if (host.size() > 2 && host.front() == '[') {
-        host = host.substr(1, host.size() - 2);
-    }
-    auto a = sys::ip_address::parse(host);
-    if (!a || t.port == 0) {
-        return std::nullopt;
-    }
-    t.address = *a;
-    t.host = host;
-    return t;
-}
-
 namespace {
 
-sockaddr_storage to_sockaddr(const probe_target& t, socklen_t& len) {
+using clock = std::chrono::steady_clock;
+
+sockaddr_storage to_sockaddr(const sys::ip_address& a, std::uint16_t port, socklen_t& len) {
     sockaddr_storage ss{};
-    if (t.address.is_v4()) {
+    if (a.is_v4()) {
         auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
         sin->sin_family = AF_INET;
-        sin->sin_port = htons(t.port);
-        std::memcpy(&sin->sin_addr, t.address.bytes.data(), 4);
+        sin->sin_port = htons(port);
+        std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
         len = sizeof *sin;
     } else {
         auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
         sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(t.port);
-        std::memcpy(&sin6->sin6_addr, t.address.bytes.data(), 16);
+        sin6->sin6_port = htons(port);
+        std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
         len = sizeof *sin6;
     }
     return ss;
 }
 
+ssize_t send_to(int fd, const std::string& data, const sys::ip_address& a, std::uint16_t port) {
+    socklen_t len = 0;
+    auto sa = to_sockaddr(a, port, len);
+    return ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa), len);
+}
+
 bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
     pollfd p{fd, events, 0};
-    return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+    return ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(timeout.count(), 0))) == 1;
+}
+
+std::chrono::milliseconds left(clock::time_point deadline) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+}
+
+std::uint16_t random_id() {
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    return static_cast<std::uint16_t>(rng());
+}
+
+std::string joined(const std::vector<sys::ip_address>& as) {
+    std::string out;
+    for (const auto& a : as) {
+        out += (out.empty() ? "" : ", ") + a.str();
+    }
+    return out;
 }
 
 // The first line of the body, when it is an address (an echoing probe).
-std::optional<sys::ip_address> http_seen_as(int fd, const probe_target& t, std::chrono::milliseconds timeout) {
-    std::string req = "GET " + t.path + " HTTP/1.0\r\nHost: " + t.host + "\r\nUser-Agent: moat-check\r\n\r\n";
+std::optional<sys::ip_address> http_seen_as(int fd, const config::probe_target& t, std::chrono::milliseconds timeout) {
+    std::string host = t.address && t.address->is_v6() ? "[" + t.host + "]" : t.host;
+    std::string req = "GET " + t.path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: moat-check\r\n\r\n";
     if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
         return std::nullopt;
     }
     std::string resp;
     char buf[1024];
-    while (resp.size() < 8192 && wait_for(fd, POLLIN, timeout)) {
+    auto deadline = clock::now() + timeout;
+    while (resp.size() < 8192 && wait_for(fd, POLLIN, left(deadline))) {
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) {
             break;
@@ -102,24 +96,158 @@ std::optional<sys::ip_address> http_seen_as(int fd, const probe_target& t, std::
     return sys::ip_address::parse(line);
 }
 
+std::uint16_t checksum(const std::string& data) {
+    std::uint32_t sum = 0;
+    for (std::size_t i = 0; i + 1 < data.size(); i += 2) {
+        sum += static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[i]) << 8 | static_cast<std::uint8_t>(data[i + 1]));
+    }
+    if (data.size() % 2) {
+        sum += static_cast<std::uint32_t>(static_cast<std::uint8_t>(data.back()) << 8);
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return static_cast<std::uint16_t>(~sum);
+}
+
 }  // namespace
 
-probe_result probe_from(pid_t pid, const probe_target& t, std::chrono::milliseconds timeout) {
-    probe_result r;
-    std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
-    sys::unique_fd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns) {
-        r.error = "cannot open " + ns_path;
-        return r;
+std::vector<sys::ip_address> nameservers(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/root/etc/resolv.conf");
+    std::vector<sys::ip_address> out;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string key, value;
+        if (words >> key >> value && key == "nameserver") {
+            // A scoped IPv6 server ("fe80::1%eth0") keeps only its address.
+            if (auto a = sys::ip_address::parse(value.substr(0, value.find('%')))) {
+                out.push_back(*a);
+            }
+        }
     }
+    return out;
+}
+
+container_net::container_net(pid_t pid) : _ns(netlink::open_netns("/proc/" + std::to_string(pid) + "/ns/net")) {}
+
+sys::unique_fd container_net::socket(int family, int type, int protocol, std::uint16_t port) const {
     sys::unique_fd fd;
     {
-        // A socket belongs to the namespace it was made in, wherever it is used.
-        netlink::netns_guard in(ns.get());
-        fd.reset(::socket(t.address.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        netlink::netns_guard in(_ns.get());
+        fd.reset(::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
     }
+    if (!fd) {
+        throw sys::errno_error("socket in the container");
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6) {
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (port != 0 && type != SOCK_RAW) {
+        sys::ip_address any;
+        any.family = family;
+        socklen_t len = 0;
+        auto sa = to_sockaddr(any, port, len);
+        // Taken by a service of the container: the probe goes out unmarked,
+        // and only its source address can give a leak away.
+        (void)::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), len);
+    }
+    return fd;
+}
+
+dns_outcome ask_resolver(const container_net& net, const std::vector<sys::ip_address>& servers,
+                         const std::vector<config::probe_target>& targets, bool v4, bool v6, std::uint16_t port,
+                         std::chrono::milliseconds timeout) {
+    dns_outcome out;
+    out.asked = true;
+    const sys::ip_address* server = nullptr;
+    for (const auto& s : servers) {
+        if (!server && (s.is_v4() ? v4 : v6)) {
+            server = &s;
+        }
+    }
+    if (!server) {
+        out.evidence = servers.empty() ? "no nameserver in the container's /etc/resolv.conf"
+                                       : "no nameserver of a family the container has (" + joined(servers) + ")";
+        return out;
+    }
+    // The questions: the names' addresses of each family the container has.
+    struct question {
+        std::string name;
+        std::uint16_t type, id;
+        std::optional<dns::answer> answer;
+    };
+    std::vector<question> qs;
+    for (const auto& t : targets) {
+        for (auto [has, type] : {std::pair{v4, dns::type_a}, std::pair{v6, dns::type_aaaa}}) {
+            if (!t.address && has) {
+                qs.push_back({t.host, type, random_id(), std::nullopt});
+            }
+        }
+    }
+    if (qs.empty() && !targets.empty()) {
+        qs.push_back({dns::reverse_name(*targets.front().address), dns::type_ptr, random_id(), std::nullopt});
+    }
+    auto fd = net.socket(server->is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM, 0, port);
+    auto start = clock::now();
+    auto deadline = start + timeout;
+    for (const auto& q : qs) {
+        if (send_to(fd.get(), dns::query(q.id, q.name, q.type), *server, 53) < 0) {
+            out.evidence = "cannot ask " + server->str() + ": " + std::strerror(errno);
+            return out;
+        }
+    }
+    std::size_t answered = 0;
+    std::uint8_t buf[1500];
+    while (answered < qs.size() && wait_for(fd.get(), POLLIN, left(deadline))) {
+        ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+        for (auto& q : qs) {
+            if (n > 0 && !q.answer) {
+                q.answer = dns::parse({buf, static_cast<std::size_t>(n)}, q.id);
+                answered += q.answer ? 1 : 0;
+            }
+        }
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count();
+    out.ok = answered == qs.size();
+    std::string said;
+    for (const auto& q : qs) {
+        std::string type = q.type == dns::type_a ? "A" : q.type == dns::type_aaaa ? "AAAA" : "PTR";
+        said += (said.empty() ? "" : "; ") + q.name + " " + type + ": ";
+        if (!q.answer) {
+            said += "no answer";
+            continue;
+        }
+        said += dns::rcode_name(q.answer->rcode);
+        if (!q.answer->addresses.empty()) {
+            said += " " + joined(q.answer->addresses);
+            auto& into = out.resolved[q.name];
+            into.insert(into.end(), q.answer->addresses.begin(), q.answer->addresses.end());
+        }
+        // A name must resolve; the reverse question only shows the resolver answers.
+        bool good = q.type == dns::type_ptr ? q.answer->rcode == 0 || q.answer->rcode == 3 : q.answer->rcode == 0;
+        out.ok = out.ok && good;
+    }
+    for (const auto& t : targets) {
+        if (!t.address && out.resolved[t.host].empty()) {
+            out.ok = false;  // NOERROR without an address of any family the container has
+        }
+    }
+    out.evidence = server->str() + " " + (answered ? "answered in " + std::to_string(ms) + " ms" : "did not answer within " + std::to_string(timeout.count()) + " ms") + ": " + said;
+    return out;
+}
+
+egress_outcome connect_probe(const container_net& net, const config::probe_target& t, const sys::ip_address& address,
+                             std::uint16_t port, std::chrono::milliseconds timeout) {
+    egress_outcome r{t.http ? "http://" + (address.is_v6() ? "[" + address.str() + "]" : address.str()) + ":" +
+                                  std::to_string(t.port) + t.path
+                            : (address.is_v6() ? "[" + address.str() + "]" : address.str()) + ":" + std::to_string(t.port),
+                     address, false, "", std::nullopt};
+    auto fd = net.socket(address.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM, 0, port);
     socklen_t len = 0;
-    auto sa = to_sockaddr(t, len);
+    auto sa = to_sockaddr(address, t.port, len);
     int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len);
     if (rc != 0 && errno != EINPROGRESS) {
         r.error = std::strerror(errno);
@@ -143,82 +271,23 @@ probe_result probe_from(pid_t pid, const probe_target& t, std::chrono::milliseco
     return r;
 }
 
-namespace {
-
-// Classic BPF: IPv4 frames whose destination is `dst` or whose source is
-// one of `sources` (up to 16); everything else is not even queued.
-std::vector<sock_filter> ipv4_filter(const sys::ip_address& dst, const std::vector<sys::ip_address>& sources) {
-    auto be = [](const sys::ip_address& a) {
-        return (std::uint32_t{a.bytes[0]} << 24) | (a.bytes[1] << 16) | (a.bytes[2] << 8) | a.bytes[3];
-    };
-    std::vector<sys::ip_address> src;
-    for (const auto& s : sources) {
-        if (s.is_v4() && src.size() < 16) {
-            src.push_back(s);
-        }
+void marked_datagrams(const container_net& net, const sys::ip_address& to, std::uint16_t port, std::uint32_t nonce) {
+    bool v4 = to.is_v4();
+    auto udp = net.socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0, port);
+    (void)send_to(udp.get(), dns::query(random_id(), "moat-check.invalid", dns::type_a), to, 53);
+    // ICMPv6 raw sockets have the kernel fill in the checksum; ICMP ones do not.
+    std::string echo{static_cast<char>(v4 ? 8 : 128), 0, 0, 0, static_cast<char>(port >> 8), static_cast<char>(port & 0xff), 0, 1};
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        echo.push_back(static_cast<char>(nonce >> shift & 0xff));
     }
-    auto n = static_cast<std::uint8_t>(src.size());
-    std::vector<sock_filter> f;
-    f.push_back(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12));
-    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, static_cast<std::uint8_t>(2 + 2 * n)));
-    f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 30));  // destination
-    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, dst.is_v4() ? be(dst) : 0, static_cast<std::uint8_t>(2 * n + 1), 0));
-    for (std::uint8_t i = 0; i < n; ++i) {
-        f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 26));  // source
-        f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, be(src[i]), static_cast<std::uint8_t>(2 * (n - i) - 1), 0));
+    echo += "moat-check";
+    if (v4) {
+        auto sum = checksum(echo);
+        echo[2] = static_cast<char>(sum >> 8);
+        echo[3] = static_cast<char>(sum & 0xff);
     }
-    f.push_back(BPF_STMT(BPF_RET | BPF_K, 0));
-    f.push_back(BPF_STMT(BPF_RET | BPF_K, 0xffff));
-    return f;
-}
-
-}  // namespace
-
-capture::capture(const std::vector<std::string>& exclude, const sys::ip_address& dst,
-                 const std::vector<sys::ip_address>& sources) {
-    auto filter = ipv4_filter(dst, sources);
-    sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
-    auto nl = netlink::socket::open();
-    for (const auto& l : nl.links()) {
-        if (l.name == "lo" || std::find(exclude.begin(), exclude.end(), l.name) != exclude.end()) {
-            continue;
-        }
-        int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
-        if (fd < 0) {
-            throw sys::errno_error("opening a packet socket");
-        }
-        sockaddr_ll sll{};
-        sll.sll_family = AF_PACKET;
-        sll.sll_protocol = htons(ETH_P_ALL);
-        sll.sll_ifindex = l.index;
-        if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0 ||
-            ::bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
-            ::close(fd);
-            throw sys::errno_error("capturing on " + l.name);
-        }
-        // What was queued before the filter and the bind took effect is not ours to count.
-        char buf[64];
-        while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC) >= 0) {
-        }
-        _socks.emplace_back(l.name, fd);
-        _counts.emplace_back(l.name, 0);
-    }
-}
-
-capture::~capture() {
-    for (auto& [name, fd] : _socks) {
-        ::close(fd);
-    }
-}
-
-std::vector<std::pair<std::string, int>> capture::counts() {
-    char buf[128];
-    for (std::size_t i = 0; i < _socks.size(); ++i) {
-        while (::recv(_socks[i].second, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC) >= 0) {
-            ++_counts[i].second;
-        }
-    }
-    return _counts;
+    auto icmp = net.socket(v4 ? AF_INET : AF_INET6, SOCK_RAW, v4 ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6});
+    (void)send_to(icmp.get(), echo, to, 0);
 }
 
 }  // namespace moat::check::detail

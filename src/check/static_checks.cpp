@@ -63,9 +63,18 @@ void inside(const state::container_record& r, const plan::container_plan& p, std
                        ok ? "" : "recreate it: `moat down " + p.name + "` and `moat up`"});
     }
     auto routes = nl.routes(netlink::table_main);
-    bool has_default = std::any_of(routes.begin(), routes.end(), [](const auto& rt) { return !rt.destination; });
-    out.push_back({p.name, "route", has_default, has_default ? "default route present" : "no default route inside",
-                   has_default ? "" : "someone changed the container's routes; recreate it"});
+    for (const auto* pair : {&p.v4, &p.v6}) {
+        if (!*pair) {
+            continue;
+        }
+        int family = (*pair)->local.address.family;
+        std::string name = pair == &p.v4 ? "IPv4" : "IPv6";
+        bool has_default = std::any_of(routes.begin(), routes.end(),
+                                       [&](const auto& rt) { return !rt.destination && rt.family == family; });
+        out.push_back({p.name, "route", has_default,
+                       has_default ? name + " default route present" : "no " + name + " default route inside",
+                       has_default ? "" : "someone changed the container's routes; recreate it"});
+    }
 }
 
 void firewall(const plan::container_plan& p, const std::optional<std::string>& table, std::vector<finding>& out) {

@@ -34,7 +34,7 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
         for (const auto& f : findings) {
             auto it = last.find(key(f));
             if (it == last.end() ? (!f.ok || first) : it->second != f.ok) {
-                std::printf("%s %s %s: %s\n", f.ok ? "\u2713" : "\u2717", f.container.c_str(), f.check.c_str(), f.evidence.c_str());
+                std::printf("%s %s %s: %s\n", f.ok ? "\u2713" : "\u2717", f.container.empty() ? "(host)" : f.container.c_str(), f.check.c_str(), f.evidence.c_str());
                 if (!f.ok) {
                     newly_failed += (newly_failed.empty() ? "" : " ") + key(f);
                 }
@@ -90,8 +90,8 @@ int cmd_check(const globals& g, const std::vector<std::string>& names, bool json
     } else if (!quiet) {
         std::string last;
         for (const auto& f : findings) {
-            if (f.container != last) {
-                std::printf("%s\n", f.container.c_str());
+            if (f.container != last || &f == &findings.front()) {
+                std::printf("%s\n", f.container.empty() ? "(host)" : f.container.c_str());
                 last = f.container;
             }
             std::printf("  %s %-13s %s%s\n", f.ok ? "\u2713" : "\u2717", f.check.c_str(), f.evidence.c_str(),

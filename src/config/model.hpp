@@ -72,7 +72,7 @@ struct firewall_spec {
 };
 
 struct check_settings {
-    std::optional<std::string> probe;       // probe: "http://..." or "host:port"
+    std::vector<std::string> probes;        // probe: "http://..." or "host:port", or an array (config/probe.hpp)
     std::optional<std::string> on_failure;  // onFailure (top-level [check] only)
     location where;
 };

@@ -271,7 +271,7 @@ pipe schema::read_pipe(const tree_member& m) {
 check_settings schema::read_check(const tree_member& m, std::string_view context, bool top_level) {
     check_settings c;
     c.where = _r.at(m.key_pos);
-    std::vector<field> fs = {{"probe", [&](auto& f) { c.probe = _r.string(f); }}};
+    std::vector<field> fs = {{"probe", [&](auto& f) { c.probes = _r.probes(f); }}};
     if (top_level) {
         // Only the global [check] runs a command on failure; per-container
         // checks report to it.

@@ -33,7 +33,7 @@ void check_container(diagnostics& d, const feature_set& f, const container& c) {
     if (!c.forward_ports.empty() && !f.forward_ports) {
         d.add(key_or(c.keys, "forwardPorts", c.where), path + ".forwardPorts" + not_yet);
     }
-    if (c.check && c.check->probe && !f.check) {
+    if (c.check && !c.check->probes.empty() && !f.check) {
         d.add(key_or(c.keys, "check", c.where), path + ".check.probe" + not_yet);
     }
     check_egress(d, f, path, c.egress, c.keys, c.where);
@@ -52,7 +52,7 @@ void reject_unsupported(const model& m, const feature_set& f) {
             continue;  // its keys would only repeat the same news
         }
         check_egress(d, f, "networks." + n.name, n.egress, n.keys, n.where);
-        if (n.check && n.check->probe && !f.check) {
+        if (n.check && !n.check->probes.empty() && !f.check) {
             d.add(key_or(n.keys, "check", n.where), "networks." + n.name + ".check.probe" + not_yet);
         }
     }

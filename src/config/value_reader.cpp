@@ -1,5 +1,7 @@
 #include "config/value_reader.hpp"
 
+#include "config/probe.hpp"
+
 #include <sys/socket.h>
 
 #include <cctype>
@@ -233,6 +235,32 @@ std::optional<std::string> value_reader::endpoint(const tree_member& m) {
         return std::nullopt;
     }
     return s;
+}
+
+std::vector<std::string> value_reader::probes(const tree_member& m) {
+    std::vector<const tree_node*> items;
+    if (m.value.kind == node_kind::array) {
+        for (const auto& item : m.value.items) {
+            items.push_back(&item);
+        }
+        if (items.empty() || items.size() > 4) {
+            _diag.add(m.value.pos, m.key + ": expected one to four probes, got " + std::to_string(items.size()));
+            return {};
+        }
+    } else if (is(m.value, node_kind::string, m.key, "a probe or an array of probes")) {
+        items.push_back(&m.value);
+    }
+    std::vector<std::string> out;
+    for (const auto* item : items) {
+        auto s = string(*item, m.key);
+        if (s && !parse_probe(*s)) {
+            _diag.add(item->pos, m.key + ": expected http://HOST[:PORT][/PATH] or HOST:PORT (HOST an address, [IPv6] or a DNS name), got " +
+                                     shown(*item));
+        } else if (s) {
+            out.push_back(*s);
+        }
+    }
+    return out;
 }
 
 std::optional<std::string> value_reader::interface_name(const tree_member& m) {

@@ -57,6 +57,8 @@ public:
     // "host:port", "[v6]:port" or an absolute path (a Unix socket, as spiped takes).
     std::optional<std::string> endpoint(const tree_member& m);
     std::optional<std::string> interface_name(const tree_member& m);
+    // [check] probe: one probe (config/probe.hpp) or an array of up to four.
+    std::vector<std::string> probes(const tree_member& m);
 
     // One of a fixed set of strings, e.g. restart = "no" | "on-failure" | "always".
     template <typename E>

@@ -166,6 +166,7 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
         nft.remove();
         host.nft_table = false;
         host.nft_ruleset.clear();
+        host.nft_listing.clear();
         store.save_host(host);
         return true;
     }
@@ -180,6 +181,7 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
     nft.apply(script);
     sys::failpoint("after-firewall");
     host.nft_ruleset = script;
+    host.nft_listing = nft.current().value_or("");
     store.save_host(host);
     return true;
 }

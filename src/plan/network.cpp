@@ -184,8 +184,8 @@ host_plan plan_host(const config::model& m, const std::function<bool(const confi
         const config::check_settings* checks[] = {c.check ? &*c.check : nullptr, n && n->check ? &*n->check : nullptr,
                                                    m.check ? &*m.check : nullptr};
         for (const auto* cs : checks) {
-            if (cs && cs->probe && p.probe.empty()) {
-                p.probe = *cs->probe;
+            if (cs && !cs->probes.empty() && p.probes.empty()) {
+                p.probes = cs->probes;
             }
         }
         if (m.check && m.check->on_failure) {

@@ -157,7 +157,7 @@ nlohmann::json to_json(const container_plan& p) {
             {"host_if", p.host_if}, {"network", p.network}, {"bridge_if", p.bridge_if},
             {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
             {"egress", p.egress}, {"uplink", p.uplink}, {"forwards", forwards_json(p.forwards)},
-            {"tunnel", p.tunnel}, {"tunnel_if", p.tunnel_if}, {"tunnel_host", p.tunnel_host}, {"probe", p.probe}, {"on_failure", p.on_failure}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
+            {"tunnel", p.tunnel}, {"tunnel_if", p.tunnel_if}, {"tunnel_host", p.tunnel_host}, {"probe", p.probes}, {"on_failure", p.on_failure}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
             {"root", p.root}, {"root_read_only", p.root_read_only}, {"ephemeral", p.ephemeral},
             {"mounts", mounts}, {"services", services}};
 }
@@ -180,7 +180,11 @@ container_plan plan_from_json(const nlohmann::json& j) {
     p.tunnel = j.value("tunnel", "");
     p.tunnel_if = j.value("tunnel_if", "");
     p.tunnel_host = j.value("tunnel_host", false);
-    p.probe = j.value("probe", "");
+    if (auto it = j.find("probe"); it != j.end() && it->is_array()) {
+        p.probes = it->get<std::vector<std::string>>();
+    } else if (it != j.end() && it->is_string() && !it->get<std::string>().empty()) {
+        p.probes = {it->get<std::string>()};  // recorded by an earlier moat
+    }
     p.on_failure = j.value("on_failure", "");
     p.dns = j.at("dns").get<std::vector<std::string>>();
     p.tcp_ports = j.at("tcp_ports").get<std::vector<std::uint16_t>>();

@@ -82,9 +82,9 @@ struct container_plan {
     // The internal `_tunnels` container: its services (the tunnel daemons)
     // keep CAP_NET_ADMIN and see /dev/net/tun.
     bool tunnel_host = false;
-    // What `moat check` reaches from inside: "http://..." or "host:port"
-    // (check.probe of the container, else of its network, else [check]).
-    std::string probe;
+    // What `moat check` reaches from inside (config/probe.hpp): check.probe
+    // of the container, else of its network, else [check].
+    std::vector<std::string> probes;
     std::string on_failure;  // [check] onFailure: run by `moat check --watch` when a check fails
     std::vector<std::string> dns;
     std::vector<std::uint16_t> tcp_ports;

@@ -141,6 +141,7 @@ host_record store::host() const {
     auto j = nlohmann::json::parse(sys::read_file(path));
     h.nft_table = j.value("nft_table", false);
     h.nft_ruleset = j.value("nft_ruleset", "");
+    h.nft_listing = j.value("nft_listing", "");
     if (j.contains("networks")) {
         h.networks = j.at("networks").get<std::map<std::string, nlohmann::json>>();
     }
@@ -158,7 +159,7 @@ void store::save_host(const host_record& h) {
         ::unlink(path.c_str());
         return;
     }
-    nlohmann::json j = {{"nft_table", h.nft_table}, {"nft_ruleset", h.nft_ruleset},
+    nlohmann::json j = {{"nft_table", h.nft_table}, {"nft_ruleset", h.nft_ruleset}, {"nft_listing", h.nft_listing},
                         {"networks", h.networks}, {"sysctls", h.sysctls}, {"routes", h.routes}, {"rules", h.rules}};
     sys::write_file_atomic(path, j.dump(2) + "\n", 0600, sync_records);
 }

@@ -43,6 +43,7 @@ struct container_record {
 struct host_record {
     bool nft_table = false;        // `inet moat` may exist and is ours
     std::string nft_ruleset;       // the script last committed, to detect "no change"
+    std::string nft_listing;       // the kernel's listing of it right after: what `moat check` compares
     // Bridge networks that may exist, by name: plan::network_plan JSON.
     std::map<std::string, nlohmann::json> networks;
     // Host sysctls moat changed, by key ("net/ipv6/conf/all/forwarding"),

@@ -5,4 +5,5 @@ moat_test(config_test unit
     ${CMAKE_CURRENT_LIST_DIR}/config_errors_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/config_validate_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/config_json_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/config_probe_test.cpp
   LIBS moat_config GTest::gmock)

@@ -61,7 +61,7 @@ TEST(config_load, every_key_is_mapped) {
     ASSERT_EQ(w.services.size(), 2u);
     EXPECT_EQ(w.services[1].exec, (std::vector<std::string>{"/bin/sh", "-c", "echo ready"}));
     EXPECT_EQ(w.services[0].environment.at("GREETING"), "hi");
-    EXPECT_EQ(*w.check->probe, "198.51.100.10:80");
+    EXPECT_EQ(w.check->probes, std::vector<std::string>{"198.51.100.10:80"});
     EXPECT_EQ(m.containers[2].egress, (egress_spec{egress_kind::vpn, "vpn0"}));
     ASSERT_EQ(m.tunnels.size(), 2u);
     EXPECT_EQ(m.tunnels[1].type, tunnel_type::wireguard);

@@ -22,7 +22,9 @@ inline std::string opt(const std::optional<sys::ip_prefix>& p) { return p ? p->s
 inline std::string opt(const std::optional<std::string>& s) { return s ? "\"" + *s + "\"" : "-"; }
 
 inline void dump_check(std::ostream& o, const std::optional<check_settings>& c) {
-    o << " check=" << (c ? opt(c->probe) + "/" + opt(c->on_failure) : "-");
+    std::string probes;
+    for (const auto& p : c ? c->probes : std::vector<std::string>{}) probes += (probes.empty() ? "" : ",") + p;
+    o << " check=" << (c ? (probes.empty() ? "-" : probes) + "/" + opt(c->on_failure) : "-");
 }
 
 inline void dump_container(std::ostream& o, const container& c) {
