@@ -46,3 +46,10 @@ moat_test(check_test root
     ${CMAKE_CURRENT_LIST_DIR}/check_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(check_test moat)
+moat_test(check_vpn_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/check_vpn_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(check_vpn_test moat)
