@@ -246,6 +246,9 @@ egress_outcome connect_probe(const container_net& net, const config::probe_targe
                             : (address.is_v6() ? "[" + address.str() + "]" : address.str()) + ":" + std::to_string(t.port),
                      address, false, "", std::nullopt};
     auto fd = net.socket(address.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM, 0, port);
+    // Closed with a reset: no TIME_WAIT left behind in the container.
+    linger lg{1, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     socklen_t len = 0;
     auto sa = to_sockaddr(address, t.port, len);
     int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len);

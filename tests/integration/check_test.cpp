@@ -13,7 +13,7 @@ constexpr auto npos = std::string::npos;
 
 const char* config = R"(
 [check]
-probe = ["http://198.51.100.10/", "http://[2001:db8:51::10]/"]
+probe = ["http://198.51.100.10/", "http://[2001:db8:51::10]/", "198.51.100.10:80"]
 
 [networks.lab]
 subnet = "10.172.20.0/24"
@@ -93,6 +93,13 @@ TEST(Check, HealthyHostPassesWithTheUplinkAsExit) {
     EXPECT_NE(evidence(j, "z", "egress6").find("blocked"), npos) << j.dump(2);
     EXPECT_NE(evidence(j, "z", "leak").find(c.w.uplink() + ": 0"), npos) << j.dump(2);
     EXPECT_EQ(evidence(j, "", "firewall rules"), "table inet moat as committed") << j.dump(2);
+    // No residue: no socket of the probes left in the containers (not even
+    // in TIME_WAIT), no packet socket left on the host.
+    for (const char* name : {"n", "z"}) {
+        auto pid = std::to_string(container_status(c.l, name)["pid"].get<int>());
+        EXPECT_EQ(c.l.in("nsenter -t " + pid + " -n ss -Htuwan | grep -v ' \\*:\\*\\| \\[::\\]:\\*' || true").out, "") << name;
+    }
+    EXPECT_EQ(c.l.in("ss -H -0 -a | grep -c . || true").out, "0\n");
     auto human = c.l.moat("check", std::chrono::seconds(30));
     EXPECT_EQ(human.code, 0);
     EXPECT_NE(human.out.find("all checks passed"), npos) << human.out;
