@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -157,28 +158,17 @@ sys::unique_fd container_net::socket(int family, int type, int protocol, std::ui
     return fd;
 }
 
-dns_outcome ask_resolver(const container_net& net, const std::vector<sys::ip_address>& servers,
-                         const std::vector<config::probe_target>& targets, bool v4, bool v6, std::uint16_t port,
-                         std::chrono::milliseconds timeout) {
-    dns_outcome out;
-    out.asked = true;
-    const sys::ip_address* server = nullptr;
-    for (const auto& s : servers) {
-        if (!server && (s.is_v4() ? v4 : v6)) {
-            server = &s;
-        }
-    }
-    if (!server) {
-        out.evidence = servers.empty() ? "no nameserver in the container's /etc/resolv.conf"
-                                       : "no nameserver of a family the container has (" + joined(servers) + ")";
-        return out;
-    }
-    // The questions: the names' addresses of each family the container has.
-    struct question {
-        std::string name;
-        std::uint16_t type, id;
-        std::optional<dns::answer> answer;
-    };
+namespace {
+
+struct question {
+    std::string name;
+    std::uint16_t type, id;
+    std::optional<dns::answer> answer;
+};
+
+// The names' addresses of each family the container has; with no name, the
+// reverse name of the first probe address (any answer shows the resolver works).
+std::vector<question> questions_for(const std::vector<config::probe_target>& targets, bool v4, bool v6) {
     std::vector<question> qs;
     for (const auto& t : targets) {
         for (auto [has, type] : {std::pair{v4, dns::type_a}, std::pair{v6, dns::type_aaaa}}) {
@@ -190,19 +180,22 @@ dns_outcome ask_resolver(const container_net& net, const std::vector<sys::ip_add
     if (qs.empty() && !targets.empty()) {
         qs.push_back({dns::reverse_name(*targets.front().address), dns::type_ptr, random_id(), std::nullopt});
     }
-    auto fd = net.socket(server->is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM, 0, port);
-    auto start = clock::now();
-    auto deadline = start + timeout;
+    return qs;
+}
+
+// Sends every question, then reads answers until all came or time is up;
+// the number answered, or -1 (errno set) when sending failed.
+int exchange(int fd, const sys::ip_address& server, std::vector<question>& qs, std::chrono::milliseconds timeout) {
+    auto deadline = clock::now() + timeout;
     for (const auto& q : qs) {
-        if (send_to(fd.get(), dns::query(q.id, q.name, q.type), *server, 53) < 0) {
-            out.evidence = "cannot ask " + server->str() + ": " + std::strerror(errno);
-            return out;
+        if (send_to(fd, dns::query(q.id, q.name, q.type), server, 53) < 0) {
+            return -1;
         }
     }
-    std::size_t answered = 0;
+    int answered = 0;
     std::uint8_t buf[1500];
-    while (answered < qs.size() && wait_for(fd.get(), POLLIN, left(deadline))) {
-        ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    while (answered < static_cast<int>(qs.size()) && wait_for(fd, POLLIN, left(deadline))) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         for (auto& q : qs) {
             if (n > 0 && !q.answer) {
                 q.answer = dns::parse({buf, static_cast<std::size_t>(n)}, q.id);
@@ -210,14 +203,19 @@ dns_outcome ask_resolver(const container_net& net, const std::vector<sys::ip_add
             }
         }
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count();
-    out.ok = answered == qs.size();
+    return answered;
+}
+
+// Judges the answers into `out`: a name must resolve; the reverse question
+// only shows that the resolver answers (NOERROR or NXDOMAIN).
+std::string judge(const std::vector<question>& qs, dns_outcome& out) {
     std::string said;
     for (const auto& q : qs) {
         std::string type = q.type == dns::type_a ? "A" : q.type == dns::type_aaaa ? "AAAA" : "PTR";
         said += (said.empty() ? "" : "; ") + q.name + " " + type + ": ";
         if (!q.answer) {
             said += "no answer";
+            out.ok = false;
             continue;
         }
         said += dns::rcode_name(q.answer->rcode);
@@ -226,16 +224,44 @@ dns_outcome ask_resolver(const container_net& net, const std::vector<sys::ip_add
             auto& into = out.resolved[q.name];
             into.insert(into.end(), q.answer->addresses.begin(), q.answer->addresses.end());
         }
-        // A name must resolve; the reverse question only shows the resolver answers.
-        bool good = q.type == dns::type_ptr ? q.answer->rcode == 0 || q.answer->rcode == 3 : q.answer->rcode == 0;
-        out.ok = out.ok && good;
+        int rc = q.answer->rcode;
+        out.ok = out.ok && (rc == 0 || (q.type == dns::type_ptr && rc == 3));
     }
-    for (const auto& t : targets) {
-        if (!t.address && out.resolved[t.host].empty()) {
+    for (const auto& q : qs) {
+        if (q.type != dns::type_ptr && out.resolved[q.name].empty()) {
             out.ok = false;  // NOERROR without an address of any family the container has
         }
     }
-    out.evidence = server->str() + " " + (answered ? "answered in " + std::to_string(ms) + " ms" : "did not answer within " + std::to_string(timeout.count()) + " ms") + ": " + said;
+    return said;
+}
+
+}  // namespace
+
+dns_outcome ask_resolver(const container_net& net, const std::vector<sys::ip_address>& servers,
+                         const std::vector<config::probe_target>& targets, bool v4, bool v6, std::uint16_t port,
+                         std::chrono::milliseconds timeout) {
+    dns_outcome out;
+    out.asked = true;
+    auto server = std::find_if(servers.begin(), servers.end(), [&](const auto& s) { return s.is_v4() ? v4 : v6; });
+    if (server == servers.end()) {
+        out.evidence = servers.empty() ? "no nameserver in the container's /etc/resolv.conf"
+                                       : "no nameserver of a family the container has (" + joined(servers) + ")";
+        return out;
+    }
+    auto qs = questions_for(targets, v4, v6);
+    auto fd = net.socket(server->is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM, 0, port);
+    auto start = clock::now();
+    int answered = exchange(fd.get(), *server, qs, timeout);
+    if (answered < 0) {
+        out.evidence = "cannot ask " + server->str() + ": " + std::strerror(errno);
+        return out;
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count();
+    out.ok = true;
+    std::string said = judge(qs, out);
+    out.evidence = server->str() + " " +
+                   (answered ? "answered in " + std::to_string(ms) + " ms" : "did not answer within " + std::to_string(timeout.count()) + " ms") +
+                   ": " + said;
     return out;
 }
 
