@@ -17,19 +17,40 @@
 
 namespace moat::check::detail {
 
-capture::capture(const leak_selector& s) {
+namespace {
+
+void attach(int fd, std::vector<sock_filter>& filter) {
+    sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
+    if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
+        throw sys::errno_error("attaching the leak filter");
+    }
+}
+
+// A filter that accepts nothing, for a socket whose share of the sources is gone.
+std::vector<sock_filter> nothing() { return {BPF_STMT(BPF_RET | BPF_K, 0)}; }
+
+sys::unique_fd open_capture(std::vector<sock_filter>& filter) {
     // Protocol 0: nothing is queued before the filter is in place; bind
     // then starts the capture with it.
-    _fd.reset(::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!_fd) {
+    sys::unique_fd fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
         throw sys::errno_error("opening a packet socket");
     }
-    select(s);
+    attach(fd.get(), filter);
     sockaddr_ll sll{};
     sll.sll_family = AF_PACKET;
     sll.sll_protocol = htons(ETH_P_ALL);
-    if (::bind(_fd.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
         throw sys::errno_error("starting the leak capture");
+    }
+    return fd;
+}
+
+}  // namespace
+
+capture::capture(const leak_selector& s) {
+    for (auto& filter : leak_filters(s)) {
+        _fds.push_back(open_capture(filter));
     }
     auto nl = netlink::socket::open();
     for (const auto& l : nl.links()) {
@@ -40,10 +61,17 @@ capture::capture(const leak_selector& s) {
 }
 
 void capture::select(const leak_selector& s) {
-    auto filter = leak_filter(s);
-    sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
-    if (::setsockopt(_fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
-        throw sys::errno_error("attaching the leak filter");
+    // More destinations make the first program longer and may move the
+    // split: sockets are refilled in order, an extra program gets a socket
+    // of its own, a socket left over accepts nothing.
+    auto filters = leak_filters(s);
+    auto none = nothing();
+    for (std::size_t i = 0; i < std::max(filters.size(), _fds.size()); ++i) {
+        if (i == _fds.size()) {
+            _fds.push_back(open_capture(filters[i]));
+        } else {
+            attach(_fds[i].get(), i < filters.size() ? filters[i] : none);
+        }
     }
 }
 
@@ -54,7 +82,12 @@ std::vector<captured> capture::drain() {
     while (true) {
         sockaddr_ll from{};
         socklen_t len = sizeof from;
-        ssize_t n = ::recvfrom(_fd.get(), buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len);
+        ssize_t n = -1;
+        for (const auto& fd : _fds) {
+            if ((n = ::recvfrom(fd.get(), buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len)) >= 0) {
+                break;
+            }
+        }
         if (n < 0) {
             break;
         }

@@ -70,7 +70,7 @@ struct captured {
     std::string ifname;
     packet_summary packet;
 };
-// A packet socket on every interface with the leak filter attached.
+// Packet sockets on every interface with the leak filters attached.
 class capture {
 public:
     explicit capture(const leak_selector& s);
@@ -82,7 +82,7 @@ public:
     std::vector<captured> drain();
 
 private:
-    sys::unique_fd _fd;
+    std::vector<sys::unique_fd> _fds;  // one per program of leak_filters()
     std::vector<std::string> _interfaces;
 };
 

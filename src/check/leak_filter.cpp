@@ -173,6 +173,23 @@ std::vector<sock_filter> leak_filter(const leak_selector& s) {
     return a.finish();
 }
 
+std::vector<std::vector<sock_filter>> leak_filters(const leak_selector& s) {
+    auto whole = leak_filter(s);
+    if (whole.size() <= BPF_MAXINSNS || s.sources.size() < 2) {
+        return {std::move(whole)};
+    }
+    auto half = s.sources.begin() + static_cast<std::ptrdiff_t>(s.sources.size() / 2);
+    leak_selector first = s, second = s;
+    first.sources.assign(s.sources.begin(), half);
+    second.sources.assign(half, s.sources.end());
+    second.destinations.clear();
+    auto out = leak_filters(first);
+    for (auto& f : leak_filters(second)) {
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
 std::optional<packet_summary> summarize(std::span<const std::uint8_t> p) {
     auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(p[at] << 8 | p[at + 1]); };
     packet_summary out;

@@ -38,6 +38,11 @@ constexpr std::uint32_t leak_snaplen = 96;
 
 std::vector<sock_filter> leak_filter(const leak_selector& s);
 
+// The same selection as programs the kernel takes (at most BPF_MAXINSNS
+// instructions each): the sources split across them, the destinations in
+// the first only, so that no packet is accepted by two.
+std::vector<std::vector<sock_filter>> leak_filters(const leak_selector& s);
+
 // What an accepted packet was, from its network header on.
 struct packet_summary {
     sys::ip_address source, destination;
