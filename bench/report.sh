@@ -11,6 +11,7 @@ mkdir -p bench/results
 ./bench/pipe.sh bench/results/pipe.md >/dev/null
 ./bench/network.sh bench/results/network.md >/dev/null
 ./bench/vpn.sh bench/results/vpn.md >/dev/null
+./bench/check.sh bench/results/check.md >/dev/null
 {
   echo "# Benchmarks"
   echo
@@ -24,5 +25,7 @@ mkdir -p bench/results
   cat bench/results/network.md
   echo
   cat bench/results/vpn.md
+  echo
+  cat bench/results/check.md
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md"

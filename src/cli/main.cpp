@@ -64,7 +64,7 @@ int dispatch(int argc, char** argv) {
     auto* check = app.add_subcommand("check", "verify: declared state present, egress works, zero leaks");
     check->add_option("names", check_names, "containers (default: all)");
     check->add_flag("--json", json, "machine-readable output (docs/JSON.md)");
-    check->add_flag("--quiet", quiet_check, "no output; the exit code says it all");
+    check->add_flag("-q,--quiet", quiet_check, "no output; the exit code says it all");
     int watch_seconds = 0;
     check->add_option("--watch", watch_seconds, "check every SECONDS, print changes, run [check] onFailure")
         ->check(CLI::PositiveNumber);
