@@ -1,6 +1,7 @@
 // `moat check` against the real kernel in the network lab: a healthy host
 // passes with the expected exit address, and each injected fault is found,
 // named, and makes the exit code 1.
+#include "check_util.hpp"
 #include "network_lab.hpp"
 
 #include <gtest/gtest.h>
@@ -35,34 +36,6 @@ localAddress6 = "fd00:171:20::2"
 [containers.z.services.s]
 exec = ["/bin/sleep", "infinity"]
 )";
-
-nlohmann::json check_json(lab& l) {
-    auto r = l.moat("check --json", std::chrono::seconds(30));
-    auto j = nlohmann::json::parse(r.out.empty() ? "{}" : r.out, nullptr, false);
-    j["exit"] = r.code;
-    if (!r.err.empty()) j["stderr"] = r.err;
-    return j;
-}
-
-// The findings that failed, as "container/check" words.
-std::string failures(const nlohmann::json& j) {
-    std::string out;
-    for (const auto& c : j.value("checks", nlohmann::json::array())) {
-        if (!c["ok"].get<bool>()) {
-            out += c["container"].get<std::string>() + "/" + c["check"].get<std::string>() + " ";
-        }
-    }
-    return out;
-}
-
-std::string evidence(const nlohmann::json& j, const std::string& container, const std::string& check) {
-    for (const auto& c : j.value("checks", nlohmann::json::array())) {
-        if (c["container"] == container && c["check"] == check) {
-            return c["evidence"];
-        }
-    }
-    return "";
-}
 
 struct check_lab {
     lab l;

@@ -2,6 +2,7 @@
 // passes with the VPN server as its exit and its DNS answered through the
 // tunnel, for both tunnel types; then each fault issue 6 names is injected
 // into the kernel of the lab's host and must be found, with its reason.
+#include "check_util.hpp"
 #include "vpn_moat.hpp"
 
 using namespace moat::test;
@@ -32,30 +33,6 @@ dns = [")" + dns4 + R"("]
 [containers.n.services.s]
 exec = ["/bin/sleep", "infinity"]
 )";
-}
-
-nlohmann::json check_json(lab& l) {
-    auto r = l.moat("check --json", std::chrono::seconds(30));
-    auto j = nlohmann::json::parse(r.out.empty() ? "{}" : r.out, nullptr, false);
-    if (j.is_discarded()) j = nlohmann::json::object();
-    j["exit"] = r.code;
-    if (!r.err.empty()) j["stderr"] = r.err;
-    return j;
-}
-
-std::string failures(const nlohmann::json& j) {
-    std::string out;
-    for (const auto& c : j.value("checks", nlohmann::json::array())) {
-        if (!c["ok"].get<bool>()) out += c["container"].get<std::string>() + "/" + c["check"].get<std::string>() + " ";
-    }
-    return out;
-}
-
-std::string evidence(const nlohmann::json& j, const std::string& container, const std::string& check) {
-    for (const auto& c : j.value("checks", nlohmann::json::array())) {
-        if (c["container"] == container && c["check"] == check) return c["evidence"];
-    }
-    return "";
 }
 
 bool healthy(lab& l, nlohmann::json& j, std::chrono::seconds limit = std::chrono::seconds(30)) {
