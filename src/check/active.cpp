@@ -16,46 +16,48 @@ namespace moat::check::detail {
 
 namespace {
 
-std::set<sys::ip_address> global_addresses_of(const std::string& ifname) {
-    std::set<sys::ip_address> out;
-    if (ifname.empty()) {
-        return out;
-    }
-    try {
+// The host's global addresses by interface, and the default route's
+// interface: read once per phase, after its probes, for judging them.
+struct host_view {
+    std::map<std::string, std::set<sys::ip_address>> addresses;
+    std::string default_uplink;
+
+    static host_view read() {
+        host_view v;
         auto nl = netlink::socket::open();
-        for (const auto& a : nl.addresses(ifname)) {
+        for (const auto& a : nl.addresses()) {
             if (a.scope == 0) {
-                out.insert(a.local.address);
+                v.addresses[a.ifname].insert(a.local.address);
             }
         }
-    } catch (const std::exception&) {
-        // no such interface: no addresses
+        v.default_uplink = converge::default_uplink();
+        return v;
     }
-    return out;
-}
+    const std::set<sys::ip_address>& of(const std::string& ifname) const {
+        static const std::set<sys::ip_address> none;
+        auto it = addresses.find(ifname);
+        return it == addresses.end() ? none : it->second;
+    }
+};
 
 std::string family_check(const sys::ip_address& a) { return a.is_v4() ? "egress" : "egress6"; }
 
 // Whether egress of this family is meant to work.
-bool expected_to_connect(const subject& s, const sys::ip_address& a) {
+bool expected_to_connect(const subject& s, const sys::ip_address& a, const host_view& host) {
     if (s.plan.egress == "none") {
         return false;
     }
     if (s.plan.egress == "vpn" && a.is_v6()) {
         // Confined IPv6 leaves only when the tunnel carries IPv6.
-        for (const auto& addr : global_addresses_of(s.plan.tunnel_if)) {
-            if (addr.is_v6()) {
-                return true;
-            }
-        }
-        return false;
+        const auto& tunnel = host.of(s.plan.tunnel_if);
+        return std::any_of(tunnel.begin(), tunnel.end(), [](const auto& addr) { return addr.is_v6(); });
     }
     return true;
 }
 
-finding judge_egress(const subject& s, const egress_outcome& r) {
+finding judge_egress(const subject& s, const egress_outcome& r, const host_view& host) {
     finding f{s.plan.name, family_check(r.address), true, "", ""};
-    if (!expected_to_connect(s, r.address)) {
+    if (!expected_to_connect(s, r.address, host)) {
         f.ok = !r.connected;
         std::string why = s.plan.egress == "none" ? "egress is none" : "the tunnel carries no IPv6";
         f.evidence = r.connected ? "reached " + r.target + " although " + why : "blocked as meant (" + why + "): " + r.error;
@@ -71,7 +73,7 @@ finding judge_egress(const subject& s, const egress_outcome& r) {
     f.evidence = "reached " + r.target;
     if (r.seen_as) {
         // A confined container has no uplink of its own: the host's is the one it must not show.
-        auto uplink = global_addresses_of(s.plan.uplink.empty() ? converge::default_uplink() : s.plan.uplink);
+        const auto& uplink = host.of(s.plan.uplink.empty() ? host.default_uplink : s.plan.uplink);
         f.evidence += ", seen as " + r.seen_as->str();
         if (s.plan.egress == "vpn" && uplink.count(*r.seen_as) > 0) {
             f.ok = false;
@@ -140,6 +142,7 @@ public:
         }
         std::vector<std::vector<egress_outcome>> results(_group.size());
         parallel([&](subject& s) { results[index_of(s)] = probe(s, resolved); });
+        auto host = host_view::read();
         for (std::size_t i = 0; i < _group.size(); ++i) {
             auto& s = *_group[i];
             if (s.dns.asked) {
@@ -148,7 +151,7 @@ public:
                                                                        : "is the resolver in the container's /etc/resolv.conf reachable from it?"});
             }
             for (const auto& r : results[i]) {
-                out.push_back(judge_egress(s, r));
+                out.push_back(judge_egress(s, r, host));
             }
             if (results[i].empty() && s.plan.egress != "none") {
                 out.push_back({s.plan.name, "egress", false, "no probe address to reach: the probe's name did not resolve", "see the dns check"});

@@ -14,16 +14,21 @@ namespace {
 
 using detail::subject;
 
-// moat's own links and tunnels, and lo: where the leak capture does not look.
-std::vector<int> moat_ifindexes(const std::vector<subject>& all) {
+// moat's own links and tunnels (of the containers checked and the others),
+// and lo: where the leak capture does not look.
+std::vector<int> moat_ifindexes(const std::vector<subject>& checked, const std::vector<subject>& others) {
     std::vector<std::string> names{"lo"};
-    for (const auto& s : all) {
-        for (const auto* name : {&s.plan.host_if, &s.plan.bridge_if, &s.plan.tunnel_if}) {
-            if (!name->empty()) {
-                names.push_back(*name);
+    auto add = [&](const std::vector<subject>& group) {
+        for (const auto& s : group) {
+            for (const auto* name : {&s.plan.host_if, &s.plan.bridge_if, &s.plan.tunnel_if}) {
+                if (!name->empty()) {
+                    names.push_back(*name);
+                }
             }
         }
-    }
+    };
+    add(checked);
+    add(others);
     std::vector<int> out;
     auto nl = netlink::socket::open();
     for (const auto& l : nl.links()) {
@@ -92,10 +97,14 @@ void firewall_drift(const state::store& store, const std::optional<std::string>&
     out.push_back({"", "firewall rules", total == 0, evidence, total == 0 ? "" : "`moat up` restores the table as planned"});
 }
 
-subject make_subject(state::container_record r, std::vector<finding>& out) {
+// `out` is null for a container not being checked: only its links matter.
+subject make_subject(state::container_record r, std::vector<finding>* out) {
     subject s;
     s.plan = plan::plan_from_json(r.spec);
     s.record = std::move(r);
+    if (!out) {
+        return s;
+    }
     // moat's own `_pipes` and `_tunnels` get the static checks (their init
     // and services: the pipes and tunnel daemons) but no probe.
     if (s.record.name.front() == '_' || !container::running(s.record)) {
@@ -105,7 +114,7 @@ subject make_subject(state::container_record r, std::vector<finding>& out) {
         if (auto t = config::parse_probe(text)) {
             s.targets.push_back(*t);
         } else {
-            out.push_back({s.plan.name, "egress", false, "probe \"" + text + "\" is not http://HOST[:PORT][/PATH] or HOST:PORT", ""});
+            out->push_back({s.plan.name, "egress", false, "probe \"" + text + "\" is not http://HOST[:PORT][/PATH] or HOST:PORT", ""});
         }
     }
     for (const auto* pair : {&s.plan.v4, &s.plan.v6}) {
@@ -122,10 +131,10 @@ subject make_subject(state::container_record r, std::vector<finding>& out) {
 
 std::vector<finding> run(const state::store& store, const options& opts) {
     std::vector<finding> out;
-    std::vector<subject> all, checked;
+    std::vector<subject> checked, others;
     for (auto& r : store.containers()) {
         bool wanted = opts.names.empty() || std::find(opts.names.begin(), opts.names.end(), r.name) != opts.names.end();
-        (wanted ? checked : all).push_back(make_subject(std::move(r), out));
+        (wanted ? checked : others).push_back(make_subject(std::move(r), wanted ? &out : nullptr));
     }
     std::optional<std::string> table;
     try {
@@ -139,10 +148,7 @@ std::vector<finding> run(const state::store& store, const options& opts) {
             resolv_conf(s, out);
         }
     }
-    auto ignored = moat_ifindexes(all);
-    auto more = moat_ifindexes(checked);
-    ignored.insert(ignored.end(), more.begin(), more.end());
-    detail::active_checks(checked, ignored, opts, out);
+    detail::active_checks(checked, moat_ifindexes(checked, others), opts, out);
     return out;
 }
 
