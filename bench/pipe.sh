@@ -1,8 +1,13 @@
 #!/bin/bash
 # bench/pipe.sh [OUTPUT.md] — moat pipe against spiped 1.6.2, side by side in
-# one run, on 127.0.0.1 (loopback of the current namespace; nothing else is
-# touched). Prints a markdown section for docs/BENCHMARKS.md (and writes it
-# to OUTPUT.md when given).
+# one run, on 127.0.0.1 of a network namespace of its own (unshare; nothing
+# outside it is touched). Prints a markdown section for docs/BENCHMARKS.md
+# (and writes it to OUTPUT.md when given).
+#
+# A third column is the floor: a plain TCP relay pair (bench/relay_floor.cpp,
+# no handshake, no crypto) in place of -e/-d. Nothing that relays TCP can do
+# less per connection or per byte, so "floor / spiped" is the best ratio any
+# spiped-compatible implementation can reach in that run.
 #
 # moat is run as $MOAT_PIPE (a command taking spiped's flags). By default it
 # comes from one build directory, $MOAT_BUILD (default build/): its `moat
@@ -11,6 +16,10 @@
 # Needs: spiped, g++, openssl, ss. Takes a few minutes. Knobs: BULK_BYTES,
 # DH_CONNS, F_CONNS, IDLE_CONNS, ROUNDS, MOAT_BUILD, MOAT_PIPE.
 set -euo pipefail
+if [[ ${MOAT_PIPE_BENCH_NETNS:-} != 1 ]]; then
+    exec env MOAT_PIPE_BENCH_NETNS=1 unshare --net -- "$0" "$@"
+fi
+ip link set lo up  # the loopback of this script's own namespace
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-}
 if [[ -z ${MOAT_PIPE:-} ]]; then
@@ -40,10 +49,12 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
 g++ -O2 -std=c++20 -o "$work/load" "$root/bench/pipe_load.cpp"
+g++ -O2 -std=c++20 -o "$work/relay" "$root/bench/relay_floor.cpp"
 head -c 32 /dev/urandom >"$work/key"
 base=$((10000 + ($$ % 2000) * 10))  # below the ephemeral range (32768+)
 tgt_echo=$base tgt_sink=$((base + 1)) port_e=$((base + 2)) port_d=$((base + 3))
-"$work/load" echo $tgt_echo & pids+=($!)
+"$work/load" echo $tgt_echo & pid_echo=$!
+pids+=($pid_echo)
 "$work/load" sink $tgt_sink & pids+=($!)
 hz=$(getconf CLK_TCK)
 
@@ -63,6 +74,13 @@ cmd_of() { [[ $1 == moat ]] && echo "$MOAT_PIPE" || echo "$SPIPED"; }
 start_pair() {
     local impl=$1 tport=$2
     shift 2
+    if [[ $impl == floor ]]; then
+        "$work/relay" $port_d $tport & pid_d=$!
+        "$work/relay" $port_e $port_d & pid_e=$!
+        pids+=($pid_d $pid_e)
+        wait_port $port_d && wait_port $port_e
+        return
+    fi
     local cmd
     cmd=$(cmd_of "$impl")
     $cmd -d -s 127.0.0.1:$port_d -t 127.0.0.1:$tport -k "$work/key" -F "$@" & pid_d=$!
@@ -83,8 +101,9 @@ stop_pair() {
 # alternating keeps that drift from favouring either side.
 better() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { exit !(b > a) }'; }
 declare -A r
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.0f", (b - a) / n * 1e6 }'; }
 for round in $(seq "$ROUNDS"); do
-    for impl in spiped moat; do
+    for impl in spiped moat floor; do
         echo "== round $round: $impl bulk" >&2
         start_pair $impl $tgt_sink
         ce=$(cpu $pid_e) cd=$(cpu $pid_d)
@@ -98,12 +117,19 @@ for round in $(seq "$ROUNDS"); do
         stop_pair
     done
     for mode in dh f; do
-        for impl in spiped moat; do
+        # The floor has no handshake: it is measured once, against -f.
+        for impl in spiped moat $([[ $mode == f ]] && echo floor); do
             echo "== round $round: $impl connections ($mode)" >&2
-            if [[ $mode == f ]]; then start_pair $impl $tgt_echo -f; n=$F_CONNS; else start_pair $impl $tgt_echo; n=$DH_CONNS; fi
-            read -r rate p50 p99 failed < <("$work/load" conns $port_e "$n" 8)
+            if [[ $mode == f && $impl != floor ]]; then start_pair $impl $tgt_echo -f; n=$F_CONNS; else start_pair $impl $tgt_echo; n=$DH_CONNS; fi
+            [[ $impl == floor ]] && n=$F_CONNS
+            ce=$(cpu $pid_e) cd=$(cpu $pid_d) ct=$(cpu $pid_echo)
+            read -r rate p50 p99 failed lcpu < <("$work/load" conns $port_e "$n" 8)
             if better "${r[$impl,$mode]:-}" "$rate"; then
                 r[$impl,$mode]=$rate r[$impl,${mode}50]=$p50 r[$impl,${mode}99]=$p99 r[$impl,${mode}fail]=$failed
+                # CPU per connection of each process: where a connection's cost goes.
+                r[$impl,${mode}us_e]=$(us_per "$ce" "$(cpu $pid_e)" "$n")
+                r[$impl,${mode}us_d]=$(us_per "$cd" "$(cpu $pid_d)" "$n")
+                r[$impl,${mode}us_ends]=$(us_per "$ct" "$(awk -v a="$(cpu $pid_echo)" -v b="$lcpu" 'BEGIN { print a + b }')" "$n")
             fi
             stop_pair
         done
@@ -131,24 +157,31 @@ hmac=$(speed "-hmac sha256" 1036)
 bound=$(awk -v a="$aes" -v h="$hmac" 'BEGIN { t = 1028 / a + 1036 / h; printf "%.0f MiB/s per direction per core (%.2f µs per packet; AES-256-CTR %.0f MB/s, HMAC-SHA256 %.0f MB/s)", 1024 / t / 2^20, t * 1e6, a / 1e6, h / 1e6 }')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+# The CPU floor of one side per GiB: the plain relay's cost plus the crypto
+# of 1,048,576 packets at the bound measured above.
+crypto_s=$(awk -v a="$aes" -v h="$hmac" 'BEGIN { printf "%.2f", 1048576 * (1028 / a + 1036 / h) }')
+floor_cpu() { awk -v r="$1" -v c="$crypto_s" 'BEGIN { printf "%.2f", r + c }'; }
+per_conn() { echo "${r[$1,fus_e]} / ${r[$1,fus_d]} / ${r[$1,fus_ends]}"; }
 report=$(cat <<MD
 ## moat pipe vs spiped $($SPIPED -v 2>&1 | awk '{ print $2 }')
 
 Measured by \`bench/pipe.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)),
-loopback, both implementations in the same run (best of $ROUNDS alternating rounds), \`-e\` -> \`-d\` ->
-a local target. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared).
+on the loopback of a namespace of its own, all three in the same run (best of $ROUNDS alternating rounds),
+\`-e\` -> \`-d\` -> a local target. The floor is a plain TCP relay pair (\`bench/relay_floor.cpp\`: no
+handshake, no crypto) in place of \`-e\`/\`-d\`. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared).
 
-| what | spiped | moat | moat / spiped |
-|---|---|---|---|
-| bulk throughput, $(awk -v b="$BULK_BYTES" 'BEGIN { print b / 2^30 }') GiB one way | ${r[spiped,bulk]} MiB/s | ${r[moat,bulk]} MiB/s | $(ratio ${r[moat,bulk]} ${r[spiped,bulk]}) |
-| CPU-s per GiB, \`-e\` side | ${r[spiped,cpu_e]} | ${r[moat,cpu_e]} | |
-| CPU-s per GiB, \`-d\` side | ${r[spiped,cpu_d]} | ${r[moat,cpu_d]} | |
-| connections/s with DH, 8 in flight | ${r[spiped,dh]} | ${r[moat,dh]} | $(ratio ${r[moat,dh]} ${r[spiped,dh]}) |
-| connect+echo latency with DH, p50 / p99 | ${r[spiped,dh50]} / ${r[spiped,dh99]} ms | ${r[moat,dh50]} / ${r[moat,dh99]} ms | |
-| connections/s with \`-f\`, 8 in flight | ${r[spiped,f]} | ${r[moat,f]} | $(ratio ${r[moat,f]} ${r[spiped,f]}) |
-| connect+echo latency with \`-f\`, p50 / p99 | ${r[spiped,f50]} / ${r[spiped,f99]} ms | ${r[moat,f50]} / ${r[moat,f99]} ms | |
-| failed connections (DH / \`-f\`) | ${r[spiped,dhfail]} / ${r[spiped,ffail]} | ${r[moat,dhfail]} / ${r[moat,ffail]} | |
-| RSS per idle connection, \`-e\` / \`-d\` ($IDLE_CONNS open) | ${r[spiped,mem_e]} / ${r[spiped,mem_d]} KiB | ${r[moat,mem_e]} / ${r[moat,mem_d]} KiB | |
+| what | spiped | moat | moat / spiped | floor | floor / spiped |
+|---|---|---|---|---|---|
+| bulk throughput, $(awk -v b="$BULK_BYTES" 'BEGIN { print b / 2^30 }') GiB one way | ${r[spiped,bulk]} MiB/s | ${r[moat,bulk]} MiB/s | $(ratio ${r[moat,bulk]} ${r[spiped,bulk]}) | ${r[floor,bulk]} MiB/s | |
+| CPU-s per GiB, \`-e\` side | ${r[spiped,cpu_e]} | ${r[moat,cpu_e]} | | ${r[floor,cpu_e]} + crypto $crypto_s = $(floor_cpu ${r[floor,cpu_e]}) | |
+| CPU-s per GiB, \`-d\` side | ${r[spiped,cpu_d]} | ${r[moat,cpu_d]} | | ${r[floor,cpu_d]} + crypto $crypto_s = $(floor_cpu ${r[floor,cpu_d]}) | |
+| connections/s with DH, 8 in flight | ${r[spiped,dh]} | ${r[moat,dh]} | $(ratio ${r[moat,dh]} ${r[spiped,dh]}) | | |
+| connect+echo latency with DH, p50 / p99 | ${r[spiped,dh50]} / ${r[spiped,dh99]} ms | ${r[moat,dh50]} / ${r[moat,dh99]} ms | | | |
+| connections/s with \`-f\`, 8 in flight | ${r[spiped,f]} | ${r[moat,f]} | $(ratio ${r[moat,f]} ${r[spiped,f]}) | ${r[floor,f]} | $(ratio ${r[floor,f]} ${r[spiped,f]}) |
+| connect+echo latency with \`-f\`, p50 / p99 | ${r[spiped,f50]} / ${r[spiped,f99]} ms | ${r[moat,f50]} / ${r[moat,f99]} ms | | ${r[floor,f50]} / ${r[floor,f99]} ms | |
+| CPU µs per \`-f\` connection: \`-e\` / \`-d\` / client+target | $(per_conn spiped) | $(per_conn moat) | | $(per_conn floor) | |
+| failed connections (DH / \`-f\`) | ${r[spiped,dhfail]} / ${r[spiped,ffail]} | ${r[moat,dhfail]} / ${r[moat,ffail]} | | ${r[floor,ffail]} | |
+| RSS per idle connection, \`-e\` / \`-d\` ($IDLE_CONNS open) | ${r[spiped,mem_e]} / ${r[spiped,mem_d]} KiB | ${r[moat,mem_e]} / ${r[moat,mem_d]} KiB | | | |
 
 Crypto bound (\`openssl speed\`, one core): $bound.
 MD

@@ -3,7 +3,8 @@
 //   pipe_load sink PORT            reads and discards; closes after EOF
 //   pipe_load bulk PORT BYTES      sends BYTES, half-closes, waits for EOF; prints MiB/s
 //   pipe_load conns PORT N K       N connections, K in flight: connect, 16 bytes
-//                                  there and back, close; prints rate p50 p99 (ms)
+//                                  there and back, close; prints rate p50 p99 (ms),
+//                                  failures and its own CPU seconds
 //   pipe_load idle PORT N          opens N connections, one byte round trip each,
 //                                  prints "ready", then holds them until stdin closes
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -136,7 +138,10 @@ static int conns(int port, int total, int inflight) {
     double s = std::chrono::duration<double>(clk::now() - t0).count();
     std::sort(lat.begin(), lat.end());
     auto pct = [&](double q) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(q * lat.size()))]; };
-    printf("%.0f %.2f %.2f %d\n", done / s, pct(0.5), pct(0.99), failed);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto secs = [](timeval t) { return double(t.tv_sec) + t.tv_usec / 1e6; };
+    printf("%.0f %.2f %.2f %d %.3f\n", done / s, pct(0.5), pct(0.99), failed, secs(ru.ru_utime) + secs(ru.ru_stime));
     return 0;
 }
 
