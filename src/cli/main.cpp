@@ -93,6 +93,7 @@ int dispatch(int argc, char** argv) {
     keygen->add_option("keyfile", key_path, "where to write it")->required();
     auto* version = app.add_subcommand("version", "print moat's version");
     app.add_subcommand("pipe", "spiped-compatible encrypted pipe (spiped's flags)")->allow_extras();
+    app.add_subcommand("spipe", "one spiped connection on stdin/stdout (spipe's flags)")->allow_extras();
 
     try {
         app.parse(argc, argv);
@@ -142,14 +143,15 @@ int main(int argc, char** argv) {
     try {
         std::string self = basename_of(argv[0]);
         // Invoked through a symlink named spiped or spipe: be that program.
-        if (self == "spiped") {
-            return moat::pipe::spiped_main(argc, argv);
-        }
-        if (self == "spipe") {
-            return moat::pipe::spipe_main(argc, argv);
+        if (self == "spiped" || self == "spipe") {
+            return self == "spiped" ? moat::pipe::spiped_main(argc, argv, self)
+                                    : moat::pipe::spipe_main(argc, argv, self);
         }
         if (argc >= 2 && std::strcmp(argv[1], "pipe") == 0) {
-            return moat::pipe::spiped_main(argc - 1, argv + 1);
+            return moat::pipe::spiped_main(argc - 1, argv + 1, "moat pipe");
+        }
+        if (argc >= 2 && std::strcmp(argv[1], "spipe") == 0) {
+            return moat::pipe::spipe_main(argc - 1, argv + 1, "moat spipe");
         }
         if (argc >= 2 && std::strcmp(argv[1], "__init") == 0) {
             return moat::container::init_main();

@@ -27,17 +27,20 @@ namespace moat::pipe {
 
 namespace {
 
-constexpr const char* spiped_usage =
-    "usage: moat pipe {-e | -d} -s <source socket> -t <target socket> -k <key file>\n"
-    "    [-DFj] [-f | -g] [-n <max # connections>] [-o <connection timeout>]\n"
-    "    [-p <pidfile>] [-r <rtime> | -R] [--syslog]\n"
-    "    [-u {<username> | <:groupname> | <username:groupname>}]\n"
-    "       moat pipe -v\n";
-constexpr const char* spipe_usage =
-    "usage: moat spipe -t <target socket> -k <key file> [-f | -g] [-j]\n"
-    "    [-o <connection timeout>]\n"
-    "       moat spipe -v\n";
-constexpr const char* version = "moat pipe 0.1.0 (spiped 1.6.2 protocol)";
+// `prog` is the name the user typed: "moat pipe", or "spiped" through a symlink.
+std::string spiped_usage(const std::string& prog) {
+    return "usage: " + prog + " {-e | -d} -s <source socket> -t <target socket> -k <key file>\n"
+           "    [-DFj] [-f | -g] [-n <max # connections>] [-o <connection timeout>]\n"
+           "    [-p <pidfile>] [-r <rtime> | -R] [--syslog]\n"
+           "    [-u {<username> | <:groupname> | <username:groupname>}]\n"
+           "       " + prog + " -v\n";
+}
+std::string spipe_usage(const std::string& prog) {
+    return "usage: " + prog + " -t <target socket> -k <key file> [-f | -g] [-j]\n"
+           "    [-o <connection timeout>]\n"
+           "       " + prog + " -v\n";
+}
+std::string version(const std::string& prog) { return prog + " (moat 0.1.0, spiped 1.6.2 protocol)"; }
 
 // Parsed getopt-style arguments: flags seen, and values of value options.
 struct parsed_args {
@@ -126,7 +129,7 @@ void drop_privileges(const std::string& spec) {
 
 // fork; the parent returns once the child has written the pidfile.
 // Returns true in the child, false in the parent.
-bool daemonize(const std::string& pidfile) {
+bool daemonize(const std::string& prog, const std::string& pidfile) {
     int fds[2];
     sys::check(pipe2(fds, O_CLOEXEC), "creating a pipe");
     sys::unique_fd rd(fds[0]), wr(fds[1]);
@@ -143,7 +146,7 @@ bool daemonize(const std::string& pidfile) {
     setsid();
     FILE* f = std::fopen(pidfile.c_str(), "w");
     if (!f) {
-        std::perror(("moat pipe: writing " + pidfile).c_str());
+        std::perror((prog + ": writing " + pidfile).c_str());
         std::_Exit(1);
     }
     std::fprintf(f, "%d\n", int(getpid()));
@@ -178,11 +181,11 @@ private:
     sigset_t _old{};
 };
 
-void report(bool to_syslog, const std::string& msg) {
+void report(const std::string& prog, bool to_syslog, const std::string& msg) {
     if (to_syslog) {
         syslog(LOG_ERR, "%s", msg.c_str());
     } else {
-        std::cerr << "moat pipe: " << msg << "\n";
+        std::cerr << prog << ": " << msg << "\n";
     }
 }
 
@@ -295,7 +298,7 @@ options spiped_options(const parsed_args& a) {
     return o;
 }
 
-int serve_daemon(const options& o, const parsed_args& a) {
+int serve_daemon(const std::string& prog, const options& o, const parsed_args& a) {
     const bool foreground = a.flags.count('F') != 0;
     auto p = a.values.find('p');
     std::string pidfile = p != a.values.end() ? p->second : o.source + ".pid";
@@ -309,7 +312,7 @@ int serve_daemon(const options& o, const parsed_args& a) {
         targets = resolve(o.target);
     }
     sys::unique_fd listener = listen_on(sources.front());
-    if (!foreground && !daemonize(pidfile)) {
+    if (!foreground && !daemonize(prog, pidfile)) {
         return 0;  // the parent
     }
     // --syslog: once daemonized, stderr is /dev/null.
@@ -326,7 +329,7 @@ int serve_daemon(const options& o, const parsed_args& a) {
         }
         serve(o, key, std::move(listener), std::move(targets));
     } catch (const std::exception& e) {
-        report(to_syslog, e.what());
+        report(prog, to_syslog, e.what());
         return 1;
     }
     return 0;
@@ -334,34 +337,34 @@ int serve_daemon(const options& o, const parsed_args& a) {
 
 }  // namespace
 
-int spiped_main(int argc, char** argv) {
+int spiped_main(int argc, char** argv, const std::string& prog) {
     parsed_args a;
     options o;
     try {
         a = parse_args(argc, argv, "stknopru", "edfgjDFRv", true);
         if (a.flags.count('v')) {
-            std::cout << version << "\n";
+            std::cout << version(prog) << "\n";
             return 0;
         }
         o = spiped_options(a);
     } catch (const usage_error& e) {
-        std::cerr << "moat pipe: " << e.what() << "\n" << spiped_usage;
+        std::cerr << prog << ": " << e.what() << "\n" << spiped_usage(prog);
         return 1;
     }
     try {
-        return serve_daemon(o, a);
+        return serve_daemon(prog, o, a);
     } catch (const std::exception& e) {
-        std::cerr << "moat pipe: " << e.what() << "\n";
+        std::cerr << prog << ": " << e.what() << "\n";
         return 1;
     }
 }
 
-int spipe_main(int argc, char** argv) {
+int spipe_main(int argc, char** argv, const std::string& prog) {
     options o;
     try {
         parsed_args a = parse_args(argc, argv, "tko", "fgjv", false);
         if (a.flags.count('v')) {
-            std::cout << version << "\n";
+            std::cout << version(prog) << "\n";
             return 0;
         }
         if (!a.values.count('t') || !a.values.count('k')) {
@@ -379,7 +382,7 @@ int spipe_main(int argc, char** argv) {
             o.timeout = parse_number(a.values['o'], 'o', 1e-3, 1e9);
         }
     } catch (const usage_error& e) {
-        std::cerr << "moat spipe: " << e.what() << "\n" << spipe_usage;
+        std::cerr << prog << ": " << e.what() << "\n" << spipe_usage(prog);
         return 1;
     }
     try {
@@ -394,7 +397,7 @@ int spipe_main(int argc, char** argv) {
         s.add_stdio_connection();
         return s.run() ? 0 : 1;
     } catch (const std::exception& e) {
-        std::cerr << "moat spipe: " << e.what() << "\n";
+        std::cerr << prog << ": " << e.what() << "\n";
         return 1;
     }
 }

@@ -42,9 +42,11 @@ struct options {
 };
 
 // Full spiped 1.6 command line (argv[0] ignored); returns the exit code.
-int spiped_main(int argc, char** argv);
+// `prog` names the program in messages: "moat pipe", or "spiped" when the
+// binary was invoked through a symlink of that name.
+int spiped_main(int argc, char** argv, const std::string& prog = "moat pipe");
 // spipe: one connection on stdin/stdout.
-int spipe_main(int argc, char** argv);
+int spipe_main(int argc, char** argv, const std::string& prog = "moat spipe");
 // moat keygen FILE: 32 random bytes, mode 0600, never overwrites. 0 or 1.
 int keygen_main(const std::string& path);
 // Runs a pipe in this process, in the foreground, until SIGTERM (then it

@@ -305,3 +305,47 @@ TEST(PipeBehaviour, DropsPrivilegesAfterBinding) {
     EXPECT_EQ(uid, "Uid:\t65534\t65534\t65534\t65534");
     EXPECT_EQ(gid, "Gid:\t65534\t65534\t65534\t65534");
 }
+
+// The real moat binary, through symlinks named spiped and spipe, is those
+// programs: their names in messages, their flags, the same wire protocol.
+TEST(PipeBehaviour, MoatThroughSymlinksIsSpipedAndSpipe) {
+    temp_dir dir;
+    std::string spiped = dir.file("spiped"), spipe = dir.file("spipe"), key = dir.file("key");
+    ASSERT_EQ(symlink(MOAT_BINARY, spiped.c_str()), 0);
+    ASSERT_EQ(symlink(MOAT_BINARY, spipe.c_str()), 0);
+    write_file(key, "symlinked");
+    auto output_of = [&](const std::string& cmd) {
+        process sh({"/bin/sh", "-c", cmd + " >" + dir.file("out") + " 2>&1"});
+        EXPECT_NE(sh.wait(5s), -1) << cmd;
+        std::ifstream o(dir.file("out"));
+        return std::string((std::istreambuf_iterator<char>(o)), {});
+    };
+    EXPECT_EQ(output_of(spiped + " -v").rfind("spiped (moat ", 0), 0u);
+    std::string usage = output_of(spiped + " -x");
+    EXPECT_EQ(usage.rfind("spiped: unknown option -x\nusage: spiped {-e | -d}", 0), 0u) << usage;
+    usage = output_of(spipe + " -k " + key);
+    EXPECT_EQ(usage.rfind("spipe: -t and -k are required\nusage: spipe -t", 0), 0u) << usage;
+
+    // Debian's spiped -e -> symlinked spiped -d -> target, and symlinked
+    // spipe -> Debian's spiped -d -> target: data there and back.
+    echo_server target;
+    int dport = free_port(), eport = free_port();
+    process dec({spiped, "-d", "-s", loop(dport), "-t", loop(target.port()), "-k", key, "-F"});
+    ASSERT_TRUE(wait_listening(dport));
+    process enc = start_pipe("spiped", true, eport, loop(dport), key);
+    std::string data = make_data(70000, 9);
+    int fd = connect_nb(eport);
+    pollfd p{fd, POLLOUT, 0};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    ASSERT_EQ(write(fd, data.data(), data.size()), ssize_t(data.size()));
+    shutdown(fd, SHUT_WR);
+    EXPECT_TRUE(read_all(fd) == data);
+    close(fd);
+
+    int plain = free_port();
+    process plain_dec = start_pipe("spiped", false, plain, loop(target.port()), key);
+    write_file(dir.file("in"), data);
+    std::string got = output_of(spipe + " -t " + loop(plain) + " -k " + key + " <" + dir.file("in"));
+    EXPECT_TRUE(got == data) << got.size();
+}

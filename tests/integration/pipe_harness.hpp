@@ -2,7 +2,7 @@
 // killed, free loopback ports, a target server that collects a connection's
 // bytes and echoes them back after EOF (which proves half-close in both
 // directions), and a bit-flipping man in the middle. Everything stays on
-// 127.0.0.1 (LAB.md: loopback only, no namespace changes needed).
+// 127.0.0.1 of the test process's own network namespace (pipe_main.cpp).
 #pragma once
 
 #include <sys/types.h>
