@@ -2,19 +2,23 @@
 
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
+#include "netlink/watch.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/unique_fd.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <thread>
-
-extern char** environ;
 
 namespace moat::tunnel {
 
@@ -26,15 +30,48 @@ volatile sig_atomic_t stop_requested = 0;
 
 void on_stop(int) { stop_requested = 1; }
 
+// The daemon is killed with its runner (PR_SET_PDEATHSIG): a runner that
+// dies by SIGKILL would otherwise leave a daemon holding the device, and
+// the runner started in its place could not create it again. An exec
+// failure comes back through a close-on-exec pipe as the child's errno.
 pid_t spawn(const std::vector<std::string>& argv) {
     std::vector<char*> args;
     for (const auto& a : argv) {
         args.push_back(const_cast<char*>(a.c_str()));
     }
     args.push_back(nullptr);
-    pid_t pid = -1;
-    if (int rc = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ); rc != 0) {
-        throw sys::errno_error("starting " + argv[0], rc);
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) {
+        throw sys::errno_error("starting " + argv[0]);
+    }
+    sys::unique_fd rd(report[0]), wr(report[1]);
+    const pid_t runner = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw sys::errno_error("starting " + argv[0]);
+    }
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != runner) {
+            ::_exit(127);  // the runner died before the line above
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execvp(args[0], args.data());
+        int err = errno;
+        (void)!::write(wr.get(), &err, sizeof err);
+        ::_exit(127);
+    }
+    wr.reset();
+    int err = 0;
+    ssize_t n;
+    do {
+        n = ::read(rd.get(), &err, sizeof err);
+    } while (n < 0 && errno == EINTR);
+    if (n == sizeof err) {
+        ::waitpid(pid, nullptr, 0);
+        throw sys::errno_error("starting " + argv[0], err);
     }
     return pid;
 }
@@ -132,6 +169,17 @@ int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
     return any ? link->index : 0;
 }
 
+// Sleeps until the daemon exits, a link or address changes, a stop signal
+// arrives, or a second has passed. SIGTERM/SIGINT are blocked outside the
+// wait, so one arriving just before it is not lost (ppoll unblocks them
+// atomically).
+void wait_for_change(int pidfd, netlink::change_watch& watch, const sigset_t& open_mask) {
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {watch.fd(), POLLIN, 0}};
+    timespec second{1, 0};
+    ::ppoll(fds, 2, &second, &open_mask);
+    watch.drain();
+}
+
 }  // namespace
 
 std::vector<std::string> daemon_argv(const plan::tunnel_plan& t) {
@@ -155,13 +203,27 @@ int run(const plan::tunnel_plan& t) {
     if (t.type == "wireguard") {
         ::unlink(wireguard_socket(t).c_str());  // a killed daemon's socket would refuse us
     }
+    // Listening before the daemon starts: no change can fall between a
+    // look at the device and the wait.
+    netlink::change_watch watch;
     pid_t daemon = spawn(daemon_argv(t));
     std::fprintf(stderr, "moat: tunnel %s: started %s (pid %d) on %s, table %u\n", t.name.c_str(),
                  daemon_argv(t)[0].c_str(), daemon, t.device.c_str(), t.table);
     try {
+        sys::unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, daemon, 0)));
+        if (!pidfd) {
+            throw sys::errno_error("watching " + daemon_argv(t)[0]);
+        }
         if (t.type == "wireguard") {
             configure_wireguard(t, daemon);
         }
+        sigset_t stops, open_mask;
+        sigemptyset(&stops);
+        sigaddset(&stops, SIGTERM);
+        sigaddset(&stops, SIGINT);
+        ::sigprocmask(SIG_BLOCK, &stops, &open_mask);
+        sigdelset(&open_mask, SIGTERM);
+        sigdelset(&open_mask, SIGINT);
         auto nl = netlink::socket::open();
         int routed = 0;
         while (!stop_requested) {
@@ -174,7 +236,7 @@ int run(const plan::tunnel_plan& t) {
                 std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
             }
             routed = now;
-            std::this_thread::sleep_for(100ms);
+            wait_for_change(pidfd.get(), watch, open_mask);
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "moat: tunnel %s: %s\n", t.name.c_str(), e.what());

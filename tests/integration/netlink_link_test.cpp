@@ -1,9 +1,11 @@
 // Links through moat::netlink, checked against `ip -j` in throw-away namespaces.
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <algorithm>
 
 #include "netlink/netlink.hpp"
+#include "netlink/watch.hpp"
 #include "netlink_lab.hpp"
 #include "sys/error.hpp"
 
@@ -198,6 +200,37 @@ TEST(netlink_link, mtu_and_move_between_namespaces) {
     s.move_link("vm-2", b.fd());
     EXPECT_TRUE(a.link("vm-2").is_null());
     EXPECT_TRUE(b.link("vm-2").is_object());
+}
+
+// The watch wakes for links and addresses of its own namespace only, and
+// drain() leaves it quiet until the next change.
+TEST(netlink_link, change_watch_wakes_for_its_namespace_only) {
+    lab_ns host, other;
+    change_watch watch(host.fd());
+    auto readable = [&](int ms) {
+        pollfd p{watch.fd(), POLLIN, 0};
+        return ::poll(&p, 1, ms) == 1;
+    };
+    EXPECT_FALSE(readable(0));
+    EXPECT_FALSE(watch.drain());
+
+    auto os = socket::open_in(other.fd());
+    os.create_bridge("br-elsewhere");
+    os.add_address("br-elsewhere", *sys::ip_prefix::parse("192.0.2.1/24"));
+    EXPECT_FALSE(readable(200)) << "a change in another namespace woke the watch";
+
+    auto hs = socket::open_in(host.fd());
+    hs.create_bridge("br-here");
+    EXPECT_TRUE(readable(2000)) << "a new link did not wake the watch";
+    EXPECT_TRUE(watch.drain());
+    EXPECT_FALSE(readable(0));
+    hs.add_address("br-here", *sys::ip_prefix::parse("192.0.2.1/24"));
+    EXPECT_TRUE(readable(2000)) << "a new address did not wake the watch";
+    EXPECT_TRUE(watch.drain());
+    hs.set_up("br-here");
+    EXPECT_TRUE(readable(2000)) << "a link going up did not wake the watch";
+    EXPECT_TRUE(watch.drain());
+    EXPECT_FALSE(watch.drain());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 // must never hear the container's names from the host's address.
 #include "vpn_moat.hpp"
 
+#include <fstream>
 #include <future>
 
 using namespace moat::test;
@@ -37,6 +38,14 @@ void expect_no_dns_leak(vpn_lab& v, const std::string& what) {
 long ms_since(std::chrono::steady_clock::time_point t) {
     return static_cast<long>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
+int parent_of(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("PPid:", 0) == 0) return std::stoi(line.substr(5));
+    }
+    return -1;
 }
 
 // Kills the one daemon with sig once the tunnel routes; waits until it is gone.
@@ -99,6 +108,23 @@ TEST_P(VpnLeak, KilledAndFlappingTunnelLeaksNothing) {
     t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << "after flapping\n" << kernel_evidence(l);
     std::cerr << "[vpn] " << type << ": recovered from flapping in " << ms_since(t0) << " ms\n";
+
+    // The runner itself killed: its daemon goes with it (an orphan would
+    // hold the device its successor needs), and the new runner brings the
+    // tunnel back on its own.
+    auto daemons = daemon_pids(l, type);
+    ASSERT_EQ(daemons.size(), 1u) << kernel_evidence(l);
+    int runner = parent_of(daemons[0]);
+    ASSERT_TRUE(alive(runner, "moat")) << "the daemon's parent " << runner << " is not moat's runner";
+    t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(stop_process(runner, "moat", SIGKILL));
+    ++kills;
+    EXPECT_TRUE(eventually([&] { return !alive(daemons[0], daemon_comm(type)); }, std::chrono::seconds(3)))
+        << "the daemon outlived its runner";
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << "after the runner's SIGKILL\n" << kernel_evidence(l);
+    std::cerr << "[vpn] " << type << ": runner SIGKILL to traffic through the tunnel again: " << ms_since(t0)
+              << " ms\n";
+    EXPECT_EQ(daemon_pids(l, type).size(), 1u) << kernel_evidence(l);
     EXPECT_GE(tunnel_status(l).value("restarts", 0) - restarts0, kills) << tunnel_status(l).dump();
     EXPECT_EQ(tunnel_status(l).value("device_up", false), true) << tunnel_status(l).dump();
 
