@@ -121,6 +121,9 @@ std::vector<sock_filter> leak_filter(const leak_selector& s) {
     a.mark(L::v4);
     addresses(a, s, true, L::marked4);
     a.mark(L::marked4);
+    a.stmt(BPF_LD | BPF_H | BPF_ABS, 6);  // flags and fragment offset
+    a.jump(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 0, 1);
+    a.reject();  // a later fragment: what follows the header is payload, not ports
     a.stmt(BPF_LDX | BPF_B | BPF_MSH, 0);  // X = the IPv4 header's length
     a.stmt(BPF_LD | BPF_B | BPF_ABS, 9);   // protocol
     a.if_equal(IPPROTO_ICMP);

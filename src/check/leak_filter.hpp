@@ -9,7 +9,8 @@
 //    ephemeral ports), or an ICMP echo request whose identifier lies there
 //    and whose payload starts with the run's nonce: so the probes are
 //    recognised even after a masquerade rewrote their source address, and
-//    the host's own traffic to the same places is not.
+//    the host's own traffic to the same places is not. A later IPv4
+//    fragment has no ports to read and is not taken for a marked one.
 // Pure: built and unit-tested (with an interpreter) without root.
 #pragma once
 

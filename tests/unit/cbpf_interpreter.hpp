@@ -107,6 +107,7 @@ inline std::uint32_t cbpf_run(std::span<const sock_filter> prog, std::span<const
             case BPF_JMP | BPF_JEQ | BPF_K: pc += a == i.k ? i.jt : i.jf; break;
             case BPF_JMP | BPF_JGE | BPF_K: pc += a >= i.k ? i.jt : i.jf; break;
             case BPF_JMP | BPF_JGT | BPF_K: pc += a > i.k ? i.jt : i.jf; break;
+            case BPF_JMP | BPF_JSET | BPF_K: pc += (a & i.k) != 0 ? i.jt : i.jf; break;
             case BPF_RET | BPF_K: return i.k;
             default: throw std::logic_error("cbpf: unsupported instruction " + std::to_string(i.code));
         }

@@ -231,6 +231,24 @@ TEST_F(LeakFilter, MarkedPortsToADestination) {
     EXPECT_FALSE(accepts(ipv4(other4, dst4, IPPROTO_TCP, "\x9c")));
 }
 
+// A later IPv4 fragment has no transport header: the bytes where a port
+// would be are payload, and must not be read as a mark. The first fragment
+// (offset 0, more-fragments set) has the header and counts.
+TEST_F(LeakFilter, LaterIpv4FragmentsAreNotReadAsMarked) {
+    auto with_frag = [](std::string pkt, std::uint16_t flags_offset) {
+        pkt[6] = static_cast<char>(flags_offset >> 8);
+        pkt[7] = static_cast<char>(flags_offset & 0xff);
+        return pkt;
+    };
+    const std::string marked = ipv4(other4, dst4, IPPROTO_UDP, udp(40000));
+    EXPECT_TRUE(accepts(with_frag(marked, 0x2000)));   // first fragment
+    EXPECT_FALSE(accepts(with_frag(marked, 0x00b9)));  // offset 185, last
+    EXPECT_FALSE(accepts(with_frag(marked, 0x2001)));  // offset 1, more follow
+    EXPECT_FALSE(accepts(with_frag(ipv4(other4, dst4, IPPROTO_ICMP, echo(8, 40000, nonce)), 0x0010)));
+    // From a container's address any fragment is a leak.
+    EXPECT_TRUE(accepts(with_frag(ipv4(src4, other4, IPPROTO_UDP, udp(1)), 0x00b9)));
+}
+
 TEST_F(LeakFilter, MarkedEchoRequests) {
     for (bool options : {false, true}) {
         EXPECT_TRUE(accepts(ipv4(other4, dst4, IPPROTO_ICMP, echo(8, 40000, nonce), options)));
