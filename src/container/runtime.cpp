@@ -72,7 +72,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     so.new_session = !opts.run_mode;
     so.null_stdio = !opts.run_mode;
     so.args = {"__init"};
-    so.direct = !opts.run_mode;
+    so.direct = true;
     auto child = spawn_init(so);
     p.pid = child.pid;
     p.spec_write = std::move(child.spec_write);

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 extern char** environ;
@@ -89,6 +90,11 @@ spawned spawn_init(const spawn_options& o) {
         ca.cgroup = static_cast<std::uint64_t>(o.cgroup_fd);
     }
     ca.exit_signal = SIGCHLD;
+    if (o.direct) {
+        // The child runs on with a copy of our stdio buffers: empty them
+        // first, or whatever they hold would be written twice.
+        std::fflush(nullptr);
+    }
     long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
     if (pid < 0) {
         throw sys::errno_error("creating the container's namespaces (clone3)");

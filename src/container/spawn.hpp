@@ -6,12 +6,14 @@
 // window in which it or its children run outside the cgroup that `down`
 // kills. Without an address space flag clone3 behaves like fork(). The child
 // rearranges its file descriptors and then either calls execve() to run
-// moat's own binary again as `moat __init`, or — for `moat up`, whose
-// process is single-threaded and whose stdio the init does not share —
-// closes every other descriptor (the state lock, netlink and nftables
-// sockets) and runs the same init code directly: an exec of a binary with
-// a dozen shared libraries costs ~15 ms of loader work and page faults per
-// container on this kind of machine, the copy-on-write fork almost nothing.
+// moat's own binary again as `moat __init`, or — `direct`, what `moat up`
+// and `moat run` do: their process is single-threaded — closes every other
+// descriptor (the state lock, netlink and nftables sockets) and runs the
+// same init code directly: an exec of a binary with a dozen shared
+// libraries costs ~7-15 ms of loader work and page faults per container on
+// this kind of machine, the copy-on-write fork almost nothing. stdio
+// buffers are flushed before the clone, so that the init (which shares the
+// terminal under `moat run`) never writes the parent's pending output again.
 //
 // Two pipes tie the new init to the `moat` process that started it:
 //   fd 3 (read)  the init's specification as JSON, sent only after the host
@@ -37,8 +39,7 @@ struct spawn_options {
     bool null_stdio = true;    // stdin/stdout/stderr from /dev/null (not for `moat run`)
     std::vector<std::string> args;  // arguments after the binary: {"__init", ...}
     // Run init_main() in the child instead of exec'ing `moat __init`. Only
-    // from a single-threaded caller and with null_stdio (no shared stdio
-    // buffers).
+    // from a single-threaded caller.
     bool direct = false;
 };
 

@@ -186,6 +186,11 @@ TEST(Run, ExitCodeIsTheCommands) {
     EXPECT_NE(priv.out.find("169.254.172.2/30"), std::string::npos) << priv.out;
     auto killed = l.moat("run --rm -- sh -c 'kill -9 $$'");
     EXPECT_EQ(killed.code, 137);
+    // The init is a fork of the CLI sharing its terminal: exactly the
+    // command's output, nothing of moat's written twice.
+    auto both = l.moat("run --rm --network none -- sh -c 'echo out; echo err >&2'");
+    EXPECT_EQ(both.out, "out\n");
+    EXPECT_EQ(both.err, "err\n");
     // --rm leaves nothing behind.
     auto st = l.moat("status --json");
     EXPECT_EQ(nlohmann::json::parse(st.out)["containers"].size(), 0u) << st.out;
