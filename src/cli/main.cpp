@@ -1,7 +1,6 @@
 // moat's command line: global options, verb dispatch and the mapping from
 // exceptions to exit codes (0 ok, 1 runtime failure, 2 bad usage/config).
 #include "cli/commands.hpp"
-#include "container/init_main.hpp"
 #include "pipe/pipe.hpp"
 #include "sys/error.hpp"
 #include "tunnel/tunnel.hpp"
@@ -152,9 +151,6 @@ int main(int argc, char** argv) {
         }
         if (argc >= 2 && std::strcmp(argv[1], "spipe") == 0) {
             return moat::pipe::spipe_main(argc - 1, argv + 1, "moat spipe");
-        }
-        if (argc >= 2 && std::strcmp(argv[1], "__init") == 0) {
-            return moat::container::init_main();
         }
         if (argc == 3 && std::strcmp(argv[1], "__tunnel") == 0) {
             return moat::tunnel::run(moat::plan::tunnel_from_json(nlohmann::json::parse(argv[2])));

@@ -1,5 +1,5 @@
-// `moat __init`: the entry point of a container's PID 1 (see spawn.hpp for
-// how it is started and its two pipes).
+// The entry point of a container's PID 1, run in the child of clone3 (see
+// spawn.hpp for how it is started and its two pipes).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -71,8 +71,6 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     so.cgroup_fd = cg_fd.get();
     so.new_session = !opts.run_mode;
     so.null_stdio = !opts.run_mode;
-    so.args = {"__init"};
-    so.direct = true;
     auto child = spawn_init(so);
     p.pid = child.pid;
     p.spec_write = std::move(child.spec_write);

@@ -13,16 +13,13 @@
 #include <cstdio>
 #include <cstring>
 
-extern char** environ;
-
 namespace moat::container {
 
 namespace {
 
-// Child side, between clone3 and execve (or init_main): no allocation, no
-// exceptions until the descriptors are in place.
-[[noreturn]] void exec_child(int spec_r, int ready_w, int devnull, const spawn_options& o,
-                             char* const* argv) noexcept {
+// Child side, between clone3 and init_main: no allocation, no exceptions
+// until the descriptors are in place.
+[[noreturn]] void init_child(int spec_r, int ready_w, int devnull, const spawn_options& o) noexcept {
     if (o.new_session) {
         ::setsid();
     }
@@ -40,21 +37,17 @@ namespace {
         ::dup2(tmp_ready, init_ready_fd) < 0) {
         ::_exit(127);
     }
-    if (o.direct) {
-        // Nothing of the parent's but the pipes and stdio: above all not the
-        // state directory's lock, which would stay held for the init's life.
-        if (::close_range(init_ready_fd + 1, ~0U, 0) != 0) {
-            ::_exit(127);
-        }
-        int rc = 1;
-        try {
-            rc = init_main();
-        } catch (...) {
-        }
-        ::_exit(rc);
+    // Nothing of the parent's but the pipes and stdio: above all not the
+    // state directory's lock, which would stay held for the init's life.
+    if (::close_range(init_ready_fd + 1, ~0U, 0) != 0) {
+        ::_exit(127);
     }
-    ::execve("/proc/self/exe", argv, environ);
-    ::_exit(127);
+    int rc = 1;
+    try {
+        rc = init_main();
+    } catch (...) {
+    }
+    ::_exit(rc);
 }
 
 }  // namespace
@@ -71,15 +64,6 @@ spawned spawn_init(const spawn_options& o) {
         throw sys::errno_error("opening /dev/null");
     }
 
-    // argv is built before the clone: the child must not allocate.
-    std::vector<std::string> args{"moat"};
-    args.insert(args.end(), o.args.begin(), o.args.end());
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-
     clone_args ca{};
     ca.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
     if (o.new_network) {
@@ -90,17 +74,15 @@ spawned spawn_init(const spawn_options& o) {
         ca.cgroup = static_cast<std::uint64_t>(o.cgroup_fd);
     }
     ca.exit_signal = SIGCHLD;
-    if (o.direct) {
-        // The child runs on with a copy of our stdio buffers: empty them
-        // first, or whatever they hold would be written twice.
-        std::fflush(nullptr);
-    }
+    // The child runs on with a copy of our stdio buffers: empty them
+    // first, or whatever they hold would be written twice.
+    std::fflush(nullptr);
     long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
     if (pid < 0) {
         throw sys::errno_error("creating the container's namespaces (clone3)");
     }
     if (pid == 0) {
-        exec_child(spec_r.get(), ready_w.get(), devnull.get(), o, argv.data());
+        init_child(spec_r.get(), ready_w.get(), devnull.get(), o);
     }
     return spawned{static_cast<pid_t>(pid), std::move(spec_w), std::move(ready_r)};
 }

@@ -5,15 +5,14 @@
 // (Linux 5.7) — directly inside the container's cgroup, so there is no
 // window in which it or its children run outside the cgroup that `down`
 // kills. Without an address space flag clone3 behaves like fork(). The child
-// rearranges its file descriptors and then either calls execve() to run
-// moat's own binary again as `moat __init`, or — `direct`, what `moat up`
-// and `moat run` do: their process is single-threaded — closes every other
-// descriptor (the state lock, netlink and nftables sockets) and runs the
-// same init code directly: an exec of a binary with a dozen shared
-// libraries costs ~7-15 ms of loader work and page faults per container on
-// this kind of machine, the copy-on-write fork almost nothing. stdio
-// buffers are flushed before the clone, so that the init (which shares the
-// terminal under `moat run`) never writes the parent's pending output again.
+// rearranges its file descriptors, closes every other one (the state lock,
+// netlink and nftables sockets) and runs the init code directly. The caller
+// must be single-threaded. This is not an exec of moat's own binary: that
+// costs ~7-15 ms of loader work and page faults per container on this kind
+// of machine (a dozen shared libraries), the copy-on-write fork almost
+// nothing. stdio buffers are flushed before the clone, so that the init
+// (which shares the terminal under `moat run`) never writes the parent's
+// pending output again.
 //
 // Two pipes tie the new init to the `moat` process that started it:
 //   fd 3 (read)  the init's specification as JSON, sent only after the host
@@ -37,10 +36,6 @@ struct spawn_options {
     int cgroup_fd = -1;        // CLONE_INTO_CGROUP when >= 0
     bool new_session = true;   // detach from the caller's terminal (not for `moat run`)
     bool null_stdio = true;    // stdin/stdout/stderr from /dev/null (not for `moat run`)
-    std::vector<std::string> args;  // arguments after the binary: {"__init", ...}
-    // Run init_main() in the child instead of exec'ing `moat __init`. Only
-    // from a single-threaded caller.
-    bool direct = false;
 };
 
 struct spawned {
