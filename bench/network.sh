@@ -116,8 +116,8 @@ lab_down() {
     done
     lab=""
 }
-# moat's container inits (PIDs, from `moat status --json`); each runs our copy
-# of the binary as `moat __init`, which is how a leftover one is recognised.
+# moat's container inits (PIDs, from `moat status --json`); each is a fork of our
+# copy of the binary (its /proc/PID/exe), which is how a leftover one is recognised.
 moat_pids() {
     inlab "$moat" --state-dir "$state" status --json 2>/dev/null | python3 -c '
 import json, sys
