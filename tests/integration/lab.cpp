@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
 #include <cstdio>
 #include <fstream>
 #include <poll.h>
@@ -103,9 +107,37 @@ std::string lab::add_ns(const std::string& role) {
     return ns;
 }
 
+// Containers live in network namespaces of their own, which ~lab's loop
+// over the lab's namespaces does not reach: when `down` failed, the
+// cgroups the records still name are killed and removed.
+static void kill_recorded_cgroups(const std::string& state_dir) {
+    std::vector<std::string> cgroups;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(state_dir + "/containers", ec)) {
+        std::ifstream in(e.path() / "record.json");
+        auto j = nlohmann::json::parse(in, nullptr, false);
+        if (j.is_object() && !j.value("cgroup", std::string()).empty()) {
+            cgroups.push_back(j["cgroup"]);
+        }
+    }
+    for (const auto& cg : cgroups) {
+        std::ofstream(cg + "/cgroup.kill") << "1";
+    }
+    for (const auto& cg : cgroups) {
+        for (int i = 0; i < 100 && ::rmdir(cg.c_str()) != 0 && errno == EBUSY; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        ::rmdir(std::filesystem::path(cg).parent_path().c_str());  // fails while others remain
+    }
+}
+
 lab::~lab() {
     // moat's own teardown first (it also removes cgroups), then anything left.
-    sh(enter(_host_ns) + moat_binary() + " --state-dir " + _state_dir + " down -q", std::chrono::seconds(30));
+    auto down = sh(enter(_host_ns) + moat_binary() + " --state-dir " + _state_dir + " down -q", std::chrono::seconds(30));
+    if (down.code != 0) {
+        std::fprintf(stderr, "lab: moat down failed (%d): %s%s", down.code, down.out.c_str(), down.err.c_str());
+        kill_recorded_cgroups(_state_dir);
+    }
     for (const auto& ns : _namespaces) {
         sh("for p in $(ip netns pids " + ns + "); do kill -9 $p; done; ip netns del " + ns);
     }
