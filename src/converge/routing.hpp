@@ -14,12 +14,14 @@
 //     veth's /32), because the host's replies to them come from an address
 //     inside that subnet and would otherwise go into the tunnel.
 // Rules: "from <container address> lookup T" at priority 10000 for each
-// confined address (and, added by the tunnel runner while the tunnel is up,
-// one for the tunnel's own address, so the host's own packets from it —
-// e.g. a RST for a flow whose NAT died with the device — never take the
-// uplink; rules into a table moat no longer wants are removed with it), and "fwmark 0x6d6f6174 lookup main" at 9999 for replies
-// of connections that came in from outside the tunnel (a forwarded port):
-// the firewall marks those, so they go back the way they came.
+// confined address; at 10001, added by the tunnel runner while the tunnel
+// is up, one for each of the tunnel's own addresses, so the host's own
+// packets from it — e.g. a RST for a flow whose NAT died with the device —
+// never take the uplink (the runner drops those of addresses the device no
+// longer has; rules into a table moat no longer wants are removed with
+// it); and "fwmark 0x6d6f6174 lookup main" at 9999 for replies of
+// connections that came in from outside the tunnel (a forwarded port): the
+// firewall marks those, so they go back the way they came.
 #pragma once
 
 #include "netlink/netlink.hpp"

@@ -29,8 +29,12 @@ namespace moat::plan {
 inline constexpr const char* tunnels_container = "_tunnels";
 
 // Priority of the rules that send confined sources into a tunnel's table
-// (converge/routing.hpp; the runner's rule for the tunnel's own address).
+// (converge/routing.hpp).
 inline constexpr std::uint32_t confined_rule_priority = 10000;
+// The tunnel runner's rules for the tunnel's own addresses: a priority of
+// their own, so the runner can tell its rules from the containers' and
+// drop those of addresses the device no longer has.
+inline constexpr std::uint32_t tunnel_address_rule_priority = confined_rule_priority + 1;
 
 struct wg_peer {
     std::string public_key;     // base64, as in the file

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -124,6 +125,22 @@ void configure_wireguard(const plan::tunnel_plan& t, pid_t daemon) {
     nl.set_up(t.device);
 }
 
+// An OpenVPN server may hand out another address on every reconnect; the
+// rules for the earlier ones would pile up until `down`.
+void drop_stale_address_rules(netlink::socket& nl, const plan::tunnel_plan& t,
+                              const std::vector<netlink::address_info>& current) {
+    for (const auto& r : nl.rules()) {
+        if (r.table != t.table || r.priority != plan::tunnel_address_rule_priority || !r.from) {
+            continue;
+        }
+        bool held = std::any_of(current.begin(), current.end(),
+                                [&](const netlink::address_info& a) { return a.local.address == r.from->address; });
+        if (!held) {
+            nl.delete_rule(r);
+        }
+    }
+}
+
 // Keeps "default dev <device>" in the tunnel's table while the device is
 // up with an address of that family. Returns the ifindex it routed, so the
 // route is put back after the device was recreated (openvpn reconnects).
@@ -139,7 +156,8 @@ int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
     // containers arrive on the tunnel.
     netlink::set_sysctl("net/ipv4/conf/" + t.device + "/forwarding", "1");
     bool any = false;
-    for (const auto& a : nl.addresses(t.device)) {
+    auto addresses = nl.addresses(t.device);
+    for (const auto& a : addresses) {
         if (a.scope != 0) {
             continue;  // link-local: not a way out
         }
@@ -156,7 +174,7 @@ int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
         netlink::rule own;
         own.from = sys::ip_prefix{a.local.address, a.local.address.max_prefix()};
         own.table = t.table;
-        own.priority = plan::confined_rule_priority;
+        own.priority = plan::tunnel_address_rule_priority;
         try {
             nl.add_rule(own);
         } catch (const netlink::error& e) {
@@ -165,6 +183,9 @@ int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
             }
         }
         any = true;
+    }
+    if (any) {
+        drop_stale_address_rules(nl, t, addresses);
     }
     return any ? link->index : 0;
 }

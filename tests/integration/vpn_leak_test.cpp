@@ -140,6 +140,14 @@ TEST_P(VpnLeak, KilledAndFlappingTunnelLeaksNothing) {
     std::cerr << "[vpn] " << type << ": runner SIGKILL to traffic through the tunnel again: " << ms_since(t0)
               << " ms\n";
     EXPECT_EQ(daemon_pids(l, type).size(), 1u) << kernel_evidence(l);
+    // However many addresses the server handed out over the restarts (the
+    // lab's OpenVPN server gives a new one each time), only the device's
+    // current address keeps its rule.
+    auto own = l.in("ip -4 rule show pref 10001").out;
+    auto addr = l.in("ip -4 -o addr show dev " + device + " | awk '{ sub(\"/.*\", \"\", $4); print $4 }'").out;
+    EXPECT_EQ(std::count(own.begin(), own.end(), '\n'), 1) << own << kernel_evidence(l);
+    EXPECT_NE(addr, "");
+    EXPECT_NE(own.find("from " + addr.substr(0, addr.size() - 1) + " lookup"), npos) << own << "address " << addr;
     EXPECT_GE(tunnel_status(l).value("restarts", 0) - restarts0, kills) << tunnel_status(l).dump();
     EXPECT_EQ(tunnel_status(l).value("device_up", false), true) << tunnel_status(l).dump();
 
