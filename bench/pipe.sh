@@ -5,9 +5,9 @@
 # (and writes it to OUTPUT.md when given).
 #
 # A third column is the floor: a plain TCP relay pair (bench/relay_floor.cpp,
-# no handshake, no crypto) in place of -e/-d. Nothing that relays TCP can do
-# less per connection or per byte, so "floor / spiped" is the best ratio any
-# spiped-compatible implementation can reach in that run.
+# no handshake, no crypto) in place of -e/-d. A spiped-compatible relay does
+# all it does and more, so "floor / spiped" bounds the ratio one can reach in
+# that run (short of batching the system calls themselves, e.g. io_uring).
 #
 # moat is run as $MOAT_PIPE (a command taking spiped's flags). By default it
 # comes from one build directory, $MOAT_BUILD (default build/): its `moat

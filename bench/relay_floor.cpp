@@ -2,9 +2,10 @@
 // crypto, built the way moat pipe is (one epoll loop, non-blocking sockets,
 // TCP_NODELAY, 256 KiB reads, half-close passed on). A pair of these in
 // place of an -e/-d pair measures what relaying alone costs on this machine
-// (accept, connect, the kernel's TCP work, the copies); no spiped-compatible
-// relay can do less per connection or per byte, so "floor / spiped" bounds
-// the ratio any implementation can reach in the same run.
+// (accept, connect, the kernel's TCP work, the copies). A spiped-compatible
+// relay does all of that and the protocol and crypto on top, so "floor /
+// spiped" bounds the ratio such an implementation can reach in the same
+// run (short of batching the system calls themselves, e.g. io_uring).
 //
 //   relay_floor LISTEN_PORT TARGET_PORT     (127.0.0.1 both)
 #include <arpa/inet.h>
