@@ -141,25 +141,39 @@ void drop_stale_address_rules(netlink::socket& nl, const plan::tunnel_plan& t,
     }
 }
 
+// What keep_routes() last routed: the device (by ifindex) and its addresses.
+struct routed_state {
+    int index = 0;  // 0: nothing routed
+    std::vector<sys::ip_address> addresses;
+    bool operator==(const routed_state&) const = default;
+};
+
 // Keeps "default dev <device>" in the tunnel's table while the device is
-// up with an address of that family. Returns the ifindex it routed, so the
-// route is put back after the device was recreated (openvpn reconnects).
-int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
+// up with an address of that family, and a rule for each of its addresses.
+// Acts again when the device was recreated (openvpn restarted) or its
+// addresses changed (openvpn reconnected inside one process, --persist-tun,
+// and was handed another address).
+routed_state keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, const routed_state& was) {
     auto link = nl.link(t.device);
     if (!link || !link->up) {
-        return 0;
+        return {};
     }
-    if (link->index == routed) {
-        return routed;
+    auto addresses = nl.addresses(t.device);
+    routed_state now{link->index, {}};
+    for (const auto& a : addresses) {
+        if (a.scope == 0) {  // link-local is not a way out
+            now.addresses.push_back(a.local.address);
+        }
+    }
+    if (now == was) {
+        return was;
     }
     // IPv4 forwards by the input interface's own flag: replies to confined
     // containers arrive on the tunnel.
     netlink::set_sysctl("net/ipv4/conf/" + t.device + "/forwarding", "1");
-    bool any = false;
-    auto addresses = nl.addresses(t.device);
     for (const auto& a : addresses) {
         if (a.scope != 0) {
-            continue;  // link-local: not a way out
+            continue;
         }
         netlink::route r;
         r.family = a.local.address.family;
@@ -182,12 +196,12 @@ int keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, int routed) {
                 throw;
             }
         }
-        any = true;
     }
-    if (any) {
-        drop_stale_address_rules(nl, t, addresses);
+    if (now.addresses.empty()) {
+        return {};
     }
-    return any ? link->index : 0;
+    drop_stale_address_rules(nl, t, addresses);
+    return now;
 }
 
 // Sleeps until the daemon exits, a link or address changes, a stop signal
@@ -246,14 +260,14 @@ int run(const plan::tunnel_plan& t) {
         sigdelset(&open_mask, SIGTERM);
         sigdelset(&open_mask, SIGINT);
         auto nl = netlink::socket::open();
-        int routed = 0;
+        routed_state routed;
         while (!stop_requested) {
             if (int rc = reap(daemon, 0ms); rc >= 0) {
                 std::fprintf(stderr, "moat: tunnel %s: %s exited (%d)\n", t.name.c_str(), daemon_argv(t)[0].c_str(), rc);
                 return rc == 0 ? 1 : rc;  // a tunnel never ends on its own: restart it
             }
-            int now = keep_routes(nl, t, routed);
-            if (now != routed && now) {
+            auto now = keep_routes(nl, t, routed);
+            if (now.index != routed.index && now.index) {
                 std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
             }
             routed = now;
