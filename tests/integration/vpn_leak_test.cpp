@@ -98,6 +98,43 @@ void kill_daemon_now(lab& l, const std::string& type, int sig) {
     EXPECT_TRUE(stop_process(pids[0], daemon_comm(type), sig)) << pids[0];
 }
 
+// The runner itself killed: its daemon goes with it (an orphan would hold
+// the device its successor needs), and the new runner brings the tunnel
+// back on its own.
+void kill_runner(lab& l, const std::string& type) {
+    auto daemons = daemon_pids(l, type);
+    ASSERT_EQ(daemons.size(), 1u) << kernel_evidence(l);
+    int runner = parent_of(daemons[0]);
+    ASSERT_TRUE(alive(runner, "moat")) << "the daemon's parent " << runner << " is not moat's runner";
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(stop_process(runner, "moat", SIGKILL));
+    EXPECT_TRUE(eventually([&] { return !alive(daemons[0], daemon_comm(type)); }, std::chrono::seconds(3)))
+        << "the daemon outlived its runner";
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << "after the runner's SIGKILL\n" << kernel_evidence(l);
+    std::cerr << "[vpn] " << type << ": runner SIGKILL to traffic through the tunnel again: " << ms_since(t0)
+              << " ms\n";
+    EXPECT_EQ(daemon_pids(l, type).size(), 1u) << kernel_evidence(l);
+}
+
+// A reconnect inside one openvpn process (SIGUSR1, as after a ping-restart)
+// keeps the device (--persist-tun) but gets another address from the lab's
+// server: the rule follows the address, and traffic flows again.
+void reconnect_in_process(env& e) {
+    auto& l = e.l;
+    std::string before = tunnel_address(l);
+    int pid = daemon_pids(l, "openvpn").at(0);
+    ::kill(pid, SIGUSR1);
+    EXPECT_TRUE(eventually([&] { auto a = tunnel_address(l); return !a.empty() && a != before; },
+                           std::chrono::seconds(30)))
+        << "no new address after SIGUSR1\n" << kernel_evidence(l) << server_log_tail(e, "openvpn");
+    EXPECT_EQ(daemon_pids(l, "openvpn"), std::vector<int>{pid}) << "the reconnect was meant to stay in one process";
+    EXPECT_TRUE(eventually(
+        [&] { return l.in("ip -4 rule show pref 10001").out.find("from " + tunnel_address(l) + " lookup") != npos; },
+        std::chrono::seconds(5)));
+    expect_one_address_rule(l);
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << "after SIGUSR1\n" << kernel_evidence(l);
+}
+
 }  // namespace
 
 TEST_P(VpnLeak, KilledAndFlappingTunnelLeaksNothing) {
@@ -140,41 +177,14 @@ TEST_P(VpnLeak, KilledAndFlappingTunnelLeaksNothing) {
     EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << "after flapping\n" << kernel_evidence(l);
     std::cerr << "[vpn] " << type << ": recovered from flapping in " << ms_since(t0) << " ms\n";
 
-    // The runner itself killed: its daemon goes with it (an orphan would
-    // hold the device its successor needs), and the new runner brings the
-    // tunnel back on its own.
-    auto daemons = daemon_pids(l, type);
-    ASSERT_EQ(daemons.size(), 1u) << kernel_evidence(l);
-    int runner = parent_of(daemons[0]);
-    ASSERT_TRUE(alive(runner, "moat")) << "the daemon's parent " << runner << " is not moat's runner";
-    t0 = std::chrono::steady_clock::now();
-    EXPECT_TRUE(stop_process(runner, "moat", SIGKILL));
+    kill_runner(l, type);
     ++kills;
-    EXPECT_TRUE(eventually([&] { return !alive(daemons[0], daemon_comm(type)); }, std::chrono::seconds(3)))
-        << "the daemon outlived its runner";
-    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << "after the runner's SIGKILL\n" << kernel_evidence(l);
-    std::cerr << "[vpn] " << type << ": runner SIGKILL to traffic through the tunnel again: " << ms_since(t0)
-              << " ms\n";
-    EXPECT_EQ(daemon_pids(l, type).size(), 1u) << kernel_evidence(l);
     // However many addresses the server handed out over the restarts (the
     // lab's OpenVPN server gives a new one each time), only the device's
     // current address keeps its rule.
     expect_one_address_rule(l);
     if (type == "openvpn") {
-        // A reconnect inside one openvpn process (SIGUSR1, as after a
-        // ping-restart) keeps the device (--persist-tun) but gets another
-        // address from the lab's server: the rule follows the address.
-        std::string before = tunnel_address(l);
-        int pid = daemon_pids(l, type).at(0);
-        ::kill(pid, SIGUSR1);
-        EXPECT_TRUE(eventually([&] { auto a = tunnel_address(l); return !a.empty() && a != before; },
-                               std::chrono::seconds(30)))
-            << "no new address after SIGUSR1\n" << kernel_evidence(l) << server_log_tail(e, type);
-        EXPECT_EQ(daemon_pids(l, type), std::vector<int>{pid}) << "the reconnect was meant to stay in one process";
-        EXPECT_TRUE(eventually([&] { return l.in("ip -4 rule show pref 10001").out.find("from " + tunnel_address(l) + " lookup") != npos; },
-                               std::chrono::seconds(5)));
-        expect_one_address_rule(l);
-        EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << "after SIGUSR1\n" << kernel_evidence(l);
+        reconnect_in_process(e);
     }
     EXPECT_GE(tunnel_status(l).value("restarts", 0) - restarts0, kills) << tunnel_status(l).dump();
     EXPECT_EQ(tunnel_status(l).value("device_up", false), true) << tunnel_status(l).dump();
