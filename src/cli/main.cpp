@@ -142,9 +142,11 @@ int main(int argc, char** argv) {
     try {
         std::string self = basename_of(argv[0]);
         // Invoked through a symlink named spiped or spipe: be that program.
-        if (self == "spiped" || self == "spipe") {
-            return self == "spiped" ? moat::pipe::spiped_main(argc, argv, self)
-                                    : moat::pipe::spipe_main(argc, argv, self);
+        if (self == "spiped") {
+            return moat::pipe::spiped_main(argc, argv, self);
+        }
+        if (self == "spipe") {
+            return moat::pipe::spipe_main(argc, argv, self);
         }
         if (argc >= 2 && std::strcmp(argv[1], "pipe") == 0) {
             return moat::pipe::spiped_main(argc - 1, argv + 1, "moat pipe");

@@ -26,9 +26,6 @@
 
 #include <sys/types.h>
 
-#include <string>
-#include <vector>
-
 namespace moat::container {
 
 struct spawn_options {

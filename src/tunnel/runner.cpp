@@ -125,28 +125,25 @@ void configure_wireguard(const plan::tunnel_plan& t, pid_t daemon) {
     nl.set_up(t.device);
 }
 
+// What keep_routes() last routed: the device (by ifindex) and its global
+// addresses (link-local ones are not a way out).
+struct routed_state {
+    int index = 0;  // 0: the device is not up
+    std::vector<sys::ip_address> addresses;
+    bool operator==(const routed_state&) const = default;
+};
+
 // An OpenVPN server may hand out another address on every reconnect; the
 // rules for the earlier ones would pile up until `down`.
 void drop_stale_address_rules(netlink::socket& nl, const plan::tunnel_plan& t,
-                              const std::vector<netlink::address_info>& current) {
+                              const std::vector<sys::ip_address>& current) {
     for (const auto& r : nl.rules()) {
-        if (r.table != t.table || r.priority != plan::tunnel_address_rule_priority || !r.from) {
-            continue;
-        }
-        bool held = std::any_of(current.begin(), current.end(),
-                                [&](const netlink::address_info& a) { return a.local.address == r.from->address; });
-        if (!held) {
+        if (r.table == t.table && r.priority == plan::tunnel_address_rule_priority && r.from &&
+            std::find(current.begin(), current.end(), r.from->address) == current.end()) {
             nl.delete_rule(r);
         }
     }
 }
-
-// What keep_routes() last routed: the device (by ifindex) and its addresses.
-struct routed_state {
-    int index = 0;  // 0: nothing routed
-    std::vector<sys::ip_address> addresses;
-    bool operator==(const routed_state&) const = default;
-};
 
 // Keeps "default dev <device>" in the tunnel's table while the device is
 // up with an address of that family, and a rule for each of its addresses.
@@ -158,25 +155,21 @@ routed_state keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, const 
     if (!link || !link->up) {
         return {};
     }
-    auto addresses = nl.addresses(t.device);
     routed_state now{link->index, {}};
-    for (const auto& a : addresses) {
-        if (a.scope == 0) {  // link-local is not a way out
+    for (const auto& a : nl.addresses(t.device)) {
+        if (a.scope == 0) {
             now.addresses.push_back(a.local.address);
         }
     }
-    if (now == was) {
-        return was;
+    if (now == was || now.addresses.empty()) {
+        return now;
     }
     // IPv4 forwards by the input interface's own flag: replies to confined
     // containers arrive on the tunnel.
     netlink::set_sysctl("net/ipv4/conf/" + t.device + "/forwarding", "1");
-    for (const auto& a : addresses) {
-        if (a.scope != 0) {
-            continue;
-        }
+    for (const auto& address : now.addresses) {
         netlink::route r;
-        r.family = a.local.address.family;
+        r.family = address.family;
         r.dev = t.device;
         r.table = t.table;
         nl.replace_route(r);
@@ -186,7 +179,7 @@ routed_state keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, const 
         // confined flow outside. `down` removes rules into the tunnel's
         // table along with the table.
         netlink::rule own;
-        own.from = sys::ip_prefix{a.local.address, a.local.address.max_prefix()};
+        own.from = sys::ip_prefix{address, address.max_prefix()};
         own.table = t.table;
         own.priority = plan::tunnel_address_rule_priority;
         try {
@@ -197,10 +190,7 @@ routed_state keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, const 
             }
         }
     }
-    if (now.addresses.empty()) {
-        return {};
-    }
-    drop_stale_address_rules(nl, t, addresses);
+    drop_stale_address_rules(nl, t, now.addresses);
     return now;
 }
 
@@ -267,7 +257,7 @@ int run(const plan::tunnel_plan& t) {
                 return rc == 0 ? 1 : rc;  // a tunnel never ends on its own: restart it
             }
             auto now = keep_routes(nl, t, routed);
-            if (now.index != routed.index && now.index) {
+            if (!now.addresses.empty() && (now.index != routed.index || routed.addresses.empty())) {
                 std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
             }
             routed = now;
