@@ -45,4 +45,14 @@ std::string to_string(restart_policy r) {
     return "no";
 }
 
+std::string to_string(const private_users& u) {
+    switch (u.mode) {
+    case users_mode::no: return "no";
+    case users_mode::pick: return "pick";
+    case users_mode::identity: return "identity";
+    case users_mode::base: return std::to_string(u.base);
+    }
+    return "pick";
+}
+
 }  // namespace moat::config

@@ -67,8 +67,34 @@ struct bind_mount {
 };
 
 struct firewall_spec {
-    std::vector<std::uint16_t> allowed_tcp_ports;  // allowedTCPPorts
+    std::vector<std::uint16_t> allowed_tcp_ports;  // allowedTCPPorts: inbound to the container
     std::vector<std::uint16_t> allowed_udp_ports;  // allowedUDPPorts
+    // allowedHostTCPPorts / allowedHostUDPPorts: ports of the HOST's own
+    // services (on any of its addresses) the container may open connections
+    // to. Everything else of the host is closed to it (docs/SECURITY.md).
+    std::vector<std::uint16_t> allowed_host_tcp_ports;
+    std::vector<std::uint16_t> allowed_host_udp_ports;
+};
+
+// privateUsers (NixOS): whose uids the container's run as on the host.
+enum class users_mode {
+    no,        // "no": root inside is the host's root (NixOS's default, not moat's)
+    pick,      // "pick": a free 65536-uid range of the host, root inside = its first uid
+    identity,  // "identity": uids 0-65535 map to themselves, in a user namespace of their own
+    base,      // an integer: the range starting at that uid
+};
+
+struct private_users {
+    users_mode mode = users_mode::pick;
+    std::uint32_t base = 0;  // users_mode::base only
+    bool operator==(const private_users&) const = default;
+};
+
+// allowedDevices (NixOS): a host device node the container may use.
+struct allowed_device {
+    std::string node;              // node: "/dev/fuse"
+    std::string modifier = "rwm";  // modifier: a subset of "rwm" (read, write, mknod)
+    location where;
 };
 
 struct check_settings {
@@ -91,6 +117,10 @@ struct container {
     std::vector<port_forward> forward_ports;        // forwardPorts
     std::vector<bind_mount> bind_mounts;            // bindMounts
     std::optional<std::string> root;                // root (default: host's / read-only)
+    private_users users;                            // privateUsers (default "pick")
+    bool enable_tun = false;                        // enableTun: /dev/net/tun and CAP_NET_ADMIN
+    std::vector<std::string> additional_capabilities;  // additionalCapabilities: "CAP_..." names
+    std::vector<allowed_device> allowed_devices;    // allowedDevices
     bool ephemeral = false;                         // ephemeral
     firewall_spec firewall;                              // firewall.*
     std::vector<service> services;                  // services.<name>, in file order
@@ -151,5 +181,6 @@ struct model {
 std::string to_string(egress_kind);
 std::string to_string(const egress_spec&);      // "none" | "nat" | "vpn:<tunnel>"
 std::string to_string(restart_policy);     // "no" | "on-failure" | "always"
+std::string to_string(const private_users&);  // "no" | "pick" | "identity" | "<base>"
 
 }  // namespace moat::config

@@ -3,6 +3,9 @@
 // error messages identical.
 #include "config/value_reader.hpp"
 
+#include "config/capabilities.hpp"
+#include "config/names.hpp"
+
 #include <sys/socket.h>
 
 namespace moat::config {
@@ -36,6 +39,9 @@ private:
     port_forward read_forward(const tree_node& n, const std::string& context);
     void read_bind_mounts(container& c, const tree_member& m);
     firewall_spec read_firewall(const tree_member& m, const std::string& context);
+    std::optional<private_users> read_private_users(const tree_member& m);
+    std::vector<std::string> read_capabilities(const tree_member& m);
+    std::vector<allowed_device> read_devices(const tree_member& m, const std::string& context);
     service read_service(const tree_member& m, const std::string& context);
     network read_network(const tree_member& m);
     tunnel read_tunnel(const tree_member& m);
@@ -72,6 +78,10 @@ container schema::read_container(const tree_member& m) {
          }},
         {"bindMounts", [&](auto& f) { read_bind_mounts(c, f); }},
         {"root", [&](auto& f) { c.root = _r.absolute_path(f.value, f.key); }},
+        {"privateUsers", [&](auto& f) { c.users = read_private_users(f).value_or(c.users); }},
+        {"enableTun", [&](auto& f) { c.enable_tun = _r.boolean(f).value_or(false); }},
+        {"additionalCapabilities", [&](auto& f) { c.additional_capabilities = read_capabilities(f); }},
+        {"allowedDevices", [&](auto& f) { c.allowed_devices = read_devices(f, context); }},
         {"ephemeral", [&](auto& f) { c.ephemeral = _r.boolean(f).value_or(false); }},
         {"firewall", [&](auto& f) { c.firewall = read_firewall(f, context); }},
         {"services", [&](auto& f) {
@@ -153,8 +163,8 @@ void schema::read_bind_mounts(container& c, const tree_member& m) {
                  }
              }},
         });
-        if (!has_mount_point && (entry.key.empty() || entry.key.front() != '/')) {
-            _r.diag().add(entry.key_pos, "bindMounts: mount point " + quoted(entry.key) + " is not an absolute path");
+        if (auto problem = path_problem(entry.key); !has_mount_point && problem) {
+            _r.diag().add(entry.key_pos, "bindMounts: mount point " + quoted(entry.key) + ": " + *problem);
         }
         b.host_path = host_path.value_or(b.mount_point);
         c.bind_mounts.push_back(std::move(b));
@@ -166,8 +176,93 @@ firewall_spec schema::read_firewall(const tree_member& m, const std::string& con
     _r.fields(m.value, m.key, "firewall of " + context, {
         {"allowedTCPPorts", [&](auto& f) { fw.allowed_tcp_ports = _r.ports(f); }},
         {"allowedUDPPorts", [&](auto& f) { fw.allowed_udp_ports = _r.ports(f); }},
+        {"allowedHostTCPPorts", [&](auto& f) { fw.allowed_host_tcp_ports = _r.ports(f); }},
+        {"allowedHostUDPPorts", [&](auto& f) { fw.allowed_host_udp_ports = _r.ports(f); }},
     });
     return fw;
+}
+
+// NixOS: either (enum ["no" "identity" "pick"]) or (ints.u32), the base.
+std::optional<private_users> schema::read_private_users(const tree_member& m) {
+    constexpr std::string_view expected = "\"no\", \"pick\", \"identity\" or a uid base";
+    if (m.value.kind == node_kind::integer) {
+        // The range is base .. base+65535, and uid 2^32-1 means "no uid".
+        if (m.value.integer < 0 || m.value.integer > 0xFFFFFFFFLL - 65536) {
+            _r.diag().add(m.value.pos, m.key + ": expected a uid base 0-" + std::to_string(0xFFFFFFFFLL - 65536) +
+                                           ", got " + shown(m.value));
+            return std::nullopt;
+        }
+        if (m.value.integer == 0) {
+            return private_users{users_mode::identity, 0};
+        }
+        return private_users{users_mode::base, static_cast<std::uint32_t>(m.value.integer)};
+    }
+    if (m.value.kind != node_kind::string) {
+        _r.is(m.value, node_kind::string, m.key, expected);
+        return std::nullopt;
+    }
+    return _r.choice<private_users>(m, {{"no", {users_mode::no, 0}},
+                                        {"pick", {users_mode::pick, 0}},
+                                        {"identity", {users_mode::identity, 0}}});
+}
+
+std::vector<std::string> schema::read_capabilities(const tree_member& m) {
+    std::vector<std::string> out;
+    if (!_r.is(m.value, node_kind::array, m.key, "an array of capability names like \"CAP_NET_ADMIN\"")) {
+        return out;
+    }
+    for (const auto& item : m.value.items) {
+        auto name = _r.string(item, m.key);
+        if (!name) {
+            continue;
+        }
+        if (capability_number(*name) < 0) {
+            std::vector<std::string_view> names = capability_names();
+            auto near = nearest_key(*name, names);
+            _r.diag().add(item.pos, m.key + ": unknown capability " + shown(item) +
+                                        (near.empty() ? "" : "; did you mean \"" + near + "\"?"));
+            continue;
+        }
+        out.push_back(*name);
+    }
+    return out;
+}
+
+std::vector<allowed_device> schema::read_devices(const tree_member& m, const std::string& context) {
+    std::vector<allowed_device> out;
+    if (!_r.is(m.value, node_kind::array, m.key, "an array of tables like { node = \"/dev/fuse\", modifier = \"rw\" }")) {
+        return out;
+    }
+    for (const auto& item : m.value.items) {
+        allowed_device d;
+        d.where = _r.at(item.pos);
+        key_locations keys;
+        _r.fields(item, m.key, "allowedDevices of " + context, {
+            {"node", [&](auto& f) {
+                 auto p = _r.absolute_path(f.value, f.key);
+                 if (p && p->rfind("/dev/", 0) != 0) {
+                     _r.diag().add(f.value.pos, "node: expected a device node under /dev, got " + shown(f.value));
+                 } else if (p) {
+                     d.node = *p;
+                 }
+             }},
+            {"modifier", [&](auto& f) {
+                 auto s = _r.string(f);
+                 if (s && (s->empty() || s->find_first_not_of("rwm") != std::string::npos)) {
+                     _r.diag().add(f.value.pos, "modifier: expected letters of \"rwm\" (read, write, mknod), got " + shown(f.value));
+                 } else if (s) {
+                     d.modifier = *s;
+                 }
+             }},
+        }, &keys);
+        if (item.kind == node_kind::table) {
+            _r.require(item.pos, "allowedDevices of " + context, keys, {"node"});
+        }
+        if (!d.node.empty()) {
+            out.push_back(std::move(d));
+        }
+    }
+    return out;
 }
 
 service schema::read_service(const tree_member& m, const std::string& context) {
@@ -237,7 +332,7 @@ tunnel schema::read_tunnel(const tree_member& m) {
                                                      {"wireguard", tunnel_type::wireguard}})
                               .value_or(t.type);
              }},
-            {"config", [&](auto& f) { t.config_path = _r.string(f).value_or(""); }},
+            {"config", [&](auto& f) { t.config_path = _r.absolute_path(f.value, f.key).value_or(""); }},
             {"killSwitch", [&](auto& f) { t.kill_switch = _r.boolean(f).value_or(true); }},
             {"namespace", [&](auto& f) { t.in_namespace = _r.boolean(f).value_or(false); }},
         }, &t.keys)) {
@@ -259,7 +354,7 @@ pipe schema::read_pipe(const tree_member& m) {
              }},
             {"source", [&](auto& f) { p.source = _r.endpoint(f).value_or(""); }},
             {"target", [&](auto& f) { p.target = _r.endpoint(f).value_or(""); }},
-            {"keyFile", [&](auto& f) { p.key_file = _r.string(f).value_or(""); }},
+            {"keyFile", [&](auto& f) { p.key_file = _r.absolute_path(f.value, f.key).value_or(""); }},
             {"container", [&](auto& f) { p.container = _r.string(f); }},
         }, &p.keys)) {
         return p;

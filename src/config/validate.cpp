@@ -3,6 +3,7 @@
 // Each problem is reported at the key that caused it.
 #include "config/validate_detail.hpp"
 
+#include <algorithm>
 #include <map>
 
 namespace moat::config {
@@ -18,6 +19,7 @@ void validator::run() {
         check_bridge(c);
         check_services(c);
         check_dns(c);
+        check_privileges(c);
     }
     check_duplicate_addresses();
     check_networks();
@@ -131,6 +133,25 @@ void validator::check_dns(const container& c) {
         if (!sys::ip_address::parse(entry) || entry.find('\0') != std::string::npos) {
             _d.add(key_at(c.keys, "dns", c.where), "dns: expected an IP address, got \"" + entry + "\"");
         }
+    }
+}
+
+// CAP_NET_ADMIN over the host's own network namespace would let the
+// container rewrite moat's firewall and routing, the kill switch included.
+// In a user namespace (any privateUsers but "no") a capability reaches only
+// the namespaces that user namespace owns, never the host's.
+void validator::check_privileges(const container& c) {
+    if (c.private_network || c.users.mode != users_mode::no) {
+        return;
+    }
+    bool net_admin = std::find(c.additional_capabilities.begin(), c.additional_capabilities.end(), "CAP_NET_ADMIN") !=
+                     c.additional_capabilities.end();
+    const char* key = c.enable_tun ? "enableTun" : net_admin ? "additionalCapabilities" : nullptr;
+    if (key) {
+        _d.add(key_at(c.keys, key, c.where),
+               std::string(key) + " gives CAP_NET_ADMIN, and container " + quoted(c.name) +
+                   " shares the host's network with privateUsers = \"no\": it could rewrite the host's firewall and routes",
+               "set privateNetwork = true, or leave privateUsers at its default \"pick\"");
     }
 }
 

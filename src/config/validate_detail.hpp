@@ -31,6 +31,7 @@ private:
     void check_member_address(const container& c, const char* key, const std::optional<sys::ip_prefix>& address,
                               const std::optional<sys::ip_prefix>& subnet, const network& net);
     void check_dns(const container& c);
+    void check_privileges(const container& c);
     void check_duplicate_addresses();
     void check_outside_networks(const container& c, const char* key, const sys::ip_address& a, const location& at);
 

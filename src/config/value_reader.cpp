@@ -1,5 +1,6 @@
 #include "config/value_reader.hpp"
 
+#include "config/names.hpp"
 #include "config/probe.hpp"
 
 #include <sys/socket.h>
@@ -189,8 +190,11 @@ std::optional<sys::ip_address> value_reader::address(const tree_member& m) {
 
 std::optional<std::string> value_reader::absolute_path(const tree_node& n, std::string_view key) {
     auto s = string(n, key);
-    if (s && (s->empty() || s->front() != '/')) {
-        _diag.add(n.pos, std::string(key) + ": expected an absolute path, got " + shown(n));
+    if (!s) {
+        return s;
+    }
+    if (auto problem = path_problem(*s)) {
+        _diag.add(n.pos, std::string(key) + ": " + *problem + ", got " + shown(n));
         return std::nullopt;
     }
     return s;
@@ -288,15 +292,12 @@ void value_reader::bad_choice(const tree_member& m, const std::string& got, cons
 
 bool value_reader::check_name(const tree_member& m, std::string_view what) {
     const std::string& n = m.key;
-    bool ok = !n.empty() && n.size() <= 64 && std::isalnum(static_cast<unsigned char>(n[0]));
-    for (char c : n) {
-        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    if (!name_problem(n)) {
+        return true;
     }
-    if (!ok) {
-        _diag.add(m.key_pos, "invalid " + std::string(what) + " name " + quoted(n.size() > 70 ? n.substr(0, 70) + "..." : n),
-                  "use 1-64 letters, digits, '-' and '_', starting with a letter or digit");
-    }
-    return ok;
+    _diag.add(m.key_pos, "invalid " + std::string(what) + " name " + quoted(n.size() > 70 ? n.substr(0, 70) + "..." : n),
+              std::string(name_rule));
+    return false;
 }
 
 }  // namespace moat::config

@@ -1,6 +1,12 @@
 #include "plan/plan.hpp"
 
+#include "sys/error.hpp"
 #include "sys/hash.hpp"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <set>
@@ -75,6 +81,35 @@ static service_plan plan_service(const config::service& s) {
     return p;
 }
 
+static device_plan plan_device(const std::string& node, const std::string& access, const config::location& where) {
+    struct stat st {};
+    if (::stat(node.c_str(), &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+        throw usage_error((where.line ? where.str() + ": " : "") + "allowedDevices: " + node +
+                          " is not a device node on this host");
+    }
+    return {node, S_ISCHR(st.st_mode) ? 'c' : 'b', major(st.st_rdev), minor(st.st_rdev), access};
+}
+
+static void plan_privileges(const config::container& c, container_plan& p) {
+    p.users = config::to_string(c.users);
+    if (c.users.mode == config::users_mode::base) {
+        p.users = "base";
+        p.users_base = c.users.base;
+    }
+    p.capabilities = c.additional_capabilities;
+    for (const auto& d : c.allowed_devices) {
+        p.devices.push_back(plan_device(d.node, d.modifier, d.where));
+    }
+    // NixOS's enableTun is exactly this pair.
+    if (c.enable_tun) {
+        auto where = c.keys.count("enableTun") ? c.keys.at("enableTun") : c.where;
+        p.devices.push_back(plan_device("/dev/net/tun", "rw", where));
+        p.capabilities.push_back("CAP_NET_ADMIN");
+    }
+    std::sort(p.capabilities.begin(), p.capabilities.end());
+    p.capabilities.erase(std::unique(p.capabilities.begin(), p.capabilities.end()), p.capabilities.end());
+}
+
 container_plan plan_container(const config::container& c) {
     container_plan p;
     p.name = c.name;
@@ -92,6 +127,9 @@ container_plan plan_container(const config::container& c) {
     p.dns = c.dns;
     p.tcp_ports = c.firewall.allowed_tcp_ports;
     p.udp_ports = c.firewall.allowed_udp_ports;
+    p.host_tcp_ports = c.firewall.allowed_host_tcp_ports;
+    p.host_udp_ports = c.firewall.allowed_host_udp_ports;
+    plan_privileges(c, p);
     p.root = c.root.value_or("/");
     // The host's own root is always read-only inside; a directory root is the
     // container's own, writable as with `systemd-nspawn -D`.
@@ -120,6 +158,23 @@ static std::optional<address_pair> pair_from(const nlohmann::json& j) {
     return address_pair{*sys::ip_prefix::parse(j.at("host").get<std::string>()),
                         *sys::ip_prefix::parse(j.at("local").get<std::string>()),
                         j.at("point_to_point").get<bool>()};
+}
+
+static nlohmann::json devices_json(const std::vector<device_plan>& devices) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : devices) {
+        out.push_back({{"node", d.node}, {"type", std::string(1, d.type)}, {"major", d.major}, {"minor", d.minor},
+                       {"access", d.access}});
+    }
+    return out;
+}
+
+static std::vector<device_plan> devices_from(const nlohmann::json& j) {
+    std::vector<device_plan> out;
+    for (const auto& d : j) {
+        out.push_back({d.at("node"), d.at("type").get<std::string>().at(0), d.at("major"), d.at("minor"), d.at("access")});
+    }
+    return out;
 }
 
 static nlohmann::json forwards_json(const std::vector<forward_plan>& forwards) {
@@ -158,6 +213,9 @@ nlohmann::json to_json(const container_plan& p) {
             {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
             {"egress", p.egress}, {"uplink", p.uplink}, {"forwards", forwards_json(p.forwards)},
             {"tunnel", p.tunnel}, {"tunnel_if", p.tunnel_if}, {"tunnel_host", p.tunnel_host}, {"probe", p.probes}, {"on_failure", p.on_failure}, {"dns", p.dns}, {"tcp_ports", p.tcp_ports}, {"udp_ports", p.udp_ports},
+            {"host_tcp_ports", p.host_tcp_ports}, {"host_udp_ports", p.host_udp_ports},
+            {"users", p.users}, {"users_base", p.users_base}, {"capabilities", p.capabilities},
+            {"devices", devices_json(p.devices)},
             {"root", p.root}, {"root_read_only", p.root_read_only}, {"ephemeral", p.ephemeral},
             {"mounts", mounts}, {"services", services}};
 }
@@ -189,6 +247,15 @@ container_plan plan_from_json(const nlohmann::json& j) {
     p.dns = j.at("dns").get<std::vector<std::string>>();
     p.tcp_ports = j.at("tcp_ports").get<std::vector<std::uint16_t>>();
     p.udp_ports = j.at("udp_ports").get<std::vector<std::uint16_t>>();
+    p.host_tcp_ports = j.value("host_tcp_ports", std::vector<std::uint16_t>{});
+    p.host_udp_ports = j.value("host_udp_ports", std::vector<std::uint16_t>{});
+    // A record written before privateUsers existed: no user namespace.
+    p.users = j.value("users", "no");
+    p.users_base = j.value("users_base", 0U);
+    p.capabilities = j.value("capabilities", std::vector<std::string>{});
+    if (j.contains("devices")) {
+        p.devices = devices_from(j.at("devices"));
+    }
     p.root = j.at("root");
     p.root_read_only = j.at("root_read_only");
     p.ephemeral = j.at("ephemeral");

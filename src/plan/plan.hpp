@@ -54,6 +54,17 @@ struct mount_plan {
     bool read_only = true;
 };
 
+// A host device node the container may open (config's allowedDevices,
+// enableTun): bound into its /dev and allowed by its device filter.
+struct device_plan {
+    std::string node;           // the host's node, e.g. "/dev/fuse"
+    char type = 'c';            // 'c' | 'b'
+    std::uint32_t major = 0;
+    std::uint32_t minor = 0;
+    std::string access = "rw";  // a subset of "rwm"
+    bool operator==(const device_plan&) const = default;
+};
+
 struct forward_plan {
     std::string protocol = "tcp";
     std::uint16_t host_port = 0;
@@ -89,6 +100,14 @@ struct container_plan {
     std::vector<std::string> dns;
     std::vector<std::uint16_t> tcp_ports;
     std::vector<std::uint16_t> udp_ports;
+    std::vector<std::uint16_t> host_tcp_ports;  // the host's own services it may reach
+    std::vector<std::uint16_t> host_udp_ports;
+    // privateUsers: "no" | "pick" | "identity" | "base" (users_base set);
+    // the range a "pick" gets is chosen at start and kept in the record.
+    std::string users = "pick";
+    std::uint32_t users_base = 0;
+    std::vector<std::string> capabilities;  // kept beyond the default set ("CAP_NET_ADMIN", ...)
+    std::vector<device_plan> devices;
     std::string root = "/";
     bool root_read_only = true;
     bool ephemeral = false;
@@ -96,7 +115,12 @@ struct container_plan {
     std::vector<service_plan> services;  // in start order (`after` resolved)
 };
 
+// Throws moat::usage_error (at the key) when an allowedDevices node is not a
+// device on this host.
 container_plan plan_container(const config::container& c);
+
+// Whether the plan gives the container a user namespace of its own.
+inline bool has_user_namespace(const container_plan& p) { return p.users != "no"; }
 
 nlohmann::json to_json(const container_plan& p);
 container_plan plan_from_json(const nlohmann::json& j);

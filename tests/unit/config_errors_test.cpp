@@ -101,9 +101,50 @@ bindMounts.data = { hostPath = "/srv" }
 bindMounts."/ok" = { hostPath = "relative", isReadOnly = "no" }
 )")),
                 ElementsAre("2:8: root: expected an absolute path, got \"srv/root\"",
-                            "3:12: bindMounts: mount point 'data' is not an absolute path",
+                            "3:12: bindMounts: mount point 'data': expected an absolute path",
                             "4:33: hostPath: expected an absolute path, got \"relative\"",
                             "4:58: isReadOnly: expected true or false, got a string"));
+}
+
+TEST(config_errors, dot_dot_segments_and_relative_host_paths) {
+    EXPECT_THAT(briefs(load_errors(R"([containers.c]
+root = "/srv/../etc"
+bindMounts."/tmp/../../../etc/nologin" = { hostPath = "/srv/./x" }
+[tunnels.t]
+type = "openvpn"
+config = "provider.ovpn"
+[pipes.p]
+mode = "encrypt"
+source = "0.0.0.0:1"
+target = "1.2.3.4:5"
+keyFile = "keys/p.key"
+)")),
+                ElementsAre("2:8: root: '..' segments are not allowed; write the path without them, got \"/srv/../etc\"",
+                            "3:12: bindMounts: mount point '/tmp/../../../etc/nologin': '..' segments are not allowed; write the path without them",
+                            "3:55: hostPath: '.' segments are not allowed; write the path without them, got \"/srv/./x\"",
+                            "6:10: config: expected an absolute path, got \"provider.ovpn\"",
+                            "11:11: keyFile: expected an absolute path, got \"keys/p.key\""));
+}
+
+TEST(config_errors, privileges) {
+    EXPECT_THAT(briefs(load_errors(R"([containers.a]
+privateUsers = "yes"
+[containers.b]
+privateUsers = -1
+additionalCapabilities = ["CAP_NET_ADMN", "CAP_SYS_PTRACE"]
+enableTun = "true"
+[containers.c]
+privateUsers = 4294967295
+allowedDevices = [{ node = "/etc/passwd" }, { modifier = "rwx", node = "/dev/fuse" }, { modifier = "r" }]
+)")),
+                ElementsAre("2:16: privateUsers: expected \"no\", \"pick\" or \"identity\", got \"yes\"",
+                            "4:16: privateUsers: expected a uid base 0-4294901759, got -1",
+                            "5:27: additionalCapabilities: unknown capability \"CAP_NET_ADMN\"; did you mean \"CAP_NET_ADMIN\"?",
+                            "6:13: enableTun: expected true or false, got a string (hint: write it without quotes)",
+                            "8:16: privateUsers: expected a uid base 0-4294901759, got 4294967295",
+                            "9:28: node: expected a device node under /dev, got \"/etc/passwd\"",
+                            "9:58: modifier: expected letters of \"rwm\" (read, write, mknod), got \"rwx\"",
+                            "9:87: missing required key 'node' in allowedDevices of container 'c'"));
 }
 
 TEST(config_errors, services) {

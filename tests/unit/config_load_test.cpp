@@ -37,6 +37,8 @@ TEST(config_load, toml_and_json_give_equal_models) {
     // Make sure the dump is not trivially empty: spot-check what it compared.
     EXPECT_NE(dump(t).find("fwd udp 5353->5353 on 127.0.0.1"), std::string::npos) << dump(t);
     EXPECT_NE(dump(t).find("mount /cache <- /cache ro=1"), std::string::npos) << dump(t);
+    EXPECT_NE(dump(t).find("users=524288 tun=1"), std::string::npos) << dump(t);
+    EXPECT_NE(dump(t).find("host udp: 53 123"), std::string::npos) << dump(t);
 }
 
 TEST(config_load, every_key_is_mapped) {
@@ -71,6 +73,16 @@ TEST(config_load, every_key_is_mapped) {
     EXPECT_EQ(*m.pipes[1].container, "webapp");
     EXPECT_EQ(*m.networks[0].uplink, "eth0");
     EXPECT_EQ(*m.check->on_failure, "/usr/local/bin/alert");
+    const container& member = m.containers[1];
+    EXPECT_EQ(member.users, (private_users{users_mode::base, 524288}));
+    EXPECT_TRUE(member.enable_tun);
+    EXPECT_EQ(member.additional_capabilities, std::vector<std::string>{"CAP_SYS_PTRACE"});
+    ASSERT_EQ(member.allowed_devices.size(), 1u);
+    EXPECT_EQ(member.allowed_devices[0].node, "/dev/fuse");
+    EXPECT_EQ(member.allowed_devices[0].modifier, "rw");
+    EXPECT_EQ(member.firewall.allowed_host_tcp_ports, std::vector<std::uint16_t>{53});
+    EXPECT_EQ(member.firewall.allowed_host_udp_ports, (std::vector<std::uint16_t>{53, 123}));
+    EXPECT_EQ(m.containers[3].users, (private_users{users_mode::identity, 0}));
 }
 
 TEST(config_load, keeps_file_order_not_key_order) {
@@ -95,6 +107,9 @@ TEST(config_load, defaults) {
     EXPECT_FALSE(c.private_network);  // nspawn's default: share the host's network
     EXPECT_FALSE(c.ephemeral);
     EXPECT_FALSE(c.egress);
+    // Not NixOS's "no": root inside must not be root outside (docs/SECURITY.md).
+    EXPECT_EQ(c.users, (private_users{users_mode::pick, 0}));
+    EXPECT_FALSE(c.enable_tun);
     model t = load_string("[tunnels.t]\ntype = \"openvpn\"\nconfig = \"/x\"\n", "d.toml", format::toml);
     EXPECT_TRUE(t.tunnels.at(0).kill_switch);  // turning it off must be explicit
     model s = load_string("[containers.c.services.s]\nscript = \"x\"\n", "d.toml", format::toml);

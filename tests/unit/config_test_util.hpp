@@ -31,14 +31,21 @@ inline void dump_container(std::ostream& o, const container& c) {
     o << "container " << c.name << " auto=" << c.auto_start << " priv=" << c.private_network << " h=" << opt(c.host_address)
       << " l=" << opt(c.local_address) << " h6=" << opt(c.host_address6) << " l6=" << opt(c.local_address6)
       << " br=" << opt(c.host_bridge) << " egress=" << (c.egress ? to_string(*c.egress) : "-") << " root=" << opt(c.root)
-      << " eph=" << c.ephemeral;
+      << " eph=" << c.ephemeral << " users=" << to_string(c.users) << " tun=" << c.enable_tun;
     dump_check(o, c.check);
+    o << "\n  caps:";
+    for (const auto& cap : c.additional_capabilities) o << " " << cap;
+    for (const auto& d : c.allowed_devices) o << "\n  device " << d.node << " " << d.modifier;
     o << "\n  dns:";
     for (const auto& d : c.dns) o << " " << d;
     o << "\n  fw tcp:";
     for (auto p : c.firewall.allowed_tcp_ports) o << " " << p;
     o << " udp:";
     for (auto p : c.firewall.allowed_udp_ports) o << " " << p;
+    o << " host tcp:";
+    for (auto p : c.firewall.allowed_host_tcp_ports) o << " " << p;
+    o << " host udp:";
+    for (auto p : c.firewall.allowed_host_udp_ports) o << " " << p;
     for (const auto& f : c.forward_ports)
         o << "\n  fwd " << f.protocol << " " << f.host_port << "->" << f.container_port << " on "
           << (f.host_address ? f.host_address->str() : "*");

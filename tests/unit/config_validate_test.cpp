@@ -241,6 +241,26 @@ TEST(config_validate, dns_in_a_programmatic_model) {
     EXPECT_EQ(d[0].message, "dns: expected an IP address, got \"one.one\"");
 }
 
+TEST(config_validate, net_admin_over_the_host_network_needs_a_user_namespace) {
+    EXPECT_THAT(problems(R"([containers.a]
+privateUsers = "no"
+enableTun = true
+[containers.b]
+privateUsers = "no"
+additionalCapabilities = ["CAP_NET_ADMIN"]
+[containers.ok1]
+enableTun = true
+[containers.ok2]
+privateUsers = "no"
+privateNetwork = true
+enableTun = true
+)"),
+                ElementsAre("3:1: enableTun gives CAP_NET_ADMIN, and container 'a' shares the host's network with privateUsers = \"no\": "
+                            "it could rewrite the host's firewall and routes (hint: set privateNetwork = true, or leave privateUsers at its default \"pick\")",
+                            "6:1: additionalCapabilities gives CAP_NET_ADMIN, and container 'b' shares the host's network with privateUsers = \"no\": "
+                            "it could rewrite the host's firewall and routes (hint: set privateNetwork = true, or leave privateUsers at its default \"pick\")"));
+}
+
 TEST(config_validate, reports_every_problem_at_once_in_json_too) {
     auto d = validate_errors(R"({"containers": {
   "a": {"privateNetwork": true, "hostAddress": "10.0.0.1"},
@@ -258,14 +278,14 @@ TEST(config_unsupported, everything_staged_is_rejected_with_its_key) {
                                        "11:1: containers.webapp.forwardPorts: not supported yet in this version of moat",
                                        "35:20: containers.webapp.check.probe: not supported yet in this version of moat",
                                        "40:1: containers.member.hostBridge: not supported yet in this version of moat",
-                                       "46:1: containers.confined.hostBridge: not supported yet in this version of moat",
-                                       "47:1: containers.confined.egress = \"vpn:vpn0\": not supported yet in this version of moat",
-                                       "52:11: networks.lab: not supported yet in this version of moat",
-                                       "59:10: tunnels.vpn0: not supported yet in this version of moat",
-                                       "64:10: tunnels.wg0: not supported yet in this version of moat",
-                                       "70:8: pipes.greeting: not supported yet in this version of moat",
-                                       "76:8: pipes.back: not supported yet in this version of moat",
-                                       "83:2: check: not supported yet in this version of moat"));
+                                       "51:1: containers.confined.hostBridge: not supported yet in this version of moat",
+                                       "52:1: containers.confined.egress = \"vpn:vpn0\": not supported yet in this version of moat",
+                                       "58:11: networks.lab: not supported yet in this version of moat",
+                                       "65:10: tunnels.vpn0: not supported yet in this version of moat",
+                                       "70:10: tunnels.wg0: not supported yet in this version of moat",
+                                       "76:8: pipes.greeting: not supported yet in this version of moat",
+                                       "82:8: pipes.back: not supported yet in this version of moat",
+                                       "89:2: check: not supported yet in this version of moat"));
 }
 
 TEST(config_unsupported, each_feature_flag_lifts_its_own_errors) {
@@ -275,16 +295,16 @@ TEST(config_unsupported, each_feature_flag_lifts_its_own_errors) {
     feature_set no_on_failure = all;
     no_on_failure.check_on_failure = false;
     EXPECT_THAT(briefs(diagnostics_of([&] { reject_unsupported(m, no_on_failure); })),
-                ElementsAre("83:2: check.onFailure: not supported yet in this version of moat"));
+                ElementsAre("89:2: check.onFailure: not supported yet in this version of moat"));
     feature_set no_vpn = all;
     no_vpn.vpn = false;
     EXPECT_THAT(briefs(diagnostics_of([&] { reject_unsupported(m, no_vpn); })),
-                ElementsAre("47:1: containers.confined.egress = \"vpn:vpn0\": not supported yet in this version of moat"));
+                ElementsAre("52:1: containers.confined.egress = \"vpn:vpn0\": not supported yet in this version of moat"));
     feature_set no_nat = all;
     no_nat.nat = false;
     EXPECT_THAT(briefs(diagnostics_of([&] { reject_unsupported(m, no_nat); })),
                 ElementsAre("9:1: containers.webapp.egress = \"nat\": not supported yet in this version of moat",
-                            "55:1: networks.lab.egress = \"nat\": not supported yet in this version of moat"));
+                            "61:1: networks.lab.egress = \"nat\": not supported yet in this version of moat"));
     feature_set no_check = all;
     no_check.check = false;
     EXPECT_EQ(diagnostics_of([&] { reject_unsupported(m, no_check); }).size(), 3u);  // container, network, [check]

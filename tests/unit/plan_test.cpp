@@ -1,4 +1,5 @@
 #include "plan/plan.hpp"
+#include "sys/error.hpp"
 
 #include <gtest/gtest.h>
 
@@ -82,4 +83,48 @@ TEST(Plan, ServicesStartInAfterOrder) {
     EXPECT_EQ(order[0]->name, "db");
     EXPECT_EQ(order[1]->name, "cache");
     EXPECT_EQ(order[2]->name, "web");
+}
+
+TEST(Plan, PrivilegesUsersDevicesAndHostPorts) {
+    auto p = plan::plan_container(hello());
+    EXPECT_EQ(p.users, "pick");  // moat's default
+    EXPECT_TRUE(plan::has_user_namespace(p));
+    EXPECT_TRUE(p.devices.empty());
+    EXPECT_TRUE(p.capabilities.empty());
+
+    auto c = hello();
+    c.users = {config::users_mode::base, 524288};
+    c.enable_tun = true;
+    c.additional_capabilities = {"CAP_SYS_PTRACE", "CAP_NET_ADMIN"};
+    c.allowed_devices.push_back({"/dev/null", "r", {}});
+    c.firewall.allowed_host_udp_ports = {53};
+    auto q = plan::plan_container(c);
+    EXPECT_EQ(q.users, "base");
+    EXPECT_EQ(q.users_base, 524288u);
+    // enableTun's CAP_NET_ADMIN and the explicit one are one entry.
+    EXPECT_EQ(q.capabilities, (std::vector<std::string>{"CAP_NET_ADMIN", "CAP_SYS_PTRACE"}));
+    ASSERT_EQ(q.devices.size(), 2u);
+    EXPECT_EQ(q.devices[0], (plan::device_plan{"/dev/null", 'c', 1, 3, "r"}));
+    EXPECT_EQ(q.devices[1], (plan::device_plan{"/dev/net/tun", 'c', 10, 200, "rw"}));
+    EXPECT_EQ(q.host_udp_ports, std::vector<std::uint16_t>{53});
+    auto back = plan::plan_from_json(plan::to_json(q));
+    EXPECT_EQ(plan::to_json(back), plan::to_json(q));
+    EXPECT_NE(plan::hash(q), plan::hash(p));
+
+    c.users = {config::users_mode::no, 0};
+    EXPECT_FALSE(plan::has_user_namespace(plan::plan_container(c)));
+    c.allowed_devices = {{"/etc/passwd", "rw", {"f.toml", 3, 7}}};
+    try {
+        plan::plan_container(c);
+        FAIL() << "a regular file accepted as a device";
+    } catch (const moat::usage_error& e) {
+        EXPECT_STREQ(e.what(), "f.toml:3:7: allowedDevices: /etc/passwd is not a device node on this host");
+    }
+}
+
+TEST(Plan, RecordsFromBeforePrivateUsersHaveNoUserNamespace) {
+    auto j = plan::to_json(plan::plan_container(hello()));
+    j.erase("users");
+    j.erase("users_base");
+    EXPECT_FALSE(plan::has_user_namespace(plan::plan_from_json(j)));
 }
