@@ -12,6 +12,8 @@
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,6 +22,15 @@
 namespace moat::container {
 
 namespace {
+
+// Whether the init's namespace of that kind is not already ours (a
+// container sharing the host's network shares its namespace; joining it
+// again from inside the container's user namespace would be refused).
+bool own_namespace(pid_t pid, const char* name) {
+    struct stat mine {}, theirs {};
+    return ::stat((std::string("/proc/self/ns/") + name).c_str(), &mine) == 0 &&
+           ::stat(("/proc/" + std::to_string(pid) + "/ns/" + name).c_str(), &theirs) == 0 && mine.st_ino != theirs.st_ino;
+}
 
 void join_namespaces(pid_t pid) {
     struct ns {
@@ -30,17 +41,29 @@ void join_namespaces(pid_t pid) {
     // it the host's /proc is no longer reachable by path.
     const ns order[] = {{"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
                         {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
-    std::vector<sys::unique_fd> fds;
     std::string base = "/proc/" + std::to_string(pid) + "/ns/";
+    // All opened while we are still the host's root.
+    std::vector<sys::unique_fd> fds;
     for (const auto& n : order) {
-        sys::unique_fd fd(::open((base + n.name).c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) {
-            throw sys::errno_error("opening " + base + n.name);
+        sys::unique_fd fd;
+        if (own_namespace(pid, n.name)) {
+            fd.reset(::open((base + n.name).c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd) {
+                throw sys::errno_error("opening " + base + n.name);
+            }
         }
         fds.push_back(std::move(fd));
     }
+    if (own_namespace(pid, "user")) {
+        // First, so that the namespaces it owns are joined as its root.
+        sys::unique_fd user(::open((base + "user").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!user || ::setns(user.get(), CLONE_NEWUSER) < 0 || ::setgroups(0, nullptr) < 0 ||
+            ::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) {
+            throw sys::errno_error("joining the container's user namespace");
+        }
+    }
     for (size_t i = 0; i < fds.size(); ++i) {
-        if (::setns(fds[i].get(), order[i].type) < 0) {
+        if (fds[i] && ::setns(fds[i].get(), order[i].type) < 0) {
             throw sys::errno_error(std::string("joining the container's ") + order[i].name + " namespace");
         }
     }

@@ -1,52 +1,89 @@
 #include "container/init_main.hpp"
 
+#include "config/capabilities.hpp"
+#include "container/handoff.hpp"
 #include "container/rootfs.hpp"
 #include "container/spawn.hpp"
-#include "plan/plan.hpp"
 #include "init/init.hpp"
+#include "plan/plan.hpp"
 #include "sandbox/privileges.hpp"
 #include "sys/error.hpp"
-#include "sys/fs.hpp"
-#include "sys/unique_fd.hpp"
 
-#include <fcntl.h>
-#include <linux/capability.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
-
-#include <cstring>
 
 namespace moat::container {
 
 nlohmann::json to_json(const init_request& r) {
-    return {{"plan", r.plan}, {"staging", r.staging}, {"log_dir", r.log_dir},
-            {"run_mode", r.run_mode}, {"command", r.command}};
+    nlohmann::json binds = nlohmann::json::array();
+    for (const auto& b : r.binds) {
+        binds.push_back({{"fd", b.fd}, {"mount_point", b.mount_point}, {"directory", b.directory}});
+    }
+    nlohmann::json secrets = nlohmann::json::array();
+    for (const auto& s : r.secrets) {
+        secrets.push_back({{"fd", s.fd}, {"path", s.path}});
+    }
+    return {{"plan", r.plan}, {"run_mode", r.run_mode}, {"command", r.command},
+            {"user_namespace", r.user_namespace}, {"state_dir", r.state_dir}, {"masks", r.masks},
+            {"log_dir_fd", r.log_dir_fd}, {"root_fd", r.root_fd}, {"binds", binds}, {"secrets", secrets}};
+}
+
+init_request init_request_from_json(const nlohmann::json& j) {
+    init_request r;
+    r.plan = j.at("plan");
+    r.run_mode = j.at("run_mode");
+    r.command = j.at("command").get<std::vector<std::string>>();
+    r.user_namespace = j.at("user_namespace");
+    r.state_dir = j.at("state_dir");
+    r.masks = j.at("masks").get<std::vector<std::string>>();
+    r.log_dir_fd = j.at("log_dir_fd");
+    r.root_fd = j.at("root_fd");
+    for (const auto& b : j.at("binds")) {
+        r.binds.push_back({b.at("fd"), b.at("mount_point"), b.at("directory")});
+    }
+    for (const auto& s : j.at("secrets")) {
+        r.secrets.push_back({s.at("fd"), s.at("path")});
+    }
+    return r;
 }
 
 namespace {
 
-void report(const std::string& msg) {
-    std::string line = msg + "\n";
-    [[maybe_unused]] auto n = ::write(init_ready_fd, line.data(), line.size());
+// A descriptor of the message by index; each may be taken once.
+sys::unique_fd take(std::vector<sys::unique_fd>& fds, int index) {
+    if (index < 0 || static_cast<std::size_t>(index) >= fds.size() || !fds[static_cast<std::size_t>(index)]) {
+        throw moat::error("the specification names a descriptor it did not send");
+    }
+    return std::move(fds[static_cast<std::size_t>(index)]);
 }
 
-rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r) {
+rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r, std::vector<sys::unique_fd>& fds) {
     rootfs_spec s;
-    s.root = p.root;
-    s.read_only = p.root_read_only;
+    s.root_tree = take(fds, r.root_fd);
+    s.host_root = p.root == "/";
     s.ephemeral = p.ephemeral;
-    s.staging = r.staging;
-    for (const auto& m : p.mounts) {
-        s.binds.push_back({m.host_path, m.mount_point, m.read_only});
+    s.private_network = p.private_network;
+    s.user_namespace = r.user_namespace;
+    s.net_sysctls_writable = p.tunnel_host;
+    s.devices = p.devices;
+    if (p.tunnel_host) {
+        s.devices.push_back({"/dev/net/tun", 'c', 10, 200, "rw"});
     }
+    for (const auto& b : r.binds) {
+        s.binds.push_back({take(fds, b.fd), b.mount_point, b.directory});
+    }
+    for (const auto& sec : r.secrets) {
+        s.secrets.push_back({take(fds, sec.fd), sec.path});
+    }
+    s.masks = r.masks;
+    s.state_dir = r.state_dir;
     s.dns = p.dns;
     s.hostname = p.hostname;
-    s.tun = p.tunnel_host;
-    if (p.v4) {
-        s.local_addresses.push_back(p.v4->local.address.str());
-    }
-    if (p.v6) {
-        s.local_addresses.push_back(p.v6->local.address.str());
+    for (const auto* pair : {&p.v4, &p.v6}) {
+        if (*pair) {
+            s.local_addresses.push_back((*pair)->local.address.str());
+        }
     }
     return s;
 }
@@ -84,40 +121,62 @@ init::spec init_spec_from(const plan::container_plan& p, const init_request& r, 
     return s;
 }
 
+// The host side wrote uid_map/gid_map before sending the spec; until the
+// init takes ids inside, it runs as the host's uid 0, which is unmapped
+// here (files it made would fail with EOVERFLOW). setresuid to a mapped
+// uid 0 keeps the capabilities the new user namespace gave it (the kernel
+// raises the effective set when a process becomes that namespace's root).
+void become_namespace_root() {
+    sys::check(::setgroups(0, nullptr), "dropping supplementary groups");
+    sys::check(::setresgid(0, 0, 0), "becoming gid 0 of the container");
+    sys::check(::setresuid(0, 0, 0), "becoming uid 0 of the container");
+}
+
+std::uint64_t capability_mask(const plan::container_plan& p) {
+    std::uint64_t mask = 0;
+    for (const auto& name : p.capabilities) {
+        if (int n = config::capability_number(name); n >= 0) {
+            mask |= std::uint64_t{1} << n;
+        }
+    }
+    if (p.tunnel_host) {
+        mask |= std::uint64_t{1} << config::capability_number("CAP_NET_ADMIN");  // the tunnel runners route
+    }
+    return mask;
+}
+
 }  // namespace
 
 int init_main() {
     init_request req;
     plan::container_plan p;
+    std::vector<sys::unique_fd> fds;
     try {
-        auto j = nlohmann::json::parse(sys::read_all(init_spec_fd, "reading the spec"));
-        ::close(init_spec_fd);
-        req.staging = j.at("staging");
-        req.log_dir = j.at("log_dir");
-        req.run_mode = j.at("run_mode");
-        req.command = j.at("command").get<std::vector<std::string>>();
-        p = plan::plan_from_json(j.at("plan"));
+        auto message = handoff::receive_spec(init_channel_fd);
+        fds = std::move(message.fds);
+        req = init_request_from_json(nlohmann::json::parse(message.json));
+        p = plan::plan_from_json(req.plan);
     } catch (const std::exception&) {
         return 1;  // the host side went away before it was done: leave nothing running
     }
     sys::unique_fd log_dir;
     try {
-        log_dir.reset(::open(req.log_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!log_dir) {
-            throw sys::errno_error("opening " + req.log_dir);
+        log_dir = take(fds, req.log_dir_fd);
+        if (req.user_namespace) {
+            become_namespace_root();
         }
-        setup_rootfs(rootfs_from(p, req));
+        auto root = rootfs_from(p, req, fds);
+        fds.clear();
+        setup_rootfs(root);
         sys::check(::sethostname(p.hostname.data(), p.hostname.size()), "setting the hostname");
     } catch (const std::exception& e) {
-        report(std::string("error: ") + e.what());
+        handoff::send_answer(init_channel_fd, std::string("error: ") + e.what());
         return 1;
     }
     ::prctl(PR_SET_NAME, "moat-init");
-    report("ok");
-    ::close(init_ready_fd);
-    if (p.tunnel_host) {
-        sandbox::keep_also(std::uint64_t{1} << CAP_NET_ADMIN);  // the tunnel daemons own their device
-    }
+    handoff::send_answer(init_channel_fd, "ok");
+    ::close(init_channel_fd);
+    sandbox::keep_also(capability_mask(p));
     return init::run(init_spec_from(p, req, log_dir.get()), [] { return sandbox::drop_privileges_noexcept(); });
 }
 

@@ -1,23 +1,41 @@
 // The entry point of a container's PID 1, run in the child of clone3 (see
-// spawn.hpp for how it is started and its two pipes).
+// spawn.hpp for how it is started, handoff.hpp for what it is sent).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace moat::container {
 
-// What the host side sends the init over its spec pipe.
+// What the host side sends the init, besides descriptors. The `*_fd`
+// fields and those of `binds`/`secrets` index the descriptors that came
+// with the message.
 struct init_request {
-    nlohmann::json plan;          // plan::to_json of the container
-    std::string staging;          // host path of the (empty) rootfs mount point
-    std::string log_dir;          // host path of the log directory
-    bool run_mode = false;        // `moat run`: one command, exit with its status
+    nlohmann::json plan;             // plan::to_json of the container
+    bool run_mode = false;           // `moat run`: one command, exit with its status
     std::vector<std::string> command;  // run_mode only
+    bool user_namespace = false;     // become root of the (new) user namespace first
+    std::string state_dir;           // moat's state directory, masked inside when visible
+    std::vector<std::string> masks;  // further host paths to hide (key files, tunnel configs)
+    int log_dir_fd = -1;
+    int root_fd = -1;
+    struct bind {
+        int fd = -1;
+        std::string mount_point;
+        bool directory = true;
+    };
+    std::vector<bind> binds;
+    struct secret {
+        int fd = -1;
+        std::string path;
+    };
+    std::vector<secret> secrets;
 };
 
 nlohmann::json to_json(const init_request& r);
+init_request init_request_from_json(const nlohmann::json& j);
 
 // Runs the init; returns its exit status.
 int init_main();

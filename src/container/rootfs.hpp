@@ -1,18 +1,37 @@
 // The container's file system view, built by its init (PID 1, already in
-// its own mount namespace) before any service starts.
+// its own mount namespace and, unless privateUsers = "no", its own user
+// namespace) before any service starts.
 //
-// Theory: the root (the host's "/" by default, or `root = DIR`) is
-// bind-mounted recursively onto a staging directory and, for the host's
-// root, made read-only recursively with mount_setattr(2) (Linux 5.12) so
-// that no submount stays writable. Fresh instances then cover what must not
-// be shared with the host: tmpfs on /tmp, /run and /var/tmp, a minimal /dev
-// (bind-mounted device nodes, a new devpts instance, /dev/shm), a new /proc
-// for the container's PID namespace and a read-only /sys. Bind mounts from
-// the config come last so they can be writable inside a read-only root.
-// Finally pivot_root(".", ".") + a lazy unmount of the old root leaves no
-// path back to the host's tree (the trick runc uses; no put_old directory).
-// Mount propagation is made private first so nothing leaks back to the host.
+// Theory: the init does not look up host paths to build the root. The host
+// side hands it detached mount trees (open_tree(2)) of the root and of each
+// bind mount, already read-only and nosuid/nodev where they must be, and
+// idmapped (mount_setattr(2) MOUNT_ATTR_IDMAP, Linux 5.12) where the
+// container's root must own what it sees (handoff.hpp). The init
+//  1. makes every mount private, so nothing propagates back to the host;
+//  2. mounts a tmpfs on its own (private) /tmp as scratch, attaches the
+//     root tree there — or, for `ephemeral`, an overlay of it whose upper
+//     layer lives in that tmpfs and vanishes with the mount namespace;
+//  3. covers what must not be shared with the host, always resolving
+//     paths inside the new root (inside.hpp): tmpfs on /tmp, /var/tmp and
+//     /run; a /dev of its own (a nodev tmpfs with the allowed device
+//     nodes bind-mounted from the host, a new devpts instance, /dev/shm);
+//     a fresh /proc with the kernel's knobs read-only and runc's masked
+//     paths hidden; /sys read-only; the host's secrets masked (shadow
+//     files, SSH host keys, /root, moat's state directory, other pipes'
+//     key files and tunnels' files) — with the host's root only;
+//  4. writes resolv.conf/hosts into its private /run, copies the key
+//     files it was handed into /run/moat/keys (owned by the container's
+//     root, mode 0400), attaches the bind mounts (after the masks, so an
+//     explicit bind mount wins);
+//  5. pivot_root(".", ".") and a lazy unmount of the old root: no path
+//     back to the host's tree is left (runc's trick; no put_old directory).
+// Every writable mount is nodev and nosuid: device nodes work only where
+// moat bound them, and setuid bits never matter (services also run with
+// no_new_privs).
 #pragma once
+
+#include "plan/plan.hpp"
+#include "sys/unique_fd.hpp"
 
 #include <string>
 #include <vector>
@@ -20,24 +39,46 @@
 namespace moat::container {
 
 struct bind_spec {
-    std::string host_path;
-    std::string mount_point;
-    bool read_only = true;
+    sys::unique_fd tree;      // detached mount (open_tree), attributes already set
+    std::string mount_point;  // inside
+    bool directory = true;
+};
+
+struct secret_spec {
+    sys::unique_fd source;  // the host's file, opened by the host side
+    std::string path;       // where the copy goes inside (under /run)
 };
 
 struct rootfs_spec {
-    std::string root = "/";       // what becomes "/"
-    bool read_only = true;        // recursive read-only (always for the host's root)
-    bool ephemeral = false;       // writes go to a tmpfs overlay and vanish with the container
-    std::string staging;          // an existing empty directory to assemble the root in
+    sys::unique_fd root_tree;      // detached mount of the root (host "/" or `root = DIR`)
+    bool host_root = true;         // the host's "/": read-only, secrets masked
+    bool ephemeral = false;        // an overlay whose upper layer vanishes with the container
+    bool private_network = false;  // a network namespace of its own: a fresh sysfs fits it
+    bool user_namespace = false;   // the init is root of a user namespace, not of the host
+    bool net_sysctls_writable = false;  // /proc/sys/net writable (moat's tunnel runners)
+    std::vector<plan::device_plan> devices;  // beyond the default nodes
     std::vector<bind_spec> binds;
-    std::vector<std::string> dns; // non-empty: own /etc/resolv.conf
-    std::string hostname;         // for /etc/hosts when dns is set
+    std::vector<secret_spec> secrets;
+    std::vector<std::string> masks;  // further host paths to hide (key files, tunnel configs)
+    std::string state_dir;           // moat's, hidden when the root shows it
+    std::vector<std::string> dns;    // non-empty: own /etc/resolv.conf
+    std::string hostname;            // for /etc/hosts when dns is set
     std::vector<std::string> local_addresses;  // for /etc/hosts
-    bool tun = false;             // /dev/net/tun too (moat's tunnel daemons)
 };
 
 // Builds the root and pivots into it. Throws with context on failure.
-void setup_rootfs(const rootfs_spec& spec);
+void setup_rootfs(rootfs_spec& spec);
+
+namespace detail {
+// rootfs_kernel.cpp: /dev, /proc, /sys and the masks, under `root` (an
+// O_PATH descriptor of the new root, not yet pivoted into).
+void setup_dev(int root, const rootfs_spec& spec);
+void setup_proc(int root, const rootfs_spec& spec);
+void setup_sys(int root, const rootfs_spec& spec);
+void mask_host_secrets(int root, const rootfs_spec& spec);
+// Hides `path` inside: a file behind /dev/null, a directory behind an empty
+// read-only tmpfs. Absent paths are fine.
+void mask(int root, const std::string& path);
+}  // namespace detail
 
 }  // namespace moat::container

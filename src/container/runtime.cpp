@@ -1,36 +1,72 @@
 #include "container/runtime.hpp"
 
+#include "container/handoff.hpp"
 #include "container/init_main.hpp"
 #include "container/network.hpp"
 #include "container/spawn.hpp"
+#include "container/trees.hpp"
+#include "container/users.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
+#include <set>
+
 namespace moat::container {
 
 namespace {
 
-std::string read_line(int fd) {
-    std::string out;
-    char c;
-    while (out.size() < 4096) {
-        ssize_t n = ::read(fd, &c, 1);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0 || c == '\n') {
-            break;
-        }
-        out.push_back(c);
+// The base of the container's uid range, or nullopt without a user namespace.
+std::optional<std::uint32_t> uid_base_for(const state::store& store, const plan::container_plan& plan) {
+    if (plan.users == "no") {
+        return std::nullopt;
     }
-    return out;
+    if (plan.users == "identity") {
+        return 0;
+    }
+    if (plan.users == "base") {
+        return plan.users_base;
+    }
+    std::set<std::uint32_t> taken;
+    for (const auto& r : store.containers()) {
+        if (r.name != plan.name && r.uid_base) {
+            taken.insert(*r.uid_base);
+        }
+    }
+    return pick_uid_base(store.instance_id() + "/" + plan.name, taken);
+}
+
+// The init writes its logs and services.json as the container's root.
+void give_to(const std::string& dir, std::uint32_t uid) {
+    sys::check(::chown(dir.c_str(), uid, uid), "handing " + dir + " to the container's root");
+    sys::unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DIR* d = fd ? ::fdopendir(fd.release()) : nullptr;
+    if (!d) {
+        throw sys::errno_error("reading " + dir);
+    }
+    while (dirent* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+            ::fchownat(::dirfd(d), e->d_name, uid, uid, AT_SYMLINK_NOFOLLOW);
+        }
+    }
+    ::closedir(d);
+}
+
+sys::unique_fd open_directory(const std::string& path) {
+    sys::unique_fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
+        throw sys::errno_error("opening " + path);
+    }
+    return fd;
 }
 
 }  // namespace
@@ -44,9 +80,12 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     rec.config_hash = plan::hash(plan);
     rec.host_if = plan.host_if;
     rec.spec = plan::to_json(plan);
+    rec.uid_base = uid_base_for(store, plan);
     std::string dir = store.container_dir(plan.name);
     sys::make_dirs(dir + "/logs", 0700);
-    sys::make_dirs(dir + "/rootfs", 0700);
+    if (rec.uid_base) {
+        give_to(dir + "/logs", *rec.uid_base);
+    }
 
     auto mount = sandbox::cgroup_mount();
     if (mount) {
@@ -68,16 +107,19 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     sys::failpoint("after-cgroup");
     spawn_options so;
     so.new_network = plan.private_network;
+    so.new_users = rec.uid_base.has_value();
     so.cgroup_fd = cg_fd.get();
     so.new_session = !opts.run_mode;
     so.null_stdio = !opts.run_mode;
     auto child = spawn_init(so);
     p.pid = child.pid;
-    p.spec_write = std::move(child.spec_write);
-    p.ready_read = std::move(child.ready_read);
+    p.channel = std::move(child.channel);
     rec.init = {child.pid, sys::process_start_time(child.pid).value_or(0)};
     store.save(rec);
     sys::failpoint("after-spawn");
+    if (rec.uid_base) {
+        write_id_maps(child.pid, *rec.uid_base);
+    }
 
     try {
         if (plan.private_network) {
@@ -95,22 +137,83 @@ void release(state::store& store, pending& p, const start_options& opts) {
     await_ready(store, p);
 }
 
+namespace {
+
+// The descriptors the init builds from (trees.hpp, handoff.hpp), in the
+// order the request's indices name them.
+struct spec_builder {
+    init_request req;
+    std::vector<sys::unique_fd> fds;
+
+    int add(sys::unique_fd fd) {
+        fds.push_back(std::move(fd));
+        return static_cast<int>(fds.size() - 1);
+    }
+};
+
+void add_trees(spec_builder& b, const plan::container_plan& plan, int userns) {
+    bool host_root = plan.root == "/";
+    // The host's root keeps its owners (that is what keeps root-only files
+    // closed), except as the lower layer of an ephemeral overlay, where the
+    // container's root must be able to change (copy up) what root owns.
+    tree_attributes root_attrs;
+    root_attrs.read_only = plan.root_read_only || plan.ephemeral;
+    root_attrs.idmap_userns = !host_root || plan.ephemeral ? userns : -1;
+    auto root = clone_tree(plan.root, root_attrs);
+    b.req.root_fd = b.add(std::move(root.fd));
+    for (const auto& m : plan.mounts) {
+        auto tree = clone_tree(m.host_path, {m.read_only, userns});
+        if (userns >= 0 && !tree.idmapped) {
+            std::fprintf(stderr, "moat: note: container %s: %s cannot be idmapped; its files show as owned by nobody inside\n",
+                         plan.name.c_str(), m.host_path.c_str());
+        }
+        b.req.binds.push_back({b.add(std::move(tree.fd)), m.mount_point, tree.directory});
+    }
+}
+
+}  // namespace
+
 void send_spec(const state::store& store, pending& p, const start_options& opts) {
     auto& rec = p.record;
-    init_request req;
-    req.plan = rec.spec;
-    req.staging = store.container_dir(rec.name) + "/rootfs";
-    req.log_dir = store.container_dir(rec.name) + "/logs";
-    req.run_mode = opts.run_mode;
-    req.command = opts.command;
-    sys::write_all(p.spec_write.get(), to_json(req).dump(), "sending the container its specification");
-    p.spec_write.reset();
+    auto plan = plan::plan_from_json(rec.spec);
+    spec_builder b;
+    b.req.plan = rec.spec;
+    b.req.run_mode = opts.run_mode;
+    b.req.command = opts.command;
+    b.req.user_namespace = rec.uid_base.has_value();
+    b.req.state_dir = store.dir();
+    b.req.masks = opts.masks;
+    try {
+        b.req.log_dir_fd = b.add(open_directory(store.container_dir(rec.name) + "/logs"));
+        sys::unique_fd userns;
+        if (rec.uid_base) {
+            userns.reset(::open(("/proc/" + std::to_string(p.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+            if (!userns) {
+                throw sys::errno_error("opening the container's user namespace");
+            }
+        }
+        add_trees(b, plan, userns ? userns.get() : -1);
+        for (const auto& s : plan.secrets) {
+            sys::unique_fd fd(::open(s.host_path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd) {
+                throw sys::errno_error("reading " + s.host_path);
+            }
+            b.req.secrets.push_back({b.add(std::move(fd)), s.path});
+        }
+    } catch (...) {
+        add_context("preparing the root of container " + rec.name);
+    }
+    std::vector<int> raw;
+    for (const auto& fd : b.fds) {
+        raw.push_back(fd.get());
+    }
+    handoff::send_spec(p.channel.get(), to_json(b.req).dump(), raw);
 }
 
 void await_ready(state::store& store, pending& p) {
     auto& rec = p.record;
-    std::string answer = read_line(p.ready_read.get());
-    p.ready_read.reset();
+    auto [answer, fd] = handoff::receive_answer(p.channel.get());
+    p.channel.reset();
     if (answer != "ok") {
         if (answer.rfind("error: ", 0) == 0) {
             answer = answer.substr(7);

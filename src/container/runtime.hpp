@@ -23,8 +23,7 @@ enum class network_mode { host, private_net };
 struct pending {
     state::container_record record;
     pid_t pid = -1;
-    sys::unique_fd spec_write;
-    sys::unique_fd ready_read;
+    sys::unique_fd channel;  // handoff.hpp
 };
 
 struct start_options {
@@ -32,6 +31,9 @@ struct start_options {
     std::vector<std::string> command;   // run_mode only
     std::string origin = "file";
     std::string source;
+    // Host files the container must not see though its root shows them:
+    // every pipe's key file and every tunnel's files of the configuration.
+    std::vector<std::string> masks;
 };
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts);

@@ -14,12 +14,17 @@
 // (which shares the terminal under `moat run`) never writes the parent's
 // pending output again.
 //
-// Two pipes tie the new init to the `moat` process that started it:
-//   fd 3 (read)  the init's specification as JSON, sent only after the host
-//                side (veth, addresses, firewall) is ready; EOF before a
-//                complete spec (the parent died) makes the init exit, so a
-//                kill -9 of `moat up` never leaves a half-configured init.
-//   fd 4 (write) "ok" once the root file system is built, or the error.
+// One socket ties the new init to the `moat` process that started it, at
+// the init's fd 3 (handoff.hpp): the specification and the descriptors to
+// build from come in, sent only after the host side (user ids, veth,
+// addresses, firewall) is ready; EOF before a complete spec (the parent
+// died) makes the init exit, so a kill -9 of `moat up` never leaves a
+// half-configured init. "ok" (or the error) goes back once the root file
+// system is built.
+//
+// With a user namespace (CLONE_NEWUSER in the same clone3), every other
+// namespace of the container is owned by it; its uid/gid maps are written
+// by the host side before the spec is sent (users.hpp).
 #pragma once
 
 #include "sys/unique_fd.hpp"
@@ -30,6 +35,7 @@ namespace moat::container {
 
 struct spawn_options {
     bool new_network = true;   // CLONE_NEWNET
+    bool new_users = false;    // CLONE_NEWUSER
     int cgroup_fd = -1;        // CLONE_INTO_CGROUP when >= 0
     bool new_session = true;   // detach from the caller's terminal (not for `moat run`)
     bool null_stdio = true;    // stdin/stdout/stderr from /dev/null (not for `moat run`)
@@ -37,14 +43,12 @@ struct spawn_options {
 
 struct spawned {
     pid_t pid = -1;
-    sys::unique_fd spec_write;  // write the JSON spec here, then close
-    sys::unique_fd ready_read;  // read "ok" or an error message
+    sys::unique_fd channel;  // the host side's end of the init's socket
 };
 
 spawned spawn_init(const spawn_options& options);
 
-// The fds the init finds its pipes on.
-inline constexpr int init_spec_fd = 3;
-inline constexpr int init_ready_fd = 4;
+// The fd the init finds its socket on.
+inline constexpr int init_channel_fd = 3;
 
 }  // namespace moat::container

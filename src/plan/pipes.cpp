@@ -32,11 +32,14 @@ std::string resolve(const config::model& m, const config::pipe& p, const std::st
     return endpoint;
 }
 
+// Where the init puts the pipe's copy of its key (plan.hpp, secret_plan).
+std::string key_inside(const config::pipe& p) { return "/run/moat/keys/" + p.name + ".key"; }
+
 service_plan pipe_service(const config::pipe& p, const std::string& source, const std::string& target) {
     service_plan s;
     s.name = "pipe-" + p.name;
     s.argv = {moat_in_container, "pipe", p.mode == config::pipe_mode::encrypt ? "-e" : "-d",
-              "-s", source, "-t", target, "-k", p.key_file, "-F"};
+              "-s", source, "-t", target, "-k", key_inside(p), "-F"};
     s.restart = "always";
     return s;
 }
@@ -58,6 +61,9 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
     container_plan host;
     host.name = host_pipes_container;
     host.hostname = "moat-pipes";
+    // Host-side pipes listen on the host's own ports, below 1024 too, which
+    // only the initial user namespace can bind.
+    host.users = "no";
     for (const auto& p : m.pipes) {
         if (::access(p.key_file.c_str(), R_OK) != 0) {
             auto it = p.keys.find("keyFile");
@@ -66,9 +72,10 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
         }
         auto svc = pipe_service(p, resolve(m, p, "source", p.source, errors),
                                 resolve(m, p, "target", p.target, errors));
-        // The key file is bind-mounted read-only at its own path, so it is
-        // found even where the container has a private /tmp or its own root.
-        mount_plan key{p.key_file, p.key_file, true};
+        // A copy of the key, owned by the container's root: in a user
+        // namespace the host's file (root's, mode 0600) would be unreadable,
+        // and other containers must not see it at all.
+        secret_plan key{p.key_file, key_inside(p)};
         container_plan* owner = &host;
         for (auto& c : plans) {
             if (p.container && c.name == *p.container) {
@@ -80,7 +87,7 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
         }
         add_binary_mount(*owner, moat_exe);
         owner->services.push_back(std::move(svc));
-        owner->mounts.push_back(key);
+        owner->secrets.push_back(key);
     }
     if (!errors.empty()) {
         throw config::config_error(std::move(errors));

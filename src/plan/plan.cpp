@@ -208,6 +208,10 @@ nlohmann::json to_json(const container_plan& p) {
     for (const auto& m : p.mounts) {
         mounts.push_back({{"host_path", m.host_path}, {"mount_point", m.mount_point}, {"read_only", m.read_only}});
     }
+    nlohmann::json secrets = nlohmann::json::array();
+    for (const auto& sec : p.secrets) {
+        secrets.push_back({{"host_path", sec.host_path}, {"path", sec.path}});
+    }
     return {{"name", p.name}, {"hostname", p.hostname}, {"private_network", p.private_network},
             {"host_if", p.host_if}, {"network", p.network}, {"bridge_if", p.bridge_if},
             {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
@@ -217,7 +221,7 @@ nlohmann::json to_json(const container_plan& p) {
             {"users", p.users}, {"users_base", p.users_base}, {"capabilities", p.capabilities},
             {"devices", devices_json(p.devices)},
             {"root", p.root}, {"root_read_only", p.root_read_only}, {"ephemeral", p.ephemeral},
-            {"mounts", mounts}, {"services", services}};
+            {"mounts", mounts}, {"secrets", secrets}, {"services", services}};
 }
 
 container_plan plan_from_json(const nlohmann::json& j) {
@@ -261,6 +265,9 @@ container_plan plan_from_json(const nlohmann::json& j) {
     p.ephemeral = j.at("ephemeral");
     for (const auto& m : j.at("mounts")) {
         p.mounts.push_back({m.at("host_path"), m.at("mount_point"), m.at("read_only")});
+    }
+    for (const auto& sec : j.value("secrets", nlohmann::json::array())) {
+        p.secrets.push_back({sec.at("host_path"), sec.at("path")});
     }
     for (const auto& s : j.at("services")) {
         p.services.push_back({s.at("name"), s.at("argv").get<std::vector<std::string>>(),

@@ -65,6 +65,16 @@ struct device_plan {
     bool operator==(const device_plan&) const = default;
 };
 
+// A file of the host the container's services must read though the
+// container may not see the host's copy (a pipe's key): the host side reads
+// it at start and the init writes a copy, owned by the container's root
+// and mode 0400, at `path` in the container's private /run.
+struct secret_plan {
+    std::string host_path;
+    std::string path;
+    bool operator==(const secret_plan&) const = default;
+};
+
 struct forward_plan {
     std::string protocol = "tcp";
     std::uint16_t host_port = 0;
@@ -112,6 +122,7 @@ struct container_plan {
     bool root_read_only = true;
     bool ephemeral = false;
     std::vector<mount_plan> mounts;
+    std::vector<secret_plan> secrets;
     std::vector<service_plan> services;  // in start order (`after` resolved)
 };
 

@@ -241,6 +241,7 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
     host.name = tunnels_container;
     host.hostname = "moat-tunnels";
     host.tunnel_host = true;
+    host.users = "no";  // the runners route in the host's namespace: CAP_NET_ADMIN there
     add_binary_mount(host, moat_exe);
     for (auto& [name, t] : used) {
         service_plan s;

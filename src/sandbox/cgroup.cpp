@@ -56,24 +56,6 @@ long keyed_value(const std::string& text, const std::string& key) {
 
 namespace {
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size()) {
-            int v = 0;
-            auto r = std::from_chars(s.data() + i + 1, s.data() + i + 4, v, 8);
-            if (r.ec == std::errc() && r.ptr == s.data() + i + 4) {
-                out.push_back(static_cast<char>(v));
-                i += 3;
-                continue;
-            }
-        }
-        out.push_back(s[i]);
-    }
-    return out;
-}
-
 // Splits "moat/a/b" (or "<mount>/moat/a/b") into the part below the mount,
 // refusing anything that could name a directory outside it.
 std::string relative_to(const std::string& mount, const std::string& path) {
@@ -115,7 +97,7 @@ std::optional<std::string> cgroup_mount_from(std::string_view mountinfo) {
         for (size_t i = 6; i + 1 < fields.size(); ++i) {
             if (fields[i] == "-") {
                 if (fields[i + 1] == "cgroup2") {
-                    return unescape(fields[4]);
+                    return sys::unescape_mountinfo(fields[4]);
                 }
                 break;
             }

@@ -60,6 +60,7 @@ nlohmann::json to_json(const container_record& r) {
             {"init_start_time", r.init.start_time},
             {"cgroup", r.cgroup},
             {"host_if", r.host_if},
+            {"uid_base", r.uid_base ? nlohmann::json(*r.uid_base) : nlohmann::json()},
             {"spec", r.spec}};
 }
 
@@ -74,6 +75,9 @@ container_record record_from_json(const nlohmann::json& j) {
     r.init.start_time = j.value("init_start_time", std::uint64_t{0});
     r.cgroup = j.value("cgroup", "");
     r.host_if = j.value("host_if", "");
+    if (auto it = j.find("uid_base"); it != j.end() && it->is_number_unsigned()) {
+        r.uid_base = it->get<std::uint32_t>();
+    }
     if (j.contains("spec")) {
         r.spec = j["spec"];
     }

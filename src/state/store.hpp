@@ -12,8 +12,8 @@
 //   lock                          flock(2) held by every mutating command
 //   host.json                     host-wide objects: the nftables table, bridges, sysctls
 //   containers/<name>/record.json one container's record
-//   containers/<name>/logs/       service logs, init.log, services.json
-//   containers/<name>/rootfs/     mount point for the container's root (empty on the host)
+//   containers/<name>/logs/       service logs, init.log, services.json (owned by the
+//                                 container's root uid when it has a user namespace)
 #pragma once
 
 #include "sys/process.hpp"
@@ -37,6 +37,9 @@ struct container_record {
     sys::process_id init;          // the container's PID 1 as seen from the host
     std::string cgroup;            // absolute cgroup directory; empty when none
     std::string host_if;           // host end of the veth; empty when none
+    // First host uid/gid of the container's user namespace (its root);
+    // unset without one. Chosen by `up` for privateUsers = "pick".
+    std::optional<std::uint32_t> uid_base;
     nlohmann::json spec;           // the resolved definition: addresses, egress, firewall, services
 };
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <filesystem>
 
 namespace moat::sys {
@@ -67,6 +68,23 @@ void write_file(const std::string& path, const std::string& content) {
         throw errno_error("opening " + path);
     }
     write_all(fd.get(), content, "writing " + path);
+}
+
+std::string unescape_mountinfo(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            int v = 0;
+            auto r = std::from_chars(s.data() + i + 1, s.data() + i + 4, v, 8);
+            if (r.ec == std::errc() && r.ptr == s.data() + i + 4) {
+                out.push_back(static_cast<char>(v));
+                i += 3;
+                continue;
+            }
+        }
+        out.push_back(s[i]);
+    }
+    return out;
 }
 
 void make_dirs(const std::string& path, mode_t mode) {

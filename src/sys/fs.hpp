@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 
 namespace moat::sys {
@@ -23,6 +24,9 @@ void write_file(const std::string& path, const std::string& content);
 // mkdir -p; ignores EEXIST.
 void make_dirs(const std::string& path, mode_t mode = 0700);
 bool path_exists(const std::string& path);
+// A path as /proc/<pid>/mountinfo writes it (space, tab, newline and
+// backslash escaped as \ooo), unescaped.
+std::string unescape_mountinfo(std::string_view s);
 // rm -rf without crossing mount points; missing paths are fine.
 void remove_tree(const std::string& path);
 

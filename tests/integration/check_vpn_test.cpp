@@ -110,13 +110,13 @@ TEST(CheckVpnFaults, EachFaultIsFoundWithItsReason) {
     // DNS pointed at a resolver on the host (the bridge's address): the
     // file is named, and the question gets no answer (the host's input
     // chain drops confined DNS).
-    ASSERT_EQ(l.in("nsenter -t " + std::to_string(pid) + " -m sh -c 'echo nameserver 10.172.23.1 > /tmp/r && mount --bind /tmp/r /etc/resolv.conf'").code, 0);
+    ASSERT_EQ(l.in("nsenter -t " + std::to_string(pid) + " -U -m sh -c 'echo nameserver 10.172.23.1 > /tmp/r && mount --bind /tmp/r /etc/resolv.conf'").code, 0);
     j = check_json(l);
     EXPECT_EQ(j["exit"], 1);
     EXPECT_NE(failures(j).find("c/resolv.conf"), npos) << j.dump(2);
     EXPECT_NE(evidence(j, "c", "resolv.conf").find("nameserver 10.172.23.1, moat wrote " + resolver(type)), npos) << j.dump(2);
     EXPECT_NE(evidence(j, "c", "dns").find("10.172.23.1 did not answer"), npos) << j.dump(2);
-    auto restored = l.in("nsenter -t " + std::to_string(pid) + " -m mount --bind /run/moat/resolv.conf /etc/resolv.conf 2>&1");
+    auto restored = l.in("nsenter -t " + std::to_string(pid) + " -U -m mount --bind /run/moat/resolv.conf /etc/resolv.conf 2>&1");
     ASSERT_EQ(restored.code, 0) << restored.out;
     ASSERT_TRUE(healthy(l, j)) << failures(j);
 

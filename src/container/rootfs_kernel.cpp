@@ -1,0 +1,192 @@
+// The kernel's file systems inside a container — /dev, /proc, /sys — and
+// the masks over what the host's root would otherwise show (rootfs.hpp).
+#include "container/inside.hpp"
+#include "container/rootfs.hpp"
+
+#include "sys/error.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace moat::container::detail {
+
+namespace {
+
+using inside::kind;
+
+// The device nodes every container gets, as runc and Docker give them; a
+// device filter on the container's cgroup allows exactly these (plus the
+// plan's), so a node bound here is also the only kind that opens.
+constexpr const char* default_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+// runc's and Docker's masked paths: kernel memory, keyrings of the whole
+// host, timers and scheduler internals that leak what other tenants do.
+constexpr const char* masked_proc_files[] = {"kcore", "keys", "timer_list", "timer_stats", "sched_debug",
+                                             "latency_stats"};
+constexpr const char* masked_proc_dirs[] = {"acpi", "asound", "scsi"};
+// Kernel knobs: readable, never writable from inside.
+constexpr const char* read_only_proc[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"};
+constexpr const char* masked_sys[] = {"/sys/firmware", "/sys/devices/virtual/powercap"};
+
+// Host files that hold secrets wherever moat runs. Other root-only files
+// are protected by the user namespace (users.hpp); these are masked even
+// with privateUsers = "no", where root inside is root outside.
+constexpr const char* secret_files[] = {"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"};
+
+void bind_node(int root, const std::string& host_node) {
+    // The same path under the container's /dev: /dev/net/tun stays /dev/net/tun.
+    auto target = inside::make(root, host_node, kind::file);
+    inside::mount_on(target.get(), host_node, host_node.c_str(), nullptr, MS_BIND);
+}
+
+void empty_read_only_tmpfs(int target, const std::string& what) {
+    inside::mount_on(target, what, "tmpfs", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k");
+}
+
+void read_only_bind(int root, const std::string& path) {
+    auto target = inside::find(root, path);
+    if (!target) {
+        return;  // e.g. a kernel built without magic SysRq
+    }
+    inside::mount_on(target.get(), path, inside::fd_path(target.get()).c_str(), nullptr, MS_BIND | MS_REC);
+    // The fd still names the dentry under the new mount; reopen to reach the mount itself.
+    auto bound = inside::find(root, path);
+    inside::make_read_only(bound.get(), path);
+}
+
+}  // namespace
+
+void mask(int root, const std::string& path) {
+    auto target = inside::find(root, path);
+    if (!target) {
+        return;
+    }
+    if (inside::is_directory(target.get())) {
+        empty_read_only_tmpfs(target.get(), path);
+    } else {
+        inside::mount_on(target.get(), path, "/dev/null", nullptr, MS_BIND);
+    }
+}
+
+// A minimal /dev: a nodev tmpfs (a node someone makes there opens nothing),
+// the allowed nodes bind-mounted from the host (a bind mount keeps the
+// host's devtmpfs, where nodes open), a fresh devpts so the container's
+// ptys are its own, and a private /dev/shm.
+void setup_dev(int root, const rootfs_spec& spec) {
+    auto dev = inside::find(root, "/dev");
+    if (!dev) {
+        if (spec.host_root) {
+            return;
+        }
+        dev = inside::make(root, "/dev", kind::directory);
+    }
+    inside::mount_on(dev.get(), "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=65536k");
+    for (const char* node : default_nodes) {
+        bind_node(root, std::string("/dev/") + node);
+    }
+    for (const auto& d : spec.devices) {
+        bind_node(root, d.node);
+    }
+    auto pts = inside::make(root, "/dev/pts", kind::directory);
+    inside::mount_on(pts.get(), "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                     "newinstance,ptmxmode=0666,mode=620");
+    auto shm = inside::make(root, "/dev/shm", kind::directory);
+    inside::mount_on(shm.get(), "/dev/shm", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777");
+    auto dir = inside::find(root, "/dev");
+    const std::pair<const char*, const char*> links[] = {
+        {"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+        {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+    sys::unique_fd devdir(::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (const auto& [target, name] : links) {
+        sys::check(::symlinkat(target, devdir.get(), name), std::string("linking /dev/") + name);
+    }
+}
+
+void setup_proc(int root, const rootfs_spec& spec) {
+    auto proc = inside::find(root, "/proc");
+    if (!proc) {
+        if (spec.host_root) {
+            return;
+        }
+        proc = inside::make(root, "/proc", kind::directory);
+    }
+    inside::mount_on(proc.get(), "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    for (const char* p : read_only_proc) {
+        read_only_bind(root, std::string("/proc/") + p);
+    }
+    if (spec.net_sysctls_writable) {
+        // moat's tunnel runner sets the forwarding flag of the device it
+        // (re)creates; only net/ opens up, the kernel's knobs stay closed.
+        auto net = inside::find(root, "/proc/sys/net");
+        inside::mount_on(net.get(), "/proc/sys/net", inside::fd_path(net.get()).c_str(), nullptr, MS_BIND);
+        auto bound = inside::find(root, "/proc/sys/net");
+        inside::make_writable(bound.get(), "/proc/sys/net");
+    }
+    for (const char* f : masked_proc_files) {
+        mask(root, std::string("/proc/") + f);
+    }
+    for (const char* d : masked_proc_dirs) {
+        mask(root, std::string("/proc/") + d);
+    }
+}
+
+// A fresh sysfs shows the network devices of the namespace that mounts it,
+// and the kernel lets a user namespace mount one only over a network
+// namespace it owns; sharing the host's network, a user-namespaced
+// container gets the host's /sys bound read-only instead.
+void setup_sys(int root, const rootfs_spec& spec) {
+    auto sys_dir = inside::find(root, "/sys");
+    if (!sys_dir) {
+        return;
+    }
+    if (spec.private_network || !spec.user_namespace) {
+        inside::mount_on(sys_dir.get(), "/sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    } else {
+        inside::mount_on(sys_dir.get(), "/sys", "/sys", nullptr, MS_BIND | MS_REC);
+        auto bound = inside::find(root, "/sys");
+        inside::make_read_only(bound.get(), "/sys");
+    }
+    for (const char* p : masked_sys) {
+        mask(root, p);
+    }
+}
+
+void mask_host_secrets(int root, const rootfs_spec& spec) {
+    for (const char* f : secret_files) {
+        mask(root, f);
+    }
+    if (auto ssh = inside::find(root, "/etc/ssh")) {
+        sys::unique_fd dir(::openat(ssh.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        std::vector<std::string> keys;
+        if (DIR* d = dir ? ::fdopendir(::dup(dir.get())) : nullptr) {
+            while (dirent* e = ::readdir(d)) {
+                std::string name = e->d_name;
+                // Private host keys: ssh_host_<type>_key (the .pub files are public).
+                if (name.rfind("ssh_host_", 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, "_key") == 0) {
+                    keys.push_back("/etc/ssh/" + name);
+                }
+            }
+            ::closedir(d);
+        }
+        for (const auto& k : keys) {
+            mask(root, k);
+        }
+    }
+    // The container's own home instead of the host's root's.
+    if (auto home = inside::find(root, "/root")) {
+        inside::mount_on(home.get(), "/root", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700");
+    }
+    if (!spec.state_dir.empty()) {
+        mask(root, spec.state_dir);
+    }
+    for (const auto& m : spec.masks) {
+        mask(root, m);
+    }
+}
+
+}  // namespace moat::container::detail

@@ -1,0 +1,42 @@
+#include "container/users.hpp"
+
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+#include "sys/hash.hpp"
+
+namespace moat::container {
+
+namespace {
+
+constexpr std::uint32_t first_block = 0x0008;  // 0x00080000
+constexpr std::uint32_t end_block = 0x6FFF;    // 0x6FFF0000, exclusive
+constexpr std::uint32_t tunnel_block = 0x6D74;
+
+}  // namespace
+
+std::uint32_t pick_uid_base(const std::string& key, const std::set<std::uint32_t>& taken) {
+    const std::uint32_t blocks = end_block - first_block;
+    const auto start = static_cast<std::uint32_t>(sys::fnv1a(key) % blocks);
+    for (std::uint32_t i = 0; i < blocks; ++i) {
+        std::uint32_t block = first_block + (start + i) % blocks;
+        std::uint32_t base = block << 16;
+        if (block != tunnel_block && !taken.count(base)) {
+            return base;
+        }
+    }
+    throw moat::error("no free uid range left for privateUsers = \"pick\"");
+}
+
+void write_id_maps(pid_t pid, std::uint32_t base) {
+    std::string map = "0 " + std::to_string(base) + " " + std::to_string(id_range) + "\n";
+    std::string dir = "/proc/" + std::to_string(pid) + "/";
+    try {
+        sys::write_file(dir + "uid_map", map);
+        sys::write_file(dir + "gid_map", map);
+    } catch (...) {
+        add_context("mapping the container's users to " + std::to_string(base) + "-" +
+                    std::to_string(base + id_range - 1));
+    }
+}
+
+}  // namespace moat::container
