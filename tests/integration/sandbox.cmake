@@ -1,10 +1,12 @@
 # src/sandbox and src/init as root: privileges dropped for real, cgroups
-# created and killed under a per-test path, the init as PID 1 of a new PID
-# namespace. No network is touched (unshare(CLONE_NEWNET) is only attempted
+# created and killed under a per-test path, the device allowlist attached to
+# test cgroups and probed by processes born in them, the init as PID 1 of a
+# new PID namespace. No network is touched (unshare(CLONE_NEWNET) is only attempted
 # where the seccomp filter must refuse it).
 moat_test(sandbox_root_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/sandbox_privileges_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/sandbox_cgroup_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/sandbox_device_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/init_pidns_test.cpp
   LIBS moat_sandbox moat_init moat_sys nlohmann_json::nlohmann_json)
 target_include_directories(sandbox_root_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit)
