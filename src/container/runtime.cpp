@@ -7,6 +7,7 @@
 #include "container/trees.hpp"
 #include "container/users.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/device_filter.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -61,6 +62,24 @@ void give_to(const std::string& dir, std::uint32_t uid) {
     ::closedir(d);
 }
 
+// The devices the container may open: the default nodes and what its plan
+// allows (allowedDevices, enableTun; /dev/net/tun for moat's tunnel runners).
+std::vector<sandbox::device_rule> device_rules(const plan::container_plan& plan) {
+    auto rules = sandbox::default_device_rules();
+    for (const auto& d : plan.devices) {
+        sandbox::device_rule r;
+        r.kind = d.type == 'b' ? sandbox::device_kind::block : sandbox::device_kind::character;
+        r.major = d.major;
+        r.minor = d.minor;
+        r.access = sandbox::parse_device_access(d.access);
+        rules.push_back(r);
+    }
+    if (plan.tunnel_host) {
+        rules.push_back(sandbox::tun_device_rule());
+    }
+    return rules;
+}
+
 sys::unique_fd open_directory(const std::string& path) {
     sys::unique_fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) {
@@ -103,6 +122,8 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
         if (!cg_fd) {
             throw sys::errno_error("opening cgroup " + rec.cgroup);
         }
+        // Before the init is born in it: opens are checked as they happen.
+        sandbox::attach_device_filter(cg_fd.get(), device_rules(plan));
     }
     sys::failpoint("after-cgroup");
     spawn_options so;

@@ -11,14 +11,15 @@ namespace moat::sandbox {
 
 namespace {
 
-// Docker's default set (moby/oci/caps/defaults.go), minus nothing: a service
-// that worked under `docker run` works here.
+// Docker's default set (moby/oci/caps/defaults.go) minus CAP_MKNOD: a
+// service that worked under `docker run` works here unless it makes device
+// nodes (the device filter would refuse every one that matters anyway).
+// A container that needs it asks with additionalCapabilities.
 constexpr kept_capability kept[] = {
     {CAP_CHOWN, "CAP_CHOWN"},
     {CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"},
     {CAP_FSETID, "CAP_FSETID"},
     {CAP_FOWNER, "CAP_FOWNER"},
-    {CAP_MKNOD, "CAP_MKNOD"},  // device nodes are still gated by the mount's nodev
     {CAP_NET_RAW, "CAP_NET_RAW"},  // ping; confined to the container's namespace
     {CAP_SETGID, "CAP_SETGID"},
     {CAP_SETUID, "CAP_SETUID"},
