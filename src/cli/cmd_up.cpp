@@ -58,6 +58,7 @@ int cmd_up(const globals& g, const up_args& a) {
     converge::up_options opts;
     opts.source = loaded.source;
     opts.remove_orphans = a.names.empty();
+    opts.secrets = loaded.secrets;
     opts.progress = printer(g);
     auto rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
     if (!g.quiet) {

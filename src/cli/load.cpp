@@ -99,6 +99,12 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     }
     std::string moat_exe(exe, static_cast<size_t>(n));
     out.tunnels = plan::plan_tunnels(model, out.plans, moat_exe, ctx.running_tunnels);
+    for (const auto& p : model.pipes) {
+        out.secrets.push_back(p.key_file);
+    }
+    for (const auto& t : model.tunnels) {
+        out.secrets.push_back(t.config_path);
+    }
     plan::plan_pipes(model, out.plans, moat_exe, names.empty());
     return out;
 }

@@ -16,6 +16,9 @@ struct loaded_plans {
     std::vector<plan::container_plan> plans;  // the selected containers, pipes included
     std::vector<plan::network_plan> networks;  // the networks they join
     std::vector<plan::tunnel_plan> tunnels;    // the tunnels they are confined to
+    // Every pipe's key file and every tunnel's file of the configuration:
+    // hidden from containers whose root shows the host's (rootfs.hpp).
+    std::vector<std::string> secrets;
 };
 
 // Throws config_error/usage_error (exit 2) for bad files, unknown names,

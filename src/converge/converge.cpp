@@ -239,6 +239,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
     container::start_options so;
     so.origin = "file";
     so.source = opts.source;
+    so.masks = opts.secrets;
     std::vector<container::pending> pend;
     try {
         std::vector<plan::container_plan> after = d.keep;

@@ -40,6 +40,7 @@ using progress_fn = std::function<void(const std::string&, std::chrono::microsec
 struct up_options {
     std::string source;          // config file, recorded for `down -f`
     bool remove_orphans = true;  // the whole file was applied (no names given)
+    std::vector<std::string> secrets;  // host files no container may see (container::start_options::masks)
     progress_fn progress;
 };
 

@@ -53,3 +53,8 @@ moat_test(check_vpn_test root
     ${CMAKE_CURRENT_LIST_DIR}/check_vpn_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(check_vpn_test moat)
+# Issue 12: attacks from inside containers, each with its positive control.
+moat_test(escape_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/escape_test.cpp
+  LIBS moat_lab)
+add_dependencies(escape_test moat)
