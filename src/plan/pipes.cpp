@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 namespace moat::plan {
 
 namespace {
@@ -30,6 +32,16 @@ std::string resolve(const config::model& m, const config::pipe& p, const std::st
                       "pipe '" + p.name + "': container '" + c->name + "' has no address to reach",
                       "give it localAddress, or run the pipe inside it with container = \"" + c->name + "\""});
     return endpoint;
+}
+
+// "0.0.0.0:443", "[::]:80" (not a Unix socket path).
+bool privileged_port(const std::string& endpoint) {
+    auto colon = endpoint.rfind(':');
+    if (endpoint.empty() || endpoint[0] == '/' || colon == std::string::npos) {
+        return false;
+    }
+    int port = std::atoi(endpoint.c_str() + colon + 1);
+    return port > 0 && port < 1024;
 }
 
 // Where the init puts the pipe's copy of its key (plan.hpp, secret_plan).
@@ -61,9 +73,16 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
     container_plan host;
     host.name = host_pipes_container;
     host.hostname = "moat-pipes";
-    // Host-side pipes listen on the host's own ports, below 1024 too, which
-    // only the initial user namespace can bind.
-    host.users = "no";
+    // The host's pipes run in a user namespace like any container, unless
+    // one listens on a host port below 1024: the host's network namespace
+    // belongs to the initial user namespace, and only a capability there
+    // may bind those ports.
+    host.users = "pick";
+    for (const auto& p : m.pipes) {
+        if (!p.container && privileged_port(p.source)) {
+            host.users = "no";
+        }
+    }
     for (const auto& p : m.pipes) {
         if (::access(p.key_file.c_str(), R_OK) != 0) {
             auto it = p.keys.find("keyFile");

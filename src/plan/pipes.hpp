@@ -7,7 +7,9 @@
 // a service of X — it shares X's network namespace, so the service it
 // exposes can stay bound to X's 127.0.0.1. Pipes without a container are the
 // services of one internal container, `_pipes`, that shares the host's
-// network and sees the host's root read-only (for the key files).
+// network; it has a user namespace of its own ("pick") unless one of its
+// pipes listens on a host port below 1024. Each pipe reads a copy of its
+// key in the container's private /run (plan.hpp, secret_plan).
 #pragma once
 
 #include "config/model.hpp"

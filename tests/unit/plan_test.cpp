@@ -1,7 +1,13 @@
 #include "plan/plan.hpp"
+#include "plan/pipes.hpp"
 #include "sys/error.hpp"
 
 #include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 using namespace moat;
 
@@ -127,4 +133,37 @@ TEST(Plan, RecordsFromBeforePrivateUsersHaveNoUserNamespace) {
     j.erase("users");
     j.erase("users_base");
     EXPECT_FALSE(plan::has_user_namespace(plan::plan_from_json(j)));
+}
+
+TEST(Plan, HostPipesGetAUserNamespaceUnlessAPortBelow1024) {
+    char tmpl[] = "/tmp/moat-key-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    auto model_with = [&](const std::string& source) {
+        config::model m;
+        config::pipe p;
+        p.name = "p";
+        p.source = source;
+        p.target = "127.0.0.1:7000";
+        p.key_file = tmpl;
+        m.pipes.push_back(p);
+        return m;
+    };
+    auto plan_of = [&](const std::string& source) {
+        std::vector<plan::container_plan> plans;
+        plan::plan_pipes(model_with(source), plans, "/usr/bin/moat", true);
+        return plans.at(0);
+    };
+    auto high = plan_of("0.0.0.0:8999");
+    EXPECT_EQ(high.name, plan::host_pipes_container);
+    EXPECT_EQ(high.users, "pick");
+    // The key travels as a copy, never as a bind mount of the host's file.
+    ASSERT_EQ(high.secrets.size(), 1u);
+    EXPECT_EQ(high.secrets[0], (plan::secret_plan{tmpl, "/run/moat/keys/p.key"}));
+    EXPECT_NE(std::find(high.services[0].argv.begin(), high.services[0].argv.end(), "/run/moat/keys/p.key"),
+              high.services[0].argv.end());
+    EXPECT_EQ(plan_of("[::]:443").users, "no");
+    EXPECT_EQ(plan_of("/run/pipe.sock").users, "pick");
+    ::unlink(tmpl);
 }
