@@ -24,6 +24,8 @@ declare -a names cmds
 add() { names+=("$1"); cmds+=("$2"); }
 add "unshare (floor)" "unshare --fork --pid --mount --uts --ipc --net --mount-proc true"
 add "moat run --network none" "$moat --state-dir $state run --rm --network none -- true"
+# The user namespace's cost: the same without one (root inside = root outside).
+add "moat run --network none --private-users no" "$moat --state-dir $state run --rm --network none --private-users no -- true"
 add "moat run --network private" "$moat --state-dir $state run --rm --network private -- true"
 command -v bwrap >/dev/null && add "bwrap" "bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all true"
 if command -v systemd-nspawn >/dev/null && systemd-nspawn -q --register=no -D / --read-only --private-network true >/dev/null 2>&1; then

@@ -17,7 +17,9 @@
 #include <sys/random.h>
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 namespace moat::cli {
@@ -52,6 +54,24 @@ plan::address_pair allocate_pair(const std::vector<state::container_record>& rec
     throw moat::error("no free address pair for a one-off container in 169.254.172.0/22");
 }
 
+// --private-users, with the config key's values (NixOS's privateUsers).
+std::string users_of(const std::string& value, std::uint32_t& base) {
+    if (value == "no" || value == "pick" || value == "identity") {
+        return value;
+    }
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || errno != 0 || n > 0xFFFFFFFFULL - 65536) {
+        throw usage_error("run --private-users: expected no, pick, identity or a uid base, got '" + value + "'");
+    }
+    if (n == 0) {
+        return "identity";
+    }
+    base = static_cast<std::uint32_t>(n);
+    return "base";
+}
+
 plan::container_plan plan_run(const run_args& a, const std::string& name,
                               const std::vector<state::container_record>& records) {
     plan::container_plan p;
@@ -63,6 +83,7 @@ plan::container_plan plan_run(const run_args& a, const std::string& name,
         p.v4 = allocate_pair(records);
     }
     p.egress = a.egress;
+    p.users = users_of(a.private_users, p.users_base);  // checked before anything was touched
     if (p.egress == "nat") {
         p.uplink = converge::default_uplink();
         if (p.uplink.empty()) {
@@ -88,6 +109,8 @@ int cmd_run(const globals& g, const run_args& a) {
     if (a.egress != "none" && a.network != "private") {
         throw usage_error("run --egress " + a.egress + " needs --network private");
     }
+    std::uint32_t base = 0;
+    users_of(a.private_users, base);  // a bad value is exit 2 before the state directory exists
     std::string name = a.name.empty() ? random_name() : a.name;
     state::store store(g.state_dir);
     container::start_options so;

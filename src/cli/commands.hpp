@@ -31,6 +31,7 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
 struct run_args {
     std::string network = "private";
     std::string egress = "none";
+    std::string private_users = "pick";  // as the config key: "no" | "pick" | "identity" | a uid base
     bool rm = false;
     std::string name;
     std::vector<std::string> command;

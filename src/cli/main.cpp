@@ -85,6 +85,7 @@ int dispatch(int argc, char** argv) {
         ->check(CLI::IsMember({"host", "private", "none"}));
     run->add_option("--egress", ra.egress, "none | nat")->check(CLI::IsMember({"none", "nat"}));
     run->add_option("--name", ra.name, "container name (default: run-<random>)");
+    run->add_option("--private-users", ra.private_users, "no | pick | identity | UID-BASE (default pick)");
     run->add_flag("--rm", ra.rm, "remove the container when the command ends");
 
     std::string key_path;
