@@ -53,3 +53,8 @@ moat_test(check_vpn_test root
     ${CMAKE_CURRENT_LIST_DIR}/check_vpn_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(check_vpn_test moat)
+# exec/login never hand the operator's terminal or descriptors to a container.
+moat_test(exec_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/exec_test.cpp
+  LIBS moat_lab)
+add_dependencies(exec_test moat)
