@@ -115,8 +115,6 @@ public:
         return _status;
     }
 
-    bool exited() const { return _exited; }
-
 private:
     bool finished() const {
         return _exited && std::all_of(_streams.begin(), _streams.end(), [](const stream& s) { return s.idle(); });
@@ -189,9 +187,8 @@ private:
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             return;
         }
-        // EOF; EIO from a pty master whose slave nobody holds, or from a
-        // hung-up terminal on moat's side. Terminal mode never closes the
-        // master on moat's EOF (no half-close on a terminal).
+        // EOF, or EIO from a hung-up terminal on moat's side. Terminal mode
+        // never closes the master on moat's EOF (no half-close on a terminal).
         s.close_src();
         if (!s.from_command && _r._mode == mode::pipes) {
             s.close_dst();
@@ -227,9 +224,7 @@ private:
     // full terminal) and the command gets SIGHUP, as from a hung-up line.
     void dst_broken(stream& s) {
         s.close_dst();
-        if (!s.from_command) {
-            s.close_src();
-        } else if (_r._mode == mode::pipes) {
+        if (!s.from_command || _r._mode == mode::pipes) {
             s.close_src();
         } else if (!_exited) {
             send_signal(_pidfd, SIGHUP);
@@ -337,8 +332,9 @@ stdio_relay::stdio_relay(mode m) : _mode(m) {
 }
 
 stdio_relay::~stdio_relay() {
-    // Signals still pending are consumed by the relay's signalfd first: a
-    // SIGTERM that ended the command must not end moat a second time.
+    // Signals that came after the loop's last read are taken off the
+    // pending set before the mask is restored: a SIGTERM that ended the
+    // command must not end moat a second time, half-way through its exit.
     _signals.reset();
     sigset_t pending;
     if (::sigpending(&pending) == 0) {
@@ -362,6 +358,12 @@ std::array<int, 3> stdio_relay::child_stdio() const noexcept {
 
 void stdio_relay::set_master(sys::unique_fd master) {
     set_nonblocking(master.get());
+    // A slave of the relay's own (through the master: no path in the
+    // container is looked up): a master whose slaves are all closed reads
+    // EIO and polls POLLHUP, so a command that closed its stdio and later
+    // writes to /dev/tty would go unrelayed and block. The relay ends on the
+    // command's exit, never on the master's state.
+    _slave_hold = sys::unique_fd(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
     _master = std::move(master);
 }
 
@@ -380,6 +382,7 @@ int stdio_relay::run(int pidfd) {
             loop::copy_window_size(_master.get());  // it may have changed since the start
         }
         int status = l.run();
+        _slave_hold.reset();
         _master.reset();  // hangs up the pty for whatever still holds it
         return status;
     } catch (...) {

@@ -123,7 +123,7 @@ private:
 
     mode _mode;
     terminal_settings _initial;
-    sys::unique_fd _master;
+    sys::unique_fd _master, _slave_hold;
     // Pipe mode: the relay's ends and the child's.
     sys::unique_fd _to_command, _from_stdout, _from_stderr;
     std::array<sys::unique_fd, 3> _child;

@@ -1,30 +1,17 @@
 // `moat exec` and `moat login` never hand the operator's terminal or
 // descriptors to a container: the real binary, run on a host pseudo-terminal
 // that stands in for the operator's, against an attacker inside.
-#include "lab.hpp"
-
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/wait.h>
-#include <termios.h>
-#include <unistd.h>
+#include "exec_harness.hpp"
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <regex>
 #include <set>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 using moat::test::lab;
-using namespace std::chrono_literals;
+using namespace moat::test::exec;
 
 namespace {
 
@@ -34,7 +21,9 @@ const std::string python = "/usr/bin/python3";
 // The attack: TIOCSTI of a command line into stdin and into /dev/tty, then a
 // background process that keeps /proc/<command>/fd/0 open and, once the
 // command has returned, writes LATER into it and its inherited stdio, reads
-// from them and tries TIOCSTI again, for a second.
+// from them (what it steals it shows as STOLEN: on its stdout, so that a
+// read of the injected line is seen too) and tries TIOCSTI again, for a
+// second.
 const char* attack = R"(
 import fcntl, os, select, signal, sys, termios, time
 def sti(fd):
@@ -67,170 +56,16 @@ if os.fork() == 0:
                 os.write(fd, b"LATER\n")
             except OSError:
                 pass
-            sti(fd)
             try:
                 if select.select([fd], [], [], 0)[0]:
-                    os.read(fd, 100)
+                    os.write(1, b"STOLEN:" + os.read(fd, 100))
             except OSError:
                 pass
+            sti(fd)
         time.sleep(0.1)
     os._exit(0)
 print("ATTACK " + " ".join(res), flush=True)
 )";
-
-std::vector<std::string> moat_argv(const lab& l, const std::vector<std::string>& args) {
-    std::vector<std::string> v = {"nsenter", "--net=/run/netns/" + l.host_ns(), moat::test::moat_binary(),
-                                  "--state-dir", l.state_dir()};
-    v.insert(v.end(), args.begin(), args.end());
-    return v;
-}
-
-std::string moat_cmd(const lab& l) {
-    return moat::test::enter(l.host_ns()) + moat::test::moat_binary() + " --state-dir " + l.state_dir();
-}
-
-[[noreturn]] void exec_argv(const std::vector<std::string>& argv) {
-    std::vector<char*> a;
-    for (const auto& s : argv) {
-        a.push_back(const_cast<char*>(s.c_str()));
-    }
-    a.push_back(nullptr);
-    ::execvp(a[0], a.data());
-    ::_exit(127);
-}
-
-// A host pseudo-terminal standing in for the operator's: the test holds the
-// master (the terminal emulator) and a slave (as the operator's shell would).
-struct outer_terminal {
-    int master = -1;
-    int slave = -1;
-    std::string output;  // everything read from the master
-
-    explicit outer_terminal(unsigned short rows = 24, unsigned short cols = 80) {
-        master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (master < 0 || ::grantpt(master) < 0 || ::unlockpt(master) < 0) {
-            throw std::runtime_error("posix_openpt");
-        }
-        slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (slave < 0) {
-            throw std::runtime_error("opening the pty's slave");
-        }
-        resize(rows, cols);
-        ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
-    }
-    ~outer_terminal() {
-        ::close(slave);
-        ::close(master);
-    }
-    void resize(unsigned short rows, unsigned short cols) const {
-        winsize ws{rows, cols, 0, 0};
-        ::ioctl(master, TIOCSWINSZ, &ws);
-    }
-    termios modes() const {
-        termios t{};
-        ::tcgetattr(slave, &t);
-        return t;
-    }
-    void type(const std::string& s) const { EXPECT_EQ(::write(master, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
-    void read_available() {
-        char buf[4096];
-        ssize_t n;
-        while ((n = ::read(master, buf, sizeof buf)) > 0) {
-            output.append(buf, static_cast<size_t>(n));
-        }
-    }
-    void read_for(std::chrono::milliseconds d) {
-        auto end = std::chrono::steady_clock::now() + d;
-        while (std::chrono::steady_clock::now() < end) {
-            pollfd p{master, POLLIN, 0};
-            ::poll(&p, 1, 20);
-            read_available();
-        }
-    }
-    bool read_until(const std::string& needle, std::chrono::milliseconds d) {
-        auto end = std::chrono::steady_clock::now() + d;
-        while (output.find(needle) == std::string::npos && std::chrono::steady_clock::now() < end) {
-            read_for(20ms);
-        }
-        return output.find(needle) != std::string::npos;
-    }
-    // The terminal's input queue: what the operator's shell would read next.
-    // Non-canonical with VMIN = VTIME = 0 makes a partial line readable too,
-    // and a read return at once when there is nothing.
-    std::string pending_input() const {
-        termios saved = modes(), t = saved;
-        t.c_lflag &= ~static_cast<tcflag_t>(ICANON);
-        t.c_cc[VMIN] = 0;
-        t.c_cc[VTIME] = 0;
-        ::tcsetattr(slave, TCSANOW, &t);
-        std::string in;
-        char buf[256];
-        ssize_t n;
-        while ((n = ::read(slave, buf, sizeof buf)) > 0) {
-            in.append(buf, static_cast<size_t>(n));
-        }
-        ::tcsetattr(slave, TCSANOW, &saved);
-        return in;
-    }
-};
-
-bool same_modes(const termios& a, const termios& b) {
-    return a.c_iflag == b.c_iflag && a.c_oflag == b.c_oflag && a.c_cflag == b.c_cflag && a.c_lflag == b.c_lflag &&
-           std::memcmp(a.c_cc, b.c_cc, sizeof a.c_cc) == 0;
-}
-
-// Runs argv as the session leader of `t` (its controlling terminal) with the
-// terminal as stdout and stderr, and as stdin unless tty_stdin is false
-// (then /dev/null). `fd7`, when given, is opened at descriptor 7.
-pid_t start_on(const outer_terminal& t, const std::vector<std::string>& argv, bool tty_stdin = true,
-               const std::string& fd7 = "") {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::setsid();
-        ::ioctl(t.slave, TIOCSCTTY, 0);
-        int in = tty_stdin ? t.slave : ::open("/dev/null", O_RDONLY);
-        ::dup2(in, 0);
-        ::dup2(t.slave, 1);
-        ::dup2(t.slave, 2);
-        if (!fd7.empty()) {
-            ::dup2(::open(fd7.c_str(), O_RDONLY | O_DIRECTORY), 7);
-        }
-        exec_argv(argv);
-    }
-    return pid;
-}
-
-// Waits for pid while reading the terminal; its exit status, or -1 after
-// killing it at the timeout.
-int wait_reading(outer_terminal& t, pid_t pid, std::chrono::seconds timeout = 30s) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > end) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            return -1;
-        }
-        t.read_for(20ms);
-    }
-    t.read_available();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int wait_exit(pid_t pid, std::chrono::seconds timeout) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > end) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            return -1;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 void up(lab& l) {
     auto r = l.moat("up -f " + l.write("c.toml", config));
     ASSERT_EQ(r.code, 0) << r.out << r.err;
@@ -277,6 +112,7 @@ TEST(Exec, InjectionIntoTheTerminalStaysInTheContainer) {
         EXPECT_EQ(host.report, "ATTACK ok devtty-open ok") << host.output;
         EXPECT_NE(host.input.find("echo INJECTED"), std::string::npos) << host.input;
         EXPECT_NE(host.late_output.find("LATER"), std::string::npos) << host.late_output;
+        EXPECT_NE(host.late_output.find("STOLEN:echo INJECTED"), std::string::npos) << host.late_output;
     }
     lab l;
     up(l);
@@ -339,7 +175,7 @@ TEST(Exec, CommandGetsNoDescriptorOfTheCallers) {
     EXPECT_NE(t.output.find("FDS [0, 1, 2, 3] True"), std::string::npos) << t.output;
 }
 
-TEST(Exec, PipesCarryDataStatusAndSignals) {
+TEST(Exec, PipesCarryDataAndStatus) {
     lab l;
     up(l);
     std::string m = moat_cmd(l);
@@ -367,7 +203,12 @@ TEST(Exec, PipesCarryDataStatusAndSignals) {
     EXPECT_EQ(denied.code, 126);
     EXPECT_NE(denied.err.find("/tmp/not-executable"), std::string::npos) << denied.err;
     EXPECT_NE(denied.err.find("Permission denied"), std::string::npos) << denied.err;
+}
 
+TEST(Exec, ClosedStdoutEndsTheCommandNotMoat) {
+    lab l;
+    up(l);
+    std::string m = moat_cmd(l);
     // moat's stdout closed early: the command gets EPIPE (here it ignores
     // SIGPIPE and exits 9 on the failed write) and moat ends with its status
     // instead of dying of SIGPIPE itself (141) or hanging.
@@ -376,28 +217,40 @@ TEST(Exec, PipesCarryDataStatusAndSignals) {
     EXPECT_EQ(epipe.out, "9\n") << epipe.err;
     auto yes = moat::test::sh("bash -c '" + m + " exec c -- yes | head -c 4 >/dev/null; echo ${PIPESTATUS[0]}'", 20s);
     EXPECT_EQ(yes.out, "141\n") << yes.err;
+}
 
-    // SIGTERM to moat reaches the command; nothing is left running.
-    int out[2];
-    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(::open("/dev/null", O_RDONLY), 0);
-        ::dup2(out[1], 1);
-        exec_argv(moat_argv(l, {"exec", "c", "--", "sh", "-c", "echo STARTED; exec sleep 100"}));
-    }
-    ::close(out[1]);
-    char buf[16] = {};
-    ASSERT_GT(::read(out[0], buf, sizeof buf - 1), 0);
-    EXPECT_STREQ(buf, "STARTED\n");
+TEST(Exec, SignalsToMoatReachTheCommandInPipeMode) {
+    lab l;
+    up(l);
+    // SIGTERM to moat reaches the command; nothing is left running. SIGINT
+    // too: the command traps it and exits 7 (moat dying of it would be 130).
+    auto started = [&](const std::string& script) {
+        int out[2];
+        EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::dup2(::open("/dev/null", O_RDONLY), 0);
+            ::dup2(out[1], 1);
+            exec_argv(moat_argv(l, {"exec", "c", "--", "sh", "-c", script}));
+        }
+        ::close(out[1]);
+        char buf[16] = {};
+        EXPECT_GT(::read(out[0], buf, sizeof buf - 1), 0);
+        EXPECT_STREQ(buf, "STARTED\n");
+        ::close(out[0]);
+        return pid;
+    };
+    pid_t pid = started("echo STARTED; exec sleep 100");
     EXPECT_EQ(l.moat("exec c -- pgrep -x sleep").code, 0);  // the control: it runs
     ::kill(pid, SIGTERM);
     EXPECT_EQ(wait_exit(pid, 10s), 143);
-    ::close(out[0]);
     EXPECT_EQ(l.moat("exec c -- pgrep -x sleep").code, 1);
+    pid = started("trap 'exit 7' INT; echo STARTED; while :; do sleep 0.1; done");
+    ::kill(pid, SIGINT);
+    EXPECT_EQ(wait_exit(pid, 10s), 7);
 }
 
-TEST(Exec, TerminalModeSizeSettingsAndSignals) {
+TEST(Exec, TerminalModeSizeSettingsAndLogin) {
     lab l;
     up(l);
     outer_terminal t(37, 123);
@@ -416,6 +269,22 @@ TEST(Exec, TerminalModeSizeSettingsAndSignals) {
     EXPECT_EQ(run({"env"}), 0);
     EXPECT_NE(t.output.find("TERM="), std::string::npos) << t.output;
     EXPECT_TRUE(same_modes(before, t.modes()));
+
+    // moat login: a login shell on the container's pty, in its HOME.
+    t.output.clear();
+    pid_t pid = start_on(t, moat_argv(l, {"login", "c"}));
+    t.type("tty; echo \"HOME=$HOME PWD=$PWD\"; exit 4\r");
+    EXPECT_EQ(wait_reading(t, pid), 4);
+    EXPECT_TRUE(std::regex_search(t.output, std::regex("/dev/pts/[0-9]+\r\n"))) << t.output;
+    EXPECT_NE(t.output.find("HOME=/root PWD=/root"), std::string::npos) << t.output;
+    EXPECT_TRUE(same_modes(before, t.modes()));
+}
+
+TEST(Exec, TerminalModeSignals) {
+    lab l;
+    up(l);
+    outer_terminal t;
+    termios before = t.modes();
 
     // A resize of the operator's terminal reaches the command (SIGWINCH).
     t.output.clear();
@@ -440,12 +309,16 @@ TEST(Exec, TerminalModeSizeSettingsAndSignals) {
     }
     EXPECT_EQ(l.moat("exec c -- pgrep -x sleep").code, 1);
 
-    // moat login: a login shell on the container's pty, in its HOME.
-    t.output.clear();
-    pid = start_on(t, moat_argv(l, {"login", "c"}));
-    t.type("tty; echo \"HOME=$HOME PWD=$PWD\"; exit 4\r");
-    EXPECT_EQ(wait_reading(t, pid), 4);
-    EXPECT_TRUE(std::regex_search(t.output, std::regex("/dev/pts/[0-9]+\r\n"))) << t.output;
-    EXPECT_NE(t.output.find("HOME=/root PWD=/root"), std::string::npos) << t.output;
+    // ^C is a byte for the container's line discipline, which signals the
+    // command's foreground job; SIGINT sent to moat goes the same way. The
+    // command traps it and exits 7: had moat died of it, the status were 130.
+    const std::string trap = "trap 'exit 7' INT; echo STARTED; while :; do sleep 0.1; done";
+    for (bool typed : {true, false}) {
+        t.output.clear();
+        pid = start_on(t, moat_argv(l, {"exec", "c", "--", "sh", "-c", trap}));
+        ASSERT_TRUE(t.read_until("STARTED", 10s)) << t.output;
+        typed ? t.type("\x03") : static_cast<void>(::kill(pid, SIGINT));
+        EXPECT_EQ(wait_reading(t, pid, 10s), 7) << (typed ? "typed ^C" : "SIGINT to moat");
+    }
     EXPECT_TRUE(same_modes(before, t.modes()));
 }
