@@ -270,13 +270,18 @@ TEST(Exec, TerminalModeSizeSettingsAndLogin) {
     EXPECT_NE(t.output.find("TERM="), std::string::npos) << t.output;
     EXPECT_TRUE(same_modes(before, t.modes()));
 
-    // moat login: a login shell on the container's pty, in its HOME.
+    // moat login: a login shell on the container's pty, in its HOME; the
+    // caller's environment (its HOME, a BASH_ENV to run) does not come along.
     t.output.clear();
-    pid_t pid = start_on(t, moat_argv(l, {"login", "c"}));
-    t.type("tty; echo \"HOME=$HOME PWD=$PWD\"; exit 4\r");
+    std::vector<std::string> login = {"env", "HOME=/home/op", "BASH_ENV=/home/op/.evil", "FOO=leak"};
+    for (const auto& a : moat_argv(l, {"login", "c"})) {
+        login.push_back(a);
+    }
+    pid_t pid = start_on(t, login);
+    t.type("tty; echo \"HOME=$HOME PWD=$PWD FOO=${FOO:-unset} BASH_ENV=${BASH_ENV:-unset}\"; exit 4\r");
     EXPECT_EQ(wait_reading(t, pid), 4);
     EXPECT_TRUE(std::regex_search(t.output, std::regex("/dev/pts/[0-9]+\r\n"))) << t.output;
-    EXPECT_NE(t.output.find("HOME=/root PWD=/root"), std::string::npos) << t.output;
+    EXPECT_NE(t.output.find("HOME=/root PWD=/root FOO=unset BASH_ENV=unset"), std::string::npos) << t.output;
     EXPECT_TRUE(same_modes(before, t.modes()));
 }
 
