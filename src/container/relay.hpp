@@ -15,7 +15,9 @@
 //    and controlling terminal (attach_terminal_noexcept()). moat puts its own
 //    terminal in raw mode, so ^C, ^Z and ^\ are bytes that the line
 //    discipline inside turns into signals for the command's foreground job;
-//    the window size is copied at start and on SIGWINCH. moat's terminal is
+//    the window size is copied at start and on SIGWINCH. moat holds a slave
+//    of its own (TIOCGPTPEER), so the master never reads EIO while the
+//    command runs, whatever it does with its descriptors. moat's terminal is
 //    restored on every way out of run(): normal end, exception, and the
 //    SIGTERM or SIGHUP that ends the command. EOF on moat's side is not a
 //    close: a terminal has no half-close, and closing the master would hang
