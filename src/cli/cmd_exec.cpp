@@ -22,8 +22,12 @@ int cmd_exec(const globals& g, const std::string& name, const std::vector<std::s
 int cmd_login(const globals& g, const std::string& name) {
     auto rec = find_running(g, name);
     // nixos-container root-login: a root login shell, bash when the
-    // container's root has it (decided inside: its root may not be ours).
-    return container::enter(rec, {"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"});
+    // container's root has it (decided inside: its root may not be ours),
+    // in the container's HOME. It reads the container's /etc/profile and
+    // /root dotfiles (for a host-root container, the host's read-only
+    // copies); the environment carries nothing of the caller's but TERM.
+    return container::enter(rec, {"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"},
+                            {.cwd = "/root"});
 }
 
 }  // namespace moat::cli

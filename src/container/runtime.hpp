@@ -54,8 +54,17 @@ void request_stop(const state::container_record& record);
 // Whether the record's init is alive.
 bool running(const state::container_record& record);
 
+struct enter_options {
+    std::string cwd = "/";  // where the command starts; / when it does not exist
+};
+
 // Runs argv inside the running container (all its namespaces and its cgroup,
-// with the same reduced privileges as its services); returns the exit status.
-int enter(const state::container_record& record, const std::vector<std::string>& argv);
+// with the same reduced privileges as its services); returns the exit status
+// (128 + N for signal N; 127/126 with a message when it cannot be executed).
+// The command never gets a descriptor of the caller's: its stdio is a pty of
+// the container's own devpts when stdin is a terminal, else three pipes, and
+// moat relays (relay.hpp). Its environment is PATH, HOME=/root and TERM.
+int enter(const state::container_record& record, const std::vector<std::string>& argv,
+          const enter_options& opts = {});
 
 }  // namespace moat::container

@@ -58,3 +58,8 @@ moat_test(escape_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/escape_test.cpp
   LIBS moat_lab)
 add_dependencies(escape_test moat)
+# exec/login never hand the operator's terminal or descriptors to a container.
+moat_test(exec_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/exec_test.cpp
+  LIBS moat_lab)
+add_dependencies(exec_test moat)
