@@ -7,14 +7,17 @@
 // end first. --network none is loopback only (nspawn --private-network),
 // host shares the host's network.
 #include "cli/commands.hpp"
+#include "container/relay.hpp"
 #include "container/runtime.hpp"
 #include "converge/converge.hpp"
 #include "converge/host.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
+#include "sys/unique_fd.hpp"
 
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -113,10 +116,20 @@ int cmd_run(const globals& g, const run_args& a) {
     users_of(a.private_users, base);  // a bad value is exit 2 before the state directory exists
     std::string name = a.name.empty() ? random_name() : a.name;
     state::store store(g.state_dir);
+    // The command's stdio: a pty of the container's own or three pipes,
+    // relayed by moat; nothing of the caller's enters the container
+    // (container/relay.hpp). From here on the relay holds the signals that
+    // would end moat, and forwards them to the command.
+    container::stdio_relay relay(container::stdio_relay::mode_for_stdin());
     container::start_options so;
     so.run_mode = true;
     so.command = a.command;
     so.origin = "run";
+    if (relay.kind() == container::stdio_relay::mode::terminal) {
+        so.terminal = relay.initial_terminal();
+    } else {
+        so.command_stdio = relay.child_stdio();
+    }
     container::pending pend;
     {
         auto lock = store.lock();
@@ -138,21 +151,25 @@ int cmd_run(const globals& g, const run_args& a) {
             throw;
         }
     }
-    // The terminal's ^C reaches the command through the container's init;
-    // moat itself stays to clean up.
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGQUIT, SIG_IGN);
+    int rc = 1;
     bool failed = false;
     try {
         container::release(store, pend, so);
+        if (pend.terminal) {
+            relay.set_master(std::move(pend.terminal));
+        }
+        sys::unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pend.pid, 0)));
+        if (!pidfd) {
+            throw sys::errno_error("watching the container's init");
+        }
+        // The init ends with its command and exits with its status.
+        rc = relay.run(pidfd.get());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "moat: error: %s\n", e.what());
+        while (::waitpid(pend.pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
         failed = true;
     }
-    int status = 0;
-    while (::waitpid(pend.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    int rc = failed ? 1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     auto lock = store.lock();
     if (a.rm || failed) {
         container::stop(pend.record, std::chrono::seconds(2));

@@ -15,6 +15,43 @@
 
 namespace moat::container {
 
+namespace {
+
+// The caller's terminal modes and size travel with the spec, so the
+// command's pty starts as the caller's terminal is (as ssh does).
+nlohmann::json terminal_json(const std::optional<terminal_settings>& t) {
+    if (!t) {
+        return nullptr;
+    }
+    const termios& m = t->modes;
+    return {{"iflag", m.c_iflag}, {"oflag", m.c_oflag}, {"cflag", m.c_cflag}, {"lflag", m.c_lflag},
+            {"cc", std::vector<unsigned>(std::begin(m.c_cc), std::end(m.c_cc))},
+            {"ispeed", m.c_ispeed}, {"ospeed", m.c_ospeed},
+            {"rows", t->size.ws_row}, {"cols", t->size.ws_col}};
+}
+
+std::optional<terminal_settings> terminal_from_json(const nlohmann::json& j) {
+    if (j.is_null()) {
+        return std::nullopt;
+    }
+    terminal_settings t;
+    t.modes.c_iflag = j.at("iflag");
+    t.modes.c_oflag = j.at("oflag");
+    t.modes.c_cflag = j.at("cflag");
+    t.modes.c_lflag = j.at("lflag");
+    auto cc = j.at("cc").get<std::vector<unsigned>>();
+    for (std::size_t i = 0; i < cc.size() && i < NCCS; ++i) {
+        t.modes.c_cc[i] = static_cast<cc_t>(cc[i]);
+    }
+    t.modes.c_ispeed = j.at("ispeed");
+    t.modes.c_ospeed = j.at("ospeed");
+    t.size.ws_row = j.at("rows");
+    t.size.ws_col = j.at("cols");
+    return t;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const init_request& r) {
     nlohmann::json binds = nlohmann::json::array();
     for (const auto& b : r.binds) {
@@ -24,7 +61,7 @@ nlohmann::json to_json(const init_request& r) {
     for (const auto& s : r.secrets) {
         secrets.push_back({{"fd", s.fd}, {"path", s.path}});
     }
-    return {{"plan", r.plan}, {"run_mode", r.run_mode}, {"command", r.command},
+    return {{"plan", r.plan}, {"run_mode", r.run_mode}, {"command", r.command}, {"terminal", terminal_json(r.terminal)},
             {"user_namespace", r.user_namespace}, {"state_dir", r.state_dir}, {"masks", r.masks},
             {"log_dir_fd", r.log_dir_fd}, {"root_fd", r.root_fd}, {"binds", binds}, {"secrets", secrets}};
 }
@@ -34,6 +71,7 @@ init_request init_request_from_json(const nlohmann::json& j) {
     r.plan = j.at("plan");
     r.run_mode = j.at("run_mode");
     r.command = j.at("command").get<std::vector<std::string>>();
+    r.terminal = terminal_from_json(j.at("terminal"));
     r.user_namespace = j.at("user_namespace");
     r.state_dir = j.at("state_dir");
     r.masks = j.at("masks").get<std::vector<std::string>>();
@@ -132,6 +170,23 @@ void become_namespace_root() {
     sys::check(::setresuid(0, 0, 0), "becoming uid 0 of the container");
 }
 
+// `moat run` in terminal mode: a pty of the container's own devpts becomes
+// the init's controlling terminal and stdio (the command inherits them and
+// takes the foreground, as a shell's job); the master goes to the CLI.
+sys::unique_fd own_terminal(const terminal_settings& settings) {
+    int master = -1, slave = -1;
+    if (int err = open_pty_noexcept(settings, master, slave); err != 0) {
+        throw sys::errno_error("allocating the command's terminal", err);
+    }
+    sys::unique_fd m(master);
+    // attach_terminal_noexcept() moves the slave onto 0, 1, 2 and closes it.
+    if (int err = attach_terminal_noexcept(slave); err != 0) {
+        ::close(slave);
+        throw sys::errno_error("making it the command's terminal", err);
+    }
+    return m;
+}
+
 std::uint64_t capability_mask(const plan::container_plan& p) {
     std::uint64_t mask = 0;
     for (const auto& name : p.capabilities) {
@@ -159,7 +214,7 @@ int init_main() {
     } catch (const std::exception&) {
         return 1;  // the host side went away before it was done: leave nothing running
     }
-    sys::unique_fd log_dir;
+    sys::unique_fd log_dir, master;
     try {
         log_dir = take(fds, req.log_dir_fd);
         if (req.user_namespace) {
@@ -169,12 +224,16 @@ int init_main() {
         fds.clear();
         setup_rootfs(root);
         sys::check(::sethostname(p.hostname.data(), p.hostname.size()), "setting the hostname");
+        if (req.terminal) {
+            master = own_terminal(*req.terminal);
+        }
     } catch (const std::exception& e) {
         handoff::send_answer(init_channel_fd, std::string("error: ") + e.what());
         return 1;
     }
     ::prctl(PR_SET_NAME, "moat-init");
-    handoff::send_answer(init_channel_fd, "ok");
+    handoff::send_answer(init_channel_fd, "ok", master.get());
+    master.reset();
     ::close(init_channel_fd);
     sandbox::keep_also(capability_mask(p));
     return init::run(init_spec_from(p, req, log_dir.get()), [] { return sandbox::drop_privileges_noexcept(); });

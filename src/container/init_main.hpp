@@ -2,7 +2,11 @@
 // spawn.hpp for how it is started, handoff.hpp for what it is sent).
 #pragma once
 
+#include "container/relay.hpp"
+
 #include <nlohmann/json.hpp>
+
+#include <optional>
 
 #include <string>
 #include <vector>
@@ -16,6 +20,7 @@ struct init_request {
     nlohmann::json plan;             // plan::to_json of the container
     bool run_mode = false;           // `moat run`: one command, exit with its status
     std::vector<std::string> command;  // run_mode only
+    std::optional<terminal_settings> terminal;  // run_mode: allocate the command's pty inside
     bool user_namespace = false;     // become root of the (new) user namespace first
     std::string state_dir;           // moat's state directory, masked inside when visible
     std::vector<std::string> masks;  // further host paths to hide (key files, tunnel configs)

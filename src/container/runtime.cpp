@@ -130,8 +130,12 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     so.new_network = plan.private_network;
     so.new_users = rec.uid_base.has_value();
     so.cgroup_fd = cg_fd.get();
-    so.new_session = !opts.run_mode;
-    so.null_stdio = !opts.run_mode;
+    // In terminal mode the init leads a session whose controlling terminal
+    // is the pty it makes; in pipe mode it stays in the caller's session.
+    so.new_session = !opts.run_mode || opts.terminal.has_value();
+    if (opts.run_mode && !opts.terminal) {
+        so.stdio = opts.command_stdio;
+    }
     auto child = spawn_init(so);
     p.pid = child.pid;
     p.channel = std::move(child.channel);
@@ -200,6 +204,7 @@ void send_spec(const state::store& store, pending& p, const start_options& opts)
     spec_builder b;
     b.req.plan = rec.spec;
     b.req.run_mode = opts.run_mode;
+    b.req.terminal = opts.terminal;
     b.req.command = opts.command;
     b.req.user_namespace = rec.uid_base.has_value();
     b.req.state_dir = store.dir();
@@ -235,6 +240,7 @@ void await_ready(state::store& store, pending& p) {
     auto& rec = p.record;
     auto [answer, fd] = handoff::receive_answer(p.channel.get());
     p.channel.reset();
+    p.terminal = std::move(fd);
     if (answer != "ok") {
         if (answer.rfind("error: ", 0) == 0) {
             answer = answer.substr(7);

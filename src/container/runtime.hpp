@@ -9,6 +9,7 @@
 #pragma once
 
 #include "plan/plan.hpp"
+#include "container/relay.hpp"
 #include "state/store.hpp"
 
 #include <chrono>
@@ -23,12 +24,18 @@ enum class network_mode { host, private_net };
 struct pending {
     state::container_record record;
     pid_t pid = -1;
-    sys::unique_fd channel;  // handoff.hpp
+    sys::unique_fd channel;   // handoff.hpp
+    sys::unique_fd terminal;  // `moat run` in terminal mode: the master of the command's pty
 };
 
 struct start_options {
-    bool run_mode = false;              // `moat run`: inherit stdio, stay in the caller's session
+    bool run_mode = false;              // `moat run`: one command, whose status is the init's
     std::vector<std::string> command;   // run_mode only
+    // run_mode: the command's stdio (relay.hpp), never the caller's own —
+    // three pipe ends, or, when `terminal` is set, a pty the init allocates
+    // in the container's devpts and hands back (pending::terminal).
+    std::array<int, 3> command_stdio{-1, -1, -1};
+    std::optional<terminal_settings> terminal;
     std::string origin = "file";
     std::string source;
     // Host files the container must not see though its root shows them:

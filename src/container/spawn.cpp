@@ -23,11 +23,9 @@ namespace {
     if (o.new_session) {
         ::setsid();
     }
-    if (o.null_stdio) {
-        for (int fd = 0; fd < 3; ++fd) {
-            if (::dup2(devnull, fd) < 0) {
-                ::_exit(127);
-            }
+    for (int fd = 0; fd < 3; ++fd) {
+        if (::dup2(o.stdio[fd] >= 0 ? o.stdio[fd] : devnull, fd) < 0) {
+            ::_exit(127);
         }
     }
     // dup2 onto itself keeps O_CLOEXEC; move through a spare fd first.

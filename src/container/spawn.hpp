@@ -29,6 +29,8 @@
 
 #include "sys/unique_fd.hpp"
 
+#include <array>
+
 #include <sys/types.h>
 
 namespace moat::container {
@@ -37,8 +39,10 @@ struct spawn_options {
     bool new_network = true;   // CLONE_NEWNET
     bool new_users = false;    // CLONE_NEWUSER
     int cgroup_fd = -1;        // CLONE_INTO_CGROUP when >= 0
-    bool new_session = true;   // detach from the caller's terminal (not for `moat run`)
-    bool null_stdio = true;    // stdin/stdout/stderr from /dev/null (not for `moat run`)
+    bool new_session = true;   // a session of its own (not for `moat run` in pipe mode)
+    // The init's stdin/stdout/stderr: /dev/null, or these three descriptors
+    // (`moat run` in pipe mode: the relay's pipes, never the caller's own).
+    std::array<int, 3> stdio{-1, -1, -1};
 };
 
 struct spawned {

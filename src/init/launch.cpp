@@ -44,12 +44,16 @@ void reset_signals() noexcept {
 
 // `moat run`: the command gets its own process group (so init can signal
 // it as a group) and, like a shell's job, the terminal's foreground, so ^C
-// reaches it. SIGTTOU is still blocked here, which tcsetpgrp needs from a
-// background group.
+// reaches it. tcsetpgrp from what is now a background group would stop us
+// with SIGTTOU unless it is blocked; reset_signals() unblocks it after.
 void take_terminal() noexcept {
     pid_t before = ::getpgrp();
     ::setpgid(0, 0);
     if (::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == before) {
+        sigset_t ttou;
+        ::sigemptyset(&ttou);
+        ::sigaddset(&ttou, SIGTTOU);
+        ::sigprocmask(SIG_BLOCK, &ttou, nullptr);
         ::tcsetpgrp(STDIN_FILENO, ::getpid());
     }
 }
