@@ -75,6 +75,7 @@ int enter(const state::container_record& rec, const std::vector<std::string>& ar
     }
     cargv.push_back(nullptr);
 
+    sandbox::prepare_privileges();  // the child below only loads the filter
     pid_t child = ::fork();
     sys::check(child, "forking into the container");
     if (child == 0) {

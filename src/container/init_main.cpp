@@ -108,6 +108,10 @@ int init_main() {
         }
         setup_rootfs(rootfs_from(p, req));
         sys::check(::sethostname(p.hostname.data(), p.hostname.size()), "setting the hostname");
+        if (p.tunnel_host) {
+            sandbox::keep_also(std::uint64_t{1} << CAP_NET_ADMIN);  // the tunnel daemons own their device
+        }
+        sandbox::prepare_privileges();  // compiled once here; each service's child only loads it
     } catch (const std::exception& e) {
         report(std::string("error: ") + e.what());
         return 1;
@@ -115,9 +119,6 @@ int init_main() {
     ::prctl(PR_SET_NAME, "moat-init");
     report("ok");
     ::close(init_ready_fd);
-    if (p.tunnel_host) {
-        sandbox::keep_also(std::uint64_t{1} << CAP_NET_ADMIN);  // the tunnel daemons own their device
-    }
     return init::run(init_spec_from(p, req, log_dir.get()), [] { return sandbox::drop_privileges_noexcept(); });
 }
 

@@ -1,4 +1,6 @@
-# src/sandbox pure logic: the capability/syscall data and mountinfo parsing.
+# src/sandbox pure logic: the capability/syscall data, the compiled seccomp
+# program run through an interpreter, and mountinfo parsing.
 moat_test(sandbox_unit_test unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/sandbox_data_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/sandbox_seccomp_test.cpp
   LIBS moat_sandbox moat_sys PkgConfig::SECCOMP)
