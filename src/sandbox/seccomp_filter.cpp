@@ -197,20 +197,8 @@ std::vector<interval> intervals(const std::vector<bool>& allowed) {
     return iv;
 }
 
-}  // namespace
-
-// Counts compilations for seccomp_compilations(); `prepared` is this
-// process's program, made by prepare_privileges(). Globals because the
-// children that load it are forked from this process and see its memory.
-namespace {
-unsigned compilations = 0;
-seccomp_program prepared;
-}  // namespace
-
-seccomp_program seccomp_program::compile(std::uint64_t caps) {
-    ++compilations;
-    seccomp_program p;
-    p._caps = caps;
+// The highest native number among every name the profile mentions.
+std::uint32_t highest_named_syscall() {
     int top = 0;
     auto see = [&](const char* name) { top = std::max(top, native_number(name)); };
     for (const auto& x : allowed_syscalls()) {
@@ -222,9 +210,13 @@ seccomp_program seccomp_program::compile(std::uint64_t caps) {
     for (const auto& x : blocked_syscalls()) {
         see(x.name);
     }
-    p._highest = static_cast<std::uint32_t>(top);
+    return static_cast<std::uint32_t>(top);
+}
 
-    std::vector<bool> allowed(p._highest + 1, false);
+// allowed[nr] for nr in [0, highest]: allowed_syscalls(), and the blocked
+// ones a capability in `caps` unlocks.
+std::vector<bool> allowed_numbers(std::uint64_t caps, std::uint32_t highest) {
+    std::vector<bool> allowed(std::size_t{highest} + 1, false);
     auto allow_name = [&](const char* name) {
         if (int nr = native_number(name); nr >= 0) {
             allowed[static_cast<std::size_t>(nr)] = true;
@@ -238,7 +230,11 @@ seccomp_program seccomp_program::compile(std::uint64_t caps) {
             allow_name(x.name);
         }
     }
+    return allowed;
+}
 
+// The whole program, in the order the file's header shows.
+std::vector<sock_filter> emit(const std::vector<bool>& allowed, std::uint32_t highest) {
     bpf_asm a;
     const int allow = a.label(), eperm = a.label(), enosys = a.label(), kill = a.label(), known = a.label();
     a.load(offsetof(seccomp_data, arch));
@@ -255,7 +251,7 @@ seccomp_program seccomp_program::compile(std::uint64_t caps) {
     const int plain = a.label();
     argument_rules(a, allow, eperm, enosys, plain);
     a.bind(plain);  // A still holds the number
-    a.jump(BPF_JGT, p._highest, enosys, known);
+    a.jump(BPF_JGT, highest, enosys, known);
     // The shared answers sit between the front part and the search, so
     // every conditional jump to them stays short.
     a.bind(allow);
@@ -269,7 +265,22 @@ seccomp_program seccomp_program::compile(std::uint64_t caps) {
     a.bind(known);
     auto iv = intervals(allowed);
     search(a, iv, 0, iv.size() - 1);
-    p._code = a.finish();
+    return a.finish();
+}
+
+unsigned compilations = 0;
+// This process's program, made by prepare_privileges(). A global because
+// the children that load it are forked from this process and see its memory.
+seccomp_program prepared;
+
+}  // namespace
+
+seccomp_program seccomp_program::compile(std::uint64_t caps) {
+    ++compilations;
+    seccomp_program p;
+    p._caps = caps;
+    p._highest = highest_named_syscall();
+    p._code = emit(allowed_numbers(caps, p._highest), p._highest);
     if (p._code.size() > BPF_MAXINSNS) {
         throw sys::errno_error("the seccomp program has " + std::to_string(p._code.size()) + " instructions",
                                E2BIG);

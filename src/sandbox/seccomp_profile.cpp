@@ -1,5 +1,6 @@
 // The profile's tables. Modelled on Docker's default profile
-// (github.com/moby/profiles seccomp v0.2.3, default_linux.go, 2025): the
+// (github.com/moby/profiles seccomp v0.2.3, default_linux.go, as moby/moby
+// vendors it in 2026; it replaced profiles/seccomp/default.json): the
 // same allowlist, the same capability-conditional calls, the same argument
 // rules for socket, personality and clone. Where moat differs it is
 // stricter, and the entry says why (privileges.hpp lists the differences).

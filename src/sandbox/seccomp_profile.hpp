@@ -1,6 +1,6 @@
 // moat's seccomp profile as data: which system calls a container process may
 // make, which it may not and why. privileges.hpp has the theory; the filter
-// builder (seccomp_filter.cpp), the tests and the docs all read these tables.
+// emitter (seccomp_filter.cpp), the tests and the docs all read these tables.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +16,7 @@ struct allowed_syscall {
 std::span<const allowed_syscall> allowed_syscalls();
 
 // Allowed only with some arguments (socket, personality, clone) or answered
-// with a chosen errno (clone3). The builder has one rule per name.
+// with a chosen errno (clone3). seccomp_filter.cpp has one rule per name.
 struct filtered_syscall {
     const char* name;
     const char* rule;  // what passes, for docs
