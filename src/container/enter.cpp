@@ -38,9 +38,10 @@
 // errno); it is O_CLOEXEC, so its EOF means the command was exec'd (or the
 // joiner died).
 #include "container/enter_child.hpp"
+#include "container/init_main.hpp"
 #include "container/relay.hpp"
 #include "container/runtime.hpp"
-
+#include "sandbox/privileges.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/unique_fd.hpp"
@@ -240,6 +241,7 @@ outcome start(child_plan& p) {
     sys::unique_fd ours(sv[0]), theirs(sv[1]);
     p.report = theirs.get();
     std::fflush(nullptr);  // the child must not write our buffered output again
+    sandbox::prepare_privileges();  // the command's process only loads the filter
     pid_t joiner = ::fork();
     sys::check(joiner, "forking");
     if (joiner == 0) {
@@ -258,6 +260,8 @@ outcome start(child_plan& p) {
 
 int enter(const state::container_record& rec, const std::vector<std::string>& argv, const enter_options& opts) {
     ensure_stdio_open();  // before a descriptor of ours can take 0, 1 or 2
+    // The same privileges as the container's services.
+    sandbox::keep_also(extra_capabilities(plan::plan_from_json(rec.spec)));
     child_plan p;
     sys::unique_fd init = open_init(rec, p.join_user);
     try {

@@ -187,7 +187,9 @@ sys::unique_fd own_terminal(const terminal_settings& settings) {
     return m;
 }
 
-std::uint64_t capability_mask(const plan::container_plan& p) {
+}  // namespace
+
+std::uint64_t extra_capabilities(const plan::container_plan& p) {
     std::uint64_t mask = 0;
     for (const auto& name : p.capabilities) {
         if (int n = config::capability_number(name); n >= 0) {
@@ -199,8 +201,6 @@ std::uint64_t capability_mask(const plan::container_plan& p) {
     }
     return mask;
 }
-
-}  // namespace
 
 int init_main() {
     init_request req;
@@ -227,6 +227,8 @@ int init_main() {
         if (req.terminal) {
             master = own_terminal(*req.terminal);
         }
+        sandbox::keep_also(extra_capabilities(p));
+        sandbox::prepare_privileges();  // compiled once here; each service's child only loads it
     } catch (const std::exception& e) {
         handoff::send_answer(init_channel_fd, std::string("error: ") + e.what());
         return 1;
@@ -235,7 +237,6 @@ int init_main() {
     handoff::send_answer(init_channel_fd, "ok", master.get());
     master.reset();
     ::close(init_channel_fd);
-    sandbox::keep_also(capability_mask(p));
     return init::run(init_spec_from(p, req, log_dir.get()), [] { return sandbox::drop_privileges_noexcept(); });
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "container/relay.hpp"
+#include "plan/plan.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +42,11 @@ struct init_request {
 
 nlohmann::json to_json(const init_request& r);
 init_request init_request_from_json(const nlohmann::json& j);
+
+// What the container's processes keep beyond the default capability set
+// (additionalCapabilities, enableTun; CAP_NET_ADMIN for the tunnel runners),
+// as a mask of 1 << CAP_*: its services and `moat exec` alike.
+std::uint64_t extra_capabilities(const plan::container_plan& p);
 
 // Runs the init; returns its exit status.
 int init_main();

@@ -64,6 +64,8 @@ std::uint64_t kept_capability_mask() {
     return mask;
 }
 
+std::uint64_t kept_capability_mask_with_extras() noexcept { return kept_capability_mask() | also_kept; }
+
 namespace detail {
 
 int drop_capabilities() noexcept {

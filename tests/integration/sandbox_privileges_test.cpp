@@ -2,7 +2,7 @@
 // irreversible); the child reports "" or what went wrong through a pipe.
 #include "sandbox/privileges.hpp"
 #include "sandbox/steps.hpp"
-#include "sys/fs.hpp"
+#include "sandbox_child.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,72 +19,15 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <functional>
-#include <sstream>
 #include <thread>
 
 namespace moat::sandbox {
 namespace {
 
-struct child_result {
-    int status = 0;
-    std::string report;
-};
-
-child_result in_child(const std::function<std::string()>& body) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0) {
-        return {-1, "pipe failed"};
-    }
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(fds[0]);
-        std::string r;
-        try {
-            r = body();
-        } catch (const std::exception& e) {
-            r = std::string("exception: ") + e.what();
-        }
-        [[maybe_unused]] auto n = ::write(fds[1], r.data(), r.size());
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    child_result out;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
-        out.report.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fds[0]);
-    ::waitpid(pid, &out.status, 0);
-    return out;
-}
-
-std::string status_field(const std::string& key) {
-    std::istringstream in(sys::read_file("/proc/self/status"));
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(key + ":", 0) == 0) {
-            auto v = line.substr(key.size() + 1);
-            return v.substr(v.find_first_not_of(" \t"));
-        }
-    }
-    return "";
-}
-
-std::string expect_errno(const char* what, long rc, int want) {
-    if (rc == -1 && errno == want) {
-        return "";
-    }
-    return std::string(what) + " returned " + std::to_string(rc) + " errno " + std::strerror(errno) + "; ";
-}
-
-class SandboxPrivileges : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (::geteuid() != 0) {
-            GTEST_SKIP() << "needs root";
-        }
-    }
-};
+using test::expect_errno;
+using test::in_child;
+using test::SandboxPrivileges;
+using test::status_field;
 
 TEST_F(SandboxPrivileges, ProcStatusShowsTheReducedSets) {
     auto r = in_child([] {
