@@ -14,6 +14,14 @@
 // runner.cpp's keep_routes() then adds the default route and the address
 // rules; RECONNECTING and EXITING take it down and remove the addresses,
 // so the tunnel's table falls back to its `unreachable` default at once.
+//
+// What comes over that socket comes from the daemon, which moat does not
+// trust: lines are bounded, and an address is refused (the tunnel stays
+// down) when the host already has it or reaches it through another link,
+// or it is not an ordinary unicast address — the runner would otherwise
+// route the host's packets from it into the tunnel (the rule for the
+// tunnel's own address), a way for a compromised daemon to pull the host's
+// or a container's traffic to itself.
 #include "tunnel/driver.hpp"
 #include "tunnel/ovpn_file.hpp"
 #include "tunnel/tun_device.hpp"
@@ -70,6 +78,31 @@ ovpn_config prepare_directory(const plan::tunnel_plan& t, const daemon_identity&
     hand_over(dir + "/config.ovpn", who, 0600);
     return config;
 }
+
+// Why `a` cannot be the tunnel's own address ("" if it can).
+std::string refusal(netlink::socket& nl, const sys::ip_address& a, const std::string& device) {
+    for (const char* special : {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3", "::/127", "fe80::/10",
+                                "ff00::/8", "::ffff:0:0/96"}) {
+        if (sys::ip_prefix::parse(special)->contains(a)) {
+            return "not an ordinary unicast address (" + std::string(special) + ")";
+        }
+    }
+    for (const auto& mine : nl.addresses()) {
+        if (mine.ifname != device && mine.local.address == a) {
+            return "the host's own address on " + mine.ifname;
+        }
+    }
+    for (const auto& r : nl.routes(netlink::table_main, a.family)) {
+        if (r.destination && r.destination->length > 0 && !r.gateway && r.dev != device &&
+            r.destination->network().contains(a)) {
+            return "the host reaches it through " + r.dev + " (" + r.destination->network().str() + ")";
+        }
+    }
+    return "";
+}
+
+// A line longer than this is not OpenVPN's management protocol.
+constexpr std::size_t max_line = 16384;
 
 class openvpn final : public driver {
 public:
@@ -131,6 +164,11 @@ public:
                 follow(*st);
             }
         }
+        if (_pending.size() > max_line) {
+            // Closing makes openvpn exit (--management-client): a restart.
+            _conn.reset();
+            take_down("openvpn sent a management line longer than " + std::to_string(max_line) + " bytes");
+        }
     }
 
 private:
@@ -149,9 +187,14 @@ private:
     void bring_up(const ovpn_state& st) {
         std::vector<sys::ip_prefix> want;
         for (const auto& a : {st.local4, st.local6}) {
-            if (a) {
-                want.push_back({*a, a->max_prefix()});
+            if (!a) {
+                continue;
             }
+            if (auto why = refusal(_nl, *a, _t.device); !why.empty()) {
+                take_down("openvpn reported " + a->str() + " as the tunnel's address, refused: " + why);
+                return;
+            }
+            want.push_back({*a, a->max_prefix()});
         }
         if (want.empty()) {
             take_down("connected without an address");

@@ -225,3 +225,35 @@ TEST(VpnPrivsepOpenVpn, ProviderFilesReachTheUnprivilegedDaemon) {
     // The daemon cannot read the user's originals (root's, 0600); it reads its copies.
     EXPECT_TRUE(refused(as_daemon(l, "openvpn", "cat " + provider + "/keys/client.key")));
 }
+
+// What the daemon reports is not trusted. A server (or a compromised
+// daemon) that hands out the host's own uplink address would have the
+// runner put it on the device and route the host's packets from it into
+// the tunnel (the rule for the tunnel's own address). The runner refuses
+// it and the tunnel stays down; given an ordinary address again at the
+// next connection, the same tunnel comes up (positive control).
+TEST(VpnPrivsepOpenVpn, TheHostsOwnAddressIsNotTakenFromTheDaemon) {
+    env e;
+    auto& l = e.l;
+    e.v.push_to_client("ifconfig-push " + uplink4 + " 255.255.255.0");
+    up_ok(l, l.write("moat.toml", confined("openvpn", tunnel_toml(e, "openvpn"))));
+    auto logs = [&] { return l.moat("logs _tunnels").out; };
+    // openvpn connected (and reported the address).
+    ASSERT_TRUE(eventually([&] { return logs().find("Initialization Sequence Completed") != npos; },
+                           std::chrono::seconds(20)))
+        << logs();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the runner has followed the state line
+    const std::string said = "openvpn reported " + uplink4 + " as the tunnel's address, refused: the host's own address on ";
+    EXPECT_NE(logs().find(said), npos) << logs();
+    EXPECT_EQ(l.in("ip -4 addr show dev " + device).out, "");
+    EXPECT_FALSE(tunnel_routed(l)) << kernel_evidence(l);
+    EXPECT_EQ(l.in("ip rule show pref 10001").out, "");
+    EXPECT_EQ(ns_http_get(l, "", "http://" + web4 + "/"), uplink4 + "\n") << "the host's own traffic\n" << kernel_evidence(l);
+    EXPECT_EQ(http_get(l, "c", "http://" + web4 + "/", 2), "") << "the confined container while its tunnel is down";
+
+    e.v.push_to_client("");
+    auto daemons = daemon_pids(l, "openvpn");
+    ASSERT_EQ(daemons.size(), 1u);
+    ::kill(daemons[0], SIGUSR1);  // reconnect: the server assigns from its pool again
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << logs() << kernel_evidence(l);
+}
