@@ -13,12 +13,14 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <openssl/evp.h>
 #include <linux/if_tun.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 namespace moat::tunnel {
@@ -154,13 +156,21 @@ void uapi_send(const std::string& socket_path, const std::string& request) {
     }
     std::memcpy(sa.sun_path, socket_path.c_str(), socket_path.size() + 1);
     sys::check(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), "connecting to " + socket_path);
-    timeval limit{10, 0};  // a daemon that never answers is a failed start, not a hung runner
-    sys::check(::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit), "configuring " + socket_path);
     sys::write_all(fd.get(), request, "configuring WireGuard");
     std::string answer;
     char buf[256];
-    while (answer.find("\n\n") == std::string::npos) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    // The answer to "set" is one line. A daemon that does not end it
+    // within 10 s is a failed start, not a hung runner, and it may not fill
+    // the runner's memory either.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (answer.find("\n\n") == std::string::npos && answer.size() < 4096) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{fd.get(), POLLIN, 0};
+        int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+        if (ready == 0) {
+            throw moat::error("wireguard-go did not answer its UAPI request within 10 s");
+        }
+        ssize_t n = ready < 0 ? -1 : ::read(fd.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) {
             continue;
         }
