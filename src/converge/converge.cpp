@@ -69,9 +69,18 @@ std::vector<plan::container_plan> plans_of(const std::vector<state::container_re
     return out;
 }
 
+// Stops a container; `_tunnels` takes its runners' tunnel devices with it.
+void stop_container(const state::container_record& rec,
+                    std::chrono::milliseconds grace = std::chrono::seconds(8)) {
+    container::stop(rec, grace);
+    if (rec.name == plan::tunnels_container) {
+        remove_tunnel_devices(plan::plan_from_json(rec.spec));
+    }
+}
+
 // Stops a container and forgets it; the firewall is re-rendered by the caller.
 void remove_container(state::store& store, const state::container_record& rec) {
-    container::stop(rec);
+    stop_container(rec);
     store.remove(rec.name);
 }
 
@@ -203,7 +212,7 @@ void roll_back(state::store& store, std::vector<container::pending>& pend, std::
     for (auto& pd : pend) {
         failed.insert(pd.record.name);
         try {
-            container::stop(pd.record, std::chrono::seconds(2));
+            stop_container(pd.record, std::chrono::seconds(2));
         } catch (...) {
         }
     }
@@ -295,7 +304,7 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
         container::request_stop(r);
     }
     for (const auto& r : gone) {
-        container::stop(r);
+        stop_container(r);
         sw.step(r.name + ": stopped");
     }
     std::vector<state::container_record> still_running;

@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <optional>
 #include <set>
 
 namespace moat::converge {
@@ -101,6 +102,22 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running) {
         }
     }
     return rp;
+}
+
+void remove_tunnel_devices(const plan::container_plan& tunnels) {
+    std::optional<netlink::socket> nl;
+    for (const auto& s : tunnels.services) {
+        if (s.name.rfind("tunnel-", 0) != 0 || s.argv.size() < 3) {
+            continue;
+        }
+        auto device = plan::tunnel_from_json(nlohmann::json::parse(s.argv[2])).device;
+        if (!nl) {
+            nl = netlink::socket::open();
+        }
+        if (auto link = nl->link(device); link && link->kind == "tun") {
+            nl->delete_link(device);
+        }
+    }
 }
 
 void sync_routing(state::store& store, const std::vector<plan::container_plan>& running) {

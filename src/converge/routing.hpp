@@ -43,6 +43,14 @@ struct routing_plan {
 
 routing_plan routing_for(const std::vector<plan::container_plan>& running);
 
+// Deletes the tunnel devices of the internal `_tunnels` container's
+// runners, once it is stopped. A runner deletes its device when it stops,
+// but an OpenVPN device is persistent (the daemon is unprivileged, see
+// src/tunnel/daemon.hpp), so one whose runner was killed with -9 stays
+// until the next runner of that tunnel starts — or until this. Only tun
+// devices are deleted; absent ones are fine.
+void remove_tunnel_devices(const plan::container_plan& tunnels);
+
 // Adds what routing_for(running) wants (drift included) and removes what an
 // earlier run recorded and is no longer wanted; recorded before it is made.
 void sync_routing(state::store& store, const std::vector<plan::container_plan>& running);

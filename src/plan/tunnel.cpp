@@ -4,8 +4,14 @@
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/hash.hpp"
+#include "tunnel/ovpn_file.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -64,6 +70,11 @@ struct wg_reader {
             for (const auto& a : split_list(value)) {
                 c.addresses.push_back(prefix(a));
             }
+        } else if (key == "mtu") {
+            c.mtu = static_cast<unsigned>(number(value, 65535));
+            if (*c.mtu < 576) {
+                fail("MTU " + value + " is below 576, the least IPv4 hosts must accept");
+            }
         } else if (key == "dns") {
             for (const auto& a : split_list(value)) {
                 if (!sys::ip_address::parse(a)) {
@@ -72,7 +83,7 @@ struct wg_reader {
                 c.dns.push_back(a);
             }
         }
-        // MTU, Table, PreUp/PostUp/PreDown/PostDown, SaveConfig, FwMark: wg-quick's
+        // Table, PreUp/PostUp/PreDown/PostDown, SaveConfig, FwMark: wg-quick's
         // business; moat routes by its own table and never runs hook commands.
     }
     void peer_key(wg_peer& p, const std::string& key, const std::string& value) const {
@@ -93,6 +104,30 @@ struct wg_reader {
         }
     }
 };
+
+// The files an OpenVPN config names; each must be a readable file now, not
+// when the daemon first needs it.
+std::vector<std::string> ovpn_files(const std::string& text, const std::string& file) {
+    std::vector<std::string> out;
+    for (const auto& f : tunnel::sanitize_ovpn(text, file, "/run/moat-tunnel").files) {
+        struct stat st;
+        std::string why;
+        if (::stat(f.source.c_str(), &st) != 0) {
+            why = std::strerror(errno);
+        } else if (!S_ISREG(st.st_mode)) {
+            why = "not a regular file";
+        } else if (::access(f.source.c_str(), R_OK) != 0) {
+            why = std::strerror(errno);
+        }
+        if (!why.empty()) {
+            throw usage_error(file + ":" + std::to_string(f.line) + ": " + f.option + " " + f.source + ": " + why);
+        }
+        if (std::find(out.begin(), out.end(), f.source) == out.end()) {
+            out.push_back(f.source);
+        }
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -168,14 +203,21 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
     } catch (const std::exception& e) {
         throw usage_error(at + ": tunnel '" + t.name + "': cannot read " + t.config_path + ": " + e.what());
     }
-    if (t.type == config::tunnel_type::wireguard) {
-        try {
+    try {
+        if (t.type == config::tunnel_type::wireguard) {
             auto wg = parse_wg_quick(text, t.config_path);
+            // The daemon has no CAP_NET_BIND_SERVICE (src/tunnel/daemon.hpp).
+            if (wg.listen_port && *wg.listen_port > 0 && *wg.listen_port < 1024) {
+                throw usage_error(t.config_path + ": ListenPort " + std::to_string(*wg.listen_port) +
+                                  ": moat runs wireguard-go without privileges, and it cannot bind a port below 1024");
+            }
             p.addresses = wg.addresses;
             p.dns = wg.dns;
-        } catch (const usage_error& e) {
-            throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
+        } else {
+            p.files = ovpn_files(text, t.config_path);
         }
+    } catch (const usage_error& e) {
+        throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
     }
     return p;
 }
@@ -186,7 +228,8 @@ nlohmann::json to_json(const tunnel_plan& t) {
         addrs.push_back(a.str());
     }
     return {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
-            {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns}};
+            {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns},
+            {"files", t.files}};
 }
 
 tunnel_plan tunnel_from_json(const nlohmann::json& j) {
@@ -201,6 +244,7 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
         t.addresses.push_back(*sys::ip_prefix::parse(a.get<std::string>()));
     }
     t.dns = j.at("dns").get<std::vector<std::string>>();
+    t.files = j.value("files", std::vector<std::string>{});
     return t;
 }
 
@@ -249,7 +293,16 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
         s.argv = {moat_in_container, "__tunnel", to_json(t).dump()};
         s.restart = "always";
         host.services.push_back(std::move(s));
-        // Read at each (re)start: a bind keeps it visible wherever it lives.
+        // Read at each (re)start: a bind keeps it visible wherever it lives
+        // (the container's /tmp and /run are its own), and so do the files
+        // an OpenVPN config names, which the runner copies for its daemon.
+        for (const auto& path : t.files) {
+            bool bound = std::any_of(host.mounts.begin(), host.mounts.end(),
+                                     [&](const mount_plan& m) { return m.mount_point == path; });
+            if (!bound && path != t.config_path) {
+                host.mounts.push_back({path, path, true});
+            }
+        }
         host.mounts.push_back({t.config_path, t.config_path, true});
         out.push_back(std::move(t));
     }

@@ -2,14 +2,17 @@
 // `[tunnels.<name>]` that a selected container is confined to, and the
 // wg-quick file format WireGuard tunnels are written in.
 //
-// A tunnel's daemon (openvpn, wireguard-go) runs as the service
+// A tunnel's runner `moat __tunnel <plan JSON>` (src/tunnel) is the service
 // "tunnel-<name>" of the internal container `_tunnels`, which shares the
 // host's network (the tunnel device lives there) but has its own mounts (so
-// wireguard-go's control socket under /run/wireguard is private) and the
+// wireguard-go's control socket under /run/wireguard and the runner's
+// directory for the daemon under /run/moat-tunnel are private) and the
 // init's supervision: restart with back-off, logs, status, stop on `down`.
-// The service is `moat __tunnel <plan JSON>` (src/tunnel), which starts the
-// daemon, configures the device and keeps the tunnel's default route in its
-// table while the device exists.
+// The runner creates the device, starts the daemon (openvpn, wireguard-go)
+// as an unprivileged uid of the tunnel's own, configures the device and
+// keeps the tunnel's default route in its table while the device is up.
+// The files a tunnel's config names are bound into `_tunnels` at their own
+// paths, for the runner to copy for its daemon.
 #pragma once
 
 #include "config/model.hpp"
@@ -47,13 +50,15 @@ struct wg_peer {
 struct wg_config {
     std::string private_key;    // base64
     std::optional<int> listen_port;
+    std::optional<unsigned> mtu;  // MTU = ...; the runner sets the device's (else 1420)
     std::vector<sys::ip_prefix> addresses;
     std::vector<std::string> dns;
     std::vector<wg_peer> peers;
 };
 
 // Parses a wg-quick style file (`[Interface]`, `[Peer]`; wg-quick's own
-// keys such as Table, PostUp or SaveConfig are ignored, never executed).
+// keys such as Table, PostUp or SaveConfig are ignored, never executed;
+// MTU is the device's, which moat's runner creates).
 // Throws moat::usage_error "<file>:<line>: ..." for what it cannot use.
 wg_config parse_wg_quick(const std::string& text, const std::string& file);
 
@@ -66,6 +71,10 @@ struct tunnel_plan {
     bool kill_switch = true;
     std::vector<sys::ip_prefix> addresses;  // WireGuard: the device's addresses (openvpn: pushed)
     std::vector<std::string> dns;           // WireGuard: DNS = ...
+    // OpenVPN: the files the config names by path (absolute), bound into
+    // `_tunnels` at their own paths so the runner can copy them for the
+    // daemon (tunnel/ovpn_file.hpp).
+    std::vector<std::string> files;
     bool operator==(const tunnel_plan&) const = default;
 };
 
@@ -74,7 +83,8 @@ std::string tunnel_device(const std::string& tunnel);
 // people number by hand (1-255) and from main/local.
 std::uint32_t tunnel_table(const std::string& tunnel);
 
-// Reads the tunnel's file (WireGuard: parsed for addresses and DNS).
+// Reads the tunnel's file (WireGuard: parsed for addresses and DNS;
+// OpenVPN: for the files it names, each of which must be readable).
 // Throws moat::usage_error pointing at the tunnel's `config` key.
 tunnel_plan plan_tunnel(const config::tunnel& t);
 

@@ -3,14 +3,13 @@
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
 #include "netlink/watch.hpp"
+#include "tunnel/driver.hpp"
+#include "tunnel/tun_device.hpp"
 #include "sys/error.hpp"
-#include "sys/fs.hpp"
 #include "sys/unique_fd.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,52 +30,6 @@ volatile sig_atomic_t stop_requested = 0;
 
 void on_stop(int) { stop_requested = 1; }
 
-// The daemon is killed with its runner (PR_SET_PDEATHSIG): a runner that
-// dies by SIGKILL would otherwise leave a daemon holding the device, and
-// the runner started in its place could not create it again. An exec
-// failure comes back through a close-on-exec pipe as the child's errno.
-pid_t spawn(const std::vector<std::string>& argv) {
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    int report[2];
-    if (::pipe2(report, O_CLOEXEC) != 0) {
-        throw sys::errno_error("starting " + argv[0]);
-    }
-    sys::unique_fd rd(report[0]), wr(report[1]);
-    const pid_t runner = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        throw sys::errno_error("starting " + argv[0]);
-    }
-    if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != runner) {
-            ::_exit(127);  // the runner died before the line above
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execvp(args[0], args.data());
-        int err = errno;
-        (void)!::write(wr.get(), &err, sizeof err);
-        ::_exit(127);
-    }
-    wr.reset();
-    int err = 0;
-    ssize_t n;
-    do {
-        n = ::read(rd.get(), &err, sizeof err);
-    } while (n < 0 && errno == EINTR);
-    if (n == sizeof err) {
-        ::waitpid(pid, nullptr, 0);
-        throw sys::errno_error("starting " + argv[0], err);
-    }
-    return pid;
-}
-
 // Waits up to `limit` for `pid` to exit; its status, or -1 if still running.
 int reap(pid_t pid, std::chrono::milliseconds limit) {
     auto until = std::chrono::steady_clock::now() + limit;
@@ -90,40 +43,23 @@ int reap(pid_t pid, std::chrono::milliseconds limit) {
     return -1;
 }
 
-// A daemon we stop on purpose is not a failure: the runner exits 0.
-int stop_daemon(pid_t pid) {
-    ::kill(pid, SIGTERM);
-    if (reap(pid, 5s) < 0) {
-        ::kill(pid, SIGKILL);
-        reap(pid, 5s);
-    }
-    return 0;
-}
-
-std::string wireguard_socket(const plan::tunnel_plan& t) { return "/var/run/wireguard/" + t.device + ".sock"; }
-
-void configure_wireguard(const plan::tunnel_plan& t, pid_t daemon) {
-    auto wg = plan::parse_wg_quick(sys::read_file(t.config_path), t.config_path);
-    std::string sock = wireguard_socket(t);
-    std::string request = uapi_set_request(wg);
-    for (int i = 0;; ++i) {
-        try {
-            uapi_send(sock, request);
-            break;
-        } catch (const std::system_error& e) {
-            // Not listening yet (ENOENT, ECONNREFUSED): wait for the daemon, briefly.
-            if (i >= 250 || reap(daemon, 0ms) >= 0) {
-                throw;
+// The daemon, stopped (SIGTERM, then SIGKILL) when the runner leaves run()
+// for any reason but the daemon's own death — before the device goes.
+struct running_daemon {
+    pid_t pid = 0;
+    explicit running_daemon(pid_t p) : pid(p) {}
+    running_daemon(const running_daemon&) = delete;
+    running_daemon& operator=(const running_daemon&) = delete;
+    ~running_daemon() {
+        if (pid > 0) {
+            ::kill(pid, SIGTERM);
+            if (reap(pid, 5s) < 0) {
+                ::kill(pid, SIGKILL);
+                reap(pid, 5s);
             }
         }
-        std::this_thread::sleep_for(20ms);
     }
-    auto nl = netlink::socket::open();
-    for (const auto& a : wg.addresses) {
-        nl.add_address(t.device, a);
-    }
-    nl.set_up(t.device);
-}
+};
 
 // What keep_routes() last routed: the device (by ifindex) and its global
 // addresses (link-local ones are not a way out).
@@ -194,30 +130,56 @@ routed_state keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, const 
     return now;
 }
 
-// Sleeps until the daemon exits, a link or address changes, a stop signal
-// arrives, or a second has passed. SIGTERM/SIGINT are blocked outside the
-// wait, so one arriving just before it is not lost (ppoll unblocks them
-// atomically).
-void wait_for_change(int pidfd, netlink::change_watch& watch, const sigset_t& open_mask) {
-    pollfd fds[2] = {{pidfd, POLLIN, 0}, {watch.fd(), POLLIN, 0}};
+// Sleeps until the daemon exits, a link or address changes, the driver's
+// descriptor is readable (OpenVPN's management connection), a stop signal
+// arrives, or a second has passed; true when the driver's descriptor is
+// readable. SIGTERM/SIGINT are blocked outside the wait, so one arriving
+// just before it is not lost (ppoll unblocks them atomically).
+bool wait_for_change(int pidfd, netlink::change_watch& watch, int driver_fd, const sigset_t& open_mask) {
+    pollfd fds[3] = {{pidfd, POLLIN, 0}, {watch.fd(), POLLIN, 0}, {driver_fd, POLLIN, 0}};
     timespec second{1, 0};
-    ::ppoll(fds, 2, &second, &open_mask);
+    ::ppoll(fds, driver_fd >= 0 ? 3 : 2, &second, &open_mask);
     watch.drain();
+    return driver_fd >= 0 && fds[2].revents != 0;
 }
 
+// The device goes when the runner does (a persistent OpenVPN device would
+// otherwise stay, routed, after its daemon is gone).
+struct device_guard {
+    netlink::socket& nl;
+    const std::string& device;
+    ~device_guard() {
+        try {
+            delete_tun(nl, device);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "moat: deleting %s: %s\n", device.c_str(), e.what());
+        }
+    }
+};
+
 }  // namespace
+
+daemon_identity daemon_identity_for(const plan::tunnel_plan& t) { return {t.table, t.table}; }
+
+std::string private_dir(const plan::tunnel_plan& t) { return "/run/moat-tunnel/" + t.name; }
 
 std::vector<std::string> daemon_argv(const plan::tunnel_plan& t) {
     if (t.type == "wireguard") {
         return {"wireguard-go", "-f", t.device};
     }
-    // Options after --config override the file's. Whatever the provider
-    // pushes, only the tunnel's own address is taken: moat routes, and DNS
-    // is the container's.
-    return {"openvpn", "--config", t.config_path, "--dev", t.device, "--dev-type", "tun",
+    // Options after --config override the file's (whose own device, script
+    // and management lines are commented out in the daemon's copy anyway).
+    // openvpn only opens the device moat created (through a clone node it
+    // may open) and configures nothing: the runner sets the address it
+    // reports over the management socket. Whatever the provider pushes,
+    // only that address is taken: moat routes, and DNS is the container's.
+    const std::string dir = private_dir(t);
+    return {"openvpn", "--config", dir + "/config.ovpn", "--dev", t.device, "--dev-type", "tun",
+            "--dev-node", "/dev/net/" + t.device, "--ifconfig-noexec", "--route-noexec", "--disable-dco",
             "--route-nopull", "--pull-filter", "ignore", "redirect-gateway", "--pull-filter", "ignore", "dhcp-option",
             "--pull-filter", "ignore", "route", "--pull-filter", "ignore", "block-outside-dns",
-            "--script-security", "1", "--persist-tun", "--verb", "3"};
+            "--script-security", "1", "--persist-tun", "--management", dir + "/management.sock", "unix",
+            "--management-client", "--verb", "3"};
 }
 
 int run(const plan::tunnel_plan& t) {
@@ -225,23 +187,23 @@ int run(const plan::tunnel_plan& t) {
     sa.sa_handler = on_stop;
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGINT, &sa, nullptr);
-    if (t.type == "wireguard") {
-        ::unlink(wireguard_socket(t).c_str());  // a killed daemon's socket would refuse us
-    }
-    // Listening before the daemon starts: no change can fall between a
-    // look at the device and the wait.
-    netlink::change_watch watch;
-    pid_t daemon = spawn(daemon_argv(t));
-    std::fprintf(stderr, "moat: tunnel %s: started %s (pid %d) on %s, table %u\n", t.name.c_str(),
-                 daemon_argv(t)[0].c_str(), daemon, t.device.c_str(), t.table);
+    const std::string what = daemon_argv(t)[0];
     try {
-        sys::unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, daemon, 0)));
+        // Listening before the daemon starts: no change can fall between a
+        // look at the device and the wait.
+        netlink::change_watch watch;
+        auto nl = netlink::socket::open();
+        delete_tun(nl, t.device);  // left by a runner killed with -9
+        device_guard guard{nl, t.device};
+        auto drv = t.type == "wireguard" ? wireguard_driver(t, nl) : openvpn_driver(t, nl);
+        running_daemon daemon{start_daemon(drv->spec())};
+        std::fprintf(stderr, "moat: tunnel %s: started %s (pid %d, uid %u) on %s, table %u\n", t.name.c_str(),
+                     what.c_str(), daemon.pid, daemon_identity_for(t).uid, t.device.c_str(), t.table);
+        sys::unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, daemon.pid, 0)));
         if (!pidfd) {
-            throw sys::errno_error("watching " + daemon_argv(t)[0]);
+            throw sys::errno_error("watching " + what);
         }
-        if (t.type == "wireguard") {
-            configure_wireguard(t, daemon);
-        }
+        drv->started(daemon.pid);
         sigset_t stops, open_mask;
         sigemptyset(&stops);
         sigaddset(&stops, SIGTERM);
@@ -249,11 +211,11 @@ int run(const plan::tunnel_plan& t) {
         ::sigprocmask(SIG_BLOCK, &stops, &open_mask);
         sigdelset(&open_mask, SIGTERM);
         sigdelset(&open_mask, SIGINT);
-        auto nl = netlink::socket::open();
         routed_state routed;
         while (!stop_requested) {
-            if (int rc = reap(daemon, 0ms); rc >= 0) {
-                std::fprintf(stderr, "moat: tunnel %s: %s exited (%d)\n", t.name.c_str(), daemon_argv(t)[0].c_str(), rc);
+            if (int rc = reap(daemon.pid, 0ms); rc >= 0) {
+                daemon.pid = 0;
+                std::fprintf(stderr, "moat: tunnel %s: %s exited (%d)\n", t.name.c_str(), what.c_str(), rc);
                 return rc == 0 ? 1 : rc;  // a tunnel never ends on its own: restart it
             }
             auto now = keep_routes(nl, t, routed);
@@ -261,14 +223,15 @@ int run(const plan::tunnel_plan& t) {
                 std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
             }
             routed = now;
-            wait_for_change(pidfd.get(), watch, open_mask);
+            if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask)) {
+                drv->on_readable();
+            }
         }
+        return 0;  // stopped on purpose: not a failure
     } catch (const std::exception& e) {
         std::fprintf(stderr, "moat: tunnel %s: %s\n", t.name.c_str(), e.what());
-        stop_daemon(daemon);
         return 1;
     }
-    return stop_daemon(daemon);
 }
 
 }  // namespace moat::tunnel

@@ -1,5 +1,10 @@
-// WireGuard's cross-platform userspace API (wireguard.com/xplatform): text
-// key=value lines over a unix socket, keys as lowercase hex.
+// WireGuard: the runner's side of wireguard-go. The device and the UAPI
+// socket are the runner's, handed over as inherited descriptors
+// (wireguard-go's main.go: WG_TUN_FD, WG_UAPI_FD); the configuration goes
+// over the cross-platform userspace API (wireguard.com/xplatform): text
+// key=value lines over that unix socket, keys as lowercase hex.
+#include "tunnel/driver.hpp"
+#include "tunnel/tun_device.hpp"
 #include "tunnel/tunnel.hpp"
 
 #include "sys/error.hpp"
@@ -8,11 +13,14 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <openssl/evp.h>
+#include <linux/if_tun.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 namespace moat::tunnel {
@@ -59,7 +67,63 @@ std::string resolve_endpoint(const std::string& endpoint) {
     return v6 ? "[" + std::string(buf) + "]:" + port : std::string(buf) + ":" + port;
 }
 
+// Where wireguard-go 0.0.20220316 looks for its UAPI socket (ipc/uapi_unix.go,
+// compiled in): even with WG_UAPI_FD it watches that path with inotify and
+// exits when the watch cannot be set or the file goes. /var/run is
+// `_tunnels`' own tmpfs, so the directory is private to moat's runners.
+const std::string socket_dir = "/var/run/wireguard";
+
+class wireguard final : public driver {
+public:
+    wireguard(const plan::tunnel_plan& t, netlink::socket& nl)
+        : _t(t), _nl(nl), _wg(plan::parse_wg_quick(sys::read_file(t.config_path), t.config_path)),
+          _socket(socket_dir + "/" + t.device + ".sock") {
+        // Without IFF_NO_PI: wireguard-go's own CreateTUN asks for the
+        // packet-information header, and CreateTUNFromFile assumes it.
+        _tun = create_tun(t.device, IFF_TUN);
+        nl.set_mtu(t.device, _wg.mtu.value_or(1420));  // wireguard-go's DefaultMTU
+        sys::make_dirs(socket_dir, 0755);
+        _uapi = listen_unix(_socket, daemon_identity_for(t));
+    }
+
+    daemon_spec spec() const override {
+        daemon_spec s;
+        s.argv = daemon_argv(_t);
+        s.env = {"WG_TUN_FD=3", "WG_UAPI_FD=4"};
+        s.fds = {_tun.get(), _uapi.get()};
+        s.who = daemon_identity_for(_t);
+        s.fake_set_mtu = true;
+        return s;
+    }
+
+    void started(pid_t) override {
+        // The daemon holds the only descriptor of the device now, so the
+        // kernel removes the device, and every route through it, when the
+        // daemon dies.
+        _tun.reset();
+        _uapi.reset();
+        // The socket listened before the daemon started: the request waits
+        // in it until wireguard-go accepts.
+        uapi_send(_socket, uapi_set_request(_wg));
+        for (const auto& a : _wg.addresses) {
+            _nl.add_address(_t.device, a);
+        }
+        _nl.set_up(_t.device);
+    }
+
+private:
+    const plan::tunnel_plan& _t;
+    netlink::socket& _nl;
+    plan::wg_config _wg;
+    std::string _socket;
+    sys::unique_fd _tun, _uapi;
+};
+
 }  // namespace
+
+std::unique_ptr<driver> wireguard_driver(const plan::tunnel_plan& t, netlink::socket& nl) {
+    return std::make_unique<wireguard>(t, nl);
+}
 
 std::string uapi_set_request(const plan::wg_config& c) {
     std::string r = "set=1\nprivate_key=" + key_hex(c.private_key, "PrivateKey") + "\n";
@@ -95,12 +159,31 @@ void uapi_send(const std::string& socket_path, const std::string& request) {
     sys::write_all(fd.get(), request, "configuring WireGuard");
     std::string answer;
     char buf[256];
-    while (answer.find("\n\n") == std::string::npos) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n <= 0) {
+    // The answer to "set" is one line. A daemon that does not end it
+    // within 10 s is a failed start, not a hung runner, and it may not fill
+    // the runner's memory either.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (answer.find("\n\n") == std::string::npos && answer.size() < 4096) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{fd.get(), POLLIN, 0};
+        int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+        if (ready == 0) {
+            throw moat::error("wireguard-go did not answer its UAPI request within 10 s");
+        }
+        ssize_t n = ready < 0 ? -1 : ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw sys::errno_error("waiting for wireguard-go's answer");
+        }
+        if (n == 0) {
             break;
         }
         answer.append(buf, static_cast<std::size_t>(n));
+    }
+    if (answer.empty()) {
+        throw moat::error("wireguard-go closed its UAPI socket without answering");
     }
     if (answer.rfind("errno=0\n", 0) != 0) {
         throw moat::error("wireguard-go refused the configuration: " + answer.substr(0, answer.find('\n')));

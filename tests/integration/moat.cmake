@@ -31,15 +31,21 @@ moat_test(vpn_lab_test root
     ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_lab_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
-# VPN egress (issue 5) through the real moat binary, in the VPN lab.
+# VPN egress (issue 5) through the real moat binary, in the VPN lab; the
+# privilege tests run attacks with the daemon's credentials through
+# moat_tunnel_probe (tunnel_probe.cpp, the runner's own drop function).
+add_executable(moat_tunnel_probe ${CMAKE_CURRENT_LIST_DIR}/tunnel_probe.cpp)
+target_link_libraries(moat_tunnel_probe PRIVATE moat_tunnel)
 moat_test(vpn_test root
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_leak_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_privsep_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
-add_dependencies(vpn_test moat)
+add_dependencies(vpn_test moat moat_tunnel_probe)
+target_compile_definitions(vpn_test PRIVATE MOAT_TUNNEL_PROBE="$<TARGET_FILE:moat_tunnel_probe>")
 moat_test(check_test root
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp

@@ -74,6 +74,7 @@ cert server.crt
 key server.key
 tls-crypt tc.key
 duplicate-cn
+client-config-dir ccd
 keepalive 2 10
 push "redirect-gateway def1"
 push "dhcp-option DNS 10.8.0.1"
@@ -174,7 +175,7 @@ std::string ns_dns(lab& l, const std::string& ns, const std::string& server, con
 vpn_lab::vpn_lab(lab& l, wan& w)
     : _l(l), _w(w), _ns(l.add_ns("vpn")), _dir(l.dir() + "/vpn"), _wg_if("wgs" + l.id()), _dns_log(l.dir() + "/dns-wan.log") {
     try {
-        must("mkdir -p " + _dir);
+        must("mkdir -p " + _dir + "/ccd");
         make_keys();
         _wg_client_key = trim(slurp(_dir + "/wg-client.key"));
         _wg_server_pub = trim(slurp(_dir + "/wg-server.pub"));
@@ -317,6 +318,12 @@ std::vector<std::string> vpn_lab::dns_clients() const {
         if (std::regex_search(line, m, query)) out.push_back(m[1]);
     }
     return out;
+}
+
+void vpn_lab::push_to_client(const std::string& lines) const {
+    // The server reads the client's file at each connection.
+    must(lines.empty() ? "rm -f " + _dir + "/ccd/moat-lab-client"
+                       : "printf '%s\\n' " + shq(lines) + " > " + _dir + "/ccd/moat-lab-client");
 }
 
 void vpn_lab::clear_dns_log() const { sh(": > " + _dns_log); }

@@ -7,7 +7,7 @@
 //                                        (proxy ARP)               198.51.100.53 (dnsmasq, logs)
 //   vpn   v<id> 203.0.113.2/24  ---- vw<id> (no address, proxy ARP, route 203.0.113.2/32)
 //         tun0     10.8.0.1/24  openvpn 2.6 server, udp4 :1194, pushes redirect-gateway def1
-//                                       and dhcp-option DNS 10.8.0.1
+//                                       and dhcp-option DNS 10.8.0.1 (and push_to_client())
 //         wgs<id>  10.9.0.1/24  wireguard-go server :51820 (own mount namespace, private /run)
 //         dnsmasq on 10.8.0.1 / 10.9.0.1 forwarding to 198.51.100.53 (no cache)
 //         nft: masquerade 10.8.0.0/24 and 10.9.0.0/24 out of v<id>
@@ -98,6 +98,11 @@ public:
     void kill_wireguard(int sig = SIGTERM);
     void start_wireguard();
     void restart_wireguard(int sig = SIGTERM) { kill_wireguard(sig); start_wireguard(); }
+
+    // What the OpenVPN server pushes to the lab's client at its next
+    // connection on top of the usual (its client-config-dir file, e.g.
+    // "ifconfig-push 203.0.113.10 255.255.255.0"); "" = nothing more.
+    void push_to_client(const std::string& lines) const;
 
     // Source addresses of every query the wan dnsmasq logged, oldest first.
     std::vector<std::string> dns_clients() const;

@@ -10,7 +10,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 using namespace moat;
@@ -108,8 +110,9 @@ TEST(plan_tunnel, confined_containers_get_the_tunnel_and_its_dns) {
     std::remove(conf.c_str());
 }
 
-TEST(plan_tunnel, openvpn_ignores_pushed_routes_and_dns_and_user_scripts) {
+TEST(plan_tunnel, openvpn_ignores_pushed_routes_and_dns_and_user_scripts_and_leaves_the_device_alone) {
     plan::tunnel_plan t;
+    t.name = "p";
     t.type = "openvpn";
     t.config_path = "/etc/moat/p.ovpn";
     t.device = "tn-p";
@@ -118,11 +121,85 @@ TEST(plan_tunnel, openvpn_ignores_pushed_routes_and_dns_and_user_scripts) {
     for (const auto& a : argv) {
         line += a + " ";
     }
-    for (const char* must : {"--config /etc/moat/p.ovpn --dev tn-p --dev-type tun", "--route-nopull",
-                             "--pull-filter ignore redirect-gateway", "--pull-filter ignore dhcp-option",
-                             "--script-security 1"}) {
-        EXPECT_NE(line.find(must), std::string::npos) << must;
+    // The daemon reads the runner's sanitised copy, opens the device moat
+    // made through its own clone node, and configures nothing.
+    for (const char* must : {"openvpn --config /run/moat-tunnel/p/config.ovpn --dev tn-p --dev-type tun",
+                             "--dev-node /dev/net/tn-p", "--ifconfig-noexec", "--route-noexec", "--disable-dco",
+                             "--route-nopull", "--pull-filter ignore redirect-gateway",
+                             "--pull-filter ignore dhcp-option", "--script-security 1",
+                             "--management /run/moat-tunnel/p/management.sock unix --management-client"}) {
+        EXPECT_NE(line.find(must), std::string::npos) << must << "\n" << line;
     }
+}
+
+TEST(plan_tunnel, the_daemon_runs_as_a_uid_of_its_own) {
+    plan::tunnel_plan a, b;
+    a.table = plan::tunnel_table("vpn0");
+    b.table = plan::tunnel_table("vpn1");
+    auto who = tunnel::daemon_identity_for(a);
+    EXPECT_EQ(who.uid, a.table);
+    EXPECT_EQ(who.gid, a.table);
+    EXPECT_GE(who.uid, 0x6d740000u);
+    EXPECT_NE(who.uid, tunnel::daemon_identity_for(b).uid);
+}
+
+TEST(plan_tunnel, openvpn_files_named_by_path_are_checked_and_bound_into_tunnels) {
+    char dir[] = "/tmp/moat-ovpn-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const std::string d = dir;
+    std::ofstream(d + "/ca.crt") << "CA";
+    std::ofstream(d + "/client.key") << "KEY";
+    std::ofstream(d + "/p.ovpn") << "client\nca ca.crt\nkey " << d << "/client.key\ncert ca.crt\nuser nobody\n";
+    auto m = load("[tunnels.p]\ntype = \"openvpn\"\nconfig = \"" + d + "/p.ovpn\"\n"
+                  "[containers.c]\nprivateNetwork = true\nhostAddress = \"10.171.1.1\"\nlocalAddress = \"10.171.1.2\"\n"
+                  "egress = \"vpn:p\"\ndns = [\"10.8.0.1\"]\n");
+    std::vector<plan::container_plan> plans = {plan::plan_container(m.containers[0])};
+    auto tunnels = plan::plan_tunnels(m, plans, "/usr/bin/moat");
+    ASSERT_EQ(tunnels.size(), 1u);
+    EXPECT_EQ(tunnels[0].files, (std::vector<std::string>{d + "/ca.crt", d + "/client.key"}));
+    EXPECT_EQ(plan::tunnel_from_json(plan::to_json(tunnels[0])), tunnels[0]);
+    std::vector<std::string> bound;
+    for (const auto& mp : plans.back().mounts) {
+        if (mp.host_path == mp.mount_point && mp.read_only) {
+            bound.push_back(mp.mount_point);
+        }
+    }
+    for (const auto& f : {d + "/ca.crt", d + "/client.key", d + "/p.ovpn"}) {
+        EXPECT_EQ(std::count(bound.begin(), bound.end(), f), 1) << f;
+    }
+    // A named file that is missing fails `up` with the line that names it.
+    std::ofstream(d + "/p.ovpn") << "client\ncert missing.crt\n";
+    plans = {plan::plan_container(m.containers[0])};
+    try {
+        plan::plan_tunnels(m, plans, "/usr/bin/moat");
+        ADD_FAILURE();
+    } catch (const usage_error& e) {
+        EXPECT_NE(std::string(e.what()).find(d + "/p.ovpn:2: cert " + d + "/missing.crt: No such file"),
+                  std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).rfind("test.toml:", 0), 0u) << e.what();
+    }
+    std::filesystem::remove_all(d);
+}
+
+TEST(plan_tunnel, wireguard_mtu_is_read_and_privileged_listen_ports_are_refused) {
+    std::string with_mtu = wg_file();
+    with_mtu.insert(with_mtu.find("DNS"), "MTU = 1380\n");
+    EXPECT_EQ(plan::parse_wg_quick(with_mtu, "x.conf").mtu, 1380u);
+    EXPECT_FALSE(plan::parse_wg_quick(wg_file(), "x.conf").mtu);
+    std::string low = wg_file();
+    low.insert(low.find("DNS"), "MTU = 100\n");
+    EXPECT_THROW(plan::parse_wg_quick(low, "x.conf"), usage_error);
+    std::string port = wg_file();
+    port.insert(port.find("DNS"), "ListenPort = 500\n");
+    auto conf = write_temp(port);
+    auto m = load("[tunnels.vpn0]\ntype = \"wireguard\"\nconfig = \"" + conf + "\"\n");
+    try {
+        plan::plan_tunnel(m.tunnels[0]);
+        ADD_FAILURE();
+    } catch (const usage_error& e) {
+        EXPECT_NE(std::string(e.what()).find("ListenPort 500"), std::string::npos) << e.what();
+    }
+    std::remove(conf.c_str());
 }
 
 TEST(plan_tunnel, openvpn_confinement_needs_an_explicit_dns) {

@@ -1,0 +1,160 @@
+// The OpenVPN side of the unprivileged tunnel daemon, without root: the
+// user's file as the daemon gets it (tunnel/ovpn_file.hpp) and the state
+// lines of the management interface the runner follows (tunnel/tunnel.hpp).
+#include "sys/error.hpp"
+#include "tunnel/ovpn_file.hpp"
+#include "tunnel/tunnel.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace moat;
+using namespace moat::tunnel;
+
+namespace {
+
+const std::string dir = "/run/moat-tunnel/p";
+
+std::string line_of(const std::string& text, int n) {
+    std::size_t at = 0;
+    for (int i = 1; i < n; ++i) {
+        at = text.find('\n', at) + 1;
+    }
+    return text.substr(at, text.find('\n', at) - at);
+}
+
+}  // namespace
+
+TEST(ovpn_words, splits_like_openvpn) {
+    EXPECT_EQ(ovpn_words("remote vpn.example 1194 udp"),
+              (std::vector<std::string>{"remote", "vpn.example", "1194", "udp"}));
+    EXPECT_EQ(ovpn_words("  ca \"my dir/ca.crt\"  # trailing"), (std::vector<std::string>{"ca", "my dir/ca.crt"}));
+    EXPECT_EQ(ovpn_words("ca 'a \\b'"), (std::vector<std::string>{"ca", "a \\b"}));  // single quotes: literal
+    EXPECT_EQ(ovpn_words("ca a\\ b\\\\c"), (std::vector<std::string>{"ca", "a b\\c"}));
+    EXPECT_EQ(ovpn_words("ca \"q\\\"uote\""), (std::vector<std::string>{"ca", "q\"uote"}));
+    EXPECT_EQ(ovpn_words("ca x#y"), (std::vector<std::string>{"ca", "x#y"}));  // a comment starts a word only
+    EXPECT_TRUE(ovpn_words("# comment").empty());
+    EXPECT_TRUE(ovpn_words("  ; comment").empty());
+    EXPECT_TRUE(ovpn_words("\r").empty());
+}
+
+TEST(ovpn_file, lines_needing_privilege_or_owned_by_moat_are_neutralised_with_a_notice) {
+    const std::string text =
+        "client\nuser nobody\ngroup nogroup\nchroot /var/empty\ndaemon\nlog /var/log/x.log\ndev tun0\n"
+        "dev-node /dev/net/tun\nup /etc/openvpn/up.sh\ndown /etc/openvpn/down.sh\nroute-up x\nplugin /x.so\n"
+        "management 127.0.0.1 7505\nmanagement-hold\niproute /sbin/ip\nmktun\npersist-tun\nscript-security 2\n"
+        "--user nobody\nstatus /var/run/s.log\nmark 7\ncd /etc/openvpn\nremote 203.0.113.2 1194\n";
+    auto c = sanitize_ovpn(text, "/etc/p.ovpn", dir);
+    ASSERT_EQ(c.notices.size(), 21u) << c.text;
+    EXPECT_EQ(line_of(c.text, 1), "client");
+    EXPECT_EQ(line_of(c.text, 2), "# moat: the daemon already runs as an unprivileged user of its own: user nobody");
+    EXPECT_EQ(c.notices[0].line, 2);
+    EXPECT_EQ(c.notices[0].text, "'user nobody' ignored: the daemon already runs as an unprivileged user of its own");
+    for (int n = 2; n <= 22; ++n) {
+        EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), 0u) << n << ": " << line_of(c.text, n);
+    }
+    EXPECT_EQ(line_of(c.text, 23), "remote 203.0.113.2 1194");
+    EXPECT_TRUE(c.files.empty());
+    EXPECT_FALSE(c.tun_mtu);
+}
+
+TEST(ovpn_file, named_files_are_copied_and_relative_ones_resolve_against_the_files_directory) {
+    const std::string text =
+        "ca ca.crt\ncert /etc/keys/client.crt\nkey \"sub dir/client.key\"\n--tls-crypt ../tc.key\n"
+        "tls-auth ta.key 1\nauth-user-pass\nauth-user-pass creds.txt\ndh none\nhttp-proxy proxy 8080 auto\n"
+        "http-proxy proxy 8080 proxy-auth.txt basic\naskpass\ntls-crypt-v2 [inline]\n<ca>\nca not-a-file\n</ca>\n"
+        "<connection>\nremote a 1194\nsocks-proxy s 1080 socks.txt\n</connection>\ncd /other\nsecret s.key\n";
+    auto c = sanitize_ovpn(text, "/home/u/vpn/p.ovpn", dir);
+    std::vector<std::pair<std::string, std::string>> want = {
+        {"ca", "/home/u/vpn/ca.crt"},
+        {"cert", "/etc/keys/client.crt"},
+        {"key", "/home/u/vpn/sub dir/client.key"},
+        {"tls-crypt", "/home/u/tc.key"},
+        {"tls-auth", "/home/u/vpn/ta.key"},
+        {"auth-user-pass", "/home/u/vpn/creds.txt"},
+        {"http-proxy", "/home/u/vpn/proxy-auth.txt"},
+        {"socks-proxy", "/home/u/vpn/socks.txt"},
+        {"secret", "/other/s.key"},  // after `cd`, as openvpn reads it
+    };
+    ASSERT_EQ(c.files.size(), want.size()) << c.text;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(c.files[i].option, want[i].first);
+        EXPECT_EQ(c.files[i].source, want[i].second);
+        EXPECT_EQ(c.files[i].copy.rfind(dir + "/" + std::to_string(i) + "-", 0), 0u) << c.files[i].copy;
+    }
+    EXPECT_EQ(c.files[2].copy, dir + "/2-client.key");
+    EXPECT_EQ(line_of(c.text, 1), "ca " + dir + "/0-ca.crt");
+    EXPECT_EQ(line_of(c.text, 3), "key " + dir + "/2-client.key");
+    EXPECT_EQ(line_of(c.text, 5), "tls-auth " + dir + "/4-ta.key 1");
+    EXPECT_EQ(line_of(c.text, 6), "auth-user-pass");  // asks the console: no file
+    EXPECT_EQ(line_of(c.text, 8), "dh none");
+    EXPECT_EQ(line_of(c.text, 9), "http-proxy proxy 8080 auto");
+    EXPECT_EQ(line_of(c.text, 10), "http-proxy proxy 8080 " + dir + "/6-proxy-auth.txt basic");
+    EXPECT_EQ(line_of(c.text, 12), "tls-crypt-v2 [inline]");
+    EXPECT_EQ(line_of(c.text, 14), "ca not-a-file");  // inside <ca>: data, kept as is
+    EXPECT_EQ(line_of(c.text, 18), "socks-proxy s 1080 " + dir + "/7-socks.txt");  // <connection> holds options
+    EXPECT_EQ(c.files[0].line, 1);
+    EXPECT_EQ(c.notices.size(), 1u);  // the `cd`
+}
+
+TEST(ovpn_file, copies_have_safe_distinct_names) {
+    auto c = sanitize_ovpn("ca /a/x.crt\nca /b/x.crt\ncert /c/we ird;name\ncert /d/.hidden\n", "/p.ovpn", dir);
+    ASSERT_EQ(c.files.size(), 4u);
+    EXPECT_EQ(c.files[0].copy, dir + "/0-x.crt");
+    EXPECT_EQ(c.files[1].copy, dir + "/1-x.crt");
+    EXPECT_EQ(c.files[2].source, "/c/we");  // an unquoted space ends the word, as in openvpn
+    EXPECT_EQ(c.files[3].copy, dir + "/3-file.hidden");
+}
+
+TEST(ovpn_file, tun_mtu_is_read_for_the_device) {
+    EXPECT_EQ(sanitize_ovpn("tun-mtu 1400\n", "/p.ovpn", dir).tun_mtu, 1400u);
+    try {
+        sanitize_ovpn("client\ntun-mtu big\n", "/p.ovpn", dir);
+        FAIL();
+    } catch (const usage_error& e) {
+        EXPECT_STREQ(e.what(), "/p.ovpn:2: tun-mtu \"big\" is not a number from 576 to 65535");
+    }
+}
+
+TEST(ovpn_file, what_cannot_be_handed_to_the_daemon_is_refused_with_file_and_line) {
+    struct bad {
+        std::string text, says;
+    };
+    for (const auto& b : std::vector<bad>{{"client\nconfig other.ovpn\n", "/p.ovpn:2: 'config' includes another file"},
+                                          {"capath /etc/ssl/certs\n", "/p.ovpn:1: 'capath' names a directory"},
+                                          {"crl-verify /etc/crl dir\n", "/p.ovpn:1: 'crl-verify' names a directory"}}) {
+        try {
+            sanitize_ovpn(b.text, "/p.ovpn", dir);
+            ADD_FAILURE() << b.text;
+        } catch (const usage_error& e) {
+            EXPECT_EQ(std::string(e.what()).rfind(b.says, 0), 0u) << e.what();
+        }
+    }
+    EXPECT_EQ(sanitize_ovpn("crl-verify crl.pem\n", "/p.ovpn", dir).files.size(), 1u);  // a file is fine
+}
+
+TEST(ovpn_file, crlf_files_and_unchanged_lines_pass_through) {
+    auto c = sanitize_ovpn("client\r\nremote a 1194\r\n<key>\r\nK\r\n</key>\r\n", "/p.ovpn", dir);
+    EXPECT_EQ(c.text, "client\nremote a 1194\n<key>\nK\n</key>\n");
+}
+
+TEST(ovpn_state, real_time_and_queried_lines) {
+    auto up = parse_ovpn_state(">STATE:1796277080,CONNECTED,SUCCESS,10.8.0.2,203.0.113.2,1194,,\r");
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->name, "CONNECTED");
+    EXPECT_EQ(up->local4->str(), "10.8.0.2");
+    EXPECT_FALSE(up->local6);
+    auto both = parse_ovpn_state(">STATE:1,CONNECTED,SUCCESS,10.8.0.2,203.0.113.2,1194,203.0.113.10,4000,fd00:8::1000");
+    ASSERT_TRUE(both && both->local6);
+    EXPECT_EQ(both->local6->str(), "fd00:8::1000");
+    auto queried = parse_ovpn_state("1796277080,WAIT,,,,,,");
+    ASSERT_TRUE(queried);
+    EXPECT_EQ(queried->name, "WAIT");
+    EXPECT_FALSE(queried->local4);
+    EXPECT_EQ(parse_ovpn_state(">STATE:1796277096,RECONNECTING,SIGUSR1,,,,,")->name, "RECONNECTING");
+    for (const char* other : {">INFO:OpenVPN Management Interface Version 5 -- type 'help' for more info",
+                              "SUCCESS: real-time state notification set to ON", "END", "",
+                              ">LOG:1,I,10.8.0.2", ">STATE:x,CONNECTED,,10.8.0.2",
+                              ">STATE:1,CONNECTED,SUCCESS,fd00::1,a,1"}) {
+        EXPECT_FALSE(parse_ovpn_state(other)) << other;
+    }
+}
