@@ -103,7 +103,7 @@ rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r, st
     s.ephemeral = p.ephemeral;
     s.private_network = p.private_network;
     s.user_namespace = r.user_namespace;
-    s.net_sysctls_writable = p.tunnel_host;
+    s.tunnel_runners = p.tunnel_host;
     s.devices = p.devices;
     if (p.tunnel_host) {
         s.devices.push_back({"/dev/net/tun", 'c', 10, 200, "rw"});
@@ -197,7 +197,9 @@ std::uint64_t extra_capabilities(const plan::container_plan& p) {
         }
     }
     if (p.tunnel_host) {
-        mask |= std::uint64_t{1} << config::capability_number("CAP_NET_ADMIN");  // the tunnel runners route
+        // The tunnel runners route, and make the clone node of their daemon's device.
+        mask |= std::uint64_t{1} << config::capability_number("CAP_NET_ADMIN");
+        mask |= std::uint64_t{1} << config::capability_number("CAP_MKNOD");
     }
     return mask;
 }

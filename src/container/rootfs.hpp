@@ -55,7 +55,11 @@ struct rootfs_spec {
     bool ephemeral = false;        // an overlay whose upper layer vanishes with the container
     bool private_network = false;  // a network namespace of its own: a fresh sysfs fits it
     bool user_namespace = false;   // the init is root of a user namespace, not of the host
-    bool net_sysctls_writable = false;  // /proc/sys/net writable (moat's tunnel runners)
+    // moat's tunnel runners: /proc/sys/net writable, and /dev/net a tmpfs of
+    // its own that allows device nodes, where a runner makes the clone node
+    // (c 10:200, the only one its device filter lets it make) that its
+    // unprivileged daemon opens.
+    bool tunnel_runners = false;
     std::vector<plan::device_plan> devices;  // beyond the default nodes
     std::vector<bind_spec> binds;
     std::vector<secret_spec> secrets;

@@ -89,6 +89,10 @@ void setup_dev(int root, const rootfs_spec& spec) {
     for (const char* node : default_nodes) {
         bind_node(root, std::string("/dev/") + node);
     }
+    if (spec.tunnel_runners) {
+        auto net = inside::make(root, "/dev/net", kind::directory);
+        inside::mount_on(net.get(), "/dev/net", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k");
+    }
     for (const auto& d : spec.devices) {
         bind_node(root, d.node);
     }
@@ -119,7 +123,7 @@ void setup_proc(int root, const rootfs_spec& spec) {
     for (const char* p : read_only_proc) {
         read_only_bind(root, std::string("/proc/") + p);
     }
-    if (spec.net_sysctls_writable) {
+    if (spec.tunnel_runners) {
         // moat's tunnel runner sets the forwarding flag of the device it
         // (re)creates; only net/ opens up, the kernel's knobs stay closed.
         auto net = inside::find(root, "/proc/sys/net");

@@ -75,7 +75,9 @@ std::vector<sandbox::device_rule> device_rules(const plan::container_plan& plan)
         rules.push_back(r);
     }
     if (plan.tunnel_host) {
-        rules.push_back(sandbox::tun_device_rule());
+        auto tun = sandbox::tun_device_rule();
+        tun.access |= sandbox::device_access::mknod;  // the runners' clone nodes (rootfs.hpp)
+        rules.push_back(tun);
     }
     return rules;
 }
