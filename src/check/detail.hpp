@@ -17,8 +17,11 @@
 
 namespace moat::check::detail {
 
+// `route_localnet`: what each link of the running containers should have
+// (converge::route_localnet()).
 void static_checks(const state::store& store, const state::container_record& r, const plan::container_plan& p,
-                   const std::optional<std::string>& table, std::vector<finding>& out);
+                   const std::optional<std::string>& table, const std::map<std::string, bool>& route_localnet,
+                   std::vector<finding>& out);
 
 // The nameservers of the container's /etc/resolv.conf, as its processes see it.
 std::vector<sys::ip_address> nameservers(pid_t pid);
