@@ -51,6 +51,10 @@
 //    host is not a relay out of "none" or around a tunnel. For egress
 //    "vpn", DNS (53, 853) stays closed even when listed: the host's
 //    resolver resolves through the uplink whatever the tunnel does.
+//    Nothing opens a host port implicitly — not a pipe of `_pipes`
+//    listening on a link's host address (the containers meant to use it
+//    list its port), so a pipe on a bridge's gateway is not opened to
+//    every member of the network by accident.
 //  * The localnet guard, first in to_host after replies: a packet from a
 //    container link to 127.0.0.0/8 that is neither a reply nor DNAT'ed is
 //    dropped (kube-proxy's "block incoming localnet connections",
