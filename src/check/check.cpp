@@ -147,8 +147,7 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
         auto e = converge::firewall_spec({s.plan}).endpoints.at(0);
         auto link = nl.link_index(e.link());
         detail::host_access_subject h{s.plan.name, s.record.init.pid, link.value_or(-1), std::nullopt, std::nullopt,
-                                      s.plan.egress, firewall::allowed_host_ports(e, "tcp"),
-                                      firewall::allowed_host_ports(e, "udp")};
+                                      firewall::allowed_host_ports(e, "tcp"), firewall::allowed_host_ports(e, "udp")};
         if (s.plan.v4) {
             h.gateway4 = s.plan.v4->host.address;
         }

@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cstring>
 #include <future>
 #include <random>
 #include <set>
@@ -42,7 +41,8 @@ bool is_wildcard(const sys::ip_address& a) {
 }
 
 // Where each reachable socket is probed, without duplicates, the ones the
-// configuration does not open first, at most max_probes.
+// configuration does not open first: at most max_probes probes and 8 UDP
+// ports listed unprobed; `skipped` counts the rest.
 std::vector<target> targets_for(const host_access_subject& s, const std::vector<host_socket>& sockets,
                                 const std::vector<sys::ip_address>& host_addresses, std::size_t& skipped) {
     std::set<std::tuple<int, sys::ip_address, std::uint16_t>> seen;
@@ -73,27 +73,18 @@ std::vector<target> targets_for(const host_access_subject& s, const std::vector<
         }
     }
     std::sort(out.begin(), out.end(), [](const target& a, const target& b) { return a.key() < b.key(); });
-    skipped = out.size() > max_probes ? out.size() - max_probes : 0;
-    out.resize(std::min(out.size(), max_probes));
-    return out;
-}
-
-sockaddr_storage to_sockaddr(const sys::ip_address& a, std::uint16_t port, socklen_t& len) {
-    sockaddr_storage ss{};
-    if (a.is_v4()) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
-        len = sizeof *sin;
-    } else {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
-        len = sizeof *sin6;
+    std::vector<target> kept;
+    std::size_t probes = 0, listed = 0;
+    skipped = 0;
+    for (const auto& t : out) {
+        // Only probes cost time; the unprobed are listed, a few of them.
+        if (t.probed ? probes++ < max_probes : listed++ < 8) {
+            kept.push_back(t);
+        } else {
+            ++skipped;
+        }
     }
-    return ss;
+    return kept;
 }
 
 struct attempt {

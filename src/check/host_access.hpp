@@ -46,7 +46,6 @@ struct host_access_subject {
     pid_t pid = 0;
     int link_ifindex = 0;                         // its veth or bridge on the host
     std::optional<sys::ip_address> gateway4, gateway6;  // the host's address on that link
-    std::string egress;
     std::vector<std::uint16_t> allowed_tcp, allowed_udp;  // as the firewall opens them
 };
 
