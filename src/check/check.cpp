@@ -1,12 +1,15 @@
 #include "check/check.hpp"
 
 #include "check/active.hpp"
+#include "check/host_access.hpp"
 #include "container/runtime.hpp"
+#include "converge/converge.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
 #include "plan/diff.hpp"
 
 #include <algorithm>
+#include <future>
 
 namespace moat::check {
 
@@ -127,6 +130,46 @@ subject make_subject(state::container_record r, std::vector<finding>* out) {
     return s;
 }
 
+bool probed(const subject& s) {
+    return !s.plan.host_if.empty() && s.record.name.front() != '_' && container::running(s.record);
+}
+
+// The host's side of what the probes of host_access_checks() need, read
+// here in the host's namespace: its sockets, its global addresses, and each
+// container's link, gateway and allowed host ports.
+std::vector<finding> host_access(const std::vector<subject>& checked, std::chrono::milliseconds timeout) {
+    std::vector<detail::host_access_subject> subjects;
+    auto nl = netlink::socket::open();
+    for (const auto& s : checked) {
+        if (!probed(s)) {
+            continue;
+        }
+        auto e = converge::firewall_spec({s.plan}).endpoints.at(0);
+        auto link = nl.link_index(e.link());
+        detail::host_access_subject h{s.plan.name, s.record.init.pid, link.value_or(-1), std::nullopt, std::nullopt,
+                                      firewall::allowed_host_ports(e, "tcp"), firewall::allowed_host_ports(e, "udp")};
+        if (s.plan.v4) {
+            h.gateway4 = s.plan.v4->host.address;
+        }
+        if (s.plan.v6) {
+            h.gateway6 = s.plan.v6->host.address;
+        }
+        subjects.push_back(std::move(h));
+    }
+    std::vector<finding> out;
+    if (subjects.empty()) {
+        return out;
+    }
+    std::vector<sys::ip_address> addresses;
+    for (const auto& a : nl.addresses()) {
+        if (a.scope == 0) {
+            addresses.push_back(a.local.address);
+        }
+    }
+    detail::host_access_checks(subjects, detail::host_sockets(), addresses, timeout, out);
+    return out;
+}
+
 }  // namespace
 
 std::vector<finding> run(const state::store& store, const options& opts) {
@@ -142,13 +185,33 @@ std::vector<finding> run(const state::store& store, const options& opts) {
     } catch (const std::exception&) {
     }
     firewall_drift(store, table, out);
+    std::vector<plan::container_plan> running;
+    for (const auto* group : {&checked, &others}) {
+        for (const auto& s : *group) {
+            if (container::running(s.record)) {
+                running.push_back(s.plan);
+            }
+        }
+    }
+    auto localnet = converge::route_localnet(running);
     for (const auto& s : checked) {
-        detail::static_checks(store, s.record, s.plan, table, out);
+        detail::static_checks(store, s.record, s.plan, table, localnet, out);
         if (container::running(s.record) && s.record.name.front() != '_') {
             resolv_conf(s, out);
         }
     }
-    detail::active_checks(checked, moat_ifindexes(checked, others), opts, out);
+    // The host-access probes stay on moat's links, where the leak capture
+    // does not look, so they run alongside the active checks. "Blocked" is
+    // a timeout, so half the probe time is proof enough, as for "none".
+    auto host = std::async(std::launch::async, host_access, std::cref(checked), opts.timeout / 2);
+    try {
+        detail::active_checks(checked, moat_ifindexes(checked, others), opts, out);
+    } catch (...) {
+        host.wait();
+        throw;
+    }
+    auto found = host.get();
+    out.insert(out.end(), found.begin(), found.end());
     return out;
 }
 

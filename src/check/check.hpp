@@ -15,7 +15,12 @@
 //  * leak (egress "none" and "vpn"): while the probe runs, AF_PACKET
 //    sockets on every other interface of the host (not moat's own links,
 //    not tunnels) count packets to the probe's address or from the
-//    container's; any is a leak.
+//    container's; any is a leak;
+//  * host access (every container with a link, probe or not): the host's
+//    own listening services the container could reach are probed from
+//    inside it, and one that answers on a port its allowedHost*Ports do
+//    not list is a failure — a resolver or proxy on the host relays what
+//    the leak capture would never see (host_access.hpp).
 #pragma once
 
 #include "state/store.hpp"
@@ -28,7 +33,7 @@ namespace moat::check {
 
 struct finding {
     std::string container;
-    std::string check;     // "init", "services", "veth", "egress", "leak", ...
+    std::string check;     // "init", "services", "link", "egress", "leak", "host access", ...
     bool ok = true;
     std::string evidence;  // what was seen
     std::string hint;      // for a failure: what to do

@@ -9,6 +9,8 @@
 #include "sys/inet.hpp"
 #include "sys/unique_fd.hpp"
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -17,11 +19,17 @@
 
 namespace moat::check::detail {
 
+// `route_localnet`: what each link of the running containers should have
+// (converge::route_localnet()).
 void static_checks(const state::store& store, const state::container_record& r, const plan::container_plan& p,
-                   const std::optional<std::string>& table, std::vector<finding>& out);
+                   const std::optional<std::string>& table, const std::map<std::string, bool>& route_localnet,
+                   std::vector<finding>& out);
 
 // The nameservers of the container's /etc/resolv.conf, as its processes see it.
 std::vector<sys::ip_address> nameservers(pid_t pid);
+
+// `a`:`port` as a socket address; `len` gets its length.
+sockaddr_storage to_sockaddr(const sys::ip_address& a, std::uint16_t port, socklen_t& len);
 
 // Sockets made inside a container's network namespace: a socket belongs to
 // the namespace it was made in, wherever it is used afterwards.

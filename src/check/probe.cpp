@@ -25,24 +25,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-sockaddr_storage to_sockaddr(const sys::ip_address& a, std::uint16_t port, socklen_t& len) {
-    sockaddr_storage ss{};
-    if (a.is_v4()) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
-        len = sizeof *sin;
-    } else {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
-        len = sizeof *sin6;
-    }
-    return ss;
-}
-
 ssize_t send_to(int fd, const std::string& data, const sys::ip_address& a, std::uint16_t port) {
     socklen_t len = 0;
     auto sa = to_sockaddr(a, port, len);
@@ -112,6 +94,24 @@ std::uint16_t checksum(const std::string& data) {
 }
 
 }  // namespace
+
+sockaddr_storage to_sockaddr(const sys::ip_address& a, std::uint16_t port, socklen_t& len) {
+    sockaddr_storage ss{};
+    if (a.is_v4()) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        std::memcpy(&sin->sin_addr, a.bytes.data(), 4);
+        len = sizeof *sin;
+    } else {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        std::memcpy(&sin6->sin6_addr, a.bytes.data(), 16);
+        len = sizeof *sin6;
+    }
+    return ss;
+}
 
 std::vector<sys::ip_address> nameservers(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/root/etc/resolv.conf");

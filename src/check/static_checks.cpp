@@ -84,15 +84,28 @@ void firewall(const plan::container_plan& p, const std::optional<std::string>& t
                    ok ? "" : "`moat up` restores the table"});
 }
 
-void sysctls(const plan::container_plan& p, std::vector<finding>& out) {
+std::string sysctl_value(const std::string& key) {
+    try {
+        return netlink::get_sysctl(key);
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
+
+void sysctls(const plan::container_plan& p, const std::map<std::string, bool>& route_localnet, std::vector<finding>& out) {
     for (const auto& key : converge::needed_sysctls({p})) {
-        std::string v;
-        try {
-            v = netlink::get_sysctl(key);
-        } catch (const std::exception& e) {
-            v = e.what();
-        }
+        std::string v = sysctl_value(key);
         out.push_back({p.name, "sysctl", v == "1", key + " = " + v, v == "1" ? "" : "`moat up` sets it again"});
+    }
+    // On where a forward from 127.0.0.1 needs it, off everywhere else: on,
+    // the host routes the container's frames for 127.0.0.0/8 to its own
+    // loopback services, and only the table's localnet guard stands between.
+    const std::string& link = p.bridge_if.empty() ? p.host_if : p.bridge_if;
+    if (auto it = route_localnet.find(link); it != route_localnet.end()) {
+        std::string key = "net/ipv4/conf/" + link + "/route_localnet", want = it->second ? "1" : "0";
+        std::string v = sysctl_value(key);
+        out.push_back({p.name, "sysctl", v == want, key + " = " + v + (v == want ? "" : " (moat sets " + want + ")"),
+                       v == want ? "" : "`moat up` sets it again"});
     }
 }
 
@@ -125,7 +138,8 @@ void tunnel(netlink::socket& nl, const plan::container_plan& p, std::vector<find
 }  // namespace
 
 void static_checks(const state::store& store, const state::container_record& r, const plan::container_plan& p,
-                   const std::optional<std::string>& table, std::vector<finding>& out) {
+                   const std::optional<std::string>& table, const std::map<std::string, bool>& route_localnet,
+                   std::vector<finding>& out) {
     bool alive = container::running(r);
     out.push_back({p.name, "init", alive, alive ? "pid " + std::to_string(r.init.pid) + " alive" : "init is gone",
                    alive ? "" : "`moat up` repairs it"});
@@ -140,7 +154,7 @@ void static_checks(const state::store& store, const state::container_record& r, 
     links(nl, p, out);
     inside(r, p, out);
     firewall(p, table, out);
-    sysctls(p, out);
+    sysctls(p, route_localnet, out);
     if (p.egress == "vpn") {
         tunnel(nl, p, out);
     }

@@ -75,6 +75,10 @@ void wire_network(const plan::container_plan& plan, pid_t pid) {
     // Up at once: the kernel refuses routes through a link that is down.
     host.create_veth(plan.host_if, "eth0", {ns.get(), plan.bridge_if, eth0_mac(plan), true});
     inner.set_up("eth0");
+    // route_localnet off whatever the host's conf/default says: on, the host
+    // takes the container's frames for 127.0.0.0/8 (CVE-2020-8558). converge
+    // turns it on for the link only while a forward from 127.0.0.1 needs it.
+    netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/route_localnet", "0");
     if (!plan.bridge_if.empty()) {
         // A bridge port: the host's address and forwarding live on the bridge.
         for (const auto* pair : {&plan.v4, &plan.v6}) {
@@ -88,10 +92,8 @@ void wire_network(const plan::container_plan& plan, pid_t pid) {
                 add_pair(host, inner, plan.host_if, **pair);
             }
         }
-        // The veth is the container's router; 127.0.0.1 forwards route
-        // loopback sources out of it (masqueraded on the way).
+        // The veth is the container's router.
         netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/forwarding", "1");
-        netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/route_localnet", "1");
     }
     for (const auto* pair : {&plan.v4, &plan.v6}) {
         if (*pair) {

@@ -6,6 +6,7 @@
 #include "container/runtime.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
+#include "netlink/sysctl.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -47,6 +48,8 @@ firewall::endpoint endpoint_of(const plan::container_plan& p) {
     e.bridge_if = p.bridge_if;
     e.tcp_ports = p.tcp_ports;
     e.udp_ports = p.udp_ports;
+    e.host_tcp_ports = p.host_tcp_ports;
+    e.host_udp_ports = p.host_udp_ports;
     e.egress = p.egress;
     e.uplink = p.uplink;
     e.tunnel_if = p.tunnel_if;
@@ -109,7 +112,35 @@ firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans) {
     return spec;
 }
 
+std::map<std::string, bool> route_localnet(const std::vector<plan::container_plan>& running) {
+    std::map<std::string, bool> links;
+    for (const auto& e : firewall_spec(running).endpoints) {
+        links[e.link()] = links[e.link()] || firewall::forwards_from_localhost(e);
+    }
+    return links;
+}
+
 namespace {
+
+// Brings route_localnet of every link of the running containers to what
+// route_localnet() says, after the table (and its localnet guard) is in
+// place. Links are moat's own and die with their last user, so there is
+// nothing to record or restore. A link that is gone (someone deleted it)
+// is left to the repair of the next `up`.
+void sync_route_localnet(const std::vector<plan::container_plan>& running) {
+    for (const auto& [link, on] : route_localnet(running)) {
+        std::string key = "net/ipv4/conf/" + link + "/route_localnet";
+        try {
+            if (netlink::get_sysctl(key) != (on ? "1" : "0")) {
+                netlink::set_sysctl(key, on ? "1" : "0");
+            }
+        } catch (...) {
+            if (netlink::socket::open().link_index(link)) {
+                add_context("setting " + key);
+            }
+        }
+    }
+}
 
 struct decision {
     std::vector<const plan::container_plan*> to_start;
@@ -237,6 +268,7 @@ void roll_back(state::store& store, std::vector<container::pending>& pend, std::
 bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
     bool committed = commit_firewall(store, firewall_spec(running), force);
     sync_sysctls(store, running);
+    sync_route_localnet(running);
     sync_routing(store, running);
     return committed;
 }

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,9 +54,16 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
 // The firewall's input for the given plans (those with a veth).
 firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans);
 
+// net.ipv4.conf.<link>.route_localnet for each link of the running
+// containers: true only for a point-to-point veth or a bridge that carries
+// a forward reachable from the host's 127.0.0.1 (the replies to such a
+// forward arrive there addressed to 127.0.0.1); the table's localnet guard
+// drops everything else such a setting would let in (firewall.hpp).
+std::map<std::string, bool> route_localnet(const std::vector<plan::container_plan>& running);
+
 // Commits the firewall for the given running containers (or removes the
-// table when there are none) and sets or restores the host sysctls they
-// need; true when the table was committed. `force`: commit even when the
+// table when there are none), sets or restores the host sysctls they need
+// and brings route_localnet of their links to route_localnet(); true when the table was committed. `force`: commit even when the
 // text is unchanged (interfaces were recreated).
 bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force = false);
 

@@ -37,10 +37,11 @@ void create_network(netlink::socket& nl, const state::store& store, const plan::
     if (n.gateway6) {
         nl.add_address(n.bridge_if, *n.gateway6);
     }
-    // The bridge is the members' router: forwarding on it, and 127.0.0.1
-    // forwards may route loopback sources out of it (after masquerading).
+    // The bridge is the members' router: forwarding on it. route_localnet
+    // off whatever conf/default says; converge turns it on while a member
+    // has a forward from 127.0.0.1 (converge::route_localnet()).
     netlink::set_sysctl("net/ipv4/conf/" + n.bridge_if + "/forwarding", "1");
-    netlink::set_sysctl("net/ipv4/conf/" + n.bridge_if + "/route_localnet", "1");
+    netlink::set_sysctl("net/ipv4/conf/" + n.bridge_if + "/route_localnet", "0");
     nl.set_up(n.bridge_if);
 }
 

@@ -14,12 +14,12 @@
 // Shape of the table (render.cpp has the details). An endpoint is one
 // container; its "link" is the host interface its traffic is routed
 // through: its own veth (point-to-point) or its network's bridge.
-//  * Base chains `forward` and `output` (filter hooks, policy accept) only
-//    look at packets whose input or output interface is a container link
-//    (set @ifaces); everything else falls through to policy accept, so the
-//    host's own firewall (its own tables, hooked at the same points) keeps
-//    deciding about it: nftables runs every table's base chain, a drop
-//    anywhere wins.
+//  * Base chains `forward`, `output` and `input` (filter hooks, policy
+//    accept) only look at packets whose input or output interface is a
+//    container link (set @ifaces); everything else falls through to policy
+//    accept, so the host's own firewall (its own tables, hooked at the same
+//    points) keeps deciding about it: nftables runs every table's base
+//    chain, a drop anywhere wins.
 //  * Traffic from containers is dispatched by (input link, source address)
 //    through verdict maps to the sender's `out_<name>` chain; a source no
 //    container owns on that link is dropped. Traffic to containers by
@@ -36,15 +36,40 @@
 //    interface and fails closed without one. Before that, a DNAT'ed
 //    connection to a container (a forwarded port reached through the
 //    host's address) passes, and so does traffic to its own network; any
-//    other container link is another network and is dropped. Traffic from
-//    a container to the host itself is input, not forward, and is not this
-//    table's business.
+//    other container link is another network and is dropped.
+//  * to_host (from `input`, render_host.cpp): traffic from a container to
+//    the host ITSELF — any of its addresses: the link's own, another link's,
+//    the uplink's, 127.0.0.1 — is input, which the forward hook never sees.
+//    It passes only as a reply (established/related: the host's own
+//    connections into containers, forwarded ports, ICMP errors), as the
+//    neighbour solicitations/advertisements IPv6 needs on the link, as an
+//    ICMP echo to the host's address on the container's own link (its
+//    gateway, as with Docker), or to a port of the container's
+//    allowedHostTCPPorts/allowedHostUDPPorts, matched by (input link,
+//    source address, protocol, port) in one set lookup (host4/host6).
+//    Everything else is dropped: a resolver or any other service on the
+//    host is not a relay out of "none" or around a tunnel. For egress
+//    "vpn", DNS (53, 853) stays closed even when listed: the host's
+//    resolver resolves through the uplink whatever the tunnel does.
+//    Nothing opens a host port implicitly — not a pipe of `_pipes`
+//    listening on a link's host address (the containers meant to use it
+//    list its port), so a pipe on a bridge's gateway is not opened to
+//    every member of the network by accident.
+//  * The localnet guard, first in to_host after replies: a packet from a
+//    container link to 127.0.0.0/8 that is neither a reply nor DNAT'ed is
+//    dropped (kube-proxy's "block incoming localnet connections",
+//    CVE-2020-8558). The kernel alone drops such "martian" destinations
+//    unless net.ipv4.conf.<link>.route_localnet (or .all) is 1, which the
+//    caller sets only on links with a forward reachable from 127.0.0.1
+//    (forwards_from_localhost()); the guard holds even where it is 1. IPv6
+//    has no such switch: ip6_rcv_core() drops ::1 arriving on any
+//    non-loopback device before netfilter sees it (RFC 4291 2.5.3).
 //  * Port forwards are DNAT in `prerouting` (from outside and from
 //    containers) and `nat_output` (from the host itself, including
-//    127.0.0.1 — which additionally needs net.ipv4.conf.<link>.route_localnet=1,
-//    set by the caller). Connections from 127/8 or from another container
-//    are masqueraded on the way in, so that the reply comes back through
-//    the host and is un-NAT'ed.
+//    127.0.0.1 — whose replies arrive on the link addressed to 127.0.0.1
+//    after un-NAT, hence route_localnet above). Connections from 127/8 or
+//    from another container are masqueraded on the way in, so that the
+//    reply comes back through the host and is un-NAT'ed.
 //
 // Chain names are unquoted nft identifiers (nft 1.0.6 does not accept quoted
 // chain names): "in_"/"out_"/"guard_" + a container name of [A-Za-z0-9_-], which can
@@ -88,6 +113,8 @@ struct endpoint {
     std::vector<sys::ip_address> addresses;   // the container's addresses (v4 and/or v6)
     std::vector<std::uint16_t> tcp_ports;     // allowed inbound
     std::vector<std::uint16_t> udp_ports;
+    std::vector<std::uint16_t> host_tcp_ports;  // the host's own ports it may open connections to
+    std::vector<std::uint16_t> host_udp_ports;
     std::string egress = "none";              // "none" | "nat" | "vpn"
     std::string uplink;                       // egress "nat": the only way out; empty = none
     std::string tunnel_if;                    // egress "vpn": the tunnel's interface; empty = drop all
@@ -110,6 +137,15 @@ struct spec {
 // not express safely (bad names, duplicate interfaces, unknown egress, port 0,
 // mixed address families in a forward).
 std::string render(const spec& s);
+
+// The host's own ports (of `protocol`, "tcp" or "udp") that new traffic of
+// `e` may reach: its host_*_ports, less 53 and 853 for egress "vpn".
+std::vector<std::uint16_t> allowed_host_ports(const endpoint& e, const std::string& protocol);
+
+// Whether a forward of `e` is reachable from the host's 127.0.0.1 (IPv4,
+// without hostAddress or with a 127/8 one): then, and only then, its link
+// needs net.ipv4.conf.<link>.route_localnet = 1 for the replies.
+bool forwards_from_localhost(const endpoint& e);
 
 // RAII over struct nft_ctx with buffered output and error streams.
 class context {

@@ -68,6 +68,7 @@ void render_sets(std::ostringstream& o, const std::vector<endpoint>& eps) {
     render_map(o, "from6", false, eps, "out_");
     render_map(o, "to4", true, eps, "in_");
     render_map(o, "to6", false, eps, "in_");
+    detail::render_host_sets(o, eps);
 }
 
 void render_dispatch(std::ostringstream& o, const std::vector<endpoint>& eps) {
@@ -177,6 +178,7 @@ std::string render(const spec& s) {
     o << "table " << table_family << " " << table_name << " {\n";
     render_sets(o, eps);
     render_dispatch(o, eps);
+    detail::render_host_chains(o);
     for (const auto& e : eps) {
         render_guard(o, e);
         render_in_chain(o, e);

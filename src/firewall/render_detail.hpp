@@ -1,4 +1,5 @@
-// Pieces shared by render.cpp (filter chains) and render_nat.cpp (NAT chains).
+// Pieces shared by render.cpp (filter chains), render_host.cpp (the host's
+// input), render_nat.cpp (NAT chains) and render_vpn.cpp.
 #pragma once
 
 #include "firewall/firewall.hpp"
@@ -36,7 +37,13 @@ inline std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 // Chains postrouting, prerouting and nat_output, when anything needs NAT.
 void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps);
 
-// Chains input and mark_replies, when a container is confined to a tunnel.
+// Sets host4/host6: (link, container address, protocol, port) of the
+// host's ports each container may reach.
+void render_host_sets(std::ostringstream& o, const std::vector<endpoint>& eps);
+// Chains input and to_host: what containers reach of the host itself.
+void render_host_chains(std::ostringstream& o);
+
+// Chain mark_replies, when a container is confined to a tunnel.
 void render_vpn(std::ostringstream& o, const std::vector<endpoint>& eps, std::uint32_t mark);
 
 }  // namespace moat::firewall::detail

@@ -1,9 +1,8 @@
 // The firewall's part in VPN confinement, besides out_<name> letting
-// confined traffic out only into its tunnel (the kill switch proper):
-//  * input: a confined container may still talk to the host, but not to a
-//    resolver there — a DNS forwarder on the host would resolve through the
-//    host's uplink whatever the tunnel's state, and the forward hook never
-//    sees it (VPN-LAB.md, gotcha 3);
+// confined traffic out only into its tunnel (the kill switch proper) and
+// to_host keeping the host's resolver closed to confined containers even
+// when allowedHost*Ports list it (render_host.cpp; a DNS forwarder on the
+// host would resolve through the uplink whatever the tunnel's state):
 //  * mark_replies: a connection that reached a confined container from
 //    outside its tunnel (a forwarded port) is marked, and so is each of its
 //    packets, so the rule "fwmark lookup main" routes the replies back the
@@ -31,14 +30,7 @@ void render_vpn(std::ostringstream& o, const std::vector<endpoint>& eps, std::ui
     }
     std::sort(confined.begin(), confined.end());
     auto v4 = of_family(confined, true), v6 = of_family(confined, false);
-    o << "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n";
-    if (!v4.empty()) {
-        o << "\t\tip saddr " << addr_set(v4) << " meta l4proto { tcp, udp } th dport { 53, 853 } drop\n";
-    }
-    if (!v6.empty()) {
-        o << "\t\tip6 saddr " << addr_set(v6) << " meta l4proto { tcp, udp } th dport { 53, 853 } drop\n";
-    }
-    o << "\t}\n\n\tchain mark_replies {\n\t\ttype filter hook prerouting priority -90; policy accept;\n";
+    o << "\tchain mark_replies {\n\t\ttype filter hook prerouting priority -90; policy accept;\n";
     std::string not_tunnel = tunnels.empty() ? ""
                                              : "iifname != " + join_set(std::vector<std::string>(tunnels.begin(), tunnels.end()), quoted) + " ";
     char hex[16];

@@ -80,7 +80,7 @@ void normalize_endpoint(endpoint& e) {
             invalid("container " + e.name + ": address without a family");
         }
     }
-    for (auto* ports : {&e.tcp_ports, &e.udp_ports}) {
+    for (auto* ports : {&e.tcp_ports, &e.udp_ports, &e.host_tcp_ports, &e.host_udp_ports}) {
         if (std::count(ports->begin(), ports->end(), 0)) {
             invalid("container " + e.name + ": port 0");
         }

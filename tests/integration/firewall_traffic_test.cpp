@@ -88,16 +88,14 @@ TEST_F(firewall_traffic, ipv6_neighbour_discovery_and_allowed_port) {
     EXPECT_NE(neigh.find("lladdr"), std::string::npos) << neigh;  // resolved by NS/NA
 }
 
-TEST_F(firewall_traffic, egress_none_drops_forwarded_traffic_but_not_traffic_to_the_host) {
+TEST_F(firewall_traffic, egress_none_drops_forwarded_traffic) {
     auto web = test::tcp_listen(_wan, AF_INET, 80);
-    auto on_host = test::tcp_listen(_host, AF_INET, 8000);
     ASSERT_TRUE(test::tcp_connects(_container, "198.51.100.2", 80));  // baseline: routed
     ASSERT_EQ(test::accept_peer(web.get()), "10.231.0.2");
 
     _ctx->apply(render(spec{{webapp()}}));
     EXPECT_FALSE(test::tcp_connects(_container, "198.51.100.2", 80));
     EXPECT_EQ(test::accept_peer(web.get(), 200), "");
-    EXPECT_TRUE(test::tcp_connects(_container, "10.231.0.1", 8000));  // input, not forward
 
     auto nat = webapp();
     nat.egress = "nat";
@@ -105,6 +103,33 @@ TEST_F(firewall_traffic, egress_none_drops_forwarded_traffic_but_not_traffic_to_
     _ctx->apply(render(spec{{nat}}));
     EXPECT_TRUE(test::tcp_connects(_container, "198.51.100.2", 80));
     EXPECT_EQ(test::accept_peer(web.get()), "198.51.100.1");  // masqueraded
+}
+
+// Traffic to the host itself is input, not forward: to_host opens only the
+// ports listed for the container, on every address of the host alike.
+TEST_F(firewall_traffic, the_host_is_reached_only_on_its_allowed_ports) {
+    auto open4 = test::tcp_listen(_host, AF_INET, 8000), open6 = test::tcp_listen(_host, AF_INET6, 8000);
+    auto closed4 = test::tcp_listen(_host, AF_INET, 8001), closed6 = test::tcp_listen(_host, AF_INET6, 8001);
+    for (const char* to : {"10.231.0.1", "198.51.100.1", "fc00::1"}) {  // baseline
+        ASSERT_TRUE(test::tcp_connects(_container, to, 8001)) << to;
+    }
+    auto e = webapp();
+    e.host_tcp_ports = {8000};
+    _ctx->apply(render(spec{{e}}));
+    for (const char* to : {"10.231.0.1", "198.51.100.1", "fc00::1"}) {
+        EXPECT_TRUE(test::tcp_connects(_container, to, 8000)) << to;
+        EXPECT_FALSE(test::tcp_connects(_container, to, 8001, "", 500)) << to;
+    }
+    // The host's own connections into the container still get their replies.
+    auto svc = test::tcp_listen(_container, AF_INET, 12345);
+    EXPECT_TRUE(test::tcp_connects(_host, "10.231.0.2", 12345));
+    // Ping: the gateway (the host's address on the container's link) answers,
+    // the host's other addresses do not.
+    EXPECT_EQ(_container.exec("ping -c1 -W1 10.231.0.1").status, 0);
+    EXPECT_EQ(_container.exec("ping -6 -c1 -W1 fc00::1").status, 0);
+    EXPECT_NE(_container.exec("ping -c1 -W1 198.51.100.1").status, 0);
+    _ctx->remove();
+    EXPECT_EQ(_container.exec("ping -c1 -W1 198.51.100.1").status, 0);  // baseline
 }
 
 TEST_F(firewall_traffic, nat_egress_drops_spoofed_sources) {

@@ -103,6 +103,7 @@ egress = "nat"
 privateNetwork = true
 hostBridge = "iso"
 dns = ["198.51.100.10", "2001:db8:51::10"]
+firewall.allowedHostTCPPorts = [7100]
 
 [containers.p]
 privateNetwork = true
@@ -149,7 +150,9 @@ hostBridge = "out"
             }
         }
     }
-    // "none" still talks to the host itself: its bridge address and its uplink address.
+    // "none" talks to the host itself where its configuration says so
+    // (q: allowedHostTCPPorts), on any of the host's addresses; p, which
+    // does not say so, gets nothing, though the host itself is answered.
     ASSERT_EQ(l.in("setsid sh -c 'while true; do echo host | nc -l -p 7100; done' </dev/null >/dev/null 2>&1 &").code,
               0);
     std::string line;
@@ -157,8 +160,11 @@ hostBridge = "out"
         eventually([&] { return (line = tcp_line(l, "q", host, 7100, 2)) == "host\n"; });
         EXPECT_EQ(line, "host\n") << "q to " << host;
     }
-    eventually([&] { return (line = tcp_line(l, "p", "10.171.42.1", 7100, 2)) == "host\n"; });
-    EXPECT_EQ(line, "host\n") << "p to its host address";
+    eventually([&] { return (line = l.read_line("10.171.42.1", 7100, "", 2)) == "host\n"; });
+    EXPECT_EQ(line, "host\n") << "the host to p's host address";
+    for (const std::string& host : {std::string("10.171.42.1"), uplink4}) {
+        EXPECT_EQ(tcp_line(l, "p", host, 7100, 2), "") << "p to " << host;
+    }
     // Positive control: the uplink capture does see NAT'ed traffic.
     capture control(l, w.uplink());
     EXPECT_EQ(http_get(l, "n", "http://" + web4 + "/"), uplink4 + "\n");

@@ -123,6 +123,7 @@ egress = "vpn:vpn0"
 privateNetwork = true
 hostBridge = "conf"
 forwardPorts = [{ protocol = "tcp", hostPort = 8080, containerPort = 12345 }]
+firewall.allowedHostTCPPorts = [7100]
 )" + dns_line(type) + R"(
 [containers.c.services.hi]
 script = 'while true; do echo hi | nc -l -p 12345; done'
@@ -140,8 +141,9 @@ restart = "always"
         EXPECT_EQ(line, "hi\n") << "from the wan to " << uplink4 << ":8080\n" << kernel_evidence(l);
         eventually([&] { return (line = l.read_line("127.0.0.1", 8080, "", 2)) == "hi\n"; });
         EXPECT_EQ(line, "hi\n") << "from the host to 127.0.0.1:8080\n" << kernel_evidence(l);
-        // The container still talks to the host on its bridge address: the
-        // host's replies do not follow the container into the tunnel.
+        // The container still talks to the host on its bridge address (on
+        // the port its configuration opens): the host's replies do not
+        // follow the container into the tunnel.
         eventually([&] { return (line = tcp_line(l, "c", "10.172.23.1", 7100, 2)) == "host\n"; });
         EXPECT_EQ(line, "host\n") << "from the container to the host's 10.172.23.1:7100";
         EXPECT_EQ(tunnel.count("tcp port 8080 or tcp port 12345"), 0) << tunnel.packets("");

@@ -83,6 +83,8 @@ endpoint container(int i, const std::string& egress) {
                    ip("fc00::" + std::to_string(i + 2))};
     e.tcp_ports = {22, static_cast<std::uint16_t>(1000 + i)};
     e.udp_ports = {53};
+    e.host_tcp_ports = {22, static_cast<std::uint16_t>(2000 + i)};
+    e.host_udp_ports = {53, 123};
     e.egress = egress;
     return e;
 }

@@ -48,6 +48,8 @@ TEST(firewall_render, golden_single_container) {
         "\t\telements = { \"ve-webapp\" . 10.231.0.2 : goto in_webapp }\n\t}\n\n"
         "\tmap to6 {\n\t\ttype ifname . ipv6_addr : verdict\n"
         "\t\telements = { \"ve-webapp\" . fc00::2 : goto in_webapp }\n\t}\n\n"
+        "\tset host4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n\t}\n\n"
+        "\tset host6 {\n\t\ttype ifname . ipv6_addr . inet_proto . inet_service\n\t}\n\n"
         "\tchain forward {\n"
         "\t\ttype filter hook forward priority filter; policy accept;\n"
         "\t\tiifname @ifaces jump from_moat\n"
@@ -63,6 +65,19 @@ TEST(firewall_render, golden_single_container) {
         "\t\toifname . ip daddr vmap @to4\n"
         "\t\toifname . ip6 daddr vmap @to6\n"
         "\t\tmeta l4proto ipv6-icmp accept\n"
+        "\t\tdrop\n\t}\n\n"
+        "\tchain input {\n"
+        "\t\ttype filter hook input priority filter; policy accept;\n"
+        "\t\tiifname @ifaces jump to_host\n\t}\n\n"
+        "\tchain to_host {\n"
+        "\t\tct state established,related accept\n"
+        "\t\tip daddr 127.0.0.0/8 ct status & dnat == 0 drop\n"
+        "\t\tct state invalid drop\n"
+        "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept\n"
+        "\t\ticmp type echo-request fib daddr . iif type local accept\n"
+        "\t\ticmpv6 type echo-request fib daddr . iif type local accept\n"
+        "\t\tiifname . ip saddr . meta l4proto . th dport @host4 accept\n"
+        "\t\tiifname . ip6 saddr . meta l4proto . th dport @host6 accept\n"
         "\t\tdrop\n\t}\n\n"
         "\tchain guard_webapp {\n"
         "\t\ttype filter hook ingress device \"ve-webapp\" priority -500; policy accept;\n"
@@ -90,6 +105,7 @@ TEST(firewall_render, empty_spec_has_base_chains_and_empty_maps) {
     EXPECT_TRUE(text.ends_with("}\n"));
     EXPECT_TRUE(contains(text, "type filter hook forward priority filter; policy accept;"));
     EXPECT_TRUE(contains(text, "type filter hook output priority filter; policy accept;"));
+    EXPECT_TRUE(contains(text, "type filter hook input priority filter; policy accept;"));
     EXPECT_TRUE(contains(text, "map to4 {\n\t\ttype ifname . ipv4_addr : verdict\n\t}"));
     EXPECT_FALSE(contains(text, "elements"));
     EXPECT_FALSE(contains(text, "chain in_"));
@@ -288,17 +304,69 @@ TEST(firewall_render, vpn_confinement_blocks_host_dns_and_marks_inbound_connecti
     e.egress = "vpn";
     e.tunnel_if = "tn-vpn0";
     e.forwards = {{"tcp", 8080, 80, std::nullopt, ip("10.231.0.2")}};
+    // Listed, yet the host's resolver stays closed to a confined container.
+    e.host_tcp_ports = {53, 853, 8000};
+    e.host_udp_ports = {53, 853};
     auto text = render(spec{{e}, 0x6d6f6174});
-    auto input = chain(text, "input");
-    EXPECT_TRUE(contains(input, "type filter hook input priority filter; policy accept;"));
-    EXPECT_TRUE(contains(input, "ip saddr { 10.231.0.2 } meta l4proto { tcp, udp } th dport { 53, 853 } drop"));
-    EXPECT_TRUE(contains(input, "ip6 saddr { fc00::2 } meta l4proto { tcp, udp } th dport { 53, 853 } drop"));
+    EXPECT_TRUE(contains(text, "elements = { \"ve-webapp\" . 10.231.0.2 . tcp . 8000 }"));
+    EXPECT_TRUE(contains(text, "elements = { \"ve-webapp\" . fc00::2 . tcp . 8000 }"));
+    EXPECT_FALSE(contains(text, ". 53")) << text;
+    EXPECT_FALSE(contains(text, ". 853")) << text;
+    EXPECT_EQ(allowed_host_ports(e, "udp"), std::vector<std::uint16_t>{});
+    e.egress = "nat";
+    EXPECT_EQ(allowed_host_ports(e, "udp"), (std::vector<std::uint16_t>{53, 853}));
+    e.egress = "vpn";
     auto mark = chain(text, "mark_replies");
     EXPECT_TRUE(contains(mark, "priority -90;"));  // after dstnat: the container's address is known
     EXPECT_TRUE(contains(mark, "ct state new iifname != { \"tn-vpn0\" } ip daddr { 10.231.0.2 } ct mark set 0x6d6f6174"));
     EXPECT_TRUE(contains(mark, "ct mark 0x6d6f6174 meta mark set 0x6d6f6174"));
     EXPECT_TRUE(contains(chain(text, "out_webapp"), "\t\toifname \"tn-vpn0\" return\n\t\tdrop\n"));
-    EXPECT_EQ(chain(render(spec{{webapp()}}), "input"), "");  // nothing confined, nothing extra
+    EXPECT_EQ(chain(render(spec{{webapp()}}), "mark_replies"), "");  // nothing confined, nothing extra
+}
+
+}  // namespace
+}  // namespace moat::firewall
+
+namespace moat::firewall {
+namespace {
+
+TEST(firewall_render, host_access_only_as_configured_per_link_and_address) {
+    endpoint a = webapp(), b;
+    a.host_tcp_ports = {2222, 22, 22};
+    a.host_udp_ports = {53};
+    b.name = "db";
+    b.host_if = "ve-db";
+    b.bridge_if = "mb-lab";
+    b.addresses = {ip("10.231.1.6")};
+    b.host_udp_ports = {123};
+    auto text = render(spec{{a, b}});
+    // Keyed by the link the packet arrives on (the bridge for a member) and
+    // the sender's own address, so that no container opens another's ports.
+    EXPECT_TRUE(contains(text, "\tset host4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
+                               "\t\telements = { \"mb-lab\" . 10.231.1.6 . udp . 123, "
+                               "\"ve-webapp\" . 10.231.0.2 . tcp . 22, \"ve-webapp\" . 10.231.0.2 . tcp . 2222, "
+                               "\"ve-webapp\" . 10.231.0.2 . udp . 53 }\n\t}\n")) << text;
+    EXPECT_TRUE(contains(text, "\"ve-webapp\" . fc00::2 . tcp . 22, "));
+    auto to_host = chain(text, "to_host");
+    // Replies first, then the localnet guard before anything could accept.
+    EXPECT_LT(to_host.find("ct state established,related accept"), to_host.find("ip daddr 127.0.0.0/8"));
+    EXPECT_LT(to_host.find("ip daddr 127.0.0.0/8"), to_host.find("icmp"));
+    EXPECT_TRUE(to_host.ends_with("\t\tdrop\n\t}\n"));
+    EXPECT_TRUE(contains(chain(text, "input"), "iifname @ifaces jump to_host"));
+    a.host_tcp_ports = {0};
+    EXPECT_THROW(render(spec{{a}}), usage_error);
+}
+
+TEST(firewall_render, route_localnet_only_for_forwards_from_localhost) {
+    endpoint e = webapp();
+    EXPECT_FALSE(forwards_from_localhost(e));
+    e.forwards = {{"tcp", 8081, 80, ip("203.0.113.10"), ip("10.231.0.2")},
+                  {"tcp", 8443, 443, std::nullopt, ip("fc00::2")}};
+    EXPECT_FALSE(forwards_from_localhost(e));  // another address; IPv6 never from ::1
+    e.forwards.push_back({"tcp", 8080, 80, std::nullopt, ip("10.231.0.2")});
+    EXPECT_TRUE(forwards_from_localhost(e));
+    e.forwards = {{"udp", 5353, 53, ip("127.0.0.1"), ip("10.231.0.2")}};
+    EXPECT_TRUE(forwards_from_localhost(e));
 }
 
 }  // namespace
