@@ -63,7 +63,8 @@ nlohmann::json to_json(const init_request& r) {
     }
     return {{"plan", r.plan}, {"run_mode", r.run_mode}, {"command", r.command}, {"terminal", terminal_json(r.terminal)},
             {"user_namespace", r.user_namespace}, {"state_dir", r.state_dir}, {"masks", r.masks},
-            {"log_dir_fd", r.log_dir_fd}, {"root_fd", r.root_fd}, {"binds", binds}, {"secrets", secrets}};
+            {"log_dir_fd", r.log_dir_fd}, {"root_fd", r.root_fd}, {"nodes_fd", r.nodes_fd}, {"nodes", r.nodes},
+            {"binds", binds}, {"secrets", secrets}};
 }
 
 init_request init_request_from_json(const nlohmann::json& j) {
@@ -77,6 +78,8 @@ init_request init_request_from_json(const nlohmann::json& j) {
     r.masks = j.at("masks").get<std::vector<std::string>>();
     r.log_dir_fd = j.at("log_dir_fd");
     r.root_fd = j.at("root_fd");
+    r.nodes_fd = j.at("nodes_fd");
+    r.nodes = j.at("nodes").get<std::vector<std::string>>();
     for (const auto& b : j.at("binds")) {
         r.binds.push_back({b.at("fd"), b.at("mount_point"), b.at("directory")});
     }
@@ -104,10 +107,8 @@ rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r, st
     s.private_network = p.private_network;
     s.user_namespace = r.user_namespace;
     s.tunnel_runners = p.tunnel_host;
-    s.devices = p.devices;
-    if (p.tunnel_host) {
-        s.devices.push_back({"/dev/net/tun", 'c', 10, 200, "rw"});
-    }
+    s.node_store = take(fds, r.nodes_fd);
+    s.nodes = r.nodes;
     for (const auto& b : r.binds) {
         s.binds.push_back({take(fds, b.fd), b.mount_point, b.directory});
     }

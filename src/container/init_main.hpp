@@ -27,6 +27,8 @@ struct init_request {
     std::vector<std::string> masks;  // further host paths to hide (key files, tunnel configs)
     int log_dir_fd = -1;
     int root_fd = -1;
+    int nodes_fd = -1;               // the device nodes' store (trees.hpp)
+    std::vector<std::string> nodes;  // where each goes inside, by its index in the store
     struct bind {
         int fd = -1;
         std::string mount_point;

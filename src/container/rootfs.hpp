@@ -13,8 +13,9 @@
 //     layer lives in that tmpfs and vanishes with the mount namespace;
 //  3. covers what must not be shared with the host, always resolving
 //     paths inside the new root (inside.hpp): tmpfs on /tmp, /var/tmp and
-//     /run; a /dev of its own (a nodev tmpfs with the allowed device
-//     nodes bind-mounted from the host, a new devpts instance, /dev/shm);
+//     /run; a /dev of its own (a nodev tmpfs with the allowed device nodes
+//     bind-mounted from the store the host side made, a new devpts
+//     instance, /dev/shm);
 //     a fresh /proc with the kernel's knobs read-only and runc's masked
 //     paths hidden; /sys read-only; the host's secrets masked (shadow
 //     files, SSH host keys, /root, moat's state directory, other pipes'
@@ -60,7 +61,8 @@ struct rootfs_spec {
     // (c 10:200, the only one its device filter lets it make) that its
     // unprivileged daemon opens.
     bool tunnel_runners = false;
-    std::vector<plan::device_plan> devices;  // beyond the default nodes
+    sys::unique_fd node_store;       // the device nodes, made by the host side (trees.hpp)
+    std::vector<std::string> nodes;  // where each node of the store goes, by index
     std::vector<bind_spec> binds;
     std::vector<secret_spec> secrets;
     std::vector<std::string> masks;  // further host paths to hide (key files, tunnel configs)

@@ -19,11 +19,6 @@ namespace {
 
 using inside::kind;
 
-// The device nodes every container gets, as runc and Docker give them; a
-// device filter on the container's cgroup allows exactly these (plus the
-// plan's), so a node bound here is also the only kind that opens.
-constexpr const char* default_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
-
 // runc's and Docker's masked paths: kernel memory, keyrings of the whole
 // host, timers and scheduler internals that leak what other tenants do.
 constexpr const char* masked_proc_files[] = {"kcore", "keys", "timer_list", "timer_stats", "sched_debug",
@@ -38,10 +33,23 @@ constexpr const char* masked_sys[] = {"/sys/firmware", "/sys/devices/virtual/pow
 // with privateUsers = "no", where root inside is root outside.
 constexpr const char* secret_files[] = {"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"};
 
-void bind_node(int root, const std::string& host_node) {
-    // The same path under the container's /dev: /dev/net/tun stays /dev/net/tun.
-    auto target = inside::make(root, host_node, kind::file);
-    inside::mount_on(target.get(), host_node, host_node.c_str(), nullptr, MS_BIND);
+// The store (trees.hpp) is attached in the init's scratch space, which goes
+// with the old root at the pivot; each node's bind mount keeps its own
+// reference, without nodev, so the nodes open (as far as the device filter
+// allows) while the /dev tmpfs around them stays nodev.
+void bind_nodes(int root, const rootfs_spec& spec) {
+    const char* store_dir = "/tmp/nodes";
+    sys::check(::mkdir(store_dir, 0700), std::string("creating ") + store_dir);
+    sys::unique_fd dir(::open(store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) {
+        throw sys::errno_error(std::string("opening ") + store_dir);
+    }
+    inside::attach(spec.node_store.get(), dir.get(), "the device nodes' store");
+    for (std::size_t i = 0; i < spec.nodes.size(); ++i) {
+        auto target = inside::make(root, spec.nodes[i], kind::file);
+        std::string node = std::string(store_dir) + "/" + std::to_string(i);
+        inside::mount_on(target.get(), spec.nodes[i], node.c_str(), nullptr, MS_BIND);
+    }
 }
 
 void empty_read_only_tmpfs(int target, const std::string& what) {
@@ -74,9 +82,8 @@ void mask(int root, const std::string& path) {
 }
 
 // A minimal /dev: a nodev tmpfs (a node someone makes there opens nothing),
-// the allowed nodes bind-mounted from the host (a bind mount keeps the
-// host's devtmpfs, where nodes open), a fresh devpts so the container's
-// ptys are its own, and a private /dev/shm.
+// the allowed nodes bound from the host side's store, a fresh devpts so the
+// container's ptys are its own, and a private /dev/shm.
 void setup_dev(int root, const rootfs_spec& spec) {
     auto dev = inside::find(root, "/dev");
     if (!dev) {
@@ -86,16 +93,11 @@ void setup_dev(int root, const rootfs_spec& spec) {
         dev = inside::make(root, "/dev", kind::directory);
     }
     inside::mount_on(dev.get(), "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=65536k");
-    for (const char* node : default_nodes) {
-        bind_node(root, std::string("/dev/") + node);
-    }
     if (spec.tunnel_runners) {
         auto net = inside::make(root, "/dev/net", kind::directory);
         inside::mount_on(net.get(), "/dev/net", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k");
     }
-    for (const auto& d : spec.devices) {
-        bind_node(root, d.node);
-    }
+    bind_nodes(root, spec);
     auto pts = inside::make(root, "/dev/pts", kind::directory);
     inside::mount_on(pts.get(), "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
                      "newinstance,ptmxmode=0666,mode=620");

@@ -13,6 +13,7 @@
 #include "sys/fs.hpp"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -80,6 +81,25 @@ std::vector<sandbox::device_rule> device_rules(const plan::container_plan& plan)
         rules.push_back(tun);
     }
     return rules;
+}
+
+// The nodes of the container's /dev (trees.hpp, make_node_store): the
+// default ones, as Docker gives them, and those its plan allows, with the
+// host node's permission bits.
+std::vector<device_node> device_nodes(const plan::container_plan& plan) {
+    std::vector<device_node> nodes = {{"/dev/null", 'c', 1, 3, 0666},    {"/dev/zero", 'c', 1, 5, 0666},
+                                      {"/dev/full", 'c', 1, 7, 0666},    {"/dev/random", 'c', 1, 8, 0666},
+                                      {"/dev/urandom", 'c', 1, 9, 0666}, {"/dev/tty", 'c', 5, 0, 0666}};
+    auto devices = plan.devices;
+    if (plan.tunnel_host) {
+        devices.push_back({"/dev/net/tun", 'c', 10, 200, "rw"});
+    }
+    for (const auto& d : devices) {
+        struct stat st {};
+        mode_t mode = ::stat(d.node.c_str(), &st) == 0 ? st.st_mode & 0777 : 0600;
+        nodes.push_back({d.node, d.type, d.major, d.minor, mode});
+    }
+    return nodes;
 }
 
 sys::unique_fd open_directory(const std::string& path) {
@@ -221,6 +241,11 @@ void send_spec(const state::store& store, pending& p, const start_options& opts)
             }
         }
         add_trees(b, plan, userns ? userns.get() : -1);
+        auto nodes = device_nodes(plan);
+        b.req.nodes_fd = b.add(make_node_store(nodes, rec.uid_base.value_or(0)));
+        for (const auto& n : nodes) {
+            b.req.nodes.push_back(n.path);
+        }
         for (const auto& s : plan.secrets) {
             sys::unique_fd fd(::open(s.host_path.c_str(), O_RDONLY | O_CLOEXEC));
             if (!fd) {

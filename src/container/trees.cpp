@@ -6,6 +6,7 @@
 #include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -52,6 +53,30 @@ cloned_tree clone_tree(const std::string& host_path, const tree_attributes& attr
         throw sys::errno_error("setting the attributes of the copy of " + host_path);
     }
     return t;
+}
+
+sys::unique_fd make_node_store(const std::vector<device_node>& nodes, uid_t owner) {
+    sys::unique_fd fs(static_cast<int>(::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)));
+    if (!fs || ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "size", "64k", 0) != 0 ||
+        ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+        throw sys::errno_error("making a tmpfs for the container's device nodes");
+    }
+    sys::unique_fd store(static_cast<int>(
+        ::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)));
+    if (!store) {
+        throw sys::errno_error("mounting the tmpfs for the container's device nodes");
+    }
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const auto& n = nodes[i];
+        std::string name = std::to_string(i);
+        mode_t type = n.type == 'b' ? S_IFBLK : S_IFCHR;
+        if (::mknodat(store.get(), name.c_str(), type | (n.mode & 0777), ::makedev(n.major, n.minor)) != 0 ||
+            ::fchownat(store.get(), name.c_str(), owner, owner, AT_SYMLINK_NOFOLLOW) != 0 ||
+            ::fchmodat(store.get(), name.c_str(), n.mode & 0777, 0) != 0) {
+            throw sys::errno_error("making " + n.path + " for the container");
+        }
+    }
+    return store;
 }
 
 }  // namespace moat::container

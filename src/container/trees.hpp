@@ -17,7 +17,11 @@
 
 #include "sys/unique_fd.hpp"
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace moat::container {
 
@@ -35,5 +39,24 @@ struct cloned_tree {
 // A detached recursive copy of the mount at `host_path` (private, nosuid,
 // nodev, plus `attrs`); throws naming `host_path` when it cannot be made.
 cloned_tree clone_tree(const std::string& host_path, const tree_attributes& attrs);
+
+// A device node the container's /dev gets (its name in the store, the path
+// inside, and what it is).
+struct device_node {
+    std::string path;  // inside: "/dev/null", "/dev/net/tun"
+    char type = 'c';
+    std::uint32_t major = 0;
+    std::uint32_t minor = 0;
+    mode_t mode = 0666;
+};
+
+// The device nodes of a container, made by the host side on a tmpfs of
+// their own that is mounted nowhere (fsopen/fsmount, Linux 5.2): in a user
+// namespace the container could not make them, and the host's own nodes
+// would show as owned by nobody (a 0600 /dev/net/tun would not open) —
+// devtmpfs cannot be idmapped. Each node is named by its index in `nodes`
+// and owned by `owner` (the container's root). The init binds each onto its
+// /dev, whose own tmpfs stays nodev; the device filter decides what opens.
+sys::unique_fd make_node_store(const std::vector<device_node>& nodes, uid_t owner);
 
 }  // namespace moat::container

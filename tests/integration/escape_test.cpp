@@ -129,6 +129,41 @@ allowedDevices = [{ node = "/dev/fuse", modifier = "rw" }]
     EXPECT_EQ(host.out, l.dir() + " opened opened\n") << host.err;
 }
 
+// What a user namespace must still allow: root inside binds ports below
+// 1024 in its own network namespace, and a container that asks for a tun
+// device (NixOS's enableTun) gets one it can use — where one that did not
+// ask has no node to open.
+TEST(Escape, ContainedRootStillBindsLowPortsAndUsesTunWhenAsked) {
+    lab l;
+    up_ok(l, R"(
+[containers.web]
+privateNetwork = true
+hostAddress = "10.171.9.1"
+localAddress = "10.171.9.2"
+firewall.allowedTCPPorts = [80]
+[containers.web.services.http]
+script = 'while true; do echo "low port" | nc -l -p 80; done'
+restart = "always"
+[containers.tun]
+privateNetwork = true
+enableTun = true
+)");
+    std::string line;
+    for (int i = 0; i < 50 && line.empty(); ++i) {
+        line = l.read_line("10.171.9.2", 80);
+        if (line.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(line, "low port\n");
+    auto map = l.moat("exec web -- awk '{print $2}' /proc/self/uid_map");
+    EXPECT_NE(map.out, "0\n") << "root inside is the host's root";
+    auto tun = l.moat("exec tun -- sh -c 'ip tuntap add dev t0 mode tun && ip -o link show t0'");
+    EXPECT_EQ(tun.code, 0) << tun.err;
+    EXPECT_NE(tun.out.find("t0:"), std::string::npos) << tun.out;
+    auto none = l.moat("exec web -- ip tuntap add dev t0 mode tun");
+    EXPECT_NE(none.code, 0);
+    EXPECT_EQ(l.moat("exec web -- ls /dev/net").code, 2);
+}
+
 // Item 2: the host's secrets, from a container that did not bind-mount
 // them. A user namespace (the default) closes every root-only file; the
 // known secrets are masked even for privateUsers = "no".
