@@ -47,6 +47,14 @@ std::size_t send_with(int sock, const char* data, std::size_t size, const std::v
     return static_cast<std::size_t>(n);
 }
 
+// All of `data`, the descriptors riding on its first byte.
+void send_all(int sock, const std::string& data, const std::vector<int>& fds) {
+    std::size_t sent = send_with(sock, data.data(), data.size(), fds);
+    while (sent < data.size()) {
+        sent += send_with(sock, data.data() + sent, data.size() - sent, {});
+    }
+}
+
 void collect_fds(msghdr& m, std::vector<sys::unique_fd>& out) {
     for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
@@ -61,6 +69,24 @@ void collect_fds(msghdr& m, std::vector<sys::unique_fd>& out) {
     }
 }
 
+// One recvmsg into `buf`, its descriptors appended to `fds`; 0 at EOF.
+ssize_t receive_some(int sock, char* buf, std::size_t size, std::vector<char>& control, std::vector<sys::unique_fd>& fds) {
+    iovec iov{buf, size};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.data();
+    m.msg_controllen = control.size();
+    ssize_t n = retry(recv_fn, sock, &m, MSG_CMSG_CLOEXEC);
+    if (n >= 0) {
+        collect_fds(m, fds);
+        if (m.msg_flags & MSG_CTRUNC) {
+            throw moat::error("descriptors from the other side were cut off");
+        }
+    }
+    return n;
+}
+
 }  // namespace
 
 void send_spec(int sock, const std::string& json, const std::vector<int>& fds) {
@@ -68,11 +94,7 @@ void send_spec(int sock, const std::string& json, const std::vector<int>& fds) {
         throw moat::error("a container needs " + std::to_string(fds.size()) + " descriptors for its root; at most " +
                           std::to_string(max_fds) + " can be passed (too many bind mounts?)");
     }
-    // The descriptors ride on the first byte; the rest is plain data.
-    std::size_t sent = send_with(sock, json.data(), json.size(), fds);
-    while (sent < json.size()) {
-        sent += send_with(sock, json.data() + sent, json.size() - sent, {});
-    }
+    send_all(sock, json, fds);
     if (::shutdown(sock, SHUT_WR) != 0) {
         throw sys::errno_error("sending the container its specification");
     }
@@ -83,19 +105,9 @@ spec_message receive_spec(int sock) {
     std::vector<char> control(CMSG_SPACE(sizeof(int) * max_fds));
     char buf[65536];
     for (;;) {
-        iovec iov{buf, sizeof buf};
-        msghdr m{};
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = control.data();
-        m.msg_controllen = control.size();
-        ssize_t n = retry(recv_fn, sock, &m, MSG_CMSG_CLOEXEC);
+        ssize_t n = receive_some(sock, buf, sizeof buf, control, out.fds);
         if (n < 0) {
             throw sys::errno_error("reading the specification");
-        }
-        collect_fds(m, out.fds);
-        if (m.msg_flags & MSG_CTRUNC) {
-            throw moat::error("reading the specification: descriptors were cut off");
         }
         if (n == 0) {
             return out;
@@ -105,16 +117,8 @@ spec_message receive_spec(int sock) {
 }
 
 void send_answer(int sock, const std::string& line, int fd) noexcept {
-    std::string text = line + "\n";
     try {
-        std::vector<int> fds;
-        if (fd >= 0) {
-            fds.push_back(fd);
-        }
-        std::size_t sent = send_with(sock, text.data(), text.size(), fds);
-        while (sent < text.size()) {
-            sent += send_with(sock, text.data() + sent, text.size() - sent, {});
-        }
+        send_all(sock, line + "\n", fd >= 0 ? std::vector<int>{fd} : std::vector<int>{});
     } catch (...) {
         // The host side is gone: nobody to tell.
     }
@@ -126,17 +130,9 @@ std::pair<std::string, sys::unique_fd> receive_answer(int sock) {
     std::vector<char> control(CMSG_SPACE(sizeof(int) * 4));
     while (line.size() < 4096 && (line.empty() || line.back() != '\n')) {
         char c;
-        iovec iov{&c, 1};
-        msghdr m{};
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = control.data();
-        m.msg_controllen = control.size();
-        ssize_t n = retry(recv_fn, sock, &m, MSG_CMSG_CLOEXEC);
-        if (n <= 0) {
+        if (receive_some(sock, &c, 1, control, fds) <= 0) {
             break;
         }
-        collect_fds(m, fds);
         line.push_back(c);
     }
     if (!line.empty() && line.back() == '\n') {
