@@ -105,6 +105,10 @@ additionalCapabilities = ["CAP_MKNOD"]
 [containers.fuse]
 privateUsers = "no"
 allowedDevices = [{ node = "/dev/fuse", modifier = "rw" }]
+[containers.eph]
+ephemeral = true
+privateUsers = "no"
+additionalCapabilities = ["CAP_MKNOD"]
 )");
     for (const char* c : {"userns", "rootful", "mknod"}) {
         auto r = py(l, c, mknod_and_open, "/tmp /dev/shm /run");
@@ -113,10 +117,15 @@ allowedDevices = [{ node = "/dev/fuse", modifier = "rw" }]
         // Three places, two nodes each: all six refused.
         EXPECT_EQ(std::count(r.out.begin(), r.out.end(), ':'), 6) << c << ": " << r.out;
     }
-    // With CAP_MKNOD the node is made (on a nodev tmpfs), and still the
-    // device filter refuses it: "mknod" is the cgroup's EPERM.
+    // With CAP_MKNOD and no user namespace, the device filter is what
+    // refuses: "mknod" is the cgroup's EPERM — on the tmpfs mounts and on
+    // the writable overlay root of an ephemeral container alike.
     auto mk = py(l, "mknod", mknod_and_open, "/tmp /dev/shm /run");
     EXPECT_NE(mk.out.find("mknod:Operation not permitted"), std::string::npos) << mk.out;
+    auto eph = py(l, "eph", mknod_and_open, "/ /var /tmp");
+    EXPECT_EQ(eph.out.find("opened"), std::string::npos) << eph.out << eph.err;
+    EXPECT_EQ(std::count(eph.out.begin(), eph.out.end(), ':'), 6) << eph.out;
+    EXPECT_NE(eph.out.find("/var mknod:Operation not permitted"), std::string::npos) << eph.out;
     // No host device beyond the allowlist is even there.
     auto ls = l.moat("exec userns -- ls /dev");
     EXPECT_EQ(ls.out.find("kmsg"), std::string::npos) << ls.out;
