@@ -152,9 +152,6 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     so.new_network = plan.private_network;
     so.new_users = rec.uid_base.has_value();
     so.cgroup_fd = cg_fd.get();
-    // In terminal mode the init leads a session whose controlling terminal
-    // is the pty it makes; in pipe mode it stays in the caller's session.
-    so.new_session = !opts.run_mode || opts.terminal.has_value();
     if (opts.run_mode && !opts.terminal) {
         so.stdio = opts.command_stdio;
     }

@@ -20,9 +20,11 @@ namespace {
 // Child side, between clone3 and init_main: no allocation, no exceptions
 // until the descriptors are in place.
 [[noreturn]] void init_child(int channel, int devnull, const spawn_options& o) noexcept {
-    if (o.new_session) {
-        ::setsid();
-    }
+    // A session of its own, always: under `moat run` in terminal mode its
+    // controlling terminal becomes the pty it makes; otherwise it has none,
+    // so the container's /dev/tty (the host's device node) never opens the
+    // caller's terminal.
+    ::setsid();
     for (int fd = 0; fd < 3; ++fd) {
         if (::dup2(o.stdio[fd] >= 0 ? o.stdio[fd] : devnull, fd) < 0) {
             ::_exit(127);

@@ -39,7 +39,6 @@ struct spawn_options {
     bool new_network = true;   // CLONE_NEWNET
     bool new_users = false;    // CLONE_NEWUSER
     int cgroup_fd = -1;        // CLONE_INTO_CGROUP when >= 0
-    bool new_session = true;   // a session of its own (not for `moat run` in pipe mode)
     // The init's stdin/stdout/stderr: /dev/null, or these three descriptors
     // (`moat run` in pipe mode: the relay's pipes, never the caller's own).
     std::array<int, 3> stdio{-1, -1, -1};

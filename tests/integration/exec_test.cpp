@@ -330,3 +330,41 @@ TEST(Exec, TerminalModeSignals) {
     }
     EXPECT_TRUE(same_modes(before, t.modes()));
 }
+
+// `moat run` relays the same way: the init allocates the command's pty in
+// the container's devpts (terminal mode) or gets the relay's pipes, and
+// nothing of the caller's reaches the command.
+TEST(Exec, RunRelaysTooAndPassesNoDescriptor) {
+    lab l;
+    auto run = [&](const std::vector<std::string>& cmd) {
+        std::vector<std::string> args = {"run", "--rm", "--network", "none", "--"};
+        args.insert(args.end(), cmd.begin(), cmd.end());
+        return moat_argv(l, args);
+    };
+    auto term = run_attack(run({python, "-c", attack}), true);
+    EXPECT_EQ(term.code, 0);
+    EXPECT_EQ(term.report, "ATTACK err1 devtty-open err1") << term.output;
+    EXPECT_EQ(term.input, "");
+    EXPECT_EQ(term.late_output, "") << term.output;
+    auto piped = run_attack(run({python, "-c", attack}), false);
+    EXPECT_EQ(piped.code, 0);
+    EXPECT_EQ(piped.report, "ATTACK err1 devtty-err6") << piped.output;
+    EXPECT_EQ(piped.input, "");
+    EXPECT_EQ(piped.late_output, "") << piped.output;
+
+    std::string dir = l.dir();
+    auto fds = moat::test::sh("exec 7<" + dir + "; " + moat_cmd(l) + " run --rm --network none -- ls -l /proc/self/fd");
+    ASSERT_EQ(fds.code, 0) << fds.err;
+    std::regex entry(R"(\s(\d+) -> (\S+))");
+    std::set<int> seen;
+    for (std::sregex_iterator it(fds.out.begin(), fds.out.end(), entry), end; it != end; ++it) {
+        seen.insert(std::stoi((*it)[1]));
+        if (std::stoi((*it)[1]) <= 2) {
+            EXPECT_EQ((*it)[2].str().rfind("pipe:[", 0), 0u) << fds.out;
+        }
+    }
+    EXPECT_EQ(seen, (std::set<int>{0, 1, 2, 3})) << fds.out;
+    auto status = moat::test::sh("echo data | " + moat_cmd(l) + " run --rm --network none -- sh -c 'cat; exit 7'");
+    EXPECT_EQ(status.code, 7);
+    EXPECT_EQ(status.out, "data\n");
+}
