@@ -166,7 +166,7 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
             addresses.push_back(a.local.address);
         }
     }
-    detail::host_access_checks(subjects, detail::host_sockets(), addresses, timeout, out);
+    detail::host_access_checks(subjects, netlink::listening_sockets(), addresses, timeout, out);
     return out;
 }
 

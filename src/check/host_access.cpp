@@ -36,10 +36,6 @@ std::string where(const target& t) {
     return proto_name(t.protocol) + " " + a + ":" + std::to_string(t.port);
 }
 
-bool is_wildcard(const sys::ip_address& a) {
-    return std::all_of(a.bytes.begin(), a.bytes.end(), [](std::uint8_t b) { return b == 0; });
-}
-
 // Where each reachable socket is probed, without duplicates, the ones the
 // configuration does not open first: at most max_probes probes and 8 UDP
 // ports listed unprobed; `skipped` counts the rest.
@@ -60,7 +56,7 @@ std::vector<target> targets_for(const host_access_subject& s, const std::vector<
             continue;  // bound to another device: not reachable through the container's link
         }
         bool v4 = h.address.is_v4();
-        if (is_wildcard(h.address)) {
+        if (netlink::is_wildcard(h.address)) {
             add(h, v4 ? s.gateway4 : s.gateway6);
             if (!v4 && !h.v6_only) {
                 add(h, s.gateway4);

@@ -6,7 +6,8 @@
 // evidence instead of trusting the table.
 //
 //  * The host's listening sockets are read in the host's namespace through
-//    NETLINK_SOCK_DIAG (TCP listeners, UDP sockets bound but not connected).
+//    NETLINK_SOCK_DIAG (TCP listeners, UDP sockets bound but not connected;
+//    netlink/sock_diag.hpp).
 //  * For each container, those it could reach: bound on a wildcard address
 //    (probed at its gateway, the host's address on its own link) or on one
 //    of the host's global addresses (probed there), of a family it has, not
@@ -23,20 +24,12 @@
 #pragma once
 
 #include "check/detail.hpp"
+#include "netlink/sock_diag.hpp"
 
 namespace moat::check::detail {
 
-struct host_socket {
-    int protocol = 0;          // IPPROTO_TCP | IPPROTO_UDP
-    sys::ip_address address;   // as bound; all zero = the family's wildcard
-    std::uint16_t port = 0;
-    bool v6_only = true;       // AF_INET6 only: false = it takes IPv4 too
-    int bound_ifindex = 0;     // SO_BINDTODEVICE; 0 = any
-};
-
-// TCP listeners and unconnected, bound UDP sockets of the calling thread's
-// network namespace (sock_diag). Throws errno_error.
-std::vector<host_socket> host_sockets();
+// Read with netlink::listening_sockets() in the host's namespace.
+using host_socket = netlink::listening_socket;
 
 constexpr std::size_t max_probes = 48;
 
