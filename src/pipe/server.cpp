@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "sys/error.hpp"
@@ -20,6 +21,18 @@ constexpr std::uint64_t tok_jobs = token(0, 1);
 constexpr std::uint64_t tok_listener = token(0, 2);
 // Both buffers hold 256 packets: 256 KiB of plaintext or its ciphertext.
 constexpr std::size_t scratch_size = 256 * packet_size;
+
+// Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM),
+// accept4() fails and leaves the client in the listen queue, so the
+// listener stays readable and (level-triggered) epoll reports it again on
+// every wait: retrying at once spins a CPU on thousands of failed accepts a
+// second. So the listener leaves the epoll set for a pause, 100 ms doubling
+// to 1 s while accepting keeps failing, and comes back early when a
+// connection closes (that frees descriptors). Meanwhile clients wait in the
+// kernel's backlog, and beyond it their SYNs are dropped and retried by the
+// client; spiped in the same state idles too.
+constexpr clock::duration min_backoff = std::chrono::milliseconds(100);
+constexpr clock::duration max_backoff = std::chrono::seconds(1);
 
 void watch(int epfd, int fd, std::uint64_t tok, std::uint32_t events) {
     epoll_event ev{};
@@ -109,6 +122,21 @@ void server::set_listening(bool on) {
     _listening = on;
 }
 
+void server::starve() {
+    _starved = true;
+    _backoff = std::clamp(_backoff, min_backoff, max_backoff);
+    _resume_at = clock::now() + _backoff;
+    _backoff = std::min(_backoff * 2, max_backoff);
+    set_listening(false);
+}
+
+void server::resume_if_due() {
+    if (_starved && clock::now() >= _resume_at) {
+        _starved = false;
+        set_listening(_cfg.max_conns == 0 || _conns.size() < _cfg.max_conns);
+    }
+}
+
 void server::add_stdio_connection() {
     refresh_targets();
     int in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
@@ -143,14 +171,12 @@ void server::on_accept() {
         sys::unique_fd fd(accept4(_listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!fd) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                // Out of descriptors: a level-triggered listener would spin,
-                // so pause it; the kernel queues clients until reap() resumes.
-                _starved = true;
-                set_listening(false);
+                starve();
                 return;
             }
             break;  // EAGAIN: drained (or the client gave up already)
         }
+        _backoff = min_backoff;
         // TCP_NODELAY and SO_KEEPALIVE were set on the listener; Linux
         // copies them into every accepted socket (two syscalls saved).
         refresh_targets();
@@ -174,7 +200,7 @@ void server::reap(std::uint64_t id) {
     _all_clean = _all_clean && it->second->clean();
     _conns.erase(it);
     if (_listener && !_listening && (_cfg.max_conns == 0 || _conns.size() < _cfg.max_conns)) {
-        _starved = false;
+        _starved = false;  // a descriptor was freed: try now, not at _resume_at
         set_listening(true);
     }
 }
@@ -206,8 +232,12 @@ int server::wait_timeout() const {
     if (!_ctx.always_ready.empty()) {
         return 0;
     }
-    // Out of descriptors: retry accepting every 100 ms.
-    int cap = _starved ? 100 : -1;
+    // Starved: wake when the pause is over.
+    int cap = -1;
+    if (_starved) {
+        auto pause = std::chrono::duration<double, std::milli>(_resume_at - clock::now()).count();
+        cap = pause <= 0 ? 0 : int(std::ceil(pause));
+    }
     if (_deadlines.empty()) {
         return cap;
     }
@@ -247,10 +277,7 @@ bool server::run() {
             }
         }
         expire_deadlines();
-        if (_starved && _listener) {
-            _starved = false;
-            set_listening(_cfg.max_conns == 0 || _conns.size() < _cfg.max_conns);
-        }
+        resume_if_due();
     }
     return _all_clean;
 }

@@ -53,6 +53,8 @@ private:
     void reap(std::uint64_t id);
     void refresh_targets();
     void set_listening(bool on);
+    void starve();
+    void resume_if_due();
     void expire_deadlines();
     int wait_timeout() const;
     void handle_jobs();
@@ -66,7 +68,11 @@ private:
     sys::unique_fd _listener;
     int _listener_family = AF_INET;
     bool _listening = false;
-    bool _starved = false;  // accept ran out of descriptors
+    // accept4() ran out of descriptors or memory: the listener is paused
+    // until `_resume_at` or until a connection closes, whichever is first.
+    bool _starved = false;
+    clock::time_point _resume_at{};
+    clock::duration _backoff{};  // the next pause; doubles up to max_backoff
     std::unique_ptr<worker_pool> _workers;
     loop_context _ctx;
     std::unordered_map<std::uint64_t, std::unique_ptr<connection>> _conns;
