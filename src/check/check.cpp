@@ -9,6 +9,7 @@
 #include "plan/diff.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 
 namespace moat::check {
@@ -126,7 +127,7 @@ subject make_subject(state::container_record r, std::vector<finding>* out) {
             (pair == &s.plan.v4 ? s.v4 : s.v6) = true;
         }
     }
-    s.resolvers = detail::nameservers(s.record.init.pid);
+    detail::guarded(s.plan.name, "resolv.conf", *out, [&] { s.resolvers = detail::nameservers(s.record.init.pid); });
     return s;
 }
 
@@ -139,24 +140,26 @@ bool probed(const subject& s) {
 // container's link, gateway and allowed host ports.
 std::vector<finding> host_access(const std::vector<subject>& checked, std::chrono::milliseconds timeout) {
     std::vector<detail::host_access_subject> subjects;
+    std::vector<finding> out;
     auto nl = netlink::socket::open();
     for (const auto& s : checked) {
         if (!probed(s)) {
             continue;
         }
-        auto e = converge::firewall_spec({s.plan}).endpoints.at(0);
-        auto link = nl.link_index(e.link());
-        detail::host_access_subject h{s.plan.name, s.record.init.pid, link.value_or(-1), std::nullopt, std::nullopt,
-                                      firewall::allowed_host_ports(e, "tcp"), firewall::allowed_host_ports(e, "udp")};
-        if (s.plan.v4) {
-            h.gateway4 = s.plan.v4->host.address;
-        }
-        if (s.plan.v6) {
-            h.gateway6 = s.plan.v6->host.address;
-        }
-        subjects.push_back(std::move(h));
+        detail::guarded(s.plan.name, "host access", out, [&] {
+            auto e = converge::firewall_spec({s.plan}).endpoints.at(0);
+            auto link = nl.link_index(e.link());
+            detail::host_access_subject h{s.plan.name, s.record.init.pid, link.value_or(-1), std::nullopt, std::nullopt,
+                                          firewall::allowed_host_ports(e, "tcp"), firewall::allowed_host_ports(e, "udp")};
+            if (s.plan.v4) {
+                h.gateway4 = s.plan.v4->host.address;
+            }
+            if (s.plan.v6) {
+                h.gateway6 = s.plan.v6->host.address;
+            }
+            subjects.push_back(std::move(h));
+        });
     }
-    std::vector<finding> out;
     if (subjects.empty()) {
         return out;
     }
@@ -172,19 +175,56 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
 
 }  // namespace
 
+records read_records(const state::store& store) {
+    records out;
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(store.dir() + "/containers", ec)) {
+        names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        try {
+            if (auto r = store.load(name); r && r->name == name) {
+                out.loaded.push_back(std::move(*r));
+            } else if (r) {
+                out.damaged[name] = "it names container '" + r->name + "'";
+            }
+        } catch (const std::exception& e) {
+            out.damaged[name] = e.what();
+        }
+    }
+    return out;
+}
+
 std::vector<finding> run(const state::store& store, const options& opts) {
     std::vector<finding> out;
+    auto wanted = [&](const std::string& name) {
+        return opts.names.empty() || std::find(opts.names.begin(), opts.names.end(), name) != opts.names.end();
+    };
+    auto recs = read_records(store);
+    for (const auto& [name, why] : recs.damaged) {
+        if (wanted(name)) {
+            out.push_back({name, "record", false, "cannot read its record: " + why,
+                           "moat cannot tell what this container is; see " + store.container_dir(name)});
+        }
+    }
     std::vector<subject> checked, others;
-    for (auto& r : store.containers()) {
-        bool wanted = opts.names.empty() || std::find(opts.names.begin(), opts.names.end(), r.name) != opts.names.end();
-        (wanted ? checked : others).push_back(make_subject(std::move(r), wanted ? &out : nullptr));
+    std::vector<finding> ignored;  // of containers not asked about
+    for (auto& r : recs.loaded) {
+        std::string name = r.name;
+        bool want = wanted(name);
+        // A record whose plan cannot be read is that container's failure alone.
+        detail::guarded(name, "record", want ? out : ignored, [&] {
+            (want ? checked : others).push_back(make_subject(std::move(r), want ? &out : nullptr));
+        });
     }
     std::optional<std::string> table;
     try {
         table = firewall::context().current();
     } catch (const std::exception&) {
     }
-    firewall_drift(store, table, out);
+    detail::guarded("", "firewall rules", out, [&] { firewall_drift(store, table, out); });
     std::vector<plan::container_plan> running;
     for (const auto* group : {&checked, &others}) {
         for (const auto& s : *group) {
@@ -193,9 +233,10 @@ std::vector<finding> run(const state::store& store, const options& opts) {
             }
         }
     }
-    auto localnet = converge::route_localnet(running);
+    std::map<std::string, bool> localnet;
+    detail::guarded("", "sysctl", out, [&] { localnet = converge::route_localnet(running); });
     for (const auto& s : checked) {
-        detail::static_checks(store, s.record, s.plan, table, localnet, out);
+        detail::guarded(s.plan.name, "init", out, [&] { detail::static_checks(store, s.record, s.plan, table, localnet, out); });
         if (container::running(s.record) && s.record.name.front() != '_') {
             resolv_conf(s, out);
         }
@@ -204,14 +245,13 @@ std::vector<finding> run(const state::store& store, const options& opts) {
     // does not look, so they run alongside the active checks. "Blocked" is
     // a timeout, so half the probe time is proof enough, as for "none".
     auto host = std::async(std::launch::async, host_access, std::cref(checked), opts.timeout / 2);
-    try {
-        detail::active_checks(checked, moat_ifindexes(checked, others), opts, out);
-    } catch (...) {
-        host.wait();
-        throw;
-    }
-    auto found = host.get();
-    out.insert(out.end(), found.begin(), found.end());
+    // Whatever fails here fails for every container at once (no packet
+    // socket, no netlink): one host-wide finding, and the report goes on.
+    detail::guarded("", "active checks", out, [&] { detail::active_checks(checked, moat_ifindexes(checked, others), opts, out); });
+    detail::guarded("", "host access", out, [&] {
+        auto found = host.get();
+        out.insert(out.end(), found.begin(), found.end());
+    });
     return out;
 }
 

@@ -26,6 +26,7 @@
 #include "state/store.hpp"
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,19 @@ struct options {
     std::chrono::milliseconds timeout{2000};
 };
 
+// Every recorded container (of `opts.names`) appears in the findings: one
+// that cannot be checked — its record damaged, its init dead, its veth or
+// namespace gone — has its failures with the reason, and the others are
+// checked as usual. Throws only when the state directory itself cannot be
+// read.
 std::vector<finding> run(const state::store& store, const options& opts);
+
+// The state directory's container records, each read on its own: one that
+// cannot be read is in `damaged` (name → why) instead of failing them all.
+struct records {
+    std::vector<state::container_record> loaded;  // by name
+    std::map<std::string, std::string> damaged;
+};
+records read_records(const state::store& store);
 
 }  // namespace moat::check

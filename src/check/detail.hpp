@@ -19,6 +19,18 @@
 
 namespace moat::check::detail {
 
+// Runs one check of `container`: an exception (a record that names what
+// is gone, a namespace that vanished mid-way) becomes that check's failure,
+// and the other checks and containers go on.
+template <typename F>
+void guarded(const std::string& container, const std::string& check, std::vector<finding>& out, F&& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        out.push_back({container, check, false, std::string("cannot check: ") + e.what(), ""});
+    }
+}
+
 // `route_localnet`: what each link of the running containers should have
 // (converge::route_localnet()).
 void static_checks(const state::store& store, const state::container_record& r, const plan::container_plan& p,

@@ -52,6 +52,12 @@ void inside(const state::container_record& r, const plan::container_plan& p, std
         return;
     }
     auto nl = netlink::socket::open_in(ns.get());
+    if (!nl.link("eth0")) {
+        // Deleting the host's end of a veth deletes the container's too.
+        out.push_back({p.name, "address", false, "eth0 missing inside the container",
+                       "recreate it: `moat down " + p.name + "` and `moat up`"});
+        return;
+    }
     auto addrs = nl.addresses("eth0");
     for (const auto* pair : {&p.v4, &p.v6}) {
         if (!*pair) {
@@ -146,17 +152,20 @@ void static_checks(const state::store& store, const state::container_record& r, 
     if (!alive) {
         return;
     }
-    services(store, p, out);
+    guarded(p.name, "services", out, [&] { services(store, p, out); });
     if (p.host_if.empty()) {
         return;
     }
-    auto nl = netlink::socket::open();
-    links(nl, p, out);
-    inside(r, p, out);
+    std::optional<netlink::socket> nl;
+    guarded(p.name, "link", out, [&] {
+        nl.emplace(netlink::socket::open());
+        links(*nl, p, out);
+    });
+    guarded(p.name, "address", out, [&] { inside(r, p, out); });
     firewall(p, table, out);
-    sysctls(p, route_localnet, out);
-    if (p.egress == "vpn") {
-        tunnel(nl, p, out);
+    guarded(p.name, "sysctl", out, [&] { sysctls(p, route_localnet, out); });
+    if (p.egress == "vpn" && nl) {
+        guarded(p.name, "tunnel", out, [&] { tunnel(*nl, p, out); });
     }
 }
 

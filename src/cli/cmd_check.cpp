@@ -43,9 +43,13 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
         }
         std::fflush(stdout);
         std::set<std::string> commands;
-        for (const auto& r : store.containers()) {
-            if (auto cmd = plan::plan_from_json(r.spec).on_failure; !cmd.empty()) {
-                commands.insert(cmd);
+        for (const auto& r : check::read_records(store).loaded) {
+            try {
+                if (auto cmd = plan::plan_from_json(r.spec).on_failure; !cmd.empty()) {
+                    commands.insert(cmd);
+                }
+            } catch (const std::exception&) {
+                // a damaged record: its failure is already among the findings
             }
         }
         for (const auto& cmd : newly_failed.empty() ? std::set<std::string>{} : commands) {
@@ -62,9 +66,15 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
 
 int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet, int watch_seconds) {
     state::store store(g.state_dir);
+    // Read one by one: a damaged record is reported as that container's
+    // failure, not as the end of the whole check.
+    auto recs = check::read_records(store);
     std::set<std::string> known;
-    for (const auto& r : store.containers()) {
+    for (const auto& r : recs.loaded) {
         known.insert(r.name);
+    }
+    for (const auto& [name, why] : recs.damaged) {
+        known.insert(name);
     }
     for (const auto& n : names) {
         if (!known.count(n)) {
