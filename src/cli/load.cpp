@@ -3,6 +3,7 @@
 #include "config/loader.hpp"
 #include "container/runtime.hpp"
 #include "converge/host.hpp"
+#include "converge/ports.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
 #include "sys/error.hpp"
@@ -106,6 +107,10 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
         out.secrets.push_back(t.config_path);
     }
     plan::plan_pipes(model, out.plans, moat_exe, names.empty());
+    // Last, with every plan made: a port a host service holds is refused here.
+    if (auto busy = converge::busy_host_ports(model, out.plans, store); !busy.empty()) {
+        throw config::config_error(std::move(busy));
+    }
     return out;
 }
 
