@@ -246,7 +246,10 @@ config::diagnostic diagnostic_of(const busy_port& b, const std::vector<std::vect
     std::string seen;
     for (std::size_t i = 0; i < b.sockets.size(); ++i) {
         std::string who = i < holders.size() ? holders_text(holders[i]) : "";
-        seen += (seen.empty() ? "" : ", ") + netlink::describe(b.sockets[i]) + (who.empty() ? "" : " (" + who + ")");
+        if (who.empty()) {
+            who = "uid " + std::to_string(b.sockets[i].uid) + ", no process visible";
+        }
+        seen += (seen.empty() ? "" : ", ") + netlink::describe(b.sockets[i]) + " (" + who + ")";
     }
     if (b.earlier) {
         seen += (seen.empty() ? "" : ", and ") + b.earlier->what + " at line " + std::to_string(b.earlier->where.line);

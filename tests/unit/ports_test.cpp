@@ -119,4 +119,7 @@ keyFile = "/nonexistent"
     EXPECT_EQ(d.where.str(), "moat.toml:7:5");
     EXPECT_NE(d.message.find("forwardPorts tcp 7070"), std::string::npos) << d.message;
     EXPECT_NE(d.message.find("tcp 0.0.0.0:7070 (pid 812 python3)"), std::string::npos) << d.message;
+    // Where /proc shows no holder, the socket's owner uid still says whose it is.
+    d = converge::diagnostic_of(busy[0], {{}});
+    EXPECT_NE(d.message.find("tcp 0.0.0.0:7070 (uid 0, no process visible)"), std::string::npos) << d.message;
 }
