@@ -68,7 +68,12 @@ std::string trimmed(const std::string& line) {
 // moat committed it: every rule, set element and chain someone removed,
 // changed or added, named. A host-wide finding (no container).
 void firewall_drift(const state::store& store, const std::optional<std::string>& live, std::vector<finding>& out) {
-    auto host = store.host();
+    auto reading = store.read_host();
+    if (!reading.problem.empty()) {
+        out.push_back({"", "record", false, "host.json is damaged (" + reading.problem + ")",
+                       "`moat down` removes what it can find by name"});
+    }
+    const auto& host = reading.record;
     if (!host.nft_table || host.nft_listing.empty()) {
         return;  // no table meant to be there, or recorded by an older moat
     }
@@ -175,9 +180,20 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
 std::vector<finding> run(const state::store& store, const options& opts) {
     std::vector<finding> out;
     std::vector<subject> checked, others;
-    for (auto& r : store.containers()) {
-        bool wanted = opts.names.empty() || std::find(opts.names.begin(), opts.names.end(), r.name) != opts.names.end();
-        (wanted ? checked : others).push_back(make_subject(std::move(r), wanted ? &out : nullptr));
+    auto wanted = [&](const std::string& name) {
+        return opts.names.empty() || std::find(opts.names.begin(), opts.names.end(), name) != opts.names.end();
+    };
+    auto listing = store.scan();
+    for (auto& r : listing.records) {
+        bool w = wanted(r.name);
+        (w ? checked : others).push_back(make_subject(std::move(r), w ? &out : nullptr));
+    }
+    // A damaged record is listed as such; the others are checked as usual.
+    for (const auto& d : listing.damaged) {
+        if (wanted(d.name)) {
+            out.push_back({d.name, "record", false, d.file + " is damaged (" + d.problem + ")",
+                           "`moat down " + d.name + "` removes what its name implies; `moat up` then recreates it"});
+        }
     }
     std::optional<std::string> table;
     try {

@@ -63,8 +63,15 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
 int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet, int watch_seconds) {
     state::store store(g.state_dir);
     std::set<std::string> known;
-    for (const auto& r : store.containers()) {
-        known.insert(r.name);
+    // Read-only: a missing state dir is not created; it has nothing to check.
+    if (store.exists()) {
+        auto listing = store.scan();
+        for (const auto& r : listing.records) {
+            known.insert(r.name);
+        }
+        for (const auto& d : listing.damaged) {
+            known.insert(d.name);
+        }
     }
     for (const auto& n : names) {
         if (!known.count(n)) {

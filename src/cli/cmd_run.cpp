@@ -134,10 +134,8 @@ int cmd_run(const globals& g, const run_args& a) {
     {
         auto lock = store.lock();
         auto records = store.containers();
-        for (const auto& r : records) {
-            if (r.name == name) {
-                throw usage_error("a container named '" + name + "' already exists");
-            }
+        if (store.has(name)) {  // intact or damaged
+            throw usage_error("a container named '" + name + "' already exists");
         }
         auto p = plan_run(a, name, records);
         pend = container::prepare(store, p, so);

@@ -122,17 +122,18 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     rec.host_if = plan.host_if;
     rec.spec = plan::to_json(plan);
     rec.uid_base = uid_base_for(store, plan);
+    auto mount = sandbox::cgroup_mount();
+    if (mount) {
+        rec.cgroup = *mount + "/moat/" + store.instance_id() + "/" + plan.name;
+    }
+    // Intent: cgroup and veth names are on disk before they exist; the
+    // container's directory appears with its record in it.
+    store.save(rec);
     std::string dir = store.container_dir(plan.name);
     sys::make_dirs(dir + "/logs", 0700);
     if (rec.uid_base) {
         give_to(dir + "/logs", *rec.uid_base);
     }
-
-    auto mount = sandbox::cgroup_mount();
-    if (mount) {
-        rec.cgroup = *mount + "/moat/" + store.instance_id() + "/" + plan.name;
-    }
-    store.save(rec);  // intent: cgroup and veth names are on disk before they exist
     sys::failpoint("after-record");
 
     sys::unique_fd cg_fd;

@@ -86,6 +86,7 @@ TEST(Ownership, UpDuringDownSucceedsAndLeavesAConsistentState) {
     auto file = l.write("moat.toml", container("p", 25) + container("q", 26));
     std::string moat = enter(l.host_ns()) + moat_binary() + " --state-dir " + l.state_dir();
     made all;
+    int up_second = 0;  // tries in which `up` waited for `down`: the case this test is about
     for (int i = 0; i < 10; ++i) {
         SCOPED_TRACE("try " + std::to_string(i));
         auto r = l.moat("up -q -f " + file);
@@ -106,6 +107,7 @@ TEST(Ownership, UpDuringDownSucceedsAndLeavesAConsistentState) {
             continue;
         }
         ASSERT_EQ(containers.size(), 2u) << st.dump();
+        ++up_second;
         for (const auto& c : containers) {
             EXPECT_EQ(c["state"], "running") << st.dump();
             EXPECT_EQ(l.in("ip link show " + c["host_interface"].get<std::string>()).code, 0);
@@ -114,6 +116,7 @@ TEST(Ownership, UpDuringDownSucceedsAndLeavesAConsistentState) {
         EXPECT_EQ(again.code, 0) << again.err;
         EXPECT_TRUE(contains(again.out, "no changes")) << again.out;
     }
+    EXPECT_GT(up_second, 0) << "`up` never started while `down` held the lock: the race was not exercised";
     auto last = snapshot(l);
     all.pids.insert(all.pids.end(), last.pids.begin(), last.pids.end());
     ASSERT_EQ(l.moat("down").code, 0);
@@ -158,7 +161,7 @@ TEST(Ownership, StateDirOthersCouldWriteIsRefusedAndNeverChmodded) {
     for (const char* m : {"0777", "0770", "0702"}) {
         SCOPED_TRACE(m);
         ASSERT_EQ(sh(std::string("chmod ") + m + " " + l.state_dir()).code, 0);
-        for (const std::string cmd : {"up -f " + file, std::string("status"), std::string("down")}) {
+        for (const std::string& cmd : {"up -f " + file, std::string("status"), std::string("down")}) {
             auto r = l.moat(cmd);
             EXPECT_EQ(r.code, 2) << cmd << ": " << r.out << r.err;
             EXPECT_TRUE(contains(r.err, "writable")) << cmd << ": " << r.err;

@@ -46,14 +46,15 @@ inline int pid_of(lab& l, const std::string& name) {
     return 0;
 }
 
-// Everything left behind, as one string (empty: nothing). `keep_link` is a
-// link the test itself made in the lab's host namespace (a fake uplink).
+// Everything left behind, as one string (empty: nothing). Links whose names
+// start with `keep_link` are the test's own in the lab's host namespace (a
+// fake uplink).
 inline std::string residue(lab& l, const made& m, const std::string& keep_link = "") {
     std::ostringstream out;
-    std::string filter = "grep -v ': lo:'" + (keep_link.empty() ? "" : " | grep -v ': " + keep_link + "[:@]'");
+    std::string filter = "grep -v ': lo:'" + (keep_link.empty() ? "" : " | grep -v ': " + keep_link + "'");
     auto links = l.in("ip -o link show | " + filter + " || true");
     if (!links.out.empty()) out << "links: " << links.out;
-    std::string afilter = "grep -v ' lo '" + (keep_link.empty() ? "" : " | grep -v ' " + keep_link + " '");
+    std::string afilter = "grep -v ' lo '" + (keep_link.empty() ? "" : " | grep -v ' " + keep_link + "'");
     auto addrs = l.in("ip -o addr show | " + afilter + " || true");
     if (!addrs.out.empty()) out << "addresses: " << addrs.out;
     auto nft = l.in("nft list tables");
