@@ -72,14 +72,22 @@ void print_container(const plan::container_plan& p, const std::string& change) {
 int plan_containers(const loaded_plans& loaded, const std::vector<std::string>& names, state::store& store,
                     std::vector<plan::container_plan>& after) {
     std::map<std::string, state::container_record> existing;
-    for (auto& r : store.containers()) {
+    auto listing = store.scan();
+    for (auto& r : listing.records) {
         existing.emplace(r.name, std::move(r));
+    }
+    std::map<std::string, std::string> damaged;
+    for (const auto& d : listing.damaged) {
+        damaged.emplace(d.name, d.file + " is damaged");
     }
     int changes = 0;
     for (const auto& p : loaded.plans) {
         auto it = existing.find(p.name);
         std::string change = "create";
-        if (it != existing.end()) {
+        if (auto d = damaged.find(p.name); d != damaged.end()) {
+            change = "repair (" + d->second + ")";
+            damaged.erase(d);
+        } else if (it != existing.end()) {
             bool alive = container::running(it->second);
             change = !alive ? "repair (not running)"
                      : it->second.config_hash == plan::hash(p) ? "unchanged"
@@ -98,6 +106,10 @@ int plan_containers(const loaded_plans& loaded, const std::vector<std::string>& 
         } else if (container::running(rec)) {
             after.push_back(plan::plan_from_json(rec.spec));
         }
+    }
+    for (const auto& [name, why] : damaged) {
+        std::printf("container %s: stop (%s; `moat down %s` removes it)\n", name.c_str(), why.c_str(), name.c_str());
+        ++changes;
     }
     return changes;
 }
