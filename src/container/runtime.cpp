@@ -39,9 +39,16 @@ std::optional<std::uint32_t> uid_base_for(const state::store& store, const plan:
         return plan.users_base;
     }
     std::set<std::uint32_t> taken;
-    for (const auto& r : store.containers()) {
+    auto listing = store.scan();
+    for (const auto& r : listing.records) {
         if (r.name != plan.name && r.uid_base) {
             taken.insert(*r.uid_base);
+        }
+    }
+    // A damaged record's container may still run (or own its logs) as that uid.
+    for (const auto& d : listing.damaged) {
+        if (d.name != plan.name && d.uid_base) {
+            taken.insert(*d.uid_base);
         }
     }
     return pick_uid_base(store.instance_id() + "/" + plan.name, taken);

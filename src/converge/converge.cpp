@@ -345,17 +345,19 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     for (auto& r : listing.records) {
         (selected.empty() || selected.count(r.name) ? gone : left).push_back(std::move(r));
     }
-    for (const auto& dmg : listing.damaged) {
+    // Damaged records not selected are stopped, not removed: the firewall
+    // committed below cannot render their chains (damage.hpp, fail closed).
+    state::listing others;
+    for (auto& dmg : listing.damaged) {
         if (selected.empty() || selected.count(dmg.name)) {
             warn(dmg.file + " is damaged (" + dmg.problem + "): removing what its name implies");
             gone.push_back(implied_record(store, dmg));
         } else {
-            warn(dmg.file + " is damaged (" + dmg.problem + "): `moat down " + dmg.name + "` removes it");
+            others.damaged.push_back(std::move(dmg));
         }
     }
-    for (const auto& f : listing.foreign) {
-        warn(f + " in " + store.dir() + " is not a container moat made: left alone");
-    }
+    others.foreign = std::move(listing.foreign);
+    stop_damaged(store, others, {}, rep);
     // Every init gets SIGTERM first, so their grace periods run in parallel.
     for (const auto& r : gone) {
         container::request_stop(r);

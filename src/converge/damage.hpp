@@ -12,8 +12,11 @@
 //    directory stays, but its container is stopped: its firewall chains can
 //    no longer be rendered, and a veth left outside the table would be
 //    forwarded unfiltered (fail closed). `moat down NAME` then removes it.
+//  * `down NAME` stops a damaged container it was not asked to remove, for
+//    the same reason (its directory stays, and it is said so);
+//  * `moat run` refuses to start while a record is damaged;
 //  * a directory whose name is not a container name is reported and left
-//    alone by both.
+//    alone by all of them.
 // A damaged host.json is rebuilt by `down` before it acts, from what is
 // still readable of it (state/host_file.cpp) and from the intact records:
 // the table `inet moat` when it exists (by name: with host.json gone nothing

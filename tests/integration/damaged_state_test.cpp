@@ -117,6 +117,20 @@ TEST(DamagedState, TruncatedRecord) {
     auto check = l.moat("check");
     EXPECT_EQ(check.code, 1) << check.err;
     EXPECT_TRUE(contains(check.out, "containers/t2/record.json")) << check.out;
+    // `plan` says what `up` will do with it, for its own file and another.
+    auto plan = l.moat("plan -f " + file);
+    EXPECT_EQ(plan.code, 0) << plan.err;
+    EXPECT_TRUE(contains(plan.out, "container t2: repair (containers/t2/record.json is damaged)")) << plan.out;
+    plan = l.moat("plan -f " + other);
+    EXPECT_EQ(plan.code, 0) << plan.err;
+    EXPECT_TRUE(contains(plan.out, "container t2: stop (containers/t2/record.json is damaged")) << plan.out;
+    EXPECT_TRUE(contains(plan.out, "container zz: create")) << plan.out;
+    EXPECT_FALSE(contains(plan.out, "container t1: remove")) << plan.out;
+    // `moat run` could not render t2's firewall either: refused, nothing touched.
+    auto run = l.moat("run --rm --network none -- true");
+    EXPECT_EQ(run.code, 1) << run.err;
+    EXPECT_TRUE(contains(run.err, "containers/t2/record.json is damaged")) << run.err;
+    EXPECT_EQ(l.in("ip link show ve-t2").code, 0);
     // Another file's `up`: t2 cannot be attributed to it, so its directory
     // stays; its container is stopped, since its firewall can no longer be
     // rendered (fail closed).
@@ -130,6 +144,34 @@ TEST(DamagedState, TruncatedRecord) {
     auto down = l.moat("down");
     EXPECT_EQ(down.code, 0) << down.err;
     EXPECT_TRUE(contains(down.err, "containers/t2/record.json is damaged")) << down.err;
+    EXPECT_EQ(residue(l, m), "");
+}
+
+// `down NAME` with another container's record damaged: it removes NAME and
+// stops the damaged one (the firewall it commits cannot render its chains),
+// keeping its directory for `down` of its own name.
+TEST(DamagedState, DownOfOneNameStopsADamagedOther) {
+    lab l;
+    auto file = l.write("moat.toml", container("d1", 55) + container("d2", 56) + container("d3", 57));
+    ASSERT_EQ(l.moat("up -f " + file).code, 0);
+    made m = snapshot(l);
+    ASSERT_EQ(m.pids.size(), 3u);
+    int d3 = pid_of(l, "d3");
+    l.write("state/containers/d2/record.json", "{\"name\": \"d2\"");
+    auto down = l.moat("down d1");
+    EXPECT_EQ(down.code, 0) << down.err;
+    EXPECT_TRUE(contains(down.err, "containers/d2/record.json is damaged")) << down.err;
+    EXPECT_TRUE(contains(down.out, "d1                   removed")) << down.out;
+    EXPECT_TRUE(contains(down.out, "d2                   stopped")) << down.out;
+    EXPECT_NE(l.in("ip link show ve-d2").code, 0) << "the damaged container still has its link";
+    EXPECT_EQ(sh("test -d " + l.state_dir() + "/containers/d2").code, 0);
+    EXPECT_NE(sh("test -d " + l.state_dir() + "/containers/d1").code, 0);
+    EXPECT_EQ(pid_of(l, "d3"), d3);
+    down = l.moat("down d2");
+    EXPECT_EQ(down.code, 0) << down.err;
+    EXPECT_NE(sh("test -d " + l.state_dir() + "/containers/d2").code, 0);
+    EXPECT_EQ(pid_of(l, "d3"), d3);
+    ASSERT_EQ(l.moat("down").code, 0);
     EXPECT_EQ(residue(l, m), "");
 }
 
