@@ -9,7 +9,6 @@
 #include "plan/diff.hpp"
 
 #include <algorithm>
-#include <filesystem>
 #include <future>
 
 namespace moat::check {
@@ -69,7 +68,12 @@ std::string trimmed(const std::string& line) {
 // moat committed it: every rule, set element and chain someone removed,
 // changed or added, named. A host-wide finding (no container).
 void firewall_drift(const state::store& store, const std::optional<std::string>& live, std::vector<finding>& out) {
-    auto host = store.host();
+    auto reading = store.read_host();
+    if (!reading.problem.empty()) {
+        out.push_back({"", "record", false, "host.json is damaged (" + reading.problem + ")",
+                       "`moat down` removes what it can find by name"});
+    }
+    const auto& host = reading.record;
     if (!host.nft_table || host.nft_listing.empty()) {
         return;  // no table meant to be there, or recorded by an older moat
     }
@@ -175,49 +179,28 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
 
 }  // namespace
 
-records read_records(const state::store& store) {
-    records out;
-    std::error_code ec;
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(store.dir() + "/containers", ec)) {
-        names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    for (const auto& name : names) {
-        try {
-            if (auto r = store.load(name); r && r->name == name) {
-                out.loaded.push_back(std::move(*r));
-            } else if (r) {
-                out.damaged[name] = "it names container '" + r->name + "'";
-            }
-        } catch (const std::exception& e) {
-            out.damaged[name] = e.what();
-        }
-    }
-    return out;
-}
-
 std::vector<finding> run(const state::store& store, const options& opts) {
     std::vector<finding> out;
+    std::vector<subject> checked, others;
+    std::vector<finding> ignored;  // of containers not asked about
     auto wanted = [&](const std::string& name) {
         return opts.names.empty() || std::find(opts.names.begin(), opts.names.end(), name) != opts.names.end();
     };
-    auto recs = read_records(store);
-    for (const auto& [name, why] : recs.damaged) {
-        if (wanted(name)) {
-            out.push_back({name, "record", false, "cannot read its record: " + why,
-                           "moat cannot tell what this container is; see " + store.container_dir(name)});
-        }
-    }
-    std::vector<subject> checked, others;
-    std::vector<finding> ignored;  // of containers not asked about
-    for (auto& r : recs.loaded) {
+    auto listing = store.scan();
+    for (auto& r : listing.records) {
         std::string name = r.name;
         bool want = wanted(name);
         // A record whose plan cannot be read is that container's failure alone.
         detail::guarded(name, "record", want ? out : ignored, [&] {
             (want ? checked : others).push_back(make_subject(std::move(r), want ? &out : nullptr));
         });
+    }
+    // A damaged record is listed as such; the others are checked as usual.
+    for (const auto& d : listing.damaged) {
+        if (wanted(d.name)) {
+            out.push_back({d.name, "record", false, "cannot read its record " + d.file + ": " + d.problem,
+                           "`moat down " + d.name + "` removes what its name implies; `moat up` then recreates it"});
+        }
     }
     std::optional<std::string> table;
     try {

@@ -52,12 +52,4 @@ struct options {
 // read.
 std::vector<finding> run(const state::store& store, const options& opts);
 
-// The state directory's container records, each read on its own: one that
-// cannot be read is in `damaged` (name → why) instead of failing them all.
-struct records {
-    std::vector<state::container_record> loaded;  // by name
-    std::map<std::string, std::string> damaged;
-};
-records read_records(const state::store& store);
-
 }  // namespace moat::check

@@ -43,7 +43,7 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
         }
         std::fflush(stdout);
         std::set<std::string> commands;
-        for (const auto& r : check::read_records(store).loaded) {
+        for (const auto& r : (store.exists() ? store.scan().records : std::vector<state::container_record>{})) {
             try {
                 if (auto cmd = plan::plan_from_json(r.spec).on_failure; !cmd.empty()) {
                     commands.insert(cmd);
@@ -66,15 +66,16 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
 
 int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet, int watch_seconds) {
     state::store store(g.state_dir);
-    // Read one by one: a damaged record is reported as that container's
-    // failure, not as the end of the whole check.
-    auto recs = check::read_records(store);
     std::set<std::string> known;
-    for (const auto& r : recs.loaded) {
-        known.insert(r.name);
-    }
-    for (const auto& [name, why] : recs.damaged) {
-        known.insert(name);
+    // Read-only: a missing state dir is not created; it has nothing to check.
+    if (store.exists()) {
+        auto listing = store.scan();
+        for (const auto& r : listing.records) {
+            known.insert(r.name);
+        }
+        for (const auto& d : listing.damaged) {
+            known.insert(d.name);
+        }
     }
     for (const auto& n : names) {
         if (!known.count(n)) {

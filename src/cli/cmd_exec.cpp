@@ -8,7 +8,8 @@ namespace moat::cli {
 
 static state::container_record find_running(const globals& g, const std::string& name) {
     state::store store(g.state_dir);
-    auto rec = store.load(name);
+    // Read-only: a missing state dir is not created, it has no containers.
+    auto rec = store.exists() ? store.load(name) : std::nullopt;
     if (!rec) {
         throw moat::error("no container named '" + name + "' in " + g.state_dir);
     }

@@ -63,7 +63,8 @@ bool drain(log_source& src, bool prefixed, bool flush_partial) {
 
 int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow) {
     state::store store(g.state_dir);
-    auto rec = store.load(name);
+    // Read-only: a missing state dir is not created, it has no containers.
+    auto rec = store.exists() ? store.load(name) : std::nullopt;
     if (!rec) {
         throw moat::error("no container named '" + name + "' in " + g.state_dir);
     }

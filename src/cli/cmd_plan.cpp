@@ -13,7 +13,6 @@
 #include "netlink/sysctl.hpp"
 #include "plan/diff.hpp"
 #include "state/store.hpp"
-#include "sys/fs.hpp"
 
 #include <cstdio>
 #include <map>
@@ -73,14 +72,22 @@ void print_container(const plan::container_plan& p, const std::string& change) {
 int plan_containers(const loaded_plans& loaded, const std::vector<std::string>& names, state::store& store,
                     std::vector<plan::container_plan>& after) {
     std::map<std::string, state::container_record> existing;
-    for (auto& r : store.containers()) {
+    auto listing = store.scan();
+    for (auto& r : listing.records) {
         existing.emplace(r.name, std::move(r));
+    }
+    std::map<std::string, std::string> damaged;
+    for (const auto& d : listing.damaged) {
+        damaged.emplace(d.name, d.file + " is damaged");
     }
     int changes = 0;
     for (const auto& p : loaded.plans) {
         auto it = existing.find(p.name);
         std::string change = "create";
-        if (it != existing.end()) {
+        if (auto d = damaged.find(p.name); d != damaged.end()) {
+            change = "repair (" + d->second + ")";
+            damaged.erase(d);
+        } else if (it != existing.end()) {
             bool alive = container::running(it->second);
             change = !alive ? "repair (not running)"
                      : it->second.config_hash == plan::hash(p) ? "unchanged"
@@ -92,12 +99,17 @@ int plan_containers(const loaded_plans& loaded, const std::vector<std::string>& 
         after.push_back(p);
     }
     for (const auto& [name, rec] : existing) {
-        if (names.empty() && rec.origin == "file") {
-            std::printf("container %s: remove (no longer in the file)\n", name.c_str());
+        // As `up` decides (converge.hpp): only this file's containers it no longer declares.
+        if (names.empty() && rec.origin == "file" && rec.source == loaded.source && !loaded.declared.count(name)) {
+            std::printf("container %s: remove (no longer in %s)\n", name.c_str(), loaded.source.c_str());
             ++changes;
         } else if (container::running(rec)) {
             after.push_back(plan::plan_from_json(rec.spec));
         }
+    }
+    for (const auto& [name, why] : damaged) {
+        std::printf("container %s: stop (%s; `moat down %s` removes it)\n", name.c_str(), why.c_str(), name.c_str());
+        ++changes;
     }
     return changes;
 }
@@ -178,10 +190,16 @@ int plan_firewall(const std::vector<plan::container_plan>& after, const state::h
 }  // namespace
 
 int cmd_plan(const globals& g, const up_args& a) {
-    bool existed = sys::path_exists(g.state_dir);
+    // Read-only: a missing state dir is not created (it reads as empty).
     state::store store(g.state_dir);
-    auto loaded = load_plans(a.file, a.names, store, !existed);
-    auto host = store.host();
+    store.exists();  // refuses a state dir others could write
+    auto loaded = load_plans(a.file, a.names, store, false);
+    auto reading = store.read_host();
+    if (!reading.problem.empty()) {
+        std::fprintf(stderr, "moat: warning: host.json is damaged (%s): planning from what is readable\n",
+                     reading.problem.c_str());
+    }
+    const auto& host = reading.record;
     std::vector<plan::container_plan> after;
     int changes = plan_networks(loaded, host);
     changes += plan_containers(loaded, a.names, store, after);
@@ -189,9 +207,6 @@ int cmd_plan(const globals& g, const up_args& a) {
     changes += plan_routing(after, host);
     changes += plan_firewall(after, host);
     std::printf("\n%d change%s\n", changes, changes == 1 ? "" : "s");
-    if (!existed) {
-        store.remove_if_empty();  // made just to look in
-    }
     return 0;
 }
 

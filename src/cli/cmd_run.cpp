@@ -134,10 +134,16 @@ int cmd_run(const globals& g, const run_args& a) {
     {
         auto lock = store.lock();
         auto records = store.containers();
-        for (const auto& r : records) {
-            if (r.name == name) {
-                throw usage_error("a container named '" + name + "' already exists");
-            }
+        if (store.has(name)) {  // intact or damaged
+            throw usage_error("a container named '" + name + "' already exists");
+        }
+        // The firewall committed below cannot render a damaged container's
+        // chains, and its veth would then be forwarded unfiltered: refused
+        // before anything is touched (converge/damage.hpp).
+        if (auto damaged = store.scan().damaged; !damaged.empty()) {
+            const auto& d = damaged.front();
+            throw moat::error(store.dir() + "/" + d.file + " is damaged (" + d.problem + "): `moat down " + d.name +
+                              "` first");
         }
         auto p = plan_run(a, name, records);
         pend = container::prepare(store, p, so);

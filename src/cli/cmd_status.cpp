@@ -87,30 +87,54 @@ void collect_tunnels(const nlohmann::json& container, const plan::container_plan
     }
 }
 
+// Every state file moat cannot read, and every entry of containers/ it did
+// not make (docs/JSON.md, "damaged").
+nlohmann::json damaged_json(const state::store& store, const state::listing& l) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : l.damaged) {
+        out.push_back({{"name", d.name}, {"path", d.file}, {"problem", d.problem}});
+    }
+    for (const auto& f : l.foreign) {
+        out.push_back({{"name", nullptr}, {"path", f}, {"problem", "not a container moat made: left alone"}});
+    }
+    if (auto problem = store.read_host().problem; !problem.empty()) {
+        out.push_back({{"name", nullptr}, {"path", "host.json"}, {"problem", problem}});
+    }
+    return out;
+}
+
 }  // namespace
 
 int cmd_status(const globals& g, bool json) {
     state::store store(g.state_dir);
     nlohmann::json out = {{"version", 1}, {"state_dir", g.state_dir}, {"containers", nlohmann::json::array()},
-                          {"pipes", nlohmann::json::array()}, {"tunnels", nlohmann::json::array()}};
-    for (const auto& r : store.containers()) {
-        auto c = container_json(store, r);
-        collect_pipes(c, out["pipes"]);
-        if (r.name == plan::tunnels_container) {
-            collect_tunnels(c, plan::plan_from_json(r.spec), out["tunnels"]);
-        } else if (r.name != plan::host_pipes_container) {
-            out["containers"].push_back(c);
+                          {"pipes", nlohmann::json::array()}, {"tunnels", nlohmann::json::array()},
+                          {"damaged", nlohmann::json::array()}};
+    // Read-only: a missing state dir is not created; it means no containers.
+    if (store.exists()) {
+        auto listing = store.scan();
+        for (const auto& r : listing.records) {
+            auto c = container_json(store, r);
+            collect_pipes(c, out["pipes"]);
+            if (r.name == plan::tunnels_container) {
+                collect_tunnels(c, plan::plan_from_json(r.spec), out["tunnels"]);
+            } else if (r.name != plan::host_pipes_container) {
+                out["containers"].push_back(c);
+            }
         }
+        out["damaged"] = damaged_json(store, listing);
     }
     if (json) {
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
     }
-    if (out["containers"].empty() && out["pipes"].empty()) {
+    if (out["containers"].empty() && out["pipes"].empty() && out["damaged"].empty()) {
         std::printf("no containers\n");
         return 0;
     }
-    std::printf("%-20s %-9s %-8s %-16s %-7s %s\n", "NAME", "STATE", "PID", "ADDRESS", "EGRESS", "SERVICES");
+    if (!out["containers"].empty()) {
+        std::printf("%-20s %-9s %-8s %-16s %-7s %s\n", "NAME", "STATE", "PID", "ADDRESS", "EGRESS", "SERVICES");
+    }
     for (const auto& c : out["containers"]) {
         std::string addr = c["addresses"].value("local", std::string(c["network"]));
         std::string services;
@@ -120,6 +144,13 @@ int cmd_status(const globals& g, bool json) {
         std::printf("%-20s %-9s %-8d %-16s %-7s %s\n", c["name"].get<std::string>().c_str(),
                     c["state"].get<std::string>().c_str(), c["pid"].get<int>(), addr.c_str(),
                     c["egress"].get<std::string>().c_str(), services.empty() ? "-" : services.c_str());
+    }
+    if (!out["damaged"].empty()) {
+        std::printf("\n%-20s %-9s %s\n", "DAMAGED", "STATE", "FILE");
+        for (const auto& d : out["damaged"]) {
+            std::printf("%-20s %-9s %s: %s\n", d["name"].is_null() ? "-" : d["name"].get<std::string>().c_str(),
+                        "damaged", d["path"].get<std::string>().c_str(), d["problem"].get<std::string>().c_str());
+        }
     }
     if (!out["tunnels"].empty()) {
         std::printf("\n%-20s %-10s %-16s %-9s %s\n", "TUNNEL", "TYPE", "DEVICE", "DAEMON", "DEVICE STATE");

@@ -4,7 +4,6 @@
 #include "cli/load.hpp"
 #include "converge/converge.hpp"
 #include "state/store.hpp"
-#include "sys/fs.hpp"
 
 #include <unistd.h>
 
@@ -51,16 +50,25 @@ void print_summary(const std::vector<plan::container_plan>& plans, const converg
 }  // namespace
 
 int cmd_up(const globals& g, const up_args& a) {
-    bool existed = sys::path_exists(g.state_dir);
     state::store store(g.state_dir);
     auto lock = store.lock();
-    auto loaded = load_plans(a.file, a.names, store, !existed);
+    auto loaded = load_plans(a.file, a.names, store, lock.created());
     converge::up_options opts;
     opts.source = loaded.source;
     opts.remove_orphans = a.names.empty();
+    opts.declared = loaded.declared;
+    for (const auto& p : loaded.plans) {
+        opts.declared.insert(p.name);  // moat's internal `_pipes` and `_tunnels`
+    }
     opts.secrets = loaded.secrets;
     opts.progress = printer(g);
-    auto rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
+    converge::report rep;
+    try {
+        rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
+    } catch (...) {
+        store.remove_if_empty();  // a first `up` that failed was rolled back: no state dir either
+        throw;
+    }
     if (!g.quiet) {
         print_summary(loaded.plans, rep);
     }
@@ -70,9 +78,12 @@ int cmd_up(const globals& g, const up_args& a) {
 int cmd_down(const globals& g, const up_args& a) {
     std::vector<std::string> names = a.names;
     state::store store(g.state_dir);
-    auto lock = store.lock();
+    // Held to the end, the state dir's removal included (state/store.hpp).
+    auto lock = store.lock_existing();
     converge::report rep;
-    if (a.file_given && names.empty()) {
+    if (!lock.held()) {
+        // No state dir: nothing recorded, so nothing of this instance to remove.
+    } else if (a.file_given && names.empty()) {
         // Only what that file brought up; other files' containers and
         // `moat run` ones stay.
         std::error_code ec;
@@ -96,8 +107,9 @@ int cmd_down(const globals& g, const up_args& a) {
             std::printf("nothing to remove\n");
         }
     }
-    lock.reset();
-    store.remove_if_empty();
+    if (lock.held()) {
+        store.remove_if_empty();
+    }
     return 0;
 }
 

@@ -91,6 +91,9 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
         }
     }
     out.plans = std::move(planned.containers);
+    for (const auto& c : model.containers) {
+        out.declared.insert(c.name);
+    }
     out.networks = std::move(planned.networks);
     // Pipes run the moat binary itself (`moat pipe ... -F`).
     char exe[4096];

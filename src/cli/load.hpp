@@ -6,6 +6,7 @@
 #include "plan/tunnel.hpp"
 #include "state/store.hpp"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@ namespace moat::cli {
 struct loaded_plans {
     std::string source;  // absolute path of the file ("<stdin>" for -)
     std::vector<plan::container_plan> plans;  // the selected containers, pipes included
+    std::set<std::string> declared;  // every container the file declares, selected or not
     std::vector<plan::network_plan> networks;  // the networks they join
     std::vector<plan::tunnel_plan> tunnels;    // the tunnels they are confined to
     // Every pipe's key file and every tunnel's file of the configuration:

@@ -39,9 +39,16 @@ std::optional<std::uint32_t> uid_base_for(const state::store& store, const plan:
         return plan.users_base;
     }
     std::set<std::uint32_t> taken;
-    for (const auto& r : store.containers()) {
+    auto listing = store.scan();
+    for (const auto& r : listing.records) {
         if (r.name != plan.name && r.uid_base) {
             taken.insert(*r.uid_base);
+        }
+    }
+    // A damaged record's container may still run (or own its logs) as that uid.
+    for (const auto& d : listing.damaged) {
+        if (d.name != plan.name && d.uid_base) {
+            taken.insert(*d.uid_base);
         }
     }
     return pick_uid_base(store.instance_id() + "/" + plan.name, taken);
@@ -122,17 +129,18 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     rec.host_if = plan.host_if;
     rec.spec = plan::to_json(plan);
     rec.uid_base = uid_base_for(store, plan);
+    auto mount = sandbox::cgroup_mount();
+    if (mount) {
+        rec.cgroup = *mount + "/moat/" + store.instance_id() + "/" + plan.name;
+    }
+    // Intent: cgroup and veth names are on disk before they exist; the
+    // container's directory appears with its record in it.
+    store.save(rec);
     std::string dir = store.container_dir(plan.name);
     sys::make_dirs(dir + "/logs", 0700);
     if (rec.uid_base) {
         give_to(dir + "/logs", *rec.uid_base);
     }
-
-    auto mount = sandbox::cgroup_mount();
-    if (mount) {
-        rec.cgroup = *mount + "/moat/" + store.instance_id() + "/" + plan.name;
-    }
-    store.save(rec);  // intent: cgroup and veth names are on disk before they exist
     sys::failpoint("after-record");
 
     sys::unique_fd cg_fd;

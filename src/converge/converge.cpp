@@ -1,5 +1,7 @@
 #include "converge/converge.hpp"
 
+#include "converge/damage.hpp"
+#include "converge/detail.hpp"
 #include "converge/host.hpp"
 #include "converge/routing.hpp"
 
@@ -11,10 +13,15 @@
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
 
+#include <cstdio>
 #include <map>
 #include <set>
 
 namespace moat::converge {
+
+using detail::networks_for;
+using detail::roll_back;
+using detail::stop_container;
 
 namespace {
 
@@ -70,15 +77,6 @@ std::vector<plan::container_plan> plans_of(const std::vector<state::container_re
         out.push_back(plan::plan_from_json(r.spec));
     }
     return out;
-}
-
-// Stops a container; `_tunnels` takes its runners' tunnel devices with it.
-void stop_container(const state::container_record& rec,
-                    std::chrono::milliseconds grace = std::chrono::seconds(8)) {
-    container::stop(rec, grace);
-    if (rec.name == plan::tunnels_container) {
-        remove_tunnel_devices(plan::plan_from_json(rec.spec));
-    }
 }
 
 // Stops a container and forgets it; the firewall is re-rendered by the caller.
@@ -145,6 +143,7 @@ void sync_route_localnet(const std::vector<plan::container_plan>& running) {
 struct decision {
     std::vector<const plan::container_plan*> to_start;
     std::vector<plan::container_plan> keep;  // running afterwards, for the firewall
+    std::set<std::string> damaged;           // planned containers whose damaged record was removed
 };
 
 // The host end of a veth someone deleted (or took off its bridge), or a
@@ -162,25 +161,48 @@ bool links_present(netlink::socket& nl, const plan::container_plan& p) {
     return bridge && veth->master == *bridge;
 }
 
-decision decide(state::store& store, const std::vector<plan::container_plan>& plans, const up_options& opts,
-                report& rep, stopwatch& sw) {
+// A container belongs to the file that made it (or to `moat run`): another
+// file declaring the same name is refused before anything is touched.
+void refuse_others(const state::store& store, const std::vector<state::container_record>& records,
+                   const std::vector<plan::container_plan>& plans, const up_options& opts) {
+    std::set<std::string> planned;
+    for (const auto& p : plans) {
+        planned.insert(p.name);
+    }
+    for (const auto& r : records) {
+        if (!planned.count(r.name) || (r.origin == "file" && r.source == opts.source)) {
+            continue;
+        }
+        std::string owner = r.origin == "run" ? "`moat run`" : r.source;
+        throw usage_error("container '" + r.name + "' in " + store.dir() + " was made by " + owner + ", not by " +
+                          opts.source + ": `moat down " + r.name + "` first, or use another --state-dir");
+    }
+}
+
+decision decide(state::store& store, const state::listing& l, const std::vector<plan::container_plan>& plans,
+                const up_options& opts, report& rep, stopwatch& sw) {
     std::map<std::string, state::container_record> existing;
-    for (auto& r : store.containers()) {
-        existing.emplace(r.name, std::move(r));
+    for (const auto& r : l.records) {
+        existing.emplace(r.name, r);
     }
     std::set<std::string> wanted;
     for (const auto& p : plans) {
         wanted.insert(p.name);
     }
     decision d;
+    d.damaged = stop_damaged(store, l, wanted, rep);
     for (const auto& [name, rec] : existing) {
         if (wanted.count(name)) {
             continue;
         }
-        if (opts.remove_orphans && rec.origin == "file") {
+        // An orphan: made from this very file, which no longer declares it
+        // at all. Declared but not selected (autoStart = false, or started
+        // by name) is not an orphan, and other files' containers never are.
+        if (opts.remove_orphans && rec.origin == "file" && rec.source == opts.source && !opts.declared.count(name)) {
             remove_container(store, rec);
-            rep.actions.push_back({name, "removed"});
-            sw.step(name + ": removed");
+            std::string what = "removed (no longer in " + opts.source + ")";
+            rep.actions.push_back({name, what});
+            sw.step(name + ": " + what);
         } else if (container::running(rec)) {
             d.keep.push_back(plan::plan_from_json(rec.spec));
         }
@@ -189,7 +211,7 @@ decision decide(state::store& store, const std::vector<plan::container_plan>& pl
     for (const auto& p : plans) {
         auto it = existing.find(p.name);
         if (it == existing.end()) {
-            rep.actions.push_back({p.name, "created"});
+            rep.actions.push_back({p.name, d.damaged.count(p.name) ? "repaired (its record was damaged)" : "created"});
             d.to_start.push_back(&p);
             continue;
         }
@@ -213,8 +235,19 @@ decision decide(state::store& store, const std::vector<plan::container_plan>& pl
     return d;
 }
 
-// The networks the given containers use: from the new plan where it has
-// them, else as recorded (containers of other files keep theirs).
+}  // namespace
+
+namespace detail {
+
+void stop_container(const state::container_record& rec, std::chrono::milliseconds grace) {
+    container::stop(rec, grace);
+    // `_tunnels` takes its runners' tunnel devices with it; a damaged
+    // record no longer says which (damage.hpp).
+    if (rec.name == plan::tunnels_container && rec.spec.is_object()) {
+        remove_tunnel_devices(plan::plan_from_json(rec.spec));
+    }
+}
+
 std::vector<plan::network_plan> networks_for(const state::store& store, const std::vector<plan::container_plan>& running,
                                              const std::vector<plan::network_plan>& planned) {
     std::map<std::string, plan::network_plan> out;
@@ -235,35 +268,7 @@ std::vector<plan::network_plan> networks_for(const state::store& store, const st
     return v;
 }
 
-// Undoes what this run started, so a failed `up` leaves the host as it found
-// it apart from containers that were already running. Best effort: whatever
-// fails here stays recorded, and a later `down` finishes it.
-void roll_back(state::store& store, std::vector<container::pending>& pend, std::vector<plan::container_plan>& keep) {
-    std::set<std::string> failed;
-    for (auto& pd : pend) {
-        failed.insert(pd.record.name);
-        try {
-            stop_container(pd.record, std::chrono::seconds(2));
-        } catch (...) {
-        }
-    }
-    try {
-        std::vector<plan::container_plan> survivors;
-        for (auto& p : keep) {
-            if (!failed.count(p.name)) {
-                survivors.push_back(std::move(p));
-            }
-        }
-        sync_firewall(store, survivors);
-        sync_networks(store, networks_for(store, survivors, {}));
-        for (const auto& name : failed) {
-            store.remove(name);
-        }
-    } catch (...) {
-    }
-}
-
-}  // namespace
+}  // namespace detail
 
 bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
     bool committed = commit_firewall(store, firewall_spec(running), force);
@@ -276,12 +281,16 @@ bool sync_firewall(state::store& store, const std::vector<plan::container_plan>&
 report up(state::store& store, const plan::host_plan& plan, const up_options& opts) {
     report rep;
     stopwatch sw(opts.progress);
-    auto d = decide(store, plan.containers, opts, rep, sw);
+    store.host();  // a damaged host.json: refused before anything is touched
+    auto listing = store.scan();
+    refuse_others(store, listing.records, plan.containers, opts);
+    auto d = decide(store, listing, plan.containers, opts, rep, sw);
     container::start_options so;
     so.origin = "file";
     so.source = opts.source;
     so.masks = opts.secrets;
     std::vector<container::pending> pend;
+    std::vector<std::string> attempted;
     try {
         std::vector<plan::container_plan> after = d.keep;
         for (const auto* p : d.to_start) {
@@ -291,6 +300,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
             sw.step("network " + n + ": bridge ready");
         }
         for (const auto* p : d.to_start) {
+            attempted.push_back(p->name);
             pend.push_back(container::prepare(store, *p, so));
             sw.step(p->name + ": namespaces, cgroup and network ready");
             d.keep.push_back(*p);
@@ -307,7 +317,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
             sw.step(pd.record.name + ": root file system built, services starting");
         }
     } catch (...) {
-        roll_back(store, pend, d.keep);
+        roll_back(store, pend, attempted, d.keep);
         throw;
     }
     return rep;
@@ -316,21 +326,38 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
 report down(state::store& store, const std::vector<std::string>& names, const progress_fn& progress) {
     report rep;
     stopwatch sw(progress);
-    auto records = store.containers();
+    auto listing = store.scan();
+    repair_host(store, listing.records);
     std::set<std::string> selected(names.begin(), names.end());
     for (const auto& n : names) {
         bool found = false;
-        for (const auto& r : records) {
+        for (const auto& r : listing.records) {
             found = found || r.name == n;
+        }
+        for (const auto& dmg : listing.damaged) {
+            found = found || dmg.name == n;
         }
         if (!found) {
             throw moat::error("no container named '" + n + "' in " + store.dir());
         }
     }
     std::vector<state::container_record> gone, left;
-    for (auto& r : records) {
+    for (auto& r : listing.records) {
         (selected.empty() || selected.count(r.name) ? gone : left).push_back(std::move(r));
     }
+    // Damaged records not selected are stopped, not removed: the firewall
+    // committed below cannot render their chains (damage.hpp, fail closed).
+    state::listing others;
+    for (auto& dmg : listing.damaged) {
+        if (selected.empty() || selected.count(dmg.name)) {
+            warn(dmg.file + " is damaged (" + dmg.problem + "): removing what its name implies");
+            gone.push_back(implied_record(store, dmg));
+        } else {
+            others.damaged.push_back(std::move(dmg));
+        }
+    }
+    others.foreign = std::move(listing.foreign);
+    stop_damaged(store, others, {}, rep);
     // Every init gets SIGTERM first, so their grace periods run in parallel.
     for (const auto& r : gone) {
         container::request_stop(r);

@@ -3,7 +3,13 @@
 // `up` compares each plan's hash with the record of what runs: unchanged
 // containers are left alone (their services keep running), changed ones are
 // recreated, dead ones repaired, and — when the whole file is applied —
-// containers the file no longer declares are removed. The firewall is
+// containers recorded from that same file that it no longer declares at all
+// are removed. A container belongs to the file that made it: other files'
+// containers are never orphans, one the file declares but does not select
+// (autoStart = false, or started by name) stays until `down NAME` or until
+// the file no longer declares it, and a file declaring a name another file
+// (or `moat run`) already has is refused before anything is touched.
+// Damaged records are handled as converge/damage.hpp says. The firewall is
 // rendered whole from every container that will be running and committed
 // once, between starting the inits and releasing them, so no service runs
 // before its firewall; it is not committed at all when the rendered text
@@ -19,6 +25,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,7 +33,9 @@ namespace moat::converge {
 
 struct action {
     std::string container;
-    std::string what;  // created | recreated | repaired | unchanged | removed
+    // created | recreated | repaired | unchanged | removed, with the reason
+    // in parentheses where it helps ("removed (no longer in FILE)")
+    std::string what;
 };
 
 struct report {
@@ -41,6 +50,10 @@ using progress_fn = std::function<void(const std::string&, std::chrono::microsec
 struct up_options {
     std::string source;          // config file, recorded for `down -f`
     bool remove_orphans = true;  // the whole file was applied (no names given)
+    // Every container the file declares, selected or not, and the internal
+    // ones it plans: a container recorded from `source` that is not among
+    // them is an orphan.
+    std::set<std::string> declared;
     std::vector<std::string> secrets;  // host files no container may see (container::start_options::masks)
     progress_fn progress;
 };
@@ -48,7 +61,9 @@ struct up_options {
 report up(state::store& store, const plan::host_plan& plan, const up_options& opts);
 
 // Removes the named containers (all when `names` is empty), then the
-// firewall table if no container is left, then the state files.
+// firewall table if no container is left, then the state files. Damaged
+// records are removed by what their names imply, and a damaged host.json
+// is rebuilt first (damage.hpp); both are reported on stderr.
 report down(state::store& store, const std::vector<std::string>& names, const progress_fn& progress = {});
 
 // The firewall's input for the given plans (those with a veth).

@@ -120,6 +120,20 @@ void remove_tunnel_devices(const plan::container_plan& tunnels) {
     }
 }
 
+void record_routing(state::host_record& h, const std::vector<plan::container_plan>& plans) {
+    auto rp = routing_for(plans);
+    for (const auto& r : rp.routes) {
+        if (auto j = route_json(r); std::find(h.routes.begin(), h.routes.end(), j) == h.routes.end()) {
+            h.routes.push_back(j);
+        }
+    }
+    for (const auto& r : rp.rules) {
+        if (auto j = rule_json(r); std::find(h.rules.begin(), h.rules.end(), j) == h.rules.end()) {
+            h.rules.push_back(j);
+        }
+    }
+}
+
 void sync_routing(state::store& store, const std::vector<plan::container_plan>& running) {
     auto want = routing_for(running);
     auto host = store.host();

@@ -51,6 +51,11 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running);
 // devices are deleted; absent ones are fine.
 void remove_tunnel_devices(const plan::container_plan& tunnels);
 
+// Adds to `h` the routes and rules routing_for(plans) makes that it does
+// not record yet, so that sync_routing() removes them once they are no
+// longer wanted: a damaged host.json is rebuilt from the records (damage.hpp).
+void record_routing(state::host_record& h, const std::vector<plan::container_plan>& plans);
+
 // Adds what routing_for(running) wants (drift included) and removes what an
 // earlier run recorded and is no longer wanted; recorded before it is made.
 void sync_routing(state::store& store, const std::vector<plan::container_plan>& running);

@@ -33,7 +33,7 @@ network_plan network_from_json(const nlohmann::json& j) {
     network_plan n;
     n.name = j.at("name");
     n.bridge_if = j.at("bridge_if");
-    n.gateway = *sys::ip_prefix::parse(j.at("gateway").get<std::string>());
+    n.gateway = sys::ip_prefix::parse(j.at("gateway").get<std::string>()).value();
     if (!j.at("gateway6").is_null()) {
         n.gateway6 = sys::ip_prefix::parse(j.at("gateway6").get<std::string>());
     }

@@ -155,8 +155,8 @@ static std::optional<address_pair> pair_from(const nlohmann::json& j) {
     if (j.is_null()) {
         return std::nullopt;
     }
-    return address_pair{*sys::ip_prefix::parse(j.at("host").get<std::string>()),
-                        *sys::ip_prefix::parse(j.at("local").get<std::string>()),
+    return address_pair{sys::ip_prefix::parse(j.at("host").get<std::string>()).value(),
+                        sys::ip_prefix::parse(j.at("local").get<std::string>()).value(),
                         j.at("point_to_point").get<bool>()};
 }
 

@@ -241,7 +241,7 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     t.table = j.at("table");
     t.kill_switch = j.at("kill_switch");
     for (const auto& a : j.at("addresses")) {
-        t.addresses.push_back(*sys::ip_prefix::parse(a.get<std::string>()));
+        t.addresses.push_back(sys::ip_prefix::parse(a.get<std::string>()).value());
     }
     t.dns = j.at("dns").get<std::vector<std::string>>();
     t.files = j.value("files", std::vector<std::string>{});

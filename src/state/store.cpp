@@ -1,43 +1,28 @@
+// Container records: reading every entry of containers/ without letting one
+// bad entry hide (or take down) the others, and writing them so that a
+// reader never sees half of one.
 #include "state/store.hpp"
 
+#include "config/names.hpp"
+#include "plan/pipes.hpp"
+#include "plan/plan.hpp"
+#include "plan/tunnel.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/hash.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 namespace moat::state {
 
-// Records describe kernel objects and processes, which a power loss or a
-// reboot destroys as well; what must survive is a crash of moat itself,
-// and the page cache already does. So no fsync: it cost 3-4 ms per record
-// on a disk-backed state directory.
-constexpr bool sync_records = false;
-
-store::store(std::string dir) : _dir(std::move(dir)) {
-    sys::make_dirs(_dir + "/containers", 0700);
-    ::chmod(_dir.c_str(), 0700);
-}
-
-sys::unique_fd store::lock() {
-    std::string path = _dir + "/lock";
-    sys::unique_fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!fd) {
-        throw sys::errno_error("opening " + path);
-    }
-    while (::flock(fd.get(), LOCK_EX) < 0) {
-        if (errno != EINTR) {
-            throw sys::errno_error("locking " + path);
-        }
-    }
-    return fd;
-}
+store::store(std::string dir) : _dir(std::move(dir)) {}
 
 std::string store::instance_id() const {
     std::error_code ec;
@@ -49,6 +34,10 @@ std::string store::instance_id() const {
 }
 
 std::string store::container_dir(const std::string& name) const { return _dir + "/containers/" + name; }
+
+bool container_name_ok(const std::string& name) {
+    return !config::name_problem(name) || name == plan::tunnels_container || name == plan::host_pipes_container;
+}
 
 nlohmann::json to_json(const container_record& r) {
     return {{"name", r.name},
@@ -84,45 +73,244 @@ container_record record_from_json(const nlohmann::json& j) {
     return r;
 }
 
-std::optional<container_record> store::load(const std::string& name) const {
-    std::string path = container_dir(name) + "/record.json";
-    if (!sys::path_exists(path)) {
-        return std::nullopt;
+std::string not_json(std::size_t byte, std::size_t size) {
+    return "it is not valid JSON from byte " + std::to_string(byte) + " of " + std::to_string(size) + ", truncated?";
+}
+
+namespace {
+
+// A cgroup a record of `name` may name: moat's layout, <mount>/moat/<instance>/<name>.
+bool cgroup_ok(const std::string& cgroup, const std::string& name) {
+    if (cgroup.empty()) {
+        return true;
+    }
+    std::filesystem::path p(cgroup);
+    return p.is_absolute() && p.filename() == name && p.parent_path().parent_path().filename() == "moat";
+}
+
+bool is_string(const nlohmann::json& j, const char* key) { return j.contains(key) && j[key].is_string(); }
+
+}  // namespace
+
+std::optional<std::string> record_problem(const nlohmann::json& j, const std::string& name) {
+    if (!j.is_object()) {
+        return "not a JSON object";
+    }
+    if (!is_string(j, "name")) {
+        return "it has no name";
+    }
+    if (j["name"] != name) {
+        return "it names '" + j["name"].get<std::string>() + "', not its directory's name";
+    }
+    for (const char* key : {"cgroup", "host_if"}) {
+        if (!is_string(j, key)) {
+            return std::string("it has no ") + key;
+        }
+    }
+    if (!j.contains("init_pid") || !j["init_pid"].is_number_integer() || !j.contains("init_start_time") ||
+        !j["init_start_time"].is_number_unsigned()) {
+        return "it does not say its init's process";
+    }
+    for (const char* key : {"origin", "source", "config_hash", "status"}) {
+        if (j.contains(key) && !j[key].is_string()) {
+            return std::string("its ") + key + " is not a string";
+        }
+    }
+    if (j.value("origin", "file") != "file" && j.value("origin", "file") != "run") {
+        return "its origin is neither \"file\" nor \"run\"";
+    }
+    if (!cgroup_ok(j["cgroup"], name)) {
+        return "its cgroup " + j["cgroup"].get<std::string>() + " is not moat's cgroup for " + name;
+    }
+    std::string host_if = j["host_if"];
+    if (!host_if.empty() && host_if != plan::host_link_name(name)) {
+        return "its veth " + host_if + " is not moat's veth for " + name;
+    }
+    if (!j.contains("spec") || !j["spec"].is_object()) {
+        return "it has no spec";
     }
     try {
-        return record_from_json(nlohmann::json::parse(sys::read_file(path)));
-    } catch (const nlohmann::json::exception& e) {
-        throw moat::error("reading " + path + ": " + e.what());
+        auto p = plan::plan_from_json(j["spec"]);
+        if (p.name != name || p.host_if != host_if) {
+            return "its spec is of another container";
+        }
+    } catch (const std::exception& e) {
+        return std::string("its spec is unreadable: ") + e.what();
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+// What a damaged record still says in a usable form.
+void salvage(damaged_record& d, const nlohmann::json& j) {
+    if (!j.is_object()) {
+        return;
+    }
+    if (j.contains("init_pid") && j["init_pid"].is_number_integer() && j.contains("init_start_time") &&
+        j["init_start_time"].is_number_unsigned()) {
+        d.init = {j["init_pid"].get<int>(), j["init_start_time"].get<std::uint64_t>()};
+    }
+    if (is_string(j, "cgroup") && cgroup_ok(j["cgroup"], d.name)) {
+        d.cgroup = j["cgroup"];
+    }
+    if (j.contains("uid_base") && j["uid_base"].is_number_unsigned()) {
+        d.uid_base = j["uid_base"].get<std::uint32_t>();
     }
 }
 
-std::vector<container_record> store::containers() const {
-    std::vector<container_record> out;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(_dir + "/containers", ec)) {
-        if (auto r = load(entry.path().filename().string())) {
-            out.push_back(std::move(*r));
+enum class entry_kind { gone, intact, damaged };
+
+// Reads containers/<name>/record.json into `rec` or `dmg`.
+entry_kind read_entry(const std::string& dir, const std::string& name, container_record& rec, damaged_record& dmg) {
+    dmg.name = name;
+    dmg.file = "containers/" + name + "/record.json";
+    std::string path = dir + "/record.json";
+    std::string text;
+    try {
+        text = sys::read_file(path);
+    } catch (const std::system_error& e) {
+        if (e.code().value() == ENOENT && !sys::path_exists(dir)) {
+            return entry_kind::gone;  // removed while we looked
+        }
+        dmg.problem = e.code().value() == ENOENT ? "there is no record.json" : std::string("unreadable: ") + e.what();
+        return entry_kind::damaged;
+    }
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+        dmg.problem = text.empty() ? "it is empty" : not_json(e.byte, text.size());
+        return entry_kind::damaged;
+    }
+    if (auto problem = record_problem(j, name)) {
+        dmg.problem = *problem;
+        salvage(dmg, j);
+        return entry_kind::damaged;
+    }
+    rec = record_from_json(j);
+    return entry_kind::intact;
+}
+
+}  // namespace
+
+listing store::scan() const {
+    listing out;
+    std::string root = _dir + "/containers";
+    sys::unique_fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
+        if (errno == ENOENT) {
+            return out;
+        }
+        throw sys::errno_error("reading " + root);
+    }
+    DIR* d = ::fdopendir(fd.get());
+    if (!d) {
+        throw sys::errno_error("reading " + root);
+    }
+    fd.release();
+    std::vector<std::pair<std::string, unsigned char>> entries;
+    while (dirent* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+            entries.emplace_back(e->d_name, e->d_type);
         }
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    ::closedir(d);
+    std::sort(entries.begin(), entries.end());
+    for (const auto& [name, type] : entries) {
+        if (name[0] == '.' && (name.find(".new-") != std::string::npos || name.find(".gone-") != std::string::npos)) {
+            continue;  // a container directory being made or removed
+        }
+        struct stat st {};
+        std::string dir = root + "/" + name;
+        if (container_name_ok(name) && ::lstat(dir.c_str(), &st) != 0) {
+            continue;  // removed while we looked
+        }
+        if (!container_name_ok(name) || !S_ISDIR(st.st_mode)) {
+            out.foreign.push_back("containers/" + name);
+            continue;
+        }
+        container_record rec;
+        damaged_record dmg;
+        switch (read_entry(dir, name, rec, dmg)) {
+        case entry_kind::intact:
+            out.records.push_back(std::move(rec));
+            break;
+        case entry_kind::damaged:
+            out.damaged.push_back(std::move(dmg));
+            break;
+        case entry_kind::gone:
+            break;
+        }
+    }
     return out;
 }
 
-void store::save(const container_record& r) {
-    std::string dir = container_dir(r.name);
-    sys::make_dirs(dir, 0700);
-    sys::write_file_atomic(dir + "/record.json", to_json(r).dump(2) + "\n", 0600, sync_records);
+std::vector<container_record> store::containers() const { return scan().records; }
+
+std::optional<container_record> store::load(const std::string& name) const {
+    if (!container_name_ok(name) || !has(name)) {
+        return std::nullopt;
+    }
+    container_record rec;
+    damaged_record dmg;
+    switch (read_entry(container_dir(name), name, rec, dmg)) {
+    case entry_kind::intact:
+        return rec;
+    case entry_kind::damaged:
+        throw moat::error(_dir + "/" + dmg.file + " is damaged (" + dmg.problem + ")");
+    case entry_kind::gone:
+        break;
+    }
+    return std::nullopt;
 }
 
-void store::remove_if_empty() {
-    std::error_code ec;
-    if (sys::path_exists(_dir + "/host.json") ||
-        !std::filesystem::is_empty(_dir + "/containers", ec) || ec) {
+bool store::has(const std::string& name) const {
+    struct stat st {};
+    return container_name_ok(name) && ::lstat(container_dir(name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void store::save(const container_record& r) {
+    if (!container_name_ok(r.name)) {
+        throw moat::error("refusing to record a container named '" + r.name + "'");
+    }
+    std::string dir = container_dir(r.name);
+    std::string text = to_json(r).dump(2) + "\n";
+    if (has(r.name)) {
+        sys::write_file_atomic(dir + "/record.json", text, 0600);
         return;
     }
-    ::rmdir((_dir + "/containers").c_str());
-    ::unlink((_dir + "/lock").c_str());
-    ::rmdir(_dir.c_str());
+    // A new container's directory appears with its record in it: made
+    // under a temporary name, renamed into place.
+    std::string root = _dir + "/containers";
+    std::string tmp = root + "/." + r.name + ".new-" + sys::random_suffix();
+    sys::check(::mkdir(tmp.c_str(), 0700), "creating " + tmp);
+    try {
+        sys::write_file_atomic(tmp + "/record.json", text, 0600);
+        sys::check(::rename(tmp.c_str(), dir.c_str()), "renaming " + tmp + " to " + dir);
+    } catch (...) {
+        sys::remove_tree(tmp);
+        throw;
+    }
+    sys::unique_fd rfd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!rfd || ::fsync(rfd.get()) < 0) {
+        throw sys::errno_error("syncing " + root);
+    }
+}
+
+void store::remove(const std::string& name) {
+    if (!container_name_ok(name)) {
+        throw moat::error("refusing to remove containers/" + name + ": not a container's directory");
+    }
+    std::string dir = container_dir(name);
+    std::string gone = _dir + "/containers/." + name + ".gone-" + sys::random_suffix();
+    if (::rename(dir.c_str(), gone.c_str()) < 0) {
+        if (errno == ENOENT) {
+            return;
+        }
+        throw sys::errno_error("removing " + dir);
+    }
+    sys::remove_tree(gone);
 }
 
 nlohmann::json store::services(const std::string& name) const {
@@ -132,40 +320,6 @@ nlohmann::json store::services(const std::string& name) const {
     } catch (const std::exception&) {
         return nlohmann::json::object();
     }
-}
-
-void store::remove(const std::string& name) { sys::remove_tree(container_dir(name)); }
-
-host_record store::host() const {
-    host_record h;
-    std::string path = _dir + "/host.json";
-    if (!sys::path_exists(path)) {
-        return h;
-    }
-    auto j = nlohmann::json::parse(sys::read_file(path));
-    h.nft_table = j.value("nft_table", false);
-    h.nft_ruleset = j.value("nft_ruleset", "");
-    h.nft_listing = j.value("nft_listing", "");
-    if (j.contains("networks")) {
-        h.networks = j.at("networks").get<std::map<std::string, nlohmann::json>>();
-    }
-    h.routes = j.value("routes", std::vector<nlohmann::json>{});
-    h.rules = j.value("rules", std::vector<nlohmann::json>{});
-    if (j.contains("sysctls")) {
-        h.sysctls = j.at("sysctls").get<std::map<std::string, std::string>>();
-    }
-    return h;
-}
-
-void store::save_host(const host_record& h) {
-    std::string path = _dir + "/host.json";
-    if (h.empty()) {
-        ::unlink(path.c_str());
-        return;
-    }
-    nlohmann::json j = {{"nft_table", h.nft_table}, {"nft_ruleset", h.nft_ruleset}, {"nft_listing", h.nft_listing},
-                        {"networks", h.networks}, {"sysctls", h.sysctls}, {"routes", h.routes}, {"rules", h.rules}};
-    sys::write_file_atomic(path, j.dump(2) + "\n", 0600, sync_records);
 }
 
 }  // namespace moat::state

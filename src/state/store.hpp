@@ -3,17 +3,44 @@
 // `moat up` exits after starting containers, so everything `down`, `status`,
 // `exec` and `logs` need later lives here. The rule that makes `down` safe
 // after a kill -9 at any point of `up`: a record naming a kernel object,
-// cgroup or process is saved (atomically: temp file, fsync, rename) before
-// the object is created, and every teardown step tolerates the object being
+// cgroup or process is saved (atomically and durably: a unique temporary in
+// the same directory, fsync, rename, fsync of the directory) before the
+// object is created, and every teardown step tolerates the object being
 // absent. A record may therefore name things that never came to exist; it
 // never misses something that does.
 //
 // Layout of <state-dir> (default /run/moat):
-//   lock                          flock(2) held by every mutating command
-//   host.json                     host-wide objects: the nftables table, bridges, sysctls
+//   host.json                     host-wide objects: the nftables table, sysctls, bridges, routing
 //   containers/<name>/record.json one container's record
 //   containers/<name>/logs/       service logs, init.log, services.json (owned by the
 //                                 container's root uid when it has a user namespace)
+//   .host.json.tmp-<random>, containers/.<name>.new-<random>, containers/.<name>.gone-<random>
+//                                 a file or directory being written or removed; one a
+//                                 kill -9 left behind is removed under the lock
+//
+// The lock is flock(2) on the state directory itself, held by every
+// mutating command for its whole run. `down` removes the directory while it
+// holds the lock; a command that was waiting finds, once it has the lock,
+// that the directory it holds is gone (no links left) or is not the one at
+// the path any more, and starts again with the current one. No lock file
+// exists that `down` could unlink under a waiter.
+//
+// Ownership. The directory must belong to the caller and be writable by no
+// one else: records name cgroups to kill and processes to join, so whoever
+// could write one could make root do either (moat::usage_error, exit 2,
+// otherwise). moat creates it with mode 0700 and never changes the mode of
+// a directory it did not create.
+//
+// Damage. Every record names its owner redundantly: the directory's name is
+// the container's name, its cgroup is <cgroup2>/moat/<instance id>/<name>,
+// its host veth plan::host_link_name(name). A record that is missing, empty,
+// truncated, unparsable, or disagrees with its directory's name is
+// reported as damaged — never dropped and never fatal — so `down` can
+// still remove what the name implies; an entry of containers/ whose name
+// is not a container name is foreign and left alone by every command.
+// host.json keeps its small, vital fields first (the table flag, sysctls
+// with the values to restore, bridges, routing) and the large ruleset texts
+// last, and a damaged one is salvaged field by field up to where it breaks.
 #pragma once
 
 #include "sys/process.hpp"
@@ -43,6 +70,24 @@ struct container_record {
     nlohmann::json spec;           // the resolved definition: addresses, egress, firewall, services
 };
 
+// A container directory whose record cannot be used.
+struct damaged_record {
+    std::string name;     // the directory's name, a valid container name
+    std::string file;     // relative to the state dir: "containers/<name>/record.json"
+    std::string problem;  // what is wrong with it, for people
+    // What the damaged record still says, when it says it in a usable form
+    // (its init's identity is checked by start time before any signal).
+    sys::process_id init;
+    std::string cgroup;
+    std::optional<std::uint32_t> uid_base;
+};
+
+struct listing {
+    std::vector<container_record> records;  // intact, by name
+    std::vector<damaged_record> damaged;    // by name
+    std::vector<std::string> foreign;       // "containers/<entry>": not made by moat, left alone
+};
+
 struct host_record {
     bool nft_table = false;        // `inet moat` may exist and is ours
     std::string nft_ruleset;       // the script last committed, to detect "no change"
@@ -58,39 +103,99 @@ struct host_record {
     bool empty() const { return !nft_table && networks.empty() && sysctls.empty() && routes.empty() && rules.empty(); }
 };
 
+// host.json as far as it could be read: `problem` is empty when intact;
+// otherwise `record` holds the fields that were readable up to the damage.
+struct host_reading {
+    host_record record;
+    std::string problem;
+};
+
+// The held lock (see above); released when destroyed.
+class state_lock {
+public:
+    state_lock() = default;
+    state_lock(sys::unique_fd fd, bool created) : _fd(std::move(fd)), _created(created) {}
+    bool held() const { return static_cast<bool>(_fd); }
+    // This lock() made the state directory (it did not exist before).
+    bool created() const { return _created; }
+    void reset() { _fd.reset(); }
+
+private:
+    sys::unique_fd _fd;
+    bool _created = false;
+};
+
 class store {
 public:
-    // Opens (creating if needed, mode 0700) the state directory.
+    // Names the state directory; touches nothing.
     explicit store(std::string dir);
 
     const std::string& dir() const { return _dir; }
-    // Exclusive lock for the whole command; released when the fd closes.
-    sys::unique_fd lock();
+    // Whether the state directory exists; throws usage_error when it does
+    // but is not the caller's or others could write it. Read-only commands
+    // ask this and create nothing.
+    bool exists() const;
+    // Exclusive lock for the whole command, creating the directory (0700)
+    // when it is missing; the ownership check of exists() applies.
+    state_lock lock();
+    // The same for a directory that must exist already: not held when it
+    // does not (nothing is recorded, so there is nothing to remove).
+    state_lock lock_existing();
     // A stable id of this state directory, used to keep two moat instances'
     // cgroups apart ("moat/<id>/<name>").
     std::string instance_id() const;
 
+    // Every entry of containers/: intact records, damaged ones, foreign ones.
+    listing scan() const;
+    // The intact records only (scan().records).
     std::vector<container_record> containers() const;
+    // One container's record: nullopt when there is no such container;
+    // throws moat::error naming the file when its record is damaged.
     std::optional<container_record> load(const std::string& name) const;
+    // Whether a directory for `name` exists, intact or damaged.
+    bool has(const std::string& name) const;
     void save(const container_record& r);
-    // Removes the container's directory (record, logs, rootfs mount point).
+    // Removes the container's directory (record, logs): renamed out of the
+    // way first, so readers see it whole or not at all. Refuses a name that
+    // is not a container name (never containers/ itself).
     void remove(const std::string& name);
     std::string container_dir(const std::string& name) const;
     // The init's services.json of a container ("services" object; empty
     // when it has not written one).
     nlohmann::json services(const std::string& name) const;
     // Removes the state directory itself when nothing is recorded any more,
-    // so that `down` leaves no state files behind.
+    // so that `down` leaves no state files behind. Call it with the lock held.
     void remove_if_empty();
 
+    // host.json; throws moat::error naming the file when it is damaged.
     host_record host() const;
+    // host.json as far as it can be read; never throws for its content.
+    host_reading read_host() const;
     void save_host(const host_record& h);
 
 private:
+    state_lock acquire(bool create);
+    void remove_leftovers() const;
+
     std::string _dir;
 };
 
 nlohmann::json to_json(const container_record& r);
 container_record record_from_json(const nlohmann::json& j);
+// Why `j` is not a usable record of the container directory `name`, or
+// nullopt: the name, the fields `down` needs, the cgroup and veth its name
+// implies, and a spec that plans.
+std::optional<std::string> record_problem(const nlohmann::json& j, const std::string& name);
+// Whether `name` may be a directory of containers/: a container name
+// (config::name_problem) or one of moat's internal containers.
+bool container_name_ok(const std::string& name);
+
+// "it is not valid JSON from byte N of M, truncated?", for people.
+std::string not_json(std::size_t byte, std::size_t size);
+
+// host.json's content: vital fields first (see above).
+std::string host_text(const host_record& h);
+// Reads host.json's text; on damage fills `problem` and salvages.
+host_reading host_from_text(const std::string& text);
 
 }  // namespace moat::state

@@ -4,6 +4,7 @@
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,18 +49,57 @@ void write_all(int fd, const std::string& content, const std::string& what) {
     }
 }
 
+std::string random_suffix() {
+    unsigned char b[8];
+    if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) {
+        throw errno_error("getrandom");
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : b) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+    return out;
+}
+
+bool is_atomic_temporary(std::string_view name) {
+    return name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string_view::npos;
+}
+
 void write_file_atomic(const std::string& path, const std::string& content, mode_t mode, bool durable) {
-    std::string tmp = path + ".tmp";
-    unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-    if (!fd) {
-        throw errno_error("creating " + tmp);
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    unique_fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd) {
+        throw errno_error("opening " + dir);
     }
-    write_all(fd.get(), content, "writing " + tmp);
+    std::string tmp;
+    unique_fd fd;
+    for (int tries = 0; !fd; ++tries) {
+        tmp = "." + base + ".tmp-" + random_suffix();
+        fd.reset(::openat(dfd.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+        if (!fd && (errno != EEXIST || tries == 8)) {
+            throw errno_error("creating " + dir + "/" + tmp);
+        }
+    }
+    try {
+        write_all(fd.get(), content, "writing " + dir + "/" + tmp);
+        if (durable) {
+            check(::fsync(fd.get()), "syncing " + dir + "/" + tmp);
+        }
+        fd.reset();
+        check(::renameat(dfd.get(), tmp.c_str(), dfd.get(), base.c_str()), "renaming " + dir + "/" + tmp + " to " + base);
+    } catch (...) {
+        ::unlinkat(dfd.get(), tmp.c_str(), 0);
+        throw;
+    }
+    // The rename is a change of the directory: without this a crash can
+    // bring back the old content (or none) after the new one was reported.
     if (durable) {
-        check(::fsync(fd.get()), "syncing " + tmp);
+        check(::fsync(dfd.get()), "syncing " + dir);
     }
-    fd.reset();
-    check(::rename(tmp.c_str(), path.c_str()), "renaming " + tmp);
 }
 
 void write_file(const std::string& path, const std::string& content) {

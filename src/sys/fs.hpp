@@ -15,10 +15,17 @@ void write_all(int fd, const std::string& data, const std::string& what);
 // Whole file as a string; throws errno_error on failure.
 std::string read_file(const std::string& path);
 // Writes via a temporary file and rename, so readers (and a `down` after
-// kill -9) see either the old or the new content, never half. `durable`
-// adds an fsync before the rename, for content that must survive a power
-// loss too.
+// kill -9) see either the old or the new content, never half. The
+// temporary is ".<name>.tmp-<random>" in the same directory, created with
+// O_CREAT|O_EXCL|O_NOFOLLOW: never a file or symlink someone put there, and
+// two writers never share one. `durable` adds an fsync of the file before
+// the rename and of the directory after it, so the new content (and the
+// rename) also survive a power loss or kernel crash.
 void write_file_atomic(const std::string& path, const std::string& content, mode_t mode = 0600, bool durable = true);
+// A random suffix for names that must not collide ("3f2a9c01d4e7b6a8").
+std::string random_suffix();
+// Whether `name` is one of write_file_atomic's temporaries (".x.tmp-<random>").
+bool is_atomic_temporary(std::string_view name);
 // Writes `content` to an existing file (e.g. /proc or cgroup knobs).
 void write_file(const std::string& path, const std::string& content);
 // mkdir -p; ignores EEXIST.

@@ -69,3 +69,13 @@ moat_test(exec_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/exec_test.cpp
   LIBS moat_lab)
 add_dependencies(exec_test moat)
+# Issue 13: moat touches only what it made — across files, damaged state,
+# races on the state lock, and a failed `up`.
+moat_test(ownership_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/ownership_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(ownership_test moat)
+moat_test(damaged_state_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/damaged_state_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(damaged_state_test moat)

@@ -1,9 +1,19 @@
 #include "state/store.hpp"
 
+#include "plan/plan.hpp"
+#include "sys/error.hpp"
 #include "sys/fs.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <filesystem>
+#include <thread>
 
 using namespace moat;
 
@@ -14,17 +24,42 @@ std::string temp_dir() {
     return ::mkdtemp(tmpl);
 }
 
+// A record as `up` writes it, for a container with a veth.
+state::container_record record(const std::string& name) {
+    plan::container_plan p;
+    p.name = name;
+    p.hostname = name;
+    p.host_if = plan::host_link_name(name);
+    state::container_record r;
+    r.name = name;
+    r.source = "/etc/moat/moat.toml";
+    r.init = {1234, 99};
+    r.cgroup = "/sys/fs/cgroup/moat/0123456789ab/" + name;
+    r.host_if = p.host_if;
+    r.spec = plan::to_json(p);
+    return r;
+}
+
+std::vector<std::string> entries(const std::string& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        out.push_back(e.path().filename().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 }  // namespace
 
 TEST(Store, SavesLoadsAndRemovesRecords) {
     auto dir = temp_dir() + "/state";
     {
         state::store st(dir);
-        state::container_record r;
-        r.name = "webapp";
-        r.init = {1234, 99};
-        r.cgroup = "/sys/fs/cgroup/moat/x/webapp";
-        r.spec = {{"k", 1}};
+        EXPECT_FALSE(st.exists());
+        auto lock = st.lock();
+        EXPECT_TRUE(lock.created());
+        EXPECT_TRUE(st.exists());
+        auto r = record("webapp");
         st.save(r);
         auto back = st.load("webapp");
         ASSERT_TRUE(back);
@@ -63,4 +98,181 @@ TEST(Store, InstanceIdsDifferPerDirectory) {
     EXPECT_EQ(state::store(a).instance_id(), state::store(a).instance_id());
     sys::remove_tree(a);
     sys::remove_tree(b);
+}
+
+// Each damaged entry is listed with its problem, never dropped and never
+// fatal for the others; `remove` refuses what is not a container's directory.
+TEST(Store, DamagedRecordsAreListedAndTheOthersStillRead) {
+    auto dir = temp_dir();
+    state::store st(dir);
+    auto lock = st.lock();
+    st.save(record("good"));
+    auto c = dir + "/containers/";
+    std::filesystem::create_directories(c + "empty");
+    std::filesystem::create_directories(c + "braces");
+    std::filesystem::create_directories(c + "cut");
+    std::filesystem::create_directories(c + "other");
+    std::filesystem::create_directories(c + "evil");
+    std::filesystem::create_directories(c + "norecord/logs");
+    std::filesystem::create_directories(c + "Not A Name");
+    sys::write_file_atomic(c + "empty/record.json", "");
+    sys::write_file_atomic(c + "braces/record.json", "{}");
+    auto text = state::to_json(record("cut")).dump(2);
+    sys::write_file_atomic(c + "cut/record.json", text.substr(0, text.size() / 2));
+    sys::write_file_atomic(c + "other/record.json", state::to_json(record("good")).dump());
+    auto evil = record("evil");
+    evil.cgroup = "/sys/fs/cgroup/system.slice";
+    sys::write_file_atomic(c + "evil/record.json", state::to_json(evil).dump());
+    sys::write_file_atomic(c + "stray-file", "x");
+
+    auto l = st.scan();
+    ASSERT_EQ(l.records.size(), 1u);
+    EXPECT_EQ(l.records[0].name, "good");
+    std::map<std::string, std::string> problems;
+    for (const auto& d : l.damaged) {
+        problems[d.name] = d.problem;
+        EXPECT_EQ(d.file, "containers/" + d.name + "/record.json");
+    }
+    EXPECT_EQ(problems.size(), 6u);
+    EXPECT_EQ(problems["empty"], "it is empty");
+    EXPECT_EQ(problems["braces"], "it has no name");
+    EXPECT_NE(problems["cut"].find("not valid JSON"), std::string::npos) << problems["cut"];
+    EXPECT_NE(problems["other"].find("names 'good'"), std::string::npos) << problems["other"];
+    EXPECT_NE(problems["evil"].find("not moat's cgroup"), std::string::npos) << problems["evil"];
+    EXPECT_EQ(problems["norecord"], "there is no record.json");
+    EXPECT_EQ(l.foreign, (std::vector<std::string>{"containers/Not A Name", "containers/stray-file"}));
+    // What a damaged record still says is kept when it is usable.
+    for (const auto& d : l.damaged) {
+        if (d.name == "evil") {
+            EXPECT_EQ(d.init.pid, 1234);
+            EXPECT_EQ(d.cgroup, "");  // not moat's: never used
+        }
+    }
+    EXPECT_THROW(st.load("cut"), moat::error);
+    EXPECT_FALSE(st.load("absent"));
+    EXPECT_TRUE(st.has("cut"));
+    EXPECT_THROW(st.remove(""), moat::error);
+    EXPECT_THROW(st.remove("Not A Name"), moat::error);
+    EXPECT_THROW(st.remove(".."), moat::error);
+    st.remove("cut");
+    EXPECT_FALSE(st.has("cut"));
+    EXPECT_TRUE(sys::path_exists(c + "Not A Name"));
+    sys::remove_tree(dir);
+}
+
+// On main the temporary was "<path>.tmp", opened with O_TRUNC and without
+// O_NOFOLLOW: a symlink planted there was followed and its target overwritten.
+TEST(Store, AtomicWritesUseAFreshTemporaryAndLeaveNone) {
+    auto dir = temp_dir();
+    auto victim = dir + "/victim";
+    sys::write_file_atomic(victim, "precious\n");
+    ASSERT_EQ(::symlink(victim.c_str(), (dir + "/record.json.tmp").c_str()), 0);
+    sys::write_file_atomic(dir + "/record.json", "one\n");
+    sys::write_file_atomic(dir + "/record.json", "two\n");
+    EXPECT_EQ(sys::read_file(victim), "precious\n");
+    EXPECT_EQ(sys::read_file(dir + "/record.json"), "two\n");
+    EXPECT_EQ(entries(dir), (std::vector<std::string>{"record.json", "record.json.tmp", "victim"}));
+    struct stat st {};
+    ASSERT_EQ(::stat((dir + "/record.json").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_TRUE(sys::is_atomic_temporary(".record.json.tmp-0123456789abcdef"));
+    EXPECT_FALSE(sys::is_atomic_temporary("record.json"));
+    sys::remove_tree(dir);
+}
+
+// The lock is the directory's own: `down` removes the directory while
+// holding it, and a waiter then starts again with a new one instead of
+// writing into the removed one (on main: the lock file was unlinked under it).
+TEST(Store, WaiterForTheLockStartsAgainWhenTheDirectoryWasRemoved) {
+    auto parent = temp_dir();
+    auto dir = parent + "/state";
+    state::store down_side(dir), up_side(dir);
+    auto held = down_side.lock();
+    ASSERT_TRUE(held.held());
+    std::atomic<bool> got{false};
+    std::thread waiter([&] {
+        auto lock = up_side.lock();
+        got = true;
+        up_side.save(record("after"));  // into the directory that exists now
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(got);
+    down_side.remove_if_empty();  // under the lock, as `down` does
+    EXPECT_FALSE(sys::path_exists(dir));
+    held.reset();
+    waiter.join();
+    EXPECT_TRUE(got);
+    EXPECT_TRUE(up_side.load("after").has_value());
+    // lock_existing() of a missing directory creates nothing.
+    sys::remove_tree(dir);
+    EXPECT_FALSE(state::store(dir).lock_existing().held());
+    EXPECT_FALSE(sys::path_exists(dir));
+    sys::remove_tree(parent);
+}
+
+TEST(Store, StateDirOthersCouldWriteIsRefusedAndNotChmodded) {
+    auto dir = temp_dir();
+    for (mode_t mode : {0777, 0770, 0702}) {
+        ASSERT_EQ(::chmod(dir.c_str(), mode), 0);
+        state::store st(dir);
+        EXPECT_THROW(st.exists(), moat::usage_error) << std::oct << mode;
+        EXPECT_THROW(st.lock(), moat::usage_error) << std::oct << mode;
+        EXPECT_THROW(st.lock_existing(), moat::usage_error) << std::oct << mode;
+        struct stat s {};
+        ASSERT_EQ(::stat(dir.c_str(), &s), 0);
+        EXPECT_EQ(s.st_mode & 0777, mode);
+        EXPECT_TRUE(entries(dir).empty());
+    }
+    // Control: the caller's own, not writable by others, is used as it is.
+    ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+    state::store st(dir);
+    EXPECT_TRUE(st.lock().held());
+    struct stat s {};
+    ASSERT_EQ(::stat(dir.c_str(), &s), 0);
+    EXPECT_EQ(s.st_mode & 0777, 0755u);
+    sys::remove_tree(dir);
+}
+
+// host.json keeps its vital fields first; a truncated one gives them back.
+TEST(Store, TruncatedHostJsonIsSalvagedFieldByField) {
+    state::host_record h;
+    h.nft_table = true;
+    h.sysctls["net/ipv4/conf/eth0/forwarding"] = "0";
+    h.networks["lab"] = {{"name", "lab"}, {"bridge_if", "mb-lab"}, {"gateway", "10.1.0.1/24"}, {"gateway6", nullptr}};
+    h.networks["lab2"] = {{"name", "lab2"}, {"bridge_if", "mb-lab2"}, {"gateway", "10.2.0.1/24"}, {"gateway6", nullptr}};
+    h.rules = {{{"family", 2}, {"table", 7}}};
+    h.nft_ruleset = std::string(4000, 'r');
+    h.nft_listing = std::string(4000, 'l');
+    auto text = state::host_text(h);
+    ASSERT_LT(text.find("sysctls"), text.find("nft_ruleset"));
+    auto whole = state::host_from_text(text);
+    EXPECT_EQ(whole.problem, "");
+    EXPECT_EQ(whole.record.nft_ruleset, h.nft_ruleset);
+    auto half = state::host_from_text(text.substr(0, text.size() / 2));
+    EXPECT_NE(half.problem.find("not valid JSON"), std::string::npos) << half.problem;
+    EXPECT_TRUE(half.record.nft_table);
+    EXPECT_EQ(half.record.sysctls, h.sysctls);
+    EXPECT_EQ(half.record.networks, h.networks);
+    EXPECT_EQ(half.record.rules, h.rules);
+    EXPECT_EQ(half.record.nft_listing, "");
+    // Cut inside the second network: the first stays, the half-read one is dropped whole.
+    auto cut = state::host_from_text(text.substr(0, text.find("mb-lab2")));
+    EXPECT_EQ(cut.record.networks.size(), 1u);
+    EXPECT_TRUE(cut.record.networks.count("lab"));
+    EXPECT_EQ(cut.record.sysctls, h.sysctls);
+    auto garbage = state::host_from_text("garbage");
+    EXPECT_FALSE(garbage.problem.empty());
+    EXPECT_TRUE(garbage.record.empty());
+    // host() names the file; read_host() salvages.
+    auto dir = temp_dir();
+    state::store st(dir);
+    sys::write_file_atomic(dir + "/host.json", text.substr(0, text.size() / 2));
+    try {
+        st.host();
+        ADD_FAILURE() << "host() read a damaged host.json";
+    } catch (const moat::error& e) {
+        EXPECT_NE(std::string(e.what()).find(dir + "/host.json is damaged"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(st.read_host().record.sysctls, h.sysctls);
+    sys::remove_tree(dir);
 }
