@@ -69,3 +69,10 @@ moat_test(exec_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/exec_test.cpp
   LIBS moat_lab)
 add_dependencies(exec_test moat)
+# Issue 13: bad input of every kind is exit 2 with nothing touched.
+moat_test(validate_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/validate_test.cpp
+  LIBS moat_lab moat_sandbox moat_sys nlohmann_json::nlohmann_json)
+add_dependencies(validate_test moat)
