@@ -156,7 +156,12 @@ std::map<std::string, sys::ip_address> allocate_family(const config::model& m, c
             without.push_back(c.name);
         }
     }
-    return allocate(subnet, without, taken, previous_of(ctx, v4));
+    try {
+        return allocate(subnet, without, taken, previous_of(ctx, v4));
+    } catch (const usage_error& e) {
+        auto key = n.keys.find(v4 ? "subnet" : "subnet6");
+        throw usage_error((key != n.keys.end() ? key->second : n.where).str() + ": " + e.what());
+    }
 }
 
 void join_network(container_plan& p, const config::container& c, const config::network& n,
