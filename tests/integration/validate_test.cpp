@@ -198,6 +198,12 @@ TEST(Validate, NamesOnTheCommandLineGoThroughTheOneValidator) {
         expect_untouched(l, before);
         EXPECT_FALSE(std::filesystem::exists(l.dir() + "/x")) << "a record outside the state directory";
     }
+    // moat's own containers may be looked at by name, never taken.
+    auto internal = l.moat("logs _tunnels");
+    EXPECT_EQ(internal.err.find("is not a valid name"), npos) << internal.err;
+    auto taken = l.moat("run --name _pipes -- true");
+    EXPECT_EQ(taken.code, 2) << taken.err;
+    EXPECT_NE(taken.err.find("is not a valid name"), npos) << taken.err;
     // Positive control: a valid name runs, and `down` removes it.
     auto ok = l.moat("run --name ok-1 -- true");
     EXPECT_EQ(ok.code, 0) << ok.err;
