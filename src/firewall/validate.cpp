@@ -10,9 +10,9 @@
 namespace moat::firewall {
 namespace {
 
-// A runtime refusal, not bad usage: the planner and the host checks refuse
-// everything here before the lock (plan/host_checks.hpp), so reaching it
-// means a tampered record or a bug, found after things were touched.
+// A runtime refusal, not bad usage: the planner and the host checks
+// (plan/host_checks.hpp) refuse all of this before anything is touched, so
+// reaching it means a tampered record or a bug, found after things were.
 [[noreturn]] void invalid(const std::string& what) {
     throw moat::error("firewall: " + what);
 }
