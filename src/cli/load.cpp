@@ -4,6 +4,8 @@
 #include "container/runtime.hpp"
 #include "converge/host.hpp"
 #include "converge/ports.hpp"
+#include "netlink/netlink.hpp"
+#include "plan/host_checks.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
 #include "sys/error.hpp"
@@ -16,10 +18,47 @@
 
 namespace moat::cli {
 
+namespace {
+
+// The host's links, and its addresses and routes on links that are not
+// moat's (plan/host_checks.hpp says why each matters).
+void read_host_network(plan::host_context& ctx) {
+    auto nl = netlink::socket::open();
+    for (const auto& l : nl.links()) {
+        ctx.links.insert(l.name);
+    }
+    for (const auto& a : nl.addresses()) {
+        if (!ctx.moat_links.count(a.ifname)) {
+            ctx.addresses.push_back(plan::host_address{a.local, a.ifname});
+        }
+    }
+    for (const auto& r : nl.routes(netlink::table_main)) {
+        if (r.type != netlink::route_type::unicast || ctx.moat_links.count(r.dev)) {
+            continue;
+        }
+        if (r.gateway) {
+            ctx.gateways.push_back(*r.gateway);
+        }
+        if (r.destination && !r.dev.empty()) {
+            ctx.routes.push_back(plan::host_route{r.destination->network(), r.dev, r.str()});
+        }
+    }
+}
+
+}  // namespace
+
 plan::host_context host_context_of(const state::store& store) {
     plan::host_context ctx;
     ctx.default_uplink = converge::default_uplink();
+    for (const auto& [name, j] : store.host().networks) {
+        auto n = plan::network_from_json(j);
+        ctx.moat_links.insert(n.bridge_if);
+        ctx.networks.emplace(name, std::move(n));
+    }
     for (const auto& r : store.containers()) {
+        if (!r.host_if.empty()) {
+            ctx.moat_links.insert(r.host_if);
+        }
         if (!container::running(r)) {
             continue;
         }
@@ -32,7 +71,13 @@ plan::host_context host_context_of(const state::store& store) {
                 ctx.previous[p.name].push_back((*pair)->local.address);
             }
         }
+        // The internal containers (_tunnels, _pipes) have no addresses,
+        // links or forwards of their own to clash with.
+        if (!r.name.starts_with("_")) {
+            ctx.running.emplace(r.name, plan::running_container{r.origin, r.source, std::move(p)});
+        }
     }
+    read_host_network(ctx);
     return ctx;
 }
 
@@ -76,6 +121,8 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
         return names.empty() ? c.auto_start : std::find(names.begin(), names.end(), c.name) != names.end();
     };
     auto ctx = host_context_of(store);
+    ctx.source = out.source;
+    ctx.whole_file = names.empty();
     auto planned = plan::plan_host(model, selected, ctx);
     std::map<std::string, std::string> links;
     for (const auto& n : planned.networks) {
@@ -90,6 +137,9 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
             }
         }
     }
+    // Against the host and what else runs: the lock is held (cmd_up), so
+    // nothing changes between this check and `up` acting on it.
+    plan::check_host(model, planned, ctx);
     out.plans = std::move(planned.containers);
     for (const auto& c : model.containers) {
         out.declared.insert(c.name);

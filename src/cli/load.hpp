@@ -24,15 +24,20 @@ struct loaded_plans {
 };
 
 // Throws config_error/usage_error (exit 2) for bad files, unknown names,
-// unsupported features and link-name clashes; touches nothing. `store`
-// gives the running containers' addresses, which they keep; when it was
-// created just now (`new_store`), a failure removes it again, so a bad file
-// leaves nothing behind, not even a state directory.
+// unsupported features, link-name clashes and clashes with the host or with
+// the containers that keep running (plan/host_checks.hpp), each at its
+// file:line:col; touches nothing. `store` gives the running containers'
+// addresses, which they keep. The caller of `up` holds the store's lock
+// already, so nothing can start between these checks and `up` acting on
+// them. When the store was created just now (`new_store`), a failure
+// removes it again, so a bad file leaves nothing behind, not even a state
+// directory.
 loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names, state::store& store,
                         bool new_store);
 
-// What planning needs from the host: its default route's interface and
-// the addresses of running containers.
+// What planning needs from the host: its default route's interface, its
+// links, addresses and routes (netlink), and the running containers as the
+// records have them. Reads only.
 plan::host_context host_context_of(const state::store& store);
 
 }  // namespace moat::cli

@@ -1,7 +1,10 @@
 // moat's command line: global options, verb dispatch and the mapping from
 // exceptions to exit codes (0 ok, 1 runtime failure, 2 bad usage/config).
 #include "cli/commands.hpp"
+#include "config/names.hpp"
 #include "pipe/pipe.hpp"
+#include "plan/pipes.hpp"
+#include "plan/tunnel.hpp"
 #include "sys/error.hpp"
 #include "tunnel/tunnel.hpp"
 
@@ -13,6 +16,25 @@
 #include <iostream>
 
 namespace {
+
+// Every container and service name the CLI takes becomes a file name under
+// the state directory and part of interface, cgroup and chain names: it
+// passes the configuration's own validator (config/names.hpp) before
+// anything is read or made, so "../../x" cannot reach outside the state
+// directory and "x y" cannot leave a record no later command could use.
+// `internal_ok`: moat's own containers (`_tunnels`, `_pipes`), whose names
+// no file or `run` can take, may be looked at, entered and removed.
+void require_valid_names(const std::string& what, const std::vector<std::string>& names, bool internal_ok = false) {
+    for (const auto& n : names) {
+        if (internal_ok && (n == moat::plan::tunnels_container || n == moat::plan::host_pipes_container)) {
+            continue;
+        }
+        if (auto problem = moat::config::name_problem(n)) {
+            throw moat::usage_error(what + " '" + n + "' is not a valid name: " + *problem + " (" +
+                                    std::string(moat::config::name_rule) + ")");
+        }
+    }
+}
 
 // Everything after the first "--" is a command for the container, untouched
 // by option parsing.
@@ -100,6 +122,17 @@ int dispatch(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
+    }
+    require_valid_names("container", ua.names, !*up && !*plan);
+    require_valid_names("container", check_names, true);
+    if (*exec || *login || *logs) {
+        require_valid_names("container", {name}, true);
+    }
+    if (!service.empty()) {
+        require_valid_names("service", {service});
+    }
+    if (*run && !ra.name.empty()) {
+        require_valid_names("run --name", {ra.name});
     }
     if (*up) return cmd_up(g, ua);
     if (*down) {

@@ -17,10 +17,6 @@ namespace moat::config {
 
 namespace {
 
-// Bounds recursion so that "[[[[..." cannot exhaust the stack; no moat key
-// nests deeper than a handful of levels.
-constexpr int max_depth = 64;
-
 class json_reader {
 public:
     json_reader(std::string_view text, const std::string& file) : _text(text), _file(file) {}
@@ -139,9 +135,11 @@ private:
         return n;
     }
 
+    // Bounds recursion so that "[[[[..." cannot exhaust the stack (tree.hpp):
+    // `depth` counts the objects and arrays around a value, itself included.
     void check_depth(int depth) {
-        if (depth > max_depth) {
-            fail("nesting deeper than " + std::to_string(max_depth) + " levels");
+        if (depth > max_nesting) {
+            fail(nesting_error(), std::string(nesting_hint));
         }
     }
 

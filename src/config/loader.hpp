@@ -8,12 +8,21 @@
 //     generic tree (tree.hpp) with a position on every key and value, so
 //     the next stage cannot tell the formats apart: the same input in TOML
 //     and JSON yields the same model and the same error messages. A syntax
-//     error stops here with a single diagnostic.
+//     error stops here with a single diagnostic. Before either parser runs,
+//     a text longer than 1 MiB or nested deeper than 64 levels of tables and
+//     arrays is refused at the place it goes too far (tree.hpp): both
+//     parsers recurse per level, and toml++ bounds neither dotted keys nor
+//     table headers.
 //  2. Mapping (load_file / load_string). One mapper walks the tree into the
 //     typed model (model.hpp): unknown keys (with the nearest valid key
 //     suggested), wrong types, bad addresses, ports, names and paths.
 //  3. Semantics (validate). Relations between objects: duplicate addresses,
-//     subnets, bridges, tunnels, forwarded ports, service ordering cycles.
+//     subnets, bridges, tunnels, forwarded ports, service ordering cycles;
+//     addresses and networks no host could route (addresses.hpp).
+//
+// What needs the host's state -- its addresses, routes and links, and the
+// containers already running -- is checked when planning, still before
+// anything is touched (plan/host_checks.hpp).
 //
 // reject_unsupported() is separate from validate() because it depends on
 // what this build of moat implements, not on whether the file makes sense.
@@ -64,6 +73,7 @@ struct feature_set {
 };
 
 // Reads and maps `path`; "-" reads stdin (named "<stdin>" in messages).
+// Reads at most max_text_size + 1 bytes (tree.hpp), so /dev/zero is an error.
 // automatic: ".json" => JSON, ".toml" => TOML, otherwise JSON if the first
 // non-blank character is '{' (a TOML document cannot start with one).
 model load_file(const std::string& path, format f = format::automatic);

@@ -1,6 +1,7 @@
 // The one validator for names and paths, used by the configuration reader
-// and the CLI alike (`moat run --name`, `--state-dir`): what reaches a file
-// name, an interface name or a mount must pass here first.
+// and the CLI alike (every container and service name on the command line,
+// `moat run --name`; cli/main.cpp): what reaches a file name, an interface
+// name, a cgroup or a mount must pass here first.
 //
 // Paths: absolute, no "." or ".." segment, no NUL. Paths are later resolved
 // inside a container's root with openat2(RESOLVE_IN_ROOT), so ".." could not

@@ -1,5 +1,5 @@
 // A pre-scan of TOML text that keeps toml++ 3.3.0 away from input on which
-// it has undefined behaviour (see toml_guard below).
+// it has undefined behaviour or runs out of stack (see toml_guard below).
 #include "config/diagnostics.hpp"
 #include "config/tree.hpp"
 
@@ -21,6 +21,14 @@ namespace {
 // a real error, and toml++ never sees it. It tracks just enough of TOML --
 // key or value position, array and inline-table nesting -- to tell a
 // string's opening quote from a stray quote inside a bare value.
+//
+// toml++ also recurses once per level of nesting, and bounds only values
+// (arrays, inline tables: TOML_MAX_NESTED_VALUES = 256), not dotted keys or
+// table headers: about 80 KB of "a.a.a...= 1" overflowed its stack
+// (SIGSEGV). So the scan also counts levels -- the tables and arrays around
+// each key and value, the document itself included, as the JSON reader
+// counts them -- and refuses more than max_nesting at the key or bracket
+// that goes deeper.
 class toml_guard {
 public:
     toml_guard(std::string_view text, const std::string& file) : _s(text), _file(file) {}
@@ -54,7 +62,18 @@ private:
     position _pos{1, 1};
     bool _value = false;      // after '=' (or in an array): a value comes next
     bool _bare = false;       // inside a bare value token
-    std::vector<char> _nest;  // open '[' and '{' of values
+    struct open_value {
+        char bracket;  // '[' or '{'
+        int level;     // its own level (the document is level 1)
+    };
+    std::vector<open_value> _nest;  // open '[' and '{' of values
+    // Levels: of the table the last header opened, of the table or array
+    // holding the current value, and the dots of the key being read.
+    int _table_level = 1;
+    int _value_level = 1;
+    int _key_dots = 0;
+    bool _header = false;        // between a header's '[' and its ']'
+    bool _array_header = false;  // it is "[[...]]": the array adds a level
 
     static bool ends_bare(char c) {
         return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ']' || c == '}' || c == '#';
@@ -68,34 +87,102 @@ private:
 
     void structure(char c) {
         switch (c) {
-        case '\n': _value = _value && !_nest.empty(); break;
-        case '=': _value = true; break;
+        case '\n':
+            _value = _value && !_nest.empty();
+            _key_dots = 0;
+            break;
+        case '=': key_ends(); break;
+        case '.':
+            if (_value) {
+                _bare = true;  // not TOML, but toml++ reports it
+            } else {
+                // Each dot of a key opens one more table: refuse at the one too many.
+                ++_key_dots;
+                check_level((_header ? 2 : key_base()) + _key_dots);
+            }
+            break;
         case '[':
-            if (_value) _nest.push_back('[');
+            if (_value) {
+                open('[');
+            } else if (_header) {
+                _array_header = true;  // the second '[' of "[["
+            } else if (_nest.empty()) {
+                _header = true;
+                _array_header = false;
+                _key_dots = 0;
+            }
             break;
         case '{':
             if (_value) {
-                _nest.push_back('{');
+                open('{');
                 _value = false;  // an inline table starts with a key
+                _key_dots = 0;
             }
             break;
         case ']':
-            if (!_nest.empty() && _nest.back() == '[') _nest.pop_back();
+            if (_header) {
+                header_ends();
+            } else if (!_nest.empty() && _nest.back().bracket == '[') {
+                close();
+            }
             break;
         case '}':
-            if (!_nest.empty() && _nest.back() == '{') {
-                _nest.pop_back();
+            if (!_nest.empty() && _nest.back().bracket == '{') {
+                close();
                 _value = true;
             }
             break;
         case ',':
-            if (!_nest.empty()) _value = _nest.back() == '[';
+            if (!_nest.empty()) {
+                _value = _nest.back().bracket == '[';
+                _value_level = _nest.back().level;
+                _key_dots = 0;
+            }
             break;
         case ' ': case '\t': case '\r': break;
         default:
             check_ascii();
             _bare = _value;
         }
+    }
+
+    void check_level(int level) {
+        if (level > max_nesting) {
+            fail(nesting_error(), std::string(nesting_hint));
+        }
+    }
+
+    // "a.b.c =": a and b are tables inside the current table or inline
+    // table, and the value sits in b.
+    int key_base() const { return _nest.empty() ? _table_level : _nest.back().level; }
+
+    void key_ends() {
+        _value_level = key_base() + _key_dots;
+        check_level(_value_level);
+        _key_dots = 0;
+        _value = true;
+    }
+
+    // "[a.b.c]" opens table c at level 4; "[[a.b]]" an element of array b, also at 4.
+    void header_ends() {
+        _table_level = 1 + _key_dots + 1 + (_array_header ? 1 : 0);
+        check_level(_table_level);
+        _header = false;
+        _array_header = false;
+        _key_dots = 0;
+        _value_level = _table_level;
+    }
+
+    void open(char bracket) {
+        int level = _value_level + 1;
+        check_level(level);
+        _nest.push_back(open_value{bracket, level});
+        _value_level = level;
+    }
+
+    void close() {
+        _nest.pop_back();
+        _value_level = _nest.empty() ? _table_level : _nest.back().level;
     }
 
 

@@ -41,6 +41,20 @@ struct tree_member {
     tree_node value;
 };
 
+// Limits that keep hostile input away from the readers' stacks and memory.
+// Tables and arrays nest at most max_nesting deep, the document itself
+// counting as one (no moat key needs more than six): both readers, toml++
+// and the mapper recurse once per level. A text longer than max_text_size
+// is refused before it is parsed (moat's examples are under 1 KB; a
+// hundred containers take some 50 KB).
+inline constexpr int max_nesting = 64;
+inline constexpr std::size_t max_text_size = std::size_t{1} << 20;
+// The diagnostic both readers give for nesting beyond max_nesting.
+inline std::string nesting_error() {
+    return "nesting deeper than " + std::to_string(max_nesting) + " levels of tables and arrays";
+}
+inline constexpr std::string_view nesting_hint = "no moat key nests more than a few levels deep";
+
 // "a string", "an integer", ... for "expected X, got Y" messages.
 std::string_view kind_name(node_kind k);
 

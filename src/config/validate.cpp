@@ -3,6 +3,8 @@
 // Each problem is reported at the key that caused it.
 #include "config/validate_detail.hpp"
 
+#include "config/addresses.hpp"
+
 #include <algorithm>
 #include <map>
 
@@ -16,6 +18,7 @@ location validator::key_at(const key_locations& keys, const std::string& key, co
 void validator::run() {
     for (const auto& c : _m.containers) {
         check_container_network(c);
+        check_address_kinds(c);
         check_bridge(c);
         check_services(c);
         check_dns(c);
@@ -69,6 +72,33 @@ void validator::check_container_network(const container& c) {
     }
 }
 
+// Addresses that no host could route to a container (config/addresses.hpp),
+// and pairs written with a prefix length that no host should route at all.
+void validator::check_address_kinds(const container& c) {
+    if (!c.private_network) {
+        return;  // check_container_network reports the keys
+    }
+    const std::pair<const char*, const std::optional<sys::ip_prefix>*> addresses[] = {
+        {"hostAddress", &c.host_address}, {"localAddress", &c.local_address},
+        {"hostAddress6", &c.host_address6}, {"localAddress6", &c.local_address6}};
+    for (const auto& [key, address] : addresses) {
+        if (!*address) {
+            continue;
+        }
+        const sys::ip_prefix& p = **address;
+        location at = key_at(c.keys, key, c.where);
+        if (auto why = special_address(p.address)) {
+            _d.add(at, std::string(key) + " " + p.address.str() + " of container " + quoted(c.name) + " " + *why,
+                   "a container's link needs a unicast address, e.g. from 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or fd00::/8");
+        } else if (p.length < p.address.max_prefix()) {
+            if (auto problem = network_problem(p.network())) {
+                _d.add(at, std::string(key) + " " + p.str() + " of container " + quoted(c.name) + ": its network " +
+                               p.network().str() + " " + *problem);
+            }
+        }
+    }
+}
+
 void validator::check_pair(const container& c, const std::optional<sys::ip_prefix>& host, const char* host_key,
                            const std::optional<sys::ip_prefix>& local, const char* local_key) {
     if (host && !local) {
@@ -79,6 +109,31 @@ void validator::check_pair(const container& c, const std::optional<sys::ip_prefi
                std::string("a veth pair needs both ends; or set hostBridge to join a network"));
     } else if (host && local && host->address == local->address) {
         _d.add(key_at(c.keys, local_key, c.where), std::string(local_key) + " " + local->address.str() + " is the same as " + host_key);
+    } else if (host && local && (host->length < host->address.max_prefix() || local->length < local->address.max_prefix())) {
+        check_shared_subnet(c, *host, host_key, *local, local_key);
+    }
+}
+
+// With a prefix length the pair shares one subnet (plan.hpp): both ends must
+// lie in it, neither as its network or broadcast address, or the kernel
+// would route the container's end somewhere else.
+void validator::check_shared_subnet(const container& c, const sys::ip_prefix& host, const char* host_key,
+                                    const sys::ip_prefix& local, const char* local_key) {
+    sys::ip_prefix net = sys::ip_prefix{host.address, std::min(host.length, local.length)}.network();
+    if (!net.contains(local.address)) {
+        _d.add(key_at(c.keys, local_key, c.where),
+               std::string(local_key) + " " + local.address.str() + " and " + host_key + " " + host.address.str() +
+                   " are not in one /" + std::to_string(net.length) + " subnet",
+               "with a prefix length both ends share one subnet; without one they are a /" +
+                   std::to_string(net.address.max_prefix()) + " pair");
+        return;
+    }
+    for (const auto& [key, a] : {std::pair{host_key, host.address}, std::pair{local_key, local.address}}) {
+        if (a == net.address && net.length < net.address.max_prefix() - 1) {
+            _d.add(key_at(c.keys, key, c.where), std::string(key) + " " + a.str() + " is the network address of " + net.str());
+        } else if (a.is_v4() && net.length < 31 && a == *sys::nth_address(net, (std::uint64_t{1} << (32 - net.length)) - 1)) {
+            _d.add(key_at(c.keys, key, c.where), std::string(key) + " " + a.str() + " is the broadcast address of " + net.str());
+        }
     }
 }
 

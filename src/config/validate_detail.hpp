@@ -25,8 +25,11 @@ private:
     static location key_at(const key_locations& keys, const std::string& key, const location& fallback);
 
     void check_container_network(const container& c);
+    void check_address_kinds(const container& c);
     void check_pair(const container& c, const std::optional<sys::ip_prefix>& host, const char* host_key,
                     const std::optional<sys::ip_prefix>& local, const char* local_key);
+    void check_shared_subnet(const container& c, const sys::ip_prefix& host, const char* host_key,
+                             const sys::ip_prefix& local, const char* local_key);
     void check_bridge(const container& c);
     void check_member_address(const container& c, const char* key, const std::optional<sys::ip_prefix>& address,
                               const std::optional<sys::ip_prefix>& subnet, const network& net);

@@ -3,6 +3,8 @@
 // that must be unique across the whole file (subnets, forwarded ports).
 #include "config/validate_detail.hpp"
 
+#include "config/addresses.hpp"
+
 #include <algorithm>
 #include <map>
 
@@ -88,6 +90,11 @@ void validator::check_networks() {
                 continue;
             }
             location at = key_at(b.keys, key, b.where);
+            if (auto problem = network_problem(subnet->network())) {
+                _d.add(at, std::string(key) + " " + subnet->str() + " of network " + quoted(b.name) + " " + *problem,
+                       "use a private range such as 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or fd00::/8");
+                continue;
+            }
             // The bridge takes one address and the first member another;
             // network and broadcast addresses are not usable in IPv4.
             if (subnet->length > subnet->address.max_prefix() - 2) {
@@ -134,6 +141,15 @@ void validator::check_forwarded_ports() {
     std::vector<use> seen;
     for (const auto& c : _m.containers) {
         for (const auto& f : c.forward_ports) {
+            // 127.0.0.1 is one of the host's addresses (the localnet guard
+            // handles it); "any" is written by leaving hostAddress out.
+            if (auto why = f.host_address ? special_address(*f.host_address, true) : std::nullopt) {
+                _d.add(key_at(f.keys, "hostAddress", f.where), "hostAddress " + f.host_address->str() + " " + *why +
+                                                                   ", not one of the host's addresses",
+                       f.host_address == sys::ip_address::parse("0.0.0.0") || f.host_address == sys::ip_address::parse("::")
+                           ? "leave hostAddress out to forward the port on every address of the host"
+                           : "");
+            }
             for (const auto& prior : seen) {
                 const port_forward& p = *prior.forward;
                 bool same_address = !p.host_address || !f.host_address || *p.host_address == *f.host_address;

@@ -133,7 +133,7 @@ struct spec {
 
 // The whole `table inet moat { ... }` as nft script text. Deterministic:
 // endpoints, ports and addresses are sorted, so the same spec (in any order)
-// renders byte-identical text. Throws moat::usage_error for a spec nft could
+// renders byte-identical text. Throws moat::error for a spec nft could
 // not express safely (bad names, duplicate interfaces, unknown egress, port 0,
 // mixed address families in a forward).
 std::string render(const spec& s);

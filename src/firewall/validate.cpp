@@ -10,8 +10,11 @@
 namespace moat::firewall {
 namespace {
 
+// A runtime refusal, not bad usage: the planner and the host checks
+// (plan/host_checks.hpp) refuse all of this before anything is touched, so
+// reaching it means a tampered record or a bug, found after things were.
 [[noreturn]] void invalid(const std::string& what) {
-    throw usage_error("firewall: " + what);
+    throw moat::error("firewall: " + what);
 }
 
 // Becomes part of the chain names in_<name>/out_<name>: after the prefix,

@@ -10,7 +10,7 @@
 namespace moat::firewall {
 
 // The endpoints of `s`, validated, sorted by name, with ports, addresses and
-// forwards sorted and de-duplicated. Throws moat::usage_error.
+// forwards sorted and de-duplicated. Throws moat::error.
 std::vector<endpoint> normalized(const spec& s);
 
 }  // namespace moat::firewall

@@ -19,7 +19,7 @@ nl_ptr<rtnl_addr> make_addr(socket::impl& s, int ifindex, const sys::ip_prefix& 
     s.check(rtnl_addr_set_local(a.get(), detail::to_nl(local).get()), what);
     if (peer) {
         if (peer->family != local.address.family) {
-            throw usage_error(what + ": peer " + peer->str() + " is not of the address's family");
+            throw moat::error(what + ": peer " + peer->str() + " is not of the address's family");
         }
         // libnl takes the prefix length from the peer once one is set.
         s.check(rtnl_addr_set_peer(a.get(), detail::to_nl(sys::ip_prefix{*peer, local.length}).get()), what);

@@ -28,7 +28,7 @@
 //    idempotently by testing exists() / not_found(); what() reads
 //    "creating veth ve-webapp: File exists" (plus "(kernel: <ext-ack>)" when
 //    the kernel explained itself). Invalid input (an interface name longer
-//    than 15 bytes, a route without a family) is moat::usage_error, thrown
+//    than 15 bytes, a route without a family) is moat::error, thrown
 //    before anything is sent.
 //
 //  * Deletions are idempotent: deleting what is not there returns false.
@@ -64,7 +64,7 @@ private:
 };
 
 // Interface names: 1..15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace,
-// not "." or "..". Throws moat::usage_error naming the bad name.
+// not "." or "..". Throws moat::error naming the bad name.
 void validate_ifname(const std::string& name);
 
 using mac_address = std::array<std::uint8_t, 6>;

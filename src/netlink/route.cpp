@@ -35,12 +35,12 @@ int route_family(const route& r) {
             continue;
         }
         if (family && a->family != family) {
-            throw usage_error("route " + r.str() + ": mixes IPv4 and IPv6");
+            throw moat::error("route " + r.str() + ": mixes IPv4 and IPv6");
         }
         family = a->family;
     }
     if (family != AF_INET && family != AF_INET6) {
-        throw usage_error("route " + r.str() + ": needs a family (AF_INET or AF_INET6)");
+        throw moat::error("route " + r.str() + ": needs a family (AF_INET or AF_INET6)");
     }
     return family;
 }

@@ -21,12 +21,12 @@ int rule_family(const rule& r) {
             continue;
         }
         if (family && p->address.family != family) {
-            throw usage_error("rule " + r.str() + ": mixes IPv4 and IPv6");
+            throw moat::error("rule " + r.str() + ": mixes IPv4 and IPv6");
         }
         family = p->address.family;
     }
     if (family != AF_INET && family != AF_INET6) {
-        throw usage_error("rule " + r.str() + ": needs a family (AF_INET or AF_INET6)");
+        throw moat::error("rule " + r.str() + ": needs a family (AF_INET or AF_INET6)");
     }
     return family;
 }
@@ -126,7 +126,7 @@ std::string rule::str() const {
 void socket::add_rule(const rule& r) {
     std::string what = "adding rule " + r.str();
     if (r.action == rule_action::to_table && r.table == 0) {
-        throw usage_error(what + ": a lookup rule needs a table");
+        throw moat::error(what + ": a lookup rule needs a table");
     }
     auto ru = make_rule(*_impl, r, what);
     _impl->begin();

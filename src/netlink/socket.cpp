@@ -26,10 +26,10 @@ void validate_ifname(const std::string& name) {
     // IFNAMSIZ is 16 including the NUL; the kernel's dev_valid_name() also
     // refuses '/', ':' and whitespace, and "." / "..".
     if (name.empty() || name.size() > 15) {
-        throw usage_error("interface name '" + name + "' must be 1 to 15 bytes long");
+        throw moat::error("interface name '" + name + "' must be 1 to 15 bytes long");
     }
     if (name == "." || name == ".." || name.find_first_of("/: \t\n\r\v\f") != std::string::npos) {
-        throw usage_error("interface name '" + name + "' contains '/', ':' or whitespace");
+        throw moat::error("interface name '" + name + "' contains '/', ':' or whitespace");
     }
 }
 
@@ -149,7 +149,7 @@ namespace detail {
 
 nl_ptr<nl_addr> to_nl(const sys::ip_address& a) {
     if (a.family != AF_INET && a.family != AF_INET6) {
-        throw usage_error("netlink: address without a family");
+        throw moat::error("netlink: address without a family");
     }
     return owned(nl_addr_build(a.family, a.bytes.data(), a.is_v4() ? 4 : 16));
 }

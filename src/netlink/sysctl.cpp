@@ -18,7 +18,7 @@ std::string sysctl_path(const std::string& key) {
                rel == ".." || rel.starts_with("../") || rel.ends_with("/..") ||
                rel.find("/../") != std::string::npos;
     if (bad) {
-        throw usage_error("invalid sysctl key '" + key + "'");
+        throw moat::error("invalid sysctl key '" + key + "'");
     }
     return "/proc/sys/" + rel;
 }

@@ -11,7 +11,7 @@ namespace moat::netlink {
 
 // `key` is relative to /proc/sys, with '/' separators ("net/ipv4/ip_forward")
 // or, when it contains no '/', sysctl(8)'s dots ("net.ipv4.ip_forward").
-// Keys with ".." components or a leading '/' are moat::usage_error.
+// Keys with ".." components or a leading '/' are moat::error.
 void set_sysctl(const std::string& key, const std::string& value);
 // The value without its trailing newline.
 std::string get_sysctl(const std::string& key);

@@ -100,6 +100,15 @@ std::map<std::string, sys::ip_address> allocate(const sys::ip_prefix& subnet, co
     return out;
 }
 
+bool host_context::keeps(const std::string& name, const std::set<std::string>& planned) const {
+    auto it = running.find(name);
+    if (it == running.end() || planned.count(name)) {
+        return false;
+    }
+    const running_container& r = it->second;
+    return !(whole_file && r.origin == "file" && r.source == source);
+}
+
 namespace {
 
 struct network_addresses {
@@ -123,6 +132,18 @@ std::map<std::string, sys::ip_address> allocate_family(const config::model& m, c
                                                        const sys::ip_prefix& subnet, const sys::ip_prefix& gateway,
                                                        bool v4, const host_context& ctx) {
     std::set<sys::ip_address> taken{gateway.address};
+    // Members of the same network from another file (or an older edit of
+    // this one with names given) keep their addresses: allocate around them.
+    std::set<std::string> declared;
+    for (const auto& c : m.containers) {
+        declared.insert(c.name);
+    }
+    for (const auto& [name, r] : ctx.running) {
+        const auto& pair = v4 ? r.plan.v4 : r.plan.v6;
+        if (r.plan.network == n.name && pair && ctx.keeps(name, declared)) {
+            taken.insert(pair->local.address);
+        }
+    }
     std::vector<std::string> without;
     for (const auto& c : m.containers) {
         if (!c.private_network || c.host_bridge != n.name) {
@@ -135,7 +156,12 @@ std::map<std::string, sys::ip_address> allocate_family(const config::model& m, c
             without.push_back(c.name);
         }
     }
-    return allocate(subnet, without, taken, previous_of(ctx, v4));
+    try {
+        return allocate(subnet, without, taken, previous_of(ctx, v4));
+    } catch (const usage_error& e) {
+        auto key = n.keys.find(v4 ? "subnet" : "subnet6");
+        throw usage_error((key != n.keys.end() ? key->second : n.where).str() + ": " + e.what());
+    }
 }
 
 void join_network(container_plan& p, const config::container& c, const config::network& n,

@@ -48,7 +48,27 @@ std::map<std::string, sys::ip_address> allocate(const sys::ip_prefix& subnet, co
                                                 const std::set<sys::ip_address>& taken,
                                                 const std::map<std::string, sys::ip_address>& previous);
 
-// What planning needs from the running host.
+// A container the state directory records as running, as recorded.
+struct running_container {
+    std::string origin = "file";  // "file" | "run" (state::container_record)
+    std::string source;           // its file, for origin "file"
+    container_plan plan;
+};
+
+// One of the host's addresses, or one of its main-table routes, on a link
+// that is not moat's.
+struct host_address {
+    sys::ip_prefix address;
+    std::string link;
+};
+struct host_route {
+    sys::ip_prefix destination;  // never a default route
+    std::string link;
+    std::string text;            // as `ip route` shows it, for messages
+};
+
+// What planning needs from the running host. The CLI fills it from the
+// records and the kernel (cli/load.cpp) before anything is touched.
 struct host_context {
     std::string default_uplink;  // interface of the default route; "" = none
     // Addresses of running containers, by name (both families).
@@ -56,6 +76,22 @@ struct host_context {
     // Tunnels that running containers are confined to: their daemons keep
     // running when `up` names other containers.
     std::set<std::string> running_tunnels;
+
+    // For check_host (host_checks.hpp):
+    std::string source;       // the file being applied, as records name it
+    bool whole_file = true;   // no names given: this file's other containers go
+    // Every running container but the internal ones (`_tunnels`, `_pipes`).
+    std::map<std::string, running_container> running;
+    std::map<std::string, network_plan> networks;  // the bridges the host record names
+    std::set<std::string> links;       // every link of the host's namespace
+    std::set<std::string> moat_links;  // the links the records name
+    std::vector<host_address> addresses;  // on links that are not moat's
+    std::vector<host_route> routes;       // via links that are not moat's
+    std::vector<sys::ip_address> gateways;  // of every main-table route
+
+    // True when `up` keeps running container `name` as it is: it is not
+    // replaced by a container of this plan and not removed with the file.
+    bool keeps(const std::string& name, const std::set<std::string>& planned) const;
 };
 
 struct host_plan {

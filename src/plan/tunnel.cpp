@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -109,7 +110,14 @@ struct wg_reader {
 // when the daemon first needs it.
 std::vector<std::string> ovpn_files(const std::string& text, const std::string& file) {
     std::vector<std::string> out;
-    for (const auto& f : tunnel::sanitize_ovpn(text, file, "/run/moat-tunnel").files) {
+    tunnel::ovpn_config sanitized;
+    try {
+        sanitized = tunnel::sanitize_ovpn(text, file, "/run/moat-tunnel");
+    } catch (const moat::error& e) {
+        // The runner's refusal at run time is the user's file at plan time.
+        throw usage_error(e.what());
+    }
+    for (const auto& f : sanitized.files) {
         struct stat st;
         std::string why;
         if (::stat(f.source.c_str(), &st) != 0) {
@@ -176,6 +184,27 @@ wg_config parse_wg_quick(const std::string& text, const std::string& file) {
     for (const auto& p : c.peers) {
         if (p.public_key.empty()) {
             throw usage_error(file + ": a [Peer] has no PublicKey");
+        }
+    }
+    // What the runner (tunnel/wireguard.cpp) would refuse only once it runs.
+    auto key_ok = [](const std::string& k) {
+        auto b64 = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '+' || ch == '/'; };
+        return k.size() == 44 && k[43] == '=' && std::all_of(k.begin(), k.begin() + 43, b64);
+    };
+    const std::string not_a_key = " is not a base64 WireGuard key (44 characters ending in '=')";
+    if (!key_ok(c.private_key)) {
+        throw usage_error(file + ": [Interface] PrivateKey" + not_a_key);
+    }
+    for (const auto& p : c.peers) {
+        if (!key_ok(p.public_key)) {
+            throw usage_error(file + ": [Peer] PublicKey" + not_a_key);
+        }
+        if (!p.preshared_key.empty() && !key_ok(p.preshared_key)) {
+            throw usage_error(file + ": [Peer] PresharedKey" + not_a_key);
+        }
+        auto colon = p.endpoint.rfind(':');
+        if (!p.endpoint.empty() && (colon == std::string::npos || colon + 1 == p.endpoint.size())) {
+            throw usage_error(file + ": [Peer] Endpoint " + p.endpoint + " has no port");
         }
     }
     return c;

@@ -104,10 +104,10 @@ constexpr reg minor_reg = reg::r5;
 
 void check_rule(const device_rule& r) {
     if (r.access == 0 || (r.access & ~device_access::all) != 0) {
-        throw moat::usage_error("device rule " + to_string(r) + ": access must be a non-empty subset of rwm");
+        throw moat::error("device rule " + to_string(r) + ": access must be a non-empty subset of rwm");
     }
     if ((r.major && *r.major > max_major) || (r.minor && *r.minor > max_minor)) {
-        throw moat::usage_error("device rule " + to_string(r) + ": no device has that number (major <= " +
+        throw moat::error("device rule " + to_string(r) + ": no device has that number (major <= " +
                                 std::to_string(max_major) + ", minor <= " + std::to_string(max_minor) + ")");
     }
 }
@@ -287,12 +287,12 @@ std::uint32_t parse_device_access(std::string_view modifier) {
             case 'w': access |= device_access::write; break;
             case 'm': access |= device_access::mknod; break;
             default:
-                throw moat::usage_error("device access \"" + std::string(modifier) +
+                throw moat::error("device access \"" + std::string(modifier) +
                                         "\": only the letters r, w and m are allowed");
         }
     }
     if (access == 0) {
-        throw moat::usage_error("device access is empty: give some of r, w and m");
+        throw moat::error("device access is empty: give some of r, w and m");
     }
     return access;
 }
@@ -304,7 +304,7 @@ device_rule device_rule_for(const std::string& host_node_path, std::string_view 
         throw sys::errno_error("reading the device node " + host_node_path);
     }
     if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        throw moat::usage_error("allowed device " + host_node_path +
+        throw moat::error("allowed device " + host_node_path +
                                 " is not a device node (not a character or block device)");
     }
     return {S_ISCHR(st.st_mode) ? device_kind::character : device_kind::block, ::major(st.st_rdev),

@@ -94,11 +94,17 @@ std::vector<device_rule> default_device_rules();
 // c 10:200 rw: /dev/net/tun, for containers whose configuration asks.
 device_rule tun_device_rule();
 
+// Errors are runtime failures (moat::error, exit 1), never usage errors:
+// this runs while a container starts, after its cgroup exists, and the
+// configuration's checks (config/schema, plan/plan) have refused bad
+// devices before anything was touched; reaching them is a bug or a record
+// edited by hand.
+//
 // "r", "w", "m" in any combination ("rwm", "rw"...): the access bits.
-// Throws moat::usage_error for an empty string or another letter.
+// Throws moat::error for an empty string or another letter.
 std::uint32_t parse_device_access(std::string_view modifier);
 // The rule for one host device node (symlinks followed), e.g.
-// ("/dev/fuse", "rwm") -> c 10:229 rwm. Throws moat::usage_error when the
+// ("/dev/fuse", "rwm") -> c 10:229 rwm. Throws moat::error when the
 // path is not a block or character device, errno_error when it cannot be
 // read.
 device_rule device_rule_for(const std::string& host_node_path, std::string_view modifier);
@@ -106,7 +112,7 @@ device_rule device_rule_for(const std::string& host_node_path, std::string_view 
 std::string to_string(const device_rule& r);
 
 // The filter's eBPF instructions (pure; exposed for tests). Throws
-// moat::usage_error for a rule that no device could match (a major above
+// moat::error for a rule that no device could match (a major above
 // 4095, a minor above 2^20 - 1) or without access bits.
 std::vector<bpf_insn> device_filter_program(const std::vector<device_rule>& rules);
 

@@ -155,7 +155,7 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& what) const {
-        throw usage_error(_file + ":" + std::to_string(_line) + ": " + what);
+        throw moat::error(_file + ":" + std::to_string(_line) + ": " + what);
     }
 
     std::string resolve(const std::string& path) const {

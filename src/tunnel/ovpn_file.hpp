@@ -54,7 +54,7 @@ struct ovpn_config {
 };
 
 // `file` is the .ovpn's absolute path (for relative paths and messages),
-// `private_dir` where the copies will live. Throws moat::usage_error
+// `private_dir` where the copies will live. Throws moat::error
 // "<file>:<line>: ..." for what cannot be handed to the daemon (an included
 // `config`, a `capath` or `crl-verify ... dir` directory, a bad tun-mtu).
 ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir);

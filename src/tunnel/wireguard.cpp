@@ -30,7 +30,7 @@ namespace {
 std::string key_hex(const std::string& base64, const char* what) {
     unsigned char raw[48];
     if (base64.size() != 44 || EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(base64.data()), 44) != 33) {
-        throw usage_error(std::string(what) + " is not a base64 WireGuard key");
+        throw moat::error(std::string(what) + " is not a base64 WireGuard key");
     }
     static const char digits[] = "0123456789abcdef";
     std::string hex;
@@ -46,7 +46,7 @@ std::string key_hex(const std::string& base64, const char* what) {
 std::string resolve_endpoint(const std::string& endpoint) {
     auto colon = endpoint.rfind(':');
     if (colon == std::string::npos) {
-        throw usage_error("endpoint " + endpoint + " has no port");
+        throw moat::error("endpoint " + endpoint + " has no port");
     }
     std::string host = endpoint.substr(0, colon), port = endpoint.substr(colon + 1);
     if (host.size() > 1 && host.front() == '[' && host.back() == ']') {

@@ -79,3 +79,10 @@ moat_test(damaged_state_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/damaged_state_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(damaged_state_test moat)
+# Issue 13: bad input of every kind is exit 2 with nothing touched.
+moat_test(validate_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/validate_test.cpp
+  LIBS moat_lab moat_sandbox moat_sys nlohmann_json::nlohmann_json)
+add_dependencies(validate_test moat)

@@ -132,7 +132,7 @@ TEST(netlink_address, point_to_point_peer) {
     ASSERT_EQ(mine.size(), 1u);
     ASSERT_TRUE(mine[0].peer);
     EXPECT_EQ(*mine[0].peer, addr("10.171.2.2"));
-    EXPECT_THROW(lab.s.add_address("va-0", pfx("10.171.3.1/32"), addr("fc00::2")), usage_error);
+    EXPECT_THROW(lab.s.add_address("va-0", pfx("10.171.3.1/32"), addr("fc00::2")), moat::error);
 }
 
 }  // namespace

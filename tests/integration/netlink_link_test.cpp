@@ -139,15 +139,15 @@ TEST(netlink_link, eexist_is_reported_and_distinguishable) {
     }
 }
 
-TEST(netlink_link, names_longer_than_15_bytes_are_usage_errors) {
+TEST(netlink_link, names_longer_than_15_bytes_are_refused_before_sending) {
     lab_ns ns;
     auto s = socket::open_in(ns.fd());
-    EXPECT_THROW(s.create_veth("0123456789abcdef", "p0"), usage_error);
-    EXPECT_THROW(s.create_veth("p0", "0123456789abcdef"), usage_error);
-    EXPECT_THROW(s.create_bridge("0123456789abcdef"), usage_error);
-    EXPECT_THROW(s.create_veth("", "p0"), usage_error);
-    EXPECT_THROW(s.create_veth("a/b", "p0"), usage_error);
-    EXPECT_THROW(s.set_up("0123456789abcdef"), usage_error);
+    EXPECT_THROW(s.create_veth("0123456789abcdef", "p0"), moat::error);
+    EXPECT_THROW(s.create_veth("p0", "0123456789abcdef"), moat::error);
+    EXPECT_THROW(s.create_bridge("0123456789abcdef"), moat::error);
+    EXPECT_THROW(s.create_veth("", "p0"), moat::error);
+    EXPECT_THROW(s.create_veth("a/b", "p0"), moat::error);
+    EXPECT_THROW(s.set_up("0123456789abcdef"), moat::error);
     EXPECT_EQ(ns.ip("link show").size(), 1u);  // nothing was created
     s.create_veth("0123456789abcde", "p0");     // exactly 15 is fine
     EXPECT_TRUE(ns.link("0123456789abcde").is_object());

@@ -91,9 +91,9 @@ TEST(netlink_netns, sysctl_is_per_namespace) {
     EXPECT_EQ(must("ip netns exec " + ns.name() + " cat /proc/sys/net/ipv6/conf/all/forwarding"), "1\n");
     EXPECT_EQ(get_sysctl("net/ipv4/ip_forward"), root_before);
 
-    EXPECT_THROW(get_sysctl("../etc/passwd"), usage_error);
-    EXPECT_THROW(get_sysctl("/net/ipv4/ip_forward"), usage_error);
-    EXPECT_THROW(get_sysctl("net/../../etc/passwd"), usage_error);
+    EXPECT_THROW(get_sysctl("../etc/passwd"), moat::error);
+    EXPECT_THROW(get_sysctl("/net/ipv4/ip_forward"), moat::error);
+    EXPECT_THROW(get_sysctl("net/../../etc/passwd"), moat::error);
     try {
         get_sysctl("net/ipv4/no_such_knob");
         FAIL();

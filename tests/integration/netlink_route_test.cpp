@@ -150,15 +150,15 @@ TEST(netlink_route, eexist_replace_and_kernel_explanations) {
     }
 }
 
-TEST(netlink_route, bad_input_is_usage_error) {
+TEST(netlink_route, bad_input_is_refused_before_sending) {
     route_lab lab;
     route none;  // no family, no destination, no gateway
     none.type = route_type::unreachable;
-    EXPECT_THROW(lab.s.add_route(none), usage_error);
+    EXPECT_THROW(lab.s.add_route(none), moat::error);
     route mixed;
     mixed.destination = pfx("10.0.0.0/8");
     mixed.gateway = addr("fc00:5::2");
-    EXPECT_THROW(lab.s.add_route(mixed), usage_error);
+    EXPECT_THROW(lab.s.add_route(mixed), moat::error);
     route missing_dev;
     missing_dev.destination = pfx("10.0.0.0/8");
     missing_dev.dev = "nosuch0";

@@ -117,7 +117,7 @@ TEST(netlink_rule, add_list_delete) {
     EXPECT_EQ(ns.ip("-4 rule show").size(), 3u);  // local, main, default remain
 }
 
-TEST(netlink_rule, duplicate_is_eexist_and_bad_rules_are_usage_errors) {
+TEST(netlink_rule, duplicate_is_eexist_and_bad_rules_are_refused_before_sending) {
     lab_ns ns;
     auto s = socket::open_in(ns.fd());
     rule r;
@@ -136,10 +136,10 @@ TEST(netlink_rule, duplicate_is_eexist_and_bad_rules_are_usage_errors) {
     }
     rule no_family;
     no_family.table = 100;
-    EXPECT_THROW(s.add_rule(no_family), usage_error);
+    EXPECT_THROW(s.add_rule(no_family), moat::error);
     rule no_table;
     no_table.from = pfx("10.0.0.0/8");
-    EXPECT_THROW(s.add_rule(no_table), usage_error);
+    EXPECT_THROW(s.add_rule(no_table), moat::error);
 }
 
 }  // namespace

@@ -6,4 +6,6 @@ moat_test(config_test unit
     ${CMAKE_CURRENT_LIST_DIR}/config_validate_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/config_json_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/config_probe_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/config_limits_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/config_addresses_test.cpp
   LIBS moat_config GTest::gmock)

@@ -84,9 +84,9 @@ TEST(config_json, nesting_depth_is_limited) {
     std::string ok = std::string(64, '[') + std::string(64, ']');
     EXPECT_EQ(load_errors(ok, format::json).at(0).message, "the top level: expected a table, got an array");
     std::string deep = std::string(65, '[') + std::string(65, ']');
-    EXPECT_EQ(syntax_error(deep), "1:65: nesting deeper than 64 levels");
+    EXPECT_EQ(syntax_error(deep), "1:65: nesting deeper than 64 levels of tables and arrays");
     std::string very_deep(100000, '[');  // must fail cleanly, not overflow the stack
-    EXPECT_EQ(syntax_error(very_deep), "1:65: nesting deeper than 64 levels");
+    EXPECT_EQ(syntax_error(very_deep), "1:65: nesting deeper than 64 levels of tables and arrays");
 }
 
 TEST(config_json, columns_count_code_points_like_toml) {

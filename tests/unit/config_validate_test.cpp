@@ -35,7 +35,8 @@ localAddress = "10.0.0.2/30"
 hostAddress6 = "fc00:0::1"
 localAddress6 = "fc00::6"
 )"),
-                ElementsAre("10:1: address 10.0.0.2 (localAddress of container 'b') is already used by localAddress of container 'a' at line 4",
+                ElementsAre("10:1: localAddress 10.0.0.2 and hostAddress 10.0.0.5 are not in one /30 subnet (hint: with a prefix length both ends share one subnet; without one they are a /32 pair)",
+                            "10:1: address 10.0.0.2 (localAddress of container 'b') is already used by localAddress of container 'a' at line 4",
                             "11:1: address fc00::1 (hostAddress6 of container 'b') is already used by hostAddress6 of container 'a' at line 5"));
 }
 

@@ -150,32 +150,32 @@ TEST(firewall_render, rejects_names_nft_could_misread) {
     for (std::string bad : std::vector<std::string>{"", "a b", "a\"b", "a.b", "a;b", "a}", std::string(65, 'x')}) {
         endpoint e = webapp();
         e.name = bad;
-        EXPECT_THROW(render(spec{{e}}), usage_error) << "name: " << bad;
+        EXPECT_THROW(render(spec{{e}}), moat::error) << "name: " << bad;
     }
     for (std::string bad : std::vector<std::string>{"", "ve-\"x", "ve x", "ve-*", "ve-0123456789abc"}) {
         endpoint e = webapp();
         e.host_if = bad;
-        EXPECT_THROW(render(spec{{e}}), usage_error) << "ifname: " << bad;
+        EXPECT_THROW(render(spec{{e}}), moat::error) << "ifname: " << bad;
     }
 }
 
 TEST(firewall_render, rejects_inconsistent_specs) {
     endpoint a = webapp(), b = webapp();
-    EXPECT_THROW(render(spec{{a, b}}), usage_error);  // same name
+    EXPECT_THROW(render(spec{{a, b}}), moat::error);  // same name
     b.name = "other";
-    EXPECT_THROW(render(spec{{a, b}}), usage_error);  // same interface
+    EXPECT_THROW(render(spec{{a, b}}), moat::error);  // same interface
     endpoint c = webapp();
     c.egress = "vpn:tun0";
-    EXPECT_THROW(render(spec{{c}}), usage_error);
+    EXPECT_THROW(render(spec{{c}}), moat::error);
     c = webapp();
     c.tcp_ports.push_back(0);
-    EXPECT_THROW(render(spec{{c}}), usage_error);
+    EXPECT_THROW(render(spec{{c}}), moat::error);
     try {
         c = webapp();
         c.egress = "everything";
         render(spec{{c}});
         FAIL() << "no exception";
-    } catch (const usage_error& e) {
+    } catch (const moat::error& e) {
         EXPECT_STREQ(e.what(), "firewall: container webapp: unknown egress \"everything\"");
     }
 }
@@ -277,10 +277,10 @@ TEST(firewall_render, rejects_bad_forwards) {
         e.forwards = {f};
         return spec{{e}};
     };
-    EXPECT_THROW(render(with({"sctp", 80, 80, std::nullopt, ip("10.231.0.2")})), usage_error);
-    EXPECT_THROW(render(with({"tcp", 0, 80, std::nullopt, ip("10.231.0.2")})), usage_error);
-    EXPECT_THROW(render(with({"tcp", 80, 80, std::nullopt, ip("10.231.0.9")})), usage_error);
-    EXPECT_THROW(render(with({"tcp", 80, 80, ip("fd00::1"), ip("10.231.0.2")})), usage_error);
+    EXPECT_THROW(render(with({"sctp", 80, 80, std::nullopt, ip("10.231.0.2")})), moat::error);
+    EXPECT_THROW(render(with({"tcp", 0, 80, std::nullopt, ip("10.231.0.2")})), moat::error);
+    EXPECT_THROW(render(with({"tcp", 80, 80, std::nullopt, ip("10.231.0.9")})), moat::error);
+    EXPECT_THROW(render(with({"tcp", 80, 80, ip("fd00::1"), ip("10.231.0.2")})), moat::error);
 
     endpoint a = webapp(), b = webapp();
     b.name = "b";
@@ -288,7 +288,7 @@ TEST(firewall_render, rejects_bad_forwards) {
     b.addresses = {ip("10.231.0.6")};
     a.forwards = {{"tcp", 8080, 80, ip("192.0.2.1"), ip("10.231.0.2")}};
     b.forwards = {{"tcp", 8080, 80, std::nullopt, ip("10.231.0.6")}};
-    EXPECT_THROW(render(spec{{a, b}}), usage_error);
+    EXPECT_THROW(render(spec{{a, b}}), moat::error);
     b.forwards = {{"tcp", 8080, 80, ip("192.0.2.2"), ip("10.231.0.6")}};
     EXPECT_NO_THROW(render(spec{{a, b}}));
 }
@@ -354,7 +354,7 @@ TEST(firewall_render, host_access_only_as_configured_per_link_and_address) {
     EXPECT_TRUE(to_host.ends_with("\t\tdrop\n\t}\n"));
     EXPECT_TRUE(contains(chain(text, "input"), "iifname @ifaces jump to_host"));
     a.host_tcp_ports = {0};
-    EXPECT_THROW(render(spec{{a}}), usage_error);
+    EXPECT_THROW(render(spec{{a}}), moat::error);
 }
 
 TEST(firewall_render, route_localnet_only_for_forwards_from_localhost) {

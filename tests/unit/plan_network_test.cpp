@@ -42,7 +42,13 @@ localAddress = "10.171.1.2"
 egress = "nat"
 )";
 
-plan::host_plan plan_all(const config::model& m, const plan::host_context& ctx = {"eth0", {}, {}}) {
+plan::host_context uplink(const char* dev) {
+    plan::host_context ctx;
+    ctx.default_uplink = dev;
+    return ctx;
+}
+
+plan::host_plan plan_all(const config::model& m, const plan::host_context& ctx = uplink("eth0")) {
     return plan::plan_host(m, [](const config::container&) { return true; }, ctx);
 }
 
@@ -89,8 +95,8 @@ TEST(plan_network, egress_defaults_to_the_network_and_nat_gets_the_uplink) {
 
 TEST(plan_network, uplink_is_not_part_of_the_hash) {
     auto m = load(two_members);
-    auto x = plan_all(m, {"eth0", {}, {}}).containers[0];
-    auto y = plan_all(m, {"eth1", {}, {}}).containers[0];
+    auto x = plan_all(m, uplink("eth0")).containers[0];
+    auto y = plan_all(m, uplink("eth1")).containers[0];
     EXPECT_NE(x.uplink, y.uplink);
     EXPECT_EQ(plan::hash(x), plan::hash(y));
     EXPECT_EQ(plan::plan_from_json(plan::to_json(x)).uplink, "eth0");
@@ -98,7 +104,7 @@ TEST(plan_network, uplink_is_not_part_of_the_hash) {
 
 TEST(plan_network, unselected_members_still_reserve_their_addresses) {
     auto m = load(two_members);
-    auto only_b = plan::plan_host(m, [](const config::container& c) { return c.name == "b"; }, {"eth0", {}, {}});
+    auto only_b = plan::plan_host(m, [](const config::container& c) { return c.name == "b"; }, uplink("eth0"));
     ASSERT_EQ(only_b.containers.size(), 1u);
     EXPECT_EQ(plan::to_json(only_b.containers[0]), plan::to_json(plan_all(m).containers[1]));
 }

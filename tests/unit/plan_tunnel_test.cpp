@@ -71,6 +71,31 @@ TEST(plan_tunnel, wg_quick_errors_name_file_and_line) {
                  usage_error);  // no peer
 }
 
+// What the runner refused only once it ran (exit 1, restarted with back-off)
+// is the file's error at plan time (exit 2, nothing touched).
+TEST(plan_tunnel, wg_quick_keys_and_endpoints_are_checked_when_planning) {
+    auto with = [](const std::string& from, const std::string& to) {
+        std::string text = wg_file();
+        text.replace(text.find(from), from.size(), to);
+        return text;
+    };
+    const std::pair<std::string, std::string> bad[] = {
+        {with(private_key, "not-a-key"), "f: [Interface] PrivateKey is not a base64 WireGuard key (44 characters ending in '=')"},
+        {with(public_key, std::string(public_key).substr(0, 43) + "x"), "f: [Peer] PublicKey is not a base64 WireGuard key (44 characters ending in '=')"},
+        {with("PersistentKeepalive", "PresharedKey = short=\nPersistentKeepalive"), "f: [Peer] PresharedKey is not a base64 WireGuard key (44 characters ending in '=')"},
+        {with("203.0.113.2:51820", "203.0.113.2"), "f: [Peer] Endpoint 203.0.113.2 has no port"},
+    };
+    for (const auto& [text, says] : bad) {
+        try {
+            plan::parse_wg_quick(text, "f");
+            ADD_FAILURE() << text;
+        } catch (const usage_error& e) {
+            EXPECT_EQ(e.what(), says);
+        }
+    }
+    EXPECT_NO_THROW(plan::parse_wg_quick(with("PersistentKeepalive", std::string("PresharedKey = ") + public_key + "\nPersistentKeepalive"), "f"));
+}
+
 TEST(plan_tunnel, uapi_request_has_hex_keys_and_numeric_endpoints) {
     auto r = tunnel::uapi_set_request(plan::parse_wg_quick(wg_file(), "x.conf"));
     EXPECT_EQ(r.rfind("set=1\nprivate_key=d8b3172351d9af046b7c0a09e1ca955ddce290f1e1847", 0), 0u) << r;
@@ -82,7 +107,7 @@ TEST(plan_tunnel, uapi_request_has_hex_keys_and_numeric_endpoints) {
     EXPECT_TRUE(r.ends_with("\n\n"));
     auto bad = plan::parse_wg_quick(wg_file(), "x.conf");
     bad.private_key = "not-a-key";
-    EXPECT_THROW(tunnel::uapi_set_request(bad), usage_error);
+    EXPECT_THROW(tunnel::uapi_set_request(bad), moat::error);
 }
 
 TEST(plan_tunnel, confined_containers_get_the_tunnel_and_its_dns) {

@@ -205,11 +205,11 @@ TEST(SandboxDeviceFilter, LongListsStayWithinJumpRange) {
 
 TEST(SandboxDeviceFilter, RulesNoDeviceCouldMatchAreRefused) {
     using R = device_rule;
-    EXPECT_THROW(device_filter_program({R{device_kind::character, 1, 3, 0}}), moat::usage_error);
-    EXPECT_THROW(device_filter_program({R{device_kind::character, 1, 3, 8}}), moat::usage_error);
-    EXPECT_THROW(device_filter_program({R{device_kind::character, 4096, 0, device_access::read}}), moat::usage_error);
+    EXPECT_THROW(device_filter_program({R{device_kind::character, 1, 3, 0}}), moat::error);
+    EXPECT_THROW(device_filter_program({R{device_kind::character, 1, 3, 8}}), moat::error);
+    EXPECT_THROW(device_filter_program({R{device_kind::character, 4096, 0, device_access::read}}), moat::error);
     EXPECT_THROW(device_filter_program({R{device_kind::character, 1, 1u << 20, device_access::read}}),
-                 moat::usage_error);
+                 moat::error);
     EXPECT_NO_THROW(device_filter_program({R{device_kind::character, 4095, (1u << 20) - 1, device_access::read}}));
 }
 
@@ -217,9 +217,9 @@ TEST(SandboxDeviceFilter, ParsesModifiers) {
     EXPECT_EQ(parse_device_access("rwm"), device_access::all);
     EXPECT_EQ(parse_device_access("r"), device_access::read);
     EXPECT_EQ(parse_device_access("mw"), device_access::mknod | device_access::write);
-    EXPECT_THROW(parse_device_access(""), moat::usage_error);
-    EXPECT_THROW(parse_device_access("rx"), moat::usage_error);
-    EXPECT_THROW(parse_device_access("RW"), moat::usage_error);
+    EXPECT_THROW(parse_device_access(""), moat::error);
+    EXPECT_THROW(parse_device_access("rx"), moat::error);
+    EXPECT_THROW(parse_device_access("RW"), moat::error);
 }
 
 TEST(SandboxDeviceFilter, RuleForAHostNode) {
@@ -241,17 +241,17 @@ TEST(SandboxDeviceFilter, RuleForAHostNode) {
     try {
         device_rule_for(file, "rwm");
         ADD_FAILURE() << "a regular file made a device rule";
-    } catch (const moat::usage_error& e) {
+    } catch (const moat::error& e) {
         EXPECT_NE(std::string(e.what()).find(file + " is not a device node"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(device_rule_for(dir, "rwm"), moat::usage_error);  // a directory
+    EXPECT_THROW(device_rule_for(dir, "rwm"), moat::error);  // a directory
     try {
         device_rule_for(std::string(dir) + "/absent", "rw");
         ADD_FAILURE() << "a missing node made a device rule";
     } catch (const std::system_error& e) {
         EXPECT_EQ(e.code().value(), ENOENT);
     }
-    EXPECT_THROW(device_rule_for("/dev/null", "x"), moat::usage_error);
+    EXPECT_THROW(device_rule_for("/dev/null", "x"), moat::error);
 }
 
 TEST(SandboxDeviceFilter, PrintsRulesLikeDevicesList) {

@@ -110,7 +110,7 @@ TEST(ovpn_file, tun_mtu_is_read_for_the_device) {
     try {
         sanitize_ovpn("client\ntun-mtu big\n", "/p.ovpn", dir);
         FAIL();
-    } catch (const usage_error& e) {
+    } catch (const moat::error& e) {
         EXPECT_STREQ(e.what(), "/p.ovpn:2: tun-mtu \"big\" is not a number from 576 to 65535");
     }
 }
@@ -125,7 +125,7 @@ TEST(ovpn_file, what_cannot_be_handed_to_the_daemon_is_refused_with_file_and_lin
         try {
             sanitize_ovpn(b.text, "/p.ovpn", dir);
             ADD_FAILURE() << b.text;
-        } catch (const usage_error& e) {
+        } catch (const moat::error& e) {
             EXPECT_EQ(std::string(e.what()).rfind(b.says, 0), 0u) << e.what();
         }
     }
