@@ -11,6 +11,7 @@
 #include "container/runtime.hpp"
 #include "converge/converge.hpp"
 #include "converge/host.hpp"
+#include "converge/claim.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
@@ -140,6 +141,7 @@ int cmd_run(const globals& g, const run_args& a) {
             }
         }
         auto p = plan_run(a, name, records);
+        converge::claim_network_namespace(store, {{}, {p}});  // another instance's namespace: exit 2, nothing made
         pend = container::prepare(store, p, so);
         try {
             auto all = running_plans(store, name);

@@ -1,5 +1,6 @@
 #include "converge/converge.hpp"
 
+#include "converge/claim.hpp"
 #include "converge/host.hpp"
 #include "converge/routing.hpp"
 
@@ -77,7 +78,7 @@ void stop_container(const state::container_record& rec,
                     std::chrono::milliseconds grace = std::chrono::seconds(8)) {
     container::stop(rec, grace);
     if (rec.name == plan::tunnels_container) {
-        remove_tunnel_devices(plan::plan_from_json(rec.spec));
+        remove_tunnel_devices(plan::plan_from_json(rec.spec), container::instance_of(rec));
     }
 }
 
@@ -274,6 +275,7 @@ bool sync_firewall(state::store& store, const std::vector<plan::container_plan>&
 }
 
 report up(state::store& store, const plan::host_plan& plan, const up_options& opts) {
+    claim_network_namespace(store, plan);  // another instance's namespace: exit 2 before anything is touched
     report rep;
     stopwatch sw(opts.progress);
     auto d = decide(store, plan.containers, opts, rep, sw);
