@@ -6,6 +6,7 @@
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
 #include "sys/error.hpp"
+#include "tunnel/tun_device.hpp"
 
 #include <unistd.h>
 
@@ -99,6 +100,15 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     }
     std::string moat_exe(exe, static_cast<size_t>(n));
     out.tunnels = plan::plan_tunnels(model, out.plans, moat_exe, ctx.running_tunnels);
+    // The runners mark their devices as this instance's (tunnel/tun_device.hpp).
+    for (auto& p : out.plans) {
+        if (p.name != plan::tunnels_container) {
+            continue;
+        }
+        for (auto& s : p.services) {
+            s.environment[tunnel::owner_env] = store.instance_id();
+        }
+    }
     for (const auto& p : model.pipes) {
         out.secrets.push_back(p.key_file);
     }

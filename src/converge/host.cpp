@@ -93,6 +93,10 @@ std::set<std::string> sync_networks(state::store& store, const std::vector<plan:
         auto owner = link ? netlink::parse_owner_alias(link->alias) : std::nullopt;
         bool ours = link && (owner ? owner->instance == store.instance_id() : recorded);
         if (ours && recorded) {
+            if (link->alias.empty()) {
+                // Made by a moat before aliases: marked now, found by `gc` from here on.
+                nl.set_alias(n.bridge_if, netlink::owner_alias(store.instance_id(), "network " + n.name));
+            }
             continue;
         }
         if (link) {
