@@ -1,7 +1,8 @@
 // moat gc: remove everything of this instance the kernel still holds, with
 // or without its state directory (converge/gc.hpp). `--instance ID` does it
-// for an instance id alone (as `moat status` or a refusal message names it),
-// without touching any state directory.
+// for an instance id alone (as a refusal message, a link's alias or a
+// cgroup path moat/<id>/ names it), without touching any state directory:
+// the explicit way to clean up after another instance, live or not.
 #include "cli/commands.hpp"
 #include "converge/gc.hpp"
 #include "state/store.hpp"

@@ -57,9 +57,9 @@ bool needs_namespace(const plan::host_plan& plan) {
     return false;
 }
 
-// Containers of this instance alive in the kernel (their cgroups) that no
-// record names.
-std::set<std::string> unrecorded_cgroups(const state::store& store) {
+}  // namespace
+
+std::set<std::string> unrecorded_containers(const state::store& store) {
     std::set<std::string> out;
     auto mount = sandbox::cgroup_mount();
     if (!mount) {
@@ -79,11 +79,9 @@ std::set<std::string> unrecorded_cgroups(const state::store& store) {
     return out;
 }
 
-}  // namespace
-
 void claim_network_namespace(const state::store& store, const plan::host_plan& plan) {
     std::string gc = "`moat --state-dir " + store.dir() + " gc` stops and removes them first";
-    auto orphans = unrecorded_cgroups(store);
+    auto orphans = unrecorded_containers(store);
     if (!orphans.empty()) {
         std::string names;
         for (const auto& n : orphans) {

@@ -28,6 +28,7 @@
 #include "state/store.hpp"
 
 #include <optional>
+#include <set>
 #include <string>
 
 namespace moat::converge {
@@ -52,6 +53,11 @@ table_claim read_claim(const state::store& store, firewall::context& nft);
 
 // What to tell the user about a table that is not theirs.
 std::string foreign_table_message(const table_claim& c, const state::store& store);
+
+// Containers of this instance alive in the kernel (cgroups under
+// moat/<instance id>/) that no record of `store` names: its state directory
+// was deleted or lost them, and only `moat gc` finds them.
+std::set<std::string> unrecorded_containers(const state::store& store);
 
 // Refuses (moat::usage_error, exit 2; nothing touched) an `up` of `plan`
 // when another instance owns this namespace and `plan` needs it, and when

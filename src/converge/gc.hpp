@@ -21,7 +21,12 @@
 // v2), deletes the links they name that have no mark (an older moat's),
 // restores the sysctls they recorded, and removes the state directory.
 // Nothing of another instance, and nothing without moat's mark that no
-// record names, is touched.
+// record names, is touched. What gc cannot restore without records: the
+// forwarding sysctls `up` set to 1 (their original values were only in
+// host.json); route_localnet is per link and goes with it; containers make
+// no mounts in the host's mount namespace. Whose objects to collect is the
+// caller's choice: `moat gc` passes its own state directory's id, and
+// `gc --instance ID` — the explicit request — another's, alive or not.
 #pragma once
 
 #include "state/store.hpp"

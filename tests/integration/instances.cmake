@@ -4,5 +4,5 @@ moat_test(instances_test root
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
     ${CMAKE_CURRENT_LIST_DIR}/instances_test.cpp
-  LIBS moat_lab nlohmann_json::nlohmann_json)
+  LIBS moat_lab moat_state nlohmann_json::nlohmann_json)
 add_dependencies(instances_test moat)

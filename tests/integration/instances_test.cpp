@@ -4,6 +4,7 @@
 // directory is gone (converge/claim.hpp, converge/gc.hpp). Leaks are
 // counted on the lab's wan link (network_lab.hpp draws the lab).
 #include "network_lab.hpp"
+#include "state/store.hpp"
 
 #include <gtest/gtest.h>
 
@@ -196,6 +197,7 @@ exec = ["/bin/sleep", "100000"]
     auto down = l.moat("down");
     EXPECT_EQ(down.code, 0) << down.err;
     EXPECT_NE(down.out.find("nothing to remove"), npos) << down.out;  // it has no records: gc's job
+    EXPECT_NE(down.err.find("does not record still run"), npos) << down.err;
     auto refused = l.moat("up -f " + file);
     EXPECT_EQ(refused.code, 2) << refused.err;
     EXPECT_NE(refused.err.find(" gc`"), npos) << refused.err;
@@ -242,4 +244,44 @@ TEST(Instances, GcLeavesAnotherInstanceAlone) {
     EXPECT_NE(gc.err.find("left alone: table inet moat"), npos) << gc.err;
     EXPECT_EQ(kernel_view(l), before);
     EXPECT_GT(container_status(l, "quiet").value("pid", 0), 0);
+}
+
+// gc finds this instance's objects by their marks alone — no state
+// directory ever existed here: a link with its alias, and the policy rules
+// and routes of the tunnel tables, which carry no mark and so go only while
+// the namespace is not another instance's.
+TEST(Instances, GcGoesByMarksAndLeavesOthersAlone) {
+    lab l;
+    std::string id = moat::state::store(l.state_dir()).instance_id();
+    ASSERT_EQ(sh("rm -rf " + l.state_dir()).code, 0);
+    const std::string table = std::to_string(0x6d740001u);  // plan::tunnel_table's range
+    const std::vector<std::string> setup = {
+        "ip link add mt-mine type veth peer name mt-mine-p", "ip link set mt-mine alias 'moat:" + id + ":tunnel x'",
+        "ip link add mt-other type veth peer name mt-other-p", "ip link set mt-other alias 'moat:0123456789ab:tunnel y'",
+        "ip link add mt-plain type veth peer name mt-plain-p", "ip rule add priority 10000 from 10.171.70.2 lookup " + table,
+        // proto static: what moat makes (libnl sends RTPROT_STATIC with a delete too).
+        "ip route add unreachable default proto static table " + table};
+    for (const auto& cmd : setup) {
+        ASSERT_EQ(l.in(cmd).code, 0) << cmd;
+    }
+    // Another instance owns the namespace: its rules are not told apart from
+    // ours, so none goes; its link neither.
+    ASSERT_EQ(l.in("nft add table inet moat '{ comment \"moat:0123456789ab:/elsewhere\"; }'").code, 0);
+    auto gc = l.moat("gc");
+    EXPECT_EQ(gc.code, 0) << gc.out << gc.err;
+    EXPECT_EQ(ifindex(l, "mt-mine"), -1) << gc.out;
+    EXPECT_GT(ifindex(l, "mt-other"), 0);
+    EXPECT_GT(ifindex(l, "mt-plain"), 0);
+    EXPECT_NE(l.in("ip rule show").out.find("lookup " + table), npos);
+    EXPECT_NE(l.in("nft list table inet moat").out.find("/elsewhere"), npos);
+    EXPECT_NE(gc.err.find("left alone: policy rules"), npos) << gc.err;
+    // Positive control: with the namespace no one else's, they go.
+    ASSERT_EQ(l.in("nft delete table inet moat").code, 0);
+    gc = l.moat("gc");
+    EXPECT_EQ(gc.code, 0) << gc.out << gc.err;
+    EXPECT_EQ(l.in("ip rule show").out.find("lookup " + table), npos) << gc.out;
+    EXPECT_EQ(l.in("ip route show table " + table).out, "") << gc.out;
+    EXPECT_GT(ifindex(l, "mt-other"), 0);
+    EXPECT_GT(ifindex(l, "mt-plain"), 0);
+    EXPECT_EQ(sh("test -e " + l.state_dir()).code, 1);
 }
