@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "container/relay.hpp"
 #include "container/runtime.hpp"
+#include "converge/claim.hpp"
 #include "converge/converge.hpp"
 #include "converge/host.hpp"
 #include "state/store.hpp"
@@ -146,6 +147,7 @@ int cmd_run(const globals& g, const run_args& a) {
                               "` first");
         }
         auto p = plan_run(a, name, records);
+        converge::claim_network_namespace(store, {{}, {p}});  // another instance's namespace: exit 2, nothing made
         pend = container::prepare(store, p, so);
         try {
             auto all = running_plans(store, name);

@@ -2,6 +2,7 @@
 // anything (bad input exits 2 with nothing changed), then converge.
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
+#include "converge/claim.hpp"
 #include "converge/converge.hpp"
 #include "state/store.hpp"
 
@@ -106,6 +107,16 @@ int cmd_down(const globals& g, const up_args& a) {
         if (rep.actions.empty()) {
             std::printf("nothing to remove\n");
         }
+    }
+    // `down` goes by the records; what the kernel holds of this instance
+    // without one (the state directory was deleted) is gc's.
+    if (auto lost = converge::unrecorded_containers(store); !lost.empty()) {
+        std::string list;
+        for (const auto& n : lost) {
+            list += (list.empty() ? "" : ", ") + n;
+        }
+        std::fprintf(stderr, "moat: note: containers of this instance that %s does not record still run (%s): "
+                     "`moat --state-dir %s gc` removes them\n", store.dir().c_str(), list.c_str(), store.dir().c_str());
     }
     if (lock.held()) {
         store.remove_if_empty();

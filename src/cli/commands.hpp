@@ -26,6 +26,8 @@ int cmd_status(const globals& g, bool json);
 int cmd_check(const globals& g, const std::vector<std::string>& names, bool json, bool quiet, int watch_seconds);
 int cmd_exec(const globals& g, const std::string& name, const std::vector<std::string>& argv);
 int cmd_login(const globals& g, const std::string& name);
+// Removes what this instance (or the instance `instance`, an id) left in the kernel.
+int cmd_gc(const globals& g, const std::string& instance);
 int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow);
 
 struct run_args {

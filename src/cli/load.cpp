@@ -2,13 +2,16 @@
 
 #include "config/loader.hpp"
 #include "container/runtime.hpp"
+#include "converge/claim.hpp"
 #include "converge/host.hpp"
 #include "converge/ports.hpp"
 #include "netlink/netlink.hpp"
+#include "netlink/owner.hpp"
 #include "plan/host_checks.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
 #include "sys/error.hpp"
+#include "tunnel/tun_device.hpp"
 
 #include <unistd.h>
 
@@ -22,10 +25,18 @@ namespace {
 
 // The host's links, and its addresses and routes on links that are not
 // moat's (plan/host_checks.hpp says why each matters).
-void read_host_network(plan::host_context& ctx) {
+void read_host_network(plan::host_context& ctx, const std::string& instance) {
     auto nl = netlink::socket::open();
     for (const auto& l : nl.links()) {
         ctx.links.insert(l.name);
+        // This instance's mark proves the link is moat's even when no
+        // intact record names it (a damaged record, a kill -9 before the
+        // record was rewritten).
+        if (auto owner = netlink::parse_owner_alias(l.alias); owner && owner->instance == instance) {
+            ctx.moat_links.insert(l.name);
+        } else if (owner) {
+            ctx.link_owners[l.name] = "it belongs to moat instance " + owner->instance + " (" + owner->what + ")";
+        }
     }
     for (const auto& a : nl.addresses()) {
         if (!ctx.moat_links.count(a.ifname)) {
@@ -55,7 +66,13 @@ plan::host_context host_context_of(const state::store& store) {
         ctx.moat_links.insert(n.bridge_if);
         ctx.networks.emplace(name, std::move(n));
     }
-    for (const auto& r : store.containers()) {
+    auto listing = store.scan();
+    for (const auto& d : listing.damaged) {
+        if (!d.name.empty()) {  // its veth is what its name implies (converge/damage.hpp)
+            ctx.moat_links.insert(plan::host_link_name(d.name));
+        }
+    }
+    for (const auto& r : listing.records) {
         if (!r.host_if.empty()) {
             ctx.moat_links.insert(r.host_if);
         }
@@ -77,7 +94,7 @@ plan::host_context host_context_of(const state::store& store) {
             ctx.running.emplace(r.name, plan::running_container{r.origin, r.source, std::move(p)});
         }
     }
-    read_host_network(ctx);
+    read_host_network(ctx, store.instance_id());
     return ctx;
 }
 
@@ -137,6 +154,8 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
             }
         }
     }
+    // Another instance's namespace is the clearest reason of all: said first.
+    converge::claim_network_namespace(store, planned);
     // Against the host and what else runs: the lock is held (cmd_up), so
     // nothing changes between this check and `up` acting on it.
     plan::check_host(model, planned, ctx);
@@ -153,6 +172,15 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     }
     std::string moat_exe(exe, static_cast<size_t>(n));
     out.tunnels = plan::plan_tunnels(model, out.plans, moat_exe, ctx.running_tunnels);
+    // The runners mark their devices as this instance's (tunnel/tun_device.hpp).
+    for (auto& p : out.plans) {
+        if (p.name != plan::tunnels_container) {
+            continue;
+        }
+        for (auto& s : p.services) {
+            s.environment[tunnel::owner_env] = store.instance_id();
+        }
+    }
     for (const auto& p : model.pipes) {
         out.secrets.push_back(p.key_file);
     }

@@ -72,6 +72,10 @@ int dispatch(int argc, char** argv) {
     down->add_option("-f,--file", ua.file, "configuration file (limits `down` to its containers)");
     down->add_flag("-q,--quiet", g.quiet, "print nothing but errors");
     down->add_option("names", ua.names, "containers to remove (default: all)");
+    std::string gc_instance;
+    auto* gc = app.add_subcommand("gc", "remove everything of this instance the kernel holds, even without its state directory");
+    gc->add_flag("-q,--quiet", g.quiet, "print nothing but errors and notes");
+    gc->add_option("--instance", gc_instance, "an instance id instead of --state-dir's (state files untouched)");
     auto* plan = app.add_subcommand("plan", "print what `up` would change; change nothing");
     plan->add_option("-f,--file", ua.file, "configuration file");
     plan->add_option("names", ua.names, "containers to plan (default: all with autoStart)");
@@ -140,6 +144,7 @@ int dispatch(int argc, char** argv) {
         return cmd_down(g, ua);
     }
     if (*plan) return cmd_plan(g, ua);
+    if (*gc) return cmd_gc(g, gc_instance);
     if (*status) return cmd_status(g, json);
     if (*check) return cmd_check(g, check_names, json, quiet_check, watch_seconds);
     if (*exec) {

@@ -1,12 +1,15 @@
 #include "container/network.hpp"
 
 #include "netlink/netlink.hpp"
+#include "netlink/owner.hpp"
 #include "netlink/sysctl.hpp"
 #include "sys/error.hpp"
 #include "sys/hash.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
+
+#include <cstdio>
 
 namespace moat::container {
 
@@ -60,7 +63,26 @@ netlink::mac_address eth0_mac(const plan::container_plan& plan) {
 
 }  // namespace
 
-void wire_network(const plan::container_plan& plan, pid_t pid) {
+void check_link_free(const plan::container_plan& plan, const std::string& instance) {
+    if (plan.host_if.empty()) {
+        return;
+    }
+    auto host = netlink::socket::open();
+    auto link = host.link(plan.host_if);
+    if (!link) {
+        return;
+    }
+    auto owner = netlink::parse_owner_alias(link->alias);
+    if (owner && owner->instance == instance) {
+        host.delete_link_if_owned(plan.host_if, instance, false);  // ours, left by a failed run
+        return;
+    }
+    throw moat::error("container " + plan.name + ": interface " + plan.host_if + " exists: " +
+                      (owner ? "it belongs to moat instance " + owner->instance + " (" + owner->what + ")"
+                             : std::string("moat did not create it (the host's own, or an older moat's)")));
+}
+
+void wire_network(const plan::container_plan& plan, pid_t pid, const std::string& instance) {
     std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
     sys::unique_fd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns) {
@@ -74,6 +96,7 @@ void wire_network(const plan::container_plan& plan, pid_t pid) {
     auto host = netlink::socket::open();
     // Up at once: the kernel refuses routes through a link that is down.
     host.create_veth(plan.host_if, "eth0", {ns.get(), plan.bridge_if, eth0_mac(plan), true});
+    host.set_alias(plan.host_if, netlink::owner_alias(instance, "container " + plan.name));
     inner.set_up("eth0");
     // route_localnet off whatever the host's conf/default says: on, the host
     // takes the container's frames for 127.0.0.0/8 (CVE-2020-8558). converge
@@ -106,9 +129,12 @@ void wire_network(const plan::container_plan& plan, pid_t pid) {
     }
 }
 
-void unwire_network(const std::string& host_if) {
+void unwire_network(const std::string& host_if, const std::string& instance) {
     auto host = netlink::socket::open();
-    host.delete_link(host_if);
+    auto d = host.delete_link_if_owned(host_if, instance);
+    if (d.what == netlink::owned_deletion::result::kept) {
+        std::fprintf(stderr, "moat: note: left %s alone: %s\n", host_if.c_str(), d.reason.c_str());
+    }
 }
 
 }  // namespace moat::container

@@ -14,10 +14,18 @@
 namespace moat::container {
 
 // Configures the network of the container whose init is `pid`: loopback up,
-// and the veth pair with addresses and routes when the plan has one.
-void wire_network(const plan::container_plan& plan, pid_t pid);
+// and the veth pair with addresses and routes when the plan has one. The
+// host end is marked as `instance`'s (netlink/owner.hpp).
+void wire_network(const plan::container_plan& plan, pid_t pid, const std::string& instance);
 
-// Deletes the host end of the veth (the peer goes with it); absent is fine.
-void unwire_network(const std::string& host_if);
+// Throws when the host end of the plan's veth exists and is not
+// `instance`'s (another instance's, the host's own); deletes a stale one of
+// `instance`'s. Called before anything of the container is recorded or made.
+void check_link_free(const plan::container_plan& plan, const std::string& instance);
+
+// Deletes the host end of the veth (the peer goes with it) if it is
+// `instance`'s, or has no mark (an older moat made it); absent is fine.
+// Another instance's link is left alone, with a note on stderr.
+void unwire_network(const std::string& host_if, const std::string& instance);
 
 }  // namespace moat::container

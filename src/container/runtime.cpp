@@ -119,7 +119,24 @@ sys::unique_fd open_directory(const std::string& path) {
 
 }  // namespace
 
+std::string instance_of(const state::container_record& rec) {
+    // prepare() names the cgroup <mount>/moat/<instance id>/<name>.
+    auto tail = "/" + rec.name;
+    auto at = rec.cgroup.rfind("/moat/");
+    if (at == std::string::npos || rec.cgroup.size() < tail.size() ||
+        rec.cgroup.compare(rec.cgroup.size() - tail.size(), tail.size(), tail) != 0) {
+        return "";
+    }
+    auto start = at + 6, end = rec.cgroup.size() - tail.size();
+    return end > start ? rec.cgroup.substr(start, end - start) : "";
+}
+
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts) {
+    // Before anything is recorded: a name another instance (or the host)
+    // holds is refused, never recorded and so never deleted later.
+    if (plan.private_network) {
+        check_link_free(plan, store.instance_id());
+    }
     pending p;
     auto& rec = p.record;
     rec.name = plan.name;
@@ -175,7 +192,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
 
     try {
         if (plan.private_network) {
-            wire_network(plan, child.pid);
+            wire_network(plan, child.pid, store.instance_id());
         }
     } catch (...) {
         add_context("wiring the network of container " + plan.name);
@@ -308,7 +325,7 @@ void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
         sandbox::cgroup::destroy(rec.cgroup, std::chrono::seconds(5));
     }
     if (!rec.host_if.empty()) {
-        unwire_network(rec.host_if);
+        unwire_network(rec.host_if, instance_of(rec));
     }
 }
 

@@ -60,6 +60,9 @@ void request_stop(const state::container_record& record);
 
 // Whether the record's init is alive.
 bool running(const state::container_record& record);
+// The moat instance (state::store::instance_id()) whose record this is, from
+// its cgroup path; "" without one (no cgroup v2).
+std::string instance_of(const state::container_record& record);
 
 struct enter_options {
     std::string cwd = "/";  // where the command starts; / when it does not exist

@@ -2,6 +2,7 @@
 
 #include "converge/damage.hpp"
 #include "converge/detail.hpp"
+#include "converge/claim.hpp"
 #include "converge/host.hpp"
 #include "converge/routing.hpp"
 
@@ -244,7 +245,7 @@ void stop_container(const state::container_record& rec, std::chrono::millisecond
     // `_tunnels` takes its runners' tunnel devices with it; a damaged
     // record no longer says which (damage.hpp).
     if (rec.name == plan::tunnels_container && rec.spec.is_object()) {
-        remove_tunnel_devices(plan::plan_from_json(rec.spec));
+        remove_tunnel_devices(plan::plan_from_json(rec.spec), container::instance_of(rec));
     }
 }
 
@@ -279,6 +280,7 @@ bool sync_firewall(state::store& store, const std::vector<plan::container_plan>&
 }
 
 report up(state::store& store, const plan::host_plan& plan, const up_options& opts) {
+    claim_network_namespace(store, plan);  // another instance's namespace: exit 2 before anything is touched
     report rep;
     stopwatch sw(opts.progress);
     store.host();  // a damaged host.json: refused before anything is touched

@@ -3,8 +3,10 @@
 // containers need — created, repaired, or removed when no one needs it.
 #include "converge/host.hpp"
 
+#include "converge/claim.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
+#include "netlink/owner.hpp"
 #include "netlink/sysctl.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
@@ -12,6 +14,7 @@
 
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -33,6 +36,7 @@ netlink::mac_address bridge_mac(const state::store& store, const std::string& br
 
 void create_network(netlink::socket& nl, const state::store& store, const plan::network_plan& n) {
     nl.create_bridge(n.bridge_if, bridge_mac(store, n.bridge_if));
+    nl.set_alias(n.bridge_if, netlink::owner_alias(store.instance_id(), "network " + n.name));
     nl.add_address(n.bridge_if, n.gateway);
     if (n.gateway6) {
         nl.add_address(n.bridge_if, *n.gateway6);
@@ -73,7 +77,11 @@ std::set<std::string> sync_networks(state::store& store, const std::vector<plan:
         auto recorded = plan::network_from_json(j);
         auto it = want.find(name);
         if (it == want.end() || !(*it->second == recorded)) {
-            nl.delete_link(recorded.bridge_if);
+            auto d = nl.delete_link_if_owned(recorded.bridge_if, store.instance_id());
+            if (d.what == netlink::owned_deletion::result::kept) {
+                std::fprintf(stderr, "moat: note: network %s: left %s alone: %s\n", name.c_str(),
+                             recorded.bridge_if.c_str(), d.reason.c_str());
+            }
             host.networks.erase(name);
             store.save_host(host);
         }
@@ -81,13 +89,22 @@ std::set<std::string> sync_networks(state::store& store, const std::vector<plan:
     std::set<std::string> built;
     for (const auto& n : wanted) {
         bool recorded = host.networks.count(n.name) > 0;
-        bool present = nl.link_index(n.bridge_if).has_value();
-        if (recorded && present) {
+        auto link = nl.link(n.bridge_if);
+        auto owner = link ? netlink::parse_owner_alias(link->alias) : std::nullopt;
+        bool ours = link && (owner ? owner->instance == store.instance_id() : recorded);
+        if (ours && recorded) {
+            if (link->alias.empty()) {
+                // Made by a moat before aliases: marked now, found by `gc` from here on.
+                nl.set_alias(n.bridge_if, netlink::owner_alias(store.instance_id(), "network " + n.name));
+            }
             continue;
         }
-        if (present) {
-            throw moat::error("network " + n.name + ": interface " + n.bridge_if +
-                              " exists but moat did not create it (another moat state directory, or the host's own)");
+        if (link) {
+            std::string whose = owner && !ours ? "it belongs to moat instance " + owner->instance
+                                : ours     ? "this instance made it, but " + store.dir() +
+                                             " does not record it (`moat gc` removes what the state directory lost)"
+                                           : "moat did not create it (the host's own, or an older moat's)";
+            throw moat::error("network " + n.name + ": interface " + n.bridge_if + " exists: " + whose);
         }
         host.networks[n.name] = plan::to_json(n);
         store.save_host(host);  // intent first
@@ -163,8 +180,25 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
         return false;  // nothing to do: not even a libnftables context
     }
     firewall::context nft;
+    auto claim = read_claim(store, nft);
+    if (claim.foreign()) {
+        if (!spec.endpoints.empty()) {
+            // `up` refused earlier (claim_network_namespace); this is `run`,
+            // or a claim that appeared since: nothing is replaced.
+            throw moat::error(foreign_table_message(claim, store));
+        }
+        // Not ours to delete: forget it.
+        std::fprintf(stderr, "moat: note: left table inet moat alone: %s\n", foreign_table_message(claim, store).c_str());
+        host.nft_table = false;
+        host.nft_ruleset.clear();
+        host.nft_listing.clear();
+        store.save_host(host);
+        return false;
+    }
     if (spec.endpoints.empty()) {
-        nft.remove();
+        if (claim.exists()) {
+            nft.remove();
+        }
         host.nft_table = false;
         host.nft_ruleset.clear();
         host.nft_listing.clear();
@@ -172,14 +206,24 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
         return true;
     }
     std::string script = firewall::render(spec);
-    if (!force && host.nft_table && host.nft_ruleset == script && nft.current()) {
+    // A table of an older moat (no claim) is committed again to carry one.
+    if (!force && host.nft_table && host.nft_ruleset == script && claim.exists() && claim.owner) {
         return false;
     }
     // Intent first: a crash after the commit must still let `down` find the table.
     host.nft_table = true;
     store.save_host(host);
     sys::failpoint("before-firewall");
-    nft.apply(script);
+    try {
+        // An absent table is created, never replaced: if another instance
+        // made one since the look above, this fails and changes nothing.
+        nft.apply(script, firewall::claim_comment(own_claim(store)), !claim.exists());
+    } catch (...) {
+        if (!claim.exists() && read_claim(store, nft).foreign()) {
+            add_context("another moat instance took this network namespace at the same time");
+        }
+        throw;
+    }
     sys::failpoint("after-firewall");
     host.nft_ruleset = script;
     host.nft_listing = nft.current().value_or("");

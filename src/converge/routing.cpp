@@ -1,9 +1,12 @@
 #include "converge/routing.hpp"
 
+#include "converge/claim.hpp"
+#include "netlink/owner.hpp"
 #include "plan/tunnel.hpp"
 
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <optional>
 #include <set>
 
@@ -104,7 +107,7 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running) {
     return rp;
 }
 
-void remove_tunnel_devices(const plan::container_plan& tunnels) {
+void remove_tunnel_devices(const plan::container_plan& tunnels, const std::string& instance) {
     std::optional<netlink::socket> nl;
     for (const auto& s : tunnels.services) {
         if (s.name.rfind("tunnel-", 0) != 0 || s.argv.size() < 3) {
@@ -115,7 +118,10 @@ void remove_tunnel_devices(const plan::container_plan& tunnels) {
             nl = netlink::socket::open();
         }
         if (auto link = nl->link(device); link && link->kind == "tun") {
-            nl->delete_link(device);
+            auto d = nl->delete_link_if_owned(device, instance);
+            if (d.what == netlink::owned_deletion::result::kept) {
+                std::fprintf(stderr, "moat: note: left tunnel device %s alone: %s\n", device.c_str(), d.reason.c_str());
+            }
         }
     }
 }
@@ -161,13 +167,26 @@ void sync_routing(state::store& store, const std::vector<plan::container_plan>& 
         }
     }
     store.save_host(host);
+    // Rules and routes carry no owner: one that another instance's rule
+    // equals (same tunnel name, same address) is indistinguishable. So they
+    // are removed only while this namespace is not another instance's
+    // (claim.hpp); otherwise they are forgotten, which fails closed (a
+    // stray rule sends into a table whose default is unreachable).
+    std::optional<bool> may_delete;
+    auto owned_namespace = [&] {
+        if (!may_delete) {
+            firewall::context nft;
+            may_delete = !read_claim(store, nft).foreign();
+        }
+        return *may_delete;
+    };
     for (const auto& j : old_rules) {
-        if (std::find(want_rules.begin(), want_rules.end(), j) == want_rules.end()) {
+        if (std::find(want_rules.begin(), want_rules.end(), j) == want_rules.end() && owned_namespace()) {
             nl.delete_rule(rule_from(j));
         }
     }
     for (const auto& j : old_routes) {
-        if (std::find(want_routes.begin(), want_routes.end(), j) == want_routes.end()) {
+        if (std::find(want_routes.begin(), want_routes.end(), j) == want_routes.end() && owned_namespace()) {
             nl.delete_route(route_from(j));
         }
     }
@@ -198,7 +217,8 @@ void sync_routing(state::store& store, const std::vector<plan::container_plan>& 
             gone_tables.insert(j.at("table").get<std::uint32_t>());
         }
     }
-    for (const auto& r : gone_tables.empty() ? std::vector<netlink::rule>{} : nl.rules()) {
+    bool sweep = !gone_tables.empty() && owned_namespace();
+    for (const auto& r : sweep ? nl.rules() : std::vector<netlink::rule>{}) {
         if (gone_tables.count(r.table) && r.action == netlink::rule_action::to_table) {
             nl.delete_rule(r);
         }

@@ -48,8 +48,9 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running);
 // but an OpenVPN device is persistent (the daemon is unprivileged, see
 // src/tunnel/daemon.hpp), so one whose runner was killed with -9 stays
 // until the next runner of that tunnel starts — or until this. Only tun
-// devices are deleted; absent ones are fine.
-void remove_tunnel_devices(const plan::container_plan& tunnels);
+// devices of `instance` (their alias, netlink/owner.hpp; or none, made by
+// an older moat) are deleted; absent ones are fine.
+void remove_tunnel_devices(const plan::container_plan& tunnels, const std::string& instance);
 
 // Adds to `h` the routes and rules routing_for(plans) makes that it does
 // not record yet, so that sync_routing() removes them once they are no

@@ -51,12 +51,20 @@ std::string context::run(const std::string& cmd) {
     return out;
 }
 
-void context::apply(const std::string& script) {
+void context::apply(const std::string& script, const std::string& comment, bool create) {
     // "add" makes the "delete" valid when the table does not exist yet; all
-    // three travel in one netlink batch, which the kernel commits as one
+    // of it travels in one netlink batch, which the kernel commits as one
     // transaction: the new table replaces the old one or nothing happens.
+    // "create" instead fails the whole batch when the table exists. The
+    // comment is a table property of its own statement; the script's
+    // "table inet moat { ... }" then adds to that table without clearing it.
+    std::string head = std::string(create ? "create" : "add") + " table " + table_id() + "\ndelete table " +
+                       table_id() + "\n";
+    if (!comment.empty()) {
+        head += "table " + table_id() + " { comment \"" + comment + "\"; }\n";
+    }
     try {
-        run("add table " + table_id() + "\ndelete table " + table_id() + "\n" + script);
+        run(head + script);
     } catch (...) {
         add_context("applying nftables table " + table_id());
     }

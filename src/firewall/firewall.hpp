@@ -71,6 +71,16 @@
 //    from another container are masqueraded on the way in, so that the
 //    reply comes back through the host and is un-NAT'ed.
 //
+// Whose table it is. Two moat instances (state directories) in one network
+// namespace would both want this one table; the first to make it writes its
+// claim into the table's comment — "moat:<instance id>:<state dir>"
+// (nftables table comments, kernel 5.10 userdata, nft 0.9.7+; at most 128
+// bytes) — and every other instance refuses to replace or delete a table
+// whose claim is not its own (converge/host.hpp). A table is only ever
+// made with "create table" in the same transaction as its contents, so two
+// instances racing for an absent table cannot both win: the loser's batch
+// fails with EEXIST and changes nothing.
+//
 // Chain names are unquoted nft identifiers (nft 1.0.6 does not accept quoted
 // chain names): "in_"/"out_"/"guard_" + a container name of [A-Za-z0-9_-], which can
 // never collide with an nft keyword.
@@ -147,6 +157,23 @@ std::vector<std::uint16_t> allowed_host_ports(const endpoint& e, const std::stri
 // needs net.ipv4.conf.<link>.route_localnet = 1 for the replies.
 bool forwards_from_localhost(const endpoint& e);
 
+// The table's claim: which moat instance made it, and from which state
+// directory (to tell the user; the id is what counts).
+struct claim {
+    std::string instance;   // state::store::instance_id()
+    std::string state_dir;  // as given to that instance; may be shortened
+    bool operator==(const claim&) const = default;
+};
+
+// "moat:<instance>:<state dir>", at most 128 bytes (nft's limit for a
+// comment), without characters an nft string cannot hold: a longer path
+// keeps its tail after "...", other characters become '?'.
+std::string claim_comment(const claim& c);
+// The claim in a table comment; nullopt when it is not moat's.
+std::optional<claim> parse_claim(const std::string& comment);
+// The comment of the table in a `list table` listing; nullopt when it has none.
+std::optional<std::string> listing_comment(const std::string& listing);
+
 // RAII over struct nft_ctx with buffered output and error streams.
 class context {
 public:
@@ -159,7 +186,10 @@ public:
 
     // Replaces table inet moat with `script` (render()'s output) in one
     // transaction; on error nothing changes and moat::error carries nft's text.
-    void apply(const std::string& script);
+    // `comment` (claim_comment()) becomes the table's comment. With
+    // `create`, the transaction fails (EEXIST, nothing changes) if the table
+    // exists: for making a table believed absent.
+    void apply(const std::string& script, const std::string& comment = "", bool create = false);
     // Deletes table inet moat if present; absent is fine.
     void remove();
     // "list table inet moat", or nullopt when the table does not exist.

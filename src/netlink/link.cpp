@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "netlink/detail.hpp"
+#include "netlink/owner.hpp"
 #include "sys/error.hpp"
 
 namespace moat::netlink {
@@ -23,6 +24,8 @@ link_info to_info(rtnl_link* l) {
     out.up = (rtnl_link_get_flags(l) & IFF_UP) != 0;
     out.master = rtnl_link_get_master(l);
     out.mtu = rtnl_link_get_mtu(l);
+    const char* alias = rtnl_link_get_ifalias(l);
+    out.alias = alias ? alias : "";
     return out;
 }
 
@@ -193,6 +196,42 @@ bool socket::delete_link(const std::string& name) {
     rtnl_link_set_name(l.get(), name.c_str());
     _impl->begin();
     return _impl->check_missing_ok(rtnl_link_delete(_impl->sock.get(), l.get()), "deleting link " + name);
+}
+
+void socket::set_alias(const std::string& name, const std::string& alias) {
+    auto c = change_by_name(name);
+    rtnl_link_set_ifalias(c.get(), alias.c_str());
+    apply_change(*_impl, c.get(), "marking link " + name + " as moat's (alias " + alias + ")");
+}
+
+owned_deletion socket::delete_link_if_owned(const std::string& name, const std::string& instance, bool legacy) {
+    owned_deletion out;
+    auto l = link(name);
+    if (!l) {
+        return out;
+    }
+    auto owner = parse_owner_alias(l->alias);
+    bool ours = owner ? owner->instance == instance : l->alias.empty() && legacy;
+    if (!ours) {
+        out.what = owned_deletion::result::kept;
+        out.alias = l->alias;
+        if (owner) {
+            out.reason = "link " + name + " belongs to moat instance " + owner->instance + " (" + owner->what + ")";
+        } else {
+            out.reason = "link " + name + " was not made by this moat instance" +
+                         (l->alias.empty() ? std::string() : " (alias \"" + l->alias + "\")");
+        }
+        return out;
+    }
+    // By the index just looked at, not by name: if the name changed hands
+    // in between, the link that was checked is gone (ENODEV) and the new
+    // one is not touched.
+    auto del = owned(rtnl_link_alloc());
+    rtnl_link_set_ifindex(del.get(), l->index);
+    _impl->begin();
+    bool gone = _impl->check_missing_ok(rtnl_link_delete(_impl->sock.get(), del.get()), "deleting link " + name);
+    out.what = gone ? owned_deletion::result::deleted : owned_deletion::result::absent;
+    return out;
 }
 
 std::vector<link_info> socket::links() {

@@ -33,6 +33,14 @@
 //
 //  * Deletions are idempotent: deleting what is not there returns false.
 //
+//  * Ownership. Every link moat creates carries an alias (IFLA_IFALIAS)
+//    "moat:<instance id>:<what>" (owner.hpp), set right after the link is
+//    created (the kernel ignores IFLA_IFALIAS in RTM_NEWLINK for a new
+//    device: rtnl_create_link() does not read it, only do_setlink() does).
+//    moat deletes a link by name only through delete_link_if_owned(), which
+//    leaves a link whose alias names another instance (or anything that is
+//    not moat's) alone.
+//
 //  * A socket is not thread-safe (libnl sockets are not); use one per thread.
 #pragma once
 
@@ -76,6 +84,15 @@ struct link_info {
     bool up = false;   // administratively up (IFF_UP)
     int master = 0;    // ifindex of the bridge it is enslaved to, 0 = none
     unsigned mtu = 0;
+    std::string alias;  // IFLA_IFALIAS; "" when none
+};
+
+// What delete_link_if_owned() did.
+struct owned_deletion {
+    enum class result { absent, deleted, kept } what = result::absent;
+    std::string alias;  // the alias of a link it kept ("" when it has none)
+    // "link ve-x belongs to moat instance 0123456789ab (container x)", for a kept link.
+    std::string reason;
 };
 
 struct address_info {
@@ -182,6 +199,13 @@ public:
     void clear_master(const std::string& ifname);
     void move_link(const std::string& name, int netns_fd);
     bool delete_link(const std::string& name);  // false: no such link
+    // Deletes `name` only if it is `instance`'s: its alias names that
+    // instance, or it has no alias at all and `legacy` is set (the caller's
+    // records name it: a link made by a moat before aliases). Anything else
+    // — another instance's link, the host's own — is kept and described.
+    owned_deletion delete_link_if_owned(const std::string& name, const std::string& instance, bool legacy = true);
+    // Sets (or with "" clears) the link's alias, IFLA_IFALIAS.
+    void set_alias(const std::string& name, const std::string& alias);
     std::vector<link_info> links();
 
     // --- addresses. IPv6 addresses get IFA_F_NODAD so they are usable at once

@@ -262,7 +262,11 @@ private:
             return;
         }
         if (_ctx.links.count(link) && !_ctx.moat_links.count(link)) {
-            add(at, "interface " + link + " already exists on the host and is not moat's", "rename or remove it");
+            auto whose = _ctx.link_owners.find(link);
+            add(at, "interface " + link + " exists: " +
+                        (whose != _ctx.link_owners.end() ? whose->second
+                                                         : "moat did not create it (the host's own, or an older moat's)"),
+                "rename or remove it");
             return;
         }
         for (const auto& k : _kept) {

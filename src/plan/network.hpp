@@ -84,7 +84,9 @@ struct host_context {
     std::map<std::string, running_container> running;
     std::map<std::string, network_plan> networks;  // the bridges the host record names
     std::set<std::string> links;       // every link of the host's namespace
-    std::set<std::string> moat_links;  // the links the records name
+    std::set<std::string> moat_links;  // the links the records name, or this instance's mark
+    // Links another moat instance marked (netlink/owner.hpp): whose they are, for people.
+    std::map<std::string, std::string> link_owners;
     std::vector<host_address> addresses;  // on links that are not moat's
     std::vector<host_route> routes;       // via links that are not moat's
     std::vector<sys::ip_address> gateways;  // of every main-table route

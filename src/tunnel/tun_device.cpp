@@ -1,5 +1,6 @@
 #include "tunnel/tun_device.hpp"
 
+#include "netlink/owner.hpp"
 #include "sys/error.hpp"
 
 #include <fcntl.h>
@@ -10,9 +11,21 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace moat::tunnel {
+
+namespace {
+
+// The instance whose runner this is ("" for a runner started by a moat
+// before instances had ids, or by hand).
+std::string owner() {
+    const char* id = std::getenv(owner_env);
+    return id ? id : "";
+}
+
+}  // namespace
 
 sys::unique_fd create_tun(const std::string& name, short flags) {
     netlink::validate_ifname(name);
@@ -24,6 +37,9 @@ sys::unique_fd create_tun(const std::string& name, short flags) {
     std::memcpy(ifr.ifr_name, name.c_str(), name.size());
     ifr.ifr_flags = flags;
     sys::check(::ioctl(fd.get(), TUNSETIFF, &ifr), "creating tun device " + name);
+    if (auto id = owner(); !id.empty()) {
+        netlink::socket::open().set_alias(name, netlink::owner_alias(id, "tunnel " + name));
+    }
     return fd;
 }
 
@@ -41,6 +57,13 @@ void delete_tun(netlink::socket& nl, const std::string& name) {
     if (link->kind != "tun") {
         throw moat::error("link " + name + " exists and is not a tun device (" +
                           (link->kind.empty() ? "no kind" : link->kind) + "): moat will not take it over");
+    }
+    if (auto id = owner(); !id.empty()) {
+        auto d = nl.delete_link_if_owned(name, id);
+        if (d.what == netlink::owned_deletion::result::kept) {
+            throw moat::error(d.reason + ": moat will not take it over");
+        }
+        return;
     }
     nl.delete_link(name);
 }

@@ -19,6 +19,11 @@
 
 namespace moat::tunnel {
 
+// The runner's environment names its moat instance (state::store's id):
+// the device is marked as that instance's (netlink/owner.hpp), and only a
+// device of that instance, or without a mark, is deleted.
+inline constexpr const char* owner_env = "MOAT_LINK_OWNER";
+
 // Opens the clone device and creates tun device `name` with `flags`
 // (IFF_TUN, IFF_NO_PI); it lives as long as the returned fd.
 sys::unique_fd create_tun(const std::string& name, short flags);
@@ -27,7 +32,8 @@ sys::unique_fd create_tun(const std::string& name, short flags);
 void persist_for(int tun_fd, const daemon_identity& who);
 
 // Deletes the tun device `name` if there is one (a leftover of a runner
-// killed with -9); throws if a link of that name is not a tun device.
+// killed with -9); throws if a link of that name is not a tun device, or
+// is another instance's.
 void delete_tun(netlink::socket& nl, const std::string& name);
 
 // A clone device node (10:200, as /dev/net/tun) at `path`, owned by `who`,

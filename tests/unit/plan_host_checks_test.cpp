@@ -109,7 +109,7 @@ TEST(plan_host_checks, uplink_must_exist_and_links_must_be_free) {
     EXPECT_THAT(clashes(load(with_uplink), ctx), IsEmpty());
     // A link of that name that the records do not name is someone else's.
     ctx.links.insert("ve-m");
-    EXPECT_THAT(clashes(load(with_uplink), ctx), ElementsAre("5:13: interface ve-m already exists on the host and is not moat's"));
+    EXPECT_THAT(clashes(load(with_uplink), ctx), ElementsAre("5:13: interface ve-m exists: moat did not create it (the host's own, or an older moat's)"));
     ctx.moat_links.insert("ve-m");
     EXPECT_THAT(clashes(load(with_uplink), ctx), IsEmpty());
 }
