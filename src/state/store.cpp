@@ -114,7 +114,39 @@ void store::save(const container_record& r) {
     sys::write_file_atomic(dir + "/record.json", to_json(r).dump(2) + "\n", 0600, sync_records);
 }
 
+store::~store() {
+    if (!_removed.empty()) {
+        collect();
+    }
+}
+
+void store::collect() noexcept {
+    try {
+        auto unrecorded = [this] {
+            std::vector<std::string> out;
+            std::error_code ec;
+            for (const auto& e : std::filesystem::directory_iterator(_dir + "/containers", ec)) {
+                if (e.is_directory(ec) && !sys::path_exists(e.path().string() + "/record.json")) {
+                    out.push_back(e.path().string());
+                }
+            }
+            return out;
+        };
+        if (unrecorded().empty()) {
+            return;
+        }
+        auto held = lock();
+        for (const auto& dir : unrecorded()) {
+            sys::remove_tree(dir);
+        }
+        _removed.clear();
+    } catch (...) {
+        // Left for the next `down`, which collects again.
+    }
+}
+
 void store::remove_if_empty() {
+    collect();
     std::error_code ec;
     if (sys::path_exists(_dir + "/host.json") ||
         !std::filesystem::is_empty(_dir + "/containers", ec) || ec) {
@@ -134,7 +166,17 @@ nlohmann::json store::services(const std::string& name) const {
     }
 }
 
-void store::remove(const std::string& name) { sys::remove_tree(container_dir(name)); }
+void store::remove(const std::string& name) {
+    std::string dir = container_dir(name);
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.path().filename() != "logs") {
+            sys::remove_tree(e.path().string());
+        }
+    }
+    ::rmdir(dir.c_str());  // done unless logs/ is there
+    _removed.insert(name);
+}
 
 host_record store::host() const {
     host_record h;

@@ -13,7 +13,9 @@
 //   host.json                     host-wide objects: the nftables table, bridges, sysctls
 //   containers/<name>/record.json one container's record
 //   containers/<name>/logs/       service logs, init.log, services.json (owned by the
-//                                 container's root uid when it has a user namespace)
+//                                 container's root uid when it has a user namespace);
+//                                 kept when `up` recreates or repairs the container
+//                                 (see remove()), bounded by the init's rotation
 #pragma once
 
 #include "sys/process.hpp"
@@ -23,6 +25,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +65,11 @@ class store {
 public:
     // Opens (creating if needed, mode 0700) the state directory.
     explicit store(std::string dir);
+    // Removes the logs of containers remove()d and not saved again (see
+    // there). That takes the lock: release yours first.
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
 
     const std::string& dir() const { return _dir; }
     // Exclusive lock for the whole command; released when the fd closes.
@@ -73,21 +81,36 @@ public:
     std::vector<container_record> containers() const;
     std::optional<container_record> load(const std::string& name) const;
     void save(const container_record& r);
-    // Removes the container's directory (record, logs, rootfs mount point).
+    // Removes the container's directory (record, rootfs mount point), its
+    // logs/ only once this store is done with (the end of the command) and
+    // only if no record was saved under that name again by then: `up`
+    // recreating or repairing a container removes the old one and records
+    // the new one in one command, and the new init appends to the logs the
+    // old one wrote; `down`, `run --rm` and a container dropped from the
+    // file leave nothing.
     void remove(const std::string& name);
     std::string container_dir(const std::string& name) const;
     // The init's services.json of a container ("services" object; empty
     // when it has not written one).
     nlohmann::json services(const std::string& name) const;
     // Removes the state directory itself when nothing is recorded any more,
-    // so that `down` leaves no state files behind.
+    // so that `down` leaves no state files behind. First removes the
+    // directories of containers without a record (collect()).
     void remove_if_empty();
 
     host_record host() const;
     void save_host(const host_record& h);
 
 private:
+    // Removes every container directory that holds no record (logs that
+    // outlived their record, or what a crash between remove() and save()
+    // left), under the lock: no other moat is then between prepare()'s
+    // mkdir of a logs directory and its record. Takes the lock only when
+    // there is something to remove. Never throws.
+    void collect() noexcept;
+
     std::string _dir;
+    std::set<std::string> _removed;  // by remove(): their logs wait for collect()
 };
 
 nlohmann::json to_json(const container_record& r);

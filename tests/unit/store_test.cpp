@@ -64,3 +64,49 @@ TEST(Store, InstanceIdsDifferPerDirectory) {
     sys::remove_tree(a);
     sys::remove_tree(b);
 }
+
+// A container's logs outlive its record until the command is done: kept
+// when the same command records it again (`up` recreating it), removed
+// otherwise (`down`, `run --rm`, dropped from the file) and by `down`'s
+// remove_if_empty() when a crash left them without a record.
+TEST(Store, LogsSurviveARecreateAndNothingElse) {
+    auto top = temp_dir();
+    auto dir = top + "/state";
+    auto logs = [&](const std::string& name) { return dir + "/containers/" + name + "/logs/web.log"; };
+    state::container_record r;
+    {
+        state::store st(dir);
+        for (const char* name : {"kept", "gone", "down"}) {
+            r.name = name;
+            st.save(r);
+            sys::make_dirs(dir + "/containers/" + name + "/logs");
+            sys::write_file_atomic(logs(name), "line\n", 0600, false);
+        }
+    }
+    {
+        state::store st(dir);  // `up`: recreates "kept", drops "gone"
+        st.remove("kept");
+        st.remove("gone");
+        EXPECT_FALSE(st.load("kept"));
+        EXPECT_EQ(st.containers().size(), 1u);  // logs without a record are no container
+        r.name = "kept";
+        st.save(r);
+    }
+    EXPECT_EQ(sys::read_file(logs("kept")), "line\n");
+    EXPECT_FALSE(sys::path_exists(dir + "/containers/gone"));
+    EXPECT_TRUE(sys::path_exists(logs("down")));
+    {
+        state::store st(dir);  // `down`
+        st.remove("kept");
+        st.remove("down");
+        st.remove_if_empty();
+        EXPECT_FALSE(sys::path_exists(dir));
+    }
+    {
+        state::store st(dir);  // a crash between remove() and save() left logs alone
+        sys::make_dirs(dir + "/containers/crashed/logs");
+        st.remove_if_empty();
+        EXPECT_FALSE(sys::path_exists(dir));
+    }
+    sys::remove_tree(top);
+}
