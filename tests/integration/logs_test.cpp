@@ -52,6 +52,17 @@ nlohmann::json service_status(lab& l, const std::string& c, const std::string& s
     return nlohmann::json::object();
 }
 
+// Lines of a log file that do not start "2026-11-29T01:02:03.456Z ".
+int unstamped_lines(const std::string& path) {
+    static const std::regex stamp("^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\\.[0-9]{3}Z ");
+    std::ifstream in(path);
+    int bad = 0;
+    for (std::string line; std::getline(in, line);) {
+        bad += std::regex_search(line.substr(0, 25), stamp) ? 0 : 1;
+    }
+    return bad;
+}
+
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 10s) {
     auto end = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < end) {
@@ -86,7 +97,13 @@ script = 'echo still-here; sleep 100000'
     ASSERT_TRUE(eventually([&] { return l.moat("logs c flood").out.find(" flood-over\n") != std::string::npos; }))
         << bytes_of(l, "c", "flood");
     EXPECT_LE(bytes_of(l, "c", "flood"), cap + one_line);
+    // Exactly one rotated file, each file under its 1 MiB, every line stamped.
     EXPECT_TRUE(fs::exists(logs_dir(l, "c") + "/flood.log.1"));
+    EXPECT_FALSE(fs::exists(logs_dir(l, "c") + "/flood.log.2"));
+    EXPECT_LE(fs::file_size(logs_dir(l, "c") + "/flood.log"), cap / 2);
+    EXPECT_LE(fs::file_size(logs_dir(l, "c") + "/flood.log.1"), cap / 2);
+    EXPECT_EQ(unstamped_lines(logs_dir(l, "c") + "/flood.log.1"), 0);
+    EXPECT_EQ(unstamped_lines(logs_dir(l, "c") + "/flood.log"), 0);
     EXPECT_EQ(service_status(l, "c", "flood")["state"], "running");
     EXPECT_EQ(service_status(l, "c", "flood")["log_errors"], 0);
     EXPECT_NE(l.moat("logs c quiet").out.find(" still-here\n"), std::string::npos);
@@ -208,13 +225,14 @@ script = 'echo bye; kill -9 $$'
     EXPECT_NE(out.find("\n-- once was killed by signal 9"), std::string::npos) << out;
 }
 
-// -f keeps reading when the init rotates (64 KiB files: about 20
+// -f keeps reading when the init rotates (3 files of 64 KiB: about 16
 // rotations), in order and without a gap.
 TEST(Logs, FollowKeepsGoingAcrossRotation) {
     lab l;
     up_ok(l, R"toml(
 [containers.c]
 logSize = "64K"
+logFiles = 3
 [containers.c.services.counter]
 script = '''
 i=0
@@ -228,8 +246,12 @@ echo counted; sleep 100000
     std::string followed = l.dir() + "/followed.txt";
     std::thread follower([&] { l.moat("logs -f c counter > " + followed, 60s); });
     bool done = eventually([&] { return l.moat("logs c counter").out.find(" counted\n") != std::string::npos; }, 40s);
-    EXPECT_TRUE(fs::exists(logs_dir(l, "c") + "/counter.log.1"));
-    EXPECT_LE(bytes_of(l, "c", "counter"), 2 * 64 * 1024u);
+    // logSize and logFiles set the cap: two rotated files, each under 64 KiB.
+    EXPECT_TRUE(fs::exists(logs_dir(l, "c") + "/counter.log.2"));
+    EXPECT_FALSE(fs::exists(logs_dir(l, "c") + "/counter.log.3"));
+    for (const char* f : {"/counter.log", "/counter.log.1", "/counter.log.2"}) {
+        EXPECT_LE(fs::file_size(logs_dir(l, "c") + f), 64 * 1024u) << f;
+    }
     std::this_thread::sleep_for(300ms);  // -f looks every 0.1 s
     l.moat("down");  // -f ends with its container
     follower.join();
