@@ -1,6 +1,16 @@
 // moat logs NAME [SERVICE] [-f]: the service output its init wrote to the
 // state directory. Several services are prefixed "service | " like
 // `docker compose logs`; -f follows until interrupted or the container ends.
+//
+// Each line starts with the time the init read it (RFC 3339, UTC, ms). A
+// log is <service>.log and the rotated <service>.log.1 (.2, ...: the
+// higher, the older), printed oldest first. After a service's lines, a line
+// "-- ..." tells how it last ended (services.json): its exit status or
+// signal, when, and its restart and back-off. -f reads each log through a
+// descriptor: when the init rotates (the name now points to a new file),
+// it reads the rest of the old file, then any newer rotated ones, then the
+// new file, so rotation loses nothing unless the log turned over completely
+// between two looks (0.1 s).
 #include "cli/commands.hpp"
 #include "container/runtime.hpp"
 #include "state/store.hpp"
@@ -9,10 +19,11 @@
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <thread>
 
 namespace moat::cli {
@@ -21,28 +32,16 @@ namespace {
 
 struct log_source {
     std::string service;
-    std::string path;
+    std::string path;  // the current file, <dir>/<service>.log
+    std::string restart;  // its policy, for the "-- " line
+    sys::unique_fd fd;
+    ino_t ino = 0;
     off_t offset = 0;
-    std::string partial;  // an unfinished last line, held until its newline
+    std::string partial;   // an unfinished last line, held until its newline
+    std::string reported;  // the last end already told (-f)
 };
 
-// Prints what was appended since the last call; returns whether anything was.
-bool drain(log_source& src, bool prefixed, bool flush_partial) {
-    sys::unique_fd fd(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        return false;
-    }
-    bool any = false;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::pread(fd.get(), buf, sizeof buf, src.offset);
-        if (n <= 0) {
-            break;
-        }
-        src.offset += n;
-        src.partial.append(buf, static_cast<size_t>(n));
-        any = true;
-    }
+void print_lines(log_source& src, bool prefixed, bool flush_partial) {
     size_t start = 0;
     for (size_t nl; (nl = src.partial.find('\n', start)) != std::string::npos; start = nl + 1) {
         if (prefixed) {
@@ -55,8 +54,157 @@ bool drain(log_source& src, bool prefixed, bool flush_partial) {
         std::printf("%s%s\n", prefixed ? (src.service + " | ").c_str() : "", src.partial.c_str());
         src.partial.clear();
     }
-    std::fflush(stdout);
+}
+
+// Reads what was appended to the open file since the last call.
+bool read_more(log_source& src) {
+    bool any = false;
+    char buf[65536];
+    for (ssize_t n; src.fd && (n = ::pread(src.fd.get(), buf, sizeof buf, src.offset)) > 0;) {
+        src.offset += n;
+        src.partial.append(buf, static_cast<size_t>(n));
+        any = true;
+    }
     return any;
+}
+
+ino_t inode_of(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// The rotated files that exist, newest (.1) first.
+std::vector<std::string> rotated_files(const std::string& path) {
+    std::vector<std::string> out;
+    for (int k = 1; k <= 10 && sys::path_exists(path + "." + std::to_string(k)); ++k) {
+        out.push_back(path + "." + std::to_string(k));
+    }
+    return out;
+}
+
+void read_whole(log_source& src, const std::string& path, bool prefixed) {
+    try {
+        src.partial += sys::read_file(path);
+    } catch (const std::exception&) {
+        return;  // rotated away meanwhile
+    }
+    print_lines(src, prefixed, true);
+}
+
+void open_current(log_source& src) {
+    src.fd.reset(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    src.ino = src.fd && ::fstat(src.fd.get(), &st) == 0 ? st.st_ino : 0;
+    src.offset = 0;
+}
+
+// The init renamed the file we read to .1 (or removed it): finish it, read
+// whatever came between, and go on with the new current file.
+bool follow_rotation(log_source& src, bool prefixed) {
+    ino_t now = inode_of(src.path);
+    if (now == 0 || now == src.ino) {
+        return false;
+    }
+    read_more(src);
+    print_lines(src, prefixed, true);
+    auto rotated = rotated_files(src.path);
+    std::size_t ours = rotated.size();
+    for (std::size_t k = 0; k < rotated.size(); ++k) {
+        if (src.ino != 0 && inode_of(rotated[k]) == src.ino) {
+            ours = k;
+        }
+    }
+    for (std::size_t k = ours; k-- > 0;) {
+        read_whole(src, rotated[k], prefixed);
+    }
+    open_current(src);
+    return true;
+}
+
+nlohmann::json services_json(const std::string& dir) {
+    try {
+        return nlohmann::json::parse(sys::read_file(dir + "/services.json"));
+    } catch (const std::exception&) {
+        return nlohmann::json::object();
+    }
+}
+
+std::string ordinal(int n) {
+    const char* suffix = (n % 100 >= 11 && n % 100 <= 13) ? "th"
+                         : n % 10 == 1                    ? "st"
+                         : n % 10 == 2                    ? "nd"
+                         : n % 10 == 3                    ? "rd"
+                                                          : "th";
+    return std::to_string(n) + suffix;
+}
+
+// "exited with status 1" / "was killed by signal 9 (SIGKILL)"
+std::string how_it_ended(const std::string& last_exit) {
+    if (last_exit.rfind("signal ", 0) == 0) {
+        int sig = std::atoi(last_exit.c_str() + 7);
+        const char* abbrev = ::sigabbrev_np(sig);
+        return "was killed by " + last_exit + (abbrev ? std::string(" (SIG") + abbrev + ")" : "");
+    }
+    return "exited with " + last_exit;
+}
+
+// "-- greeting exited with status 1 at 2026-...Z, restarting in 400 ms (3rd restart)"
+std::string end_line(const log_source& src, const nlohmann::json& st) {
+    auto last = st.find("last_exit");
+    if (last == st.end() || !last->is_string()) {
+        return "";
+    }
+    std::string line = "-- " + src.service + " " + how_it_ended(*last);
+    if (auto at = st.find("last_exit_at"); at != st.end() && at->is_string()) {
+        line += " at " + at->get<std::string>();
+    }
+    std::string state = st.value("state", "");
+    int restarts = st.value("restarts", 0);
+    if (state == "restarting") {
+        auto in = st.find("restart_in_ms");
+        line += ", restarting" + (in != st.end() && in->is_number() ? " in " + std::to_string(in->get<long long>()) + " ms" : "") +
+                " (" + ordinal(restarts + 1) + " restart)";
+    } else if (state == "running") {
+        line += ", restarted (" + ordinal(restarts) + " restart)";
+    } else if (state == "exited") {
+        line += ", not restarted (restart = \"" + src.restart + "\")";
+    } else if (state == "stopped") {
+        line += " as its container stopped";
+    }
+    return line;
+}
+
+// "-- greeting: 3 log writes failed, lines were lost (last: writing greeting.log: No space left on device)"
+std::string error_line(const std::string& who, const nlohmann::json& st) {
+    auto n = st.value("log_errors", std::uint64_t{0});
+    if (n == 0) {
+        return "";
+    }
+    auto last = st.find("log_error");
+    return "-- " + who + ": " + std::to_string(n) + " log write" + (n == 1 ? "" : "s") + " failed, lines were lost" +
+           (last != st.end() && last->is_string() ? " (last: " + last->get<std::string>() + ")" : "");
+}
+
+// The "-- " lines of a source, from services.json; in follow mode only an
+// end not told yet.
+void tell_end(log_source& src, const nlohmann::json& all, bool follow) {
+    nlohmann::json st = src.service == "init" ? all.value("init", nlohmann::json::object())
+                                              : all.value("services", nlohmann::json::object()).value(src.service, nlohmann::json::object());
+    std::string end = end_line(src, st);
+    std::string key = end.empty() ? "" : st.value("last_exit_at", std::string()) + st.value("last_exit", std::string());
+    bool told = key == src.reported;
+    src.reported = key;
+    if (follow) {
+        if (told) {
+            return;
+        }
+    } else {
+        std::string errors = error_line(src.service, st);
+        end += (end.empty() || errors.empty() ? "" : "\n") + errors;
+    }
+    if (!end.empty()) {
+        std::printf("%s\n", end.c_str());
+    }
 }
 
 }  // namespace
@@ -70,36 +218,56 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
     }
     std::string dir = store.container_dir(name) + "/logs";
     std::vector<log_source> sources;
-    if (!service.empty()) {
-        bool known = service == "init";
-        for (const auto& s : rec->spec.at("services")) {
-            known = known || s.at("name") == service;
+    if (!service.empty() && service == "init") {
+        sources.push_back({"init", dir + "/init.log", "", {}, 0, 0, "", ""});
+    }
+    for (const auto& s : rec->spec.at("services")) {
+        std::string svc = s.at("name");
+        if (service.empty() || service == svc) {
+            sources.push_back({svc, dir + "/" + svc + ".log", s.value("restart", "no"), {}, 0, 0, "", ""});
         }
-        if (!known) {
-            throw usage_error("container '" + name + "' has no service named '" + service + "'");
-        }
-        sources.push_back({service, dir + "/" + service + ".log", 0, ""});
-    } else {
-        for (const auto& s : rec->spec.at("services")) {
-            std::string svc = s.at("name");
-            sources.push_back({svc, dir + "/" + svc + ".log", 0, ""});
-        }
+    }
+    if (sources.empty()) {
+        throw usage_error("container '" + name + "' has no service named '" + service + "'");
     }
     bool prefixed = sources.size() > 1;
+    // Open every current file first: a rotation while the older ones are
+    // read then repeats lines rather than losing them.
     for (auto& s : sources) {
-        drain(s, prefixed, !follow);
+        open_current(s);
     }
+    auto status = services_json(dir);
+    for (auto& s : sources) {
+        auto rotated = rotated_files(s.path);
+        for (auto it = rotated.rbegin(); it != rotated.rend(); ++it) {
+            read_whole(s, *it, prefixed);
+        }
+        read_more(s);
+        print_lines(s, prefixed, !follow);
+        tell_end(s, status, false);
+    }
+    std::fflush(stdout);
     while (follow && container::running(*rec)) {
         bool any = false;
         for (auto& s : sources) {
-            any = drain(s, prefixed, false) || any;
+            any = read_more(s) || any;
+            any = follow_rotation(s, prefixed) || any;
+            print_lines(s, prefixed, false);
         }
+        status = services_json(dir);
+        for (auto& s : sources) {
+            tell_end(s, status, true);
+        }
+        std::fflush(stdout);
         if (!any) {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
-    for (auto& s : sources) {
-        drain(s, prefixed, true);
+    if (follow) {
+        for (auto& s : sources) {
+            read_more(s);
+            print_lines(s, prefixed, true);
+        }
     }
     return 0;
 }

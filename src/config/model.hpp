@@ -122,6 +122,8 @@ struct container {
     std::vector<std::string> additional_capabilities;  // additionalCapabilities: "CAP_..." names
     std::vector<allowed_device> allowed_devices;    // allowedDevices
     bool ephemeral = false;                         // ephemeral
+    std::uint64_t log_size = 1 << 20;               // logSize: bytes per log file (moat's own key)
+    unsigned log_files = 2;                         // logFiles: files per log, the current one included
     firewall_spec firewall;                              // firewall.*
     std::vector<service> services;                  // services.<name>, in file order
     std::optional<check_settings> check;            // check.probe

@@ -131,6 +131,8 @@ init::spec init_spec_from(const plan::container_plan& p, const init_request& r, 
     init::spec s;
     s.container = p.name;
     s.log_dir_fd = log_dir_fd;
+    s.logs.size = p.log_size;
+    s.logs.files = p.log_files;
     s.base_environment = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
                           {"container", "moat"}, {"HOSTNAME", p.hostname}, {"HOME", "/root"},
                           {"LANG", "C.UTF-8"}};

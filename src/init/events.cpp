@@ -15,7 +15,7 @@ namespace {
 
 enum tag : std::uint64_t { signal_tag = 1, timer_tag = 2 };
 
-void watch(int epoll_fd, int fd, tag t) {
+void add_watch(int epoll_fd, int fd, std::uint64_t t) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = t;
@@ -30,6 +30,9 @@ event_sources::event_sources() {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     ::sigaction(SIGCHLD, &dfl, &_previous_chld);
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ign, &_previous_pipe);
 
     sigset_t set;
     ::sigemptyset(&set);
@@ -43,15 +46,22 @@ event_sources::event_sources() {
     if (!_signals || !_timer || !_epoll) {
         int err = errno;
         ::sigprocmask(SIG_SETMASK, &_previous_mask, nullptr);
+        ::sigaction(SIGCHLD, &_previous_chld, nullptr);
+        ::sigaction(SIGPIPE, &_previous_pipe, nullptr);
         throw sys::errno_error("creating the init's event sources", err);
     }
-    watch(_epoll.get(), _signals.get(), signal_tag);
-    watch(_epoll.get(), _timer.get(), timer_tag);
+    add_watch(_epoll.get(), _signals.get(), signal_tag);
+    add_watch(_epoll.get(), _timer.get(), timer_tag);
 }
 
 event_sources::~event_sources() {
     ::sigprocmask(SIG_SETMASK, &_previous_mask, nullptr);
     ::sigaction(SIGCHLD, &_previous_chld, nullptr);
+    ::sigaction(SIGPIPE, &_previous_pipe, nullptr);
+}
+
+void event_sources::watch(int fd, std::uint64_t tag) {
+    add_watch(_epoll.get(), fd, tag);
 }
 
 void event_sources::arm(std::optional<time_point> when) {
@@ -69,14 +79,16 @@ void event_sources::arm(std::optional<time_point> when) {
 
 event_sources::ready event_sources::wait() {
     ready r;
-    epoll_event evs[2];
+    epoll_event evs[64];
     int n;
     do {
-        n = ::epoll_wait(_epoll.get(), evs, 2, -1);
+        n = ::epoll_wait(_epoll.get(), evs, 64, -1);
     } while (n < 0 && errno == EINTR);
     sys::check(n, "waiting for events");
     for (int i = 0; i < n; ++i) {
-        if (evs[i].data.u64 == timer_tag) {
+        if (evs[i].data.u64 >= first_tag) {
+            r.readable.push_back(evs[i].data.u64);
+        } else if (evs[i].data.u64 == timer_tag) {
             std::uint64_t expirations;
             r.timer = ::read(_timer.get(), &expirations, sizeof expirations) == sizeof expirations;
         } else {

@@ -7,15 +7,18 @@
 // reap and must itself decide what SIGTERM means. One epoll loop waits on
 //  * a signalfd: SIGCHLD, SIGTERM, SIGINT and SIGHUP are blocked and read
 //    from it, so nothing runs in signal-handler context;
-//  * a timerfd armed for the earliest deadline: the next restart, or the end
-//    of the shutdown grace period.
+//  * a timerfd armed for the earliest deadline: the next restart, the end
+//    of the shutdown grace period, or a delayed services.json update;
+//  * the read end of each service's output pipe.
 // Nothing sleeps and nothing polls on a period.
 //
 //  * Start: services in `after` order (a service starts once those it names
 //    have been started — ordering, not readiness, like systemd's After=).
 //  * Each service runs in its own session (so one kill(-pgid) reaches all it
-//    started), stdin from /dev/null, stdout and stderr appended to
-//    <name>.log, environment = base_environment overlaid with its own, and
+//    started), stdin from /dev/null, stdout and stderr the write end of a
+//    pipe the init reads (log_file.hpp: the service never holds a descriptor
+//    of its log file, so the size cap holds against it), environment =
+//    base_environment overlaid with its own, and
 //    prepare_child() (dropping privileges) right before execve. argv/envp
 //    are built before fork; the child only calls async-signal-safe code,
 //    prepare_child and execve.
@@ -35,9 +38,19 @@
 //  * SIGHUP is passed to the exit_with service (its terminal hung up) and is
 //    otherwise only logged.
 //
-// init.log gets one timestamped line per event; services.json (replaced
-// atomically in the log directory on every change) is what `moat status`
-// shows, in the shape docs/JSON.md documents.
+//  * Output: one pipe per service for the init's whole life (a restarted
+//    service and the daemons an earlier run left behind write to the same
+//    one). Its read end is non-blocking and read at most `read_budget` bytes
+//    per wakeup, so a service that writes faster than the init can log only
+//    fills its pipe and blocks (back-pressure) while signals, exits and the
+//    other services' output are still served. On a service's exit, and
+//    before the init returns, its pipe is drained and a last partial line
+//    written.
+//
+// init.log gets one timestamped line per event, bounded like a service's
+// log; services.json (replaced atomically in the log directory on every
+// change) is what `moat status` and `moat logs` show, in the shape
+// docs/JSON.md documents.
 #pragma once
 
 #include "config/model.hpp"
@@ -60,10 +73,19 @@ struct service {
     std::vector<std::string> after;  // names of services of this container
 };
 
+// The size cap of each log (a service's, init.log): `files` files of at most
+// `size` bytes each, lines cut at `line` bytes (log_file.hpp).
+struct log_limits {
+    std::uint64_t size = 1 << 20;
+    unsigned files = 2;
+    std::size_t line = 16 * 1024;
+};
+
 struct spec {
     std::string container;  // named in init.log
     std::vector<service> services;
     int log_dir_fd = -1;  // <service>.log, init.log, services.json; -1: stdio, no files
+    log_limits logs;
     std::optional<std::string> exit_with;  // `moat run`
     bool inherit_stdio = false;  // `moat run`: the exit_with service uses init's stdio
     std::map<std::string, std::string> base_environment;  // under each service's own

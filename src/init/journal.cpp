@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
-#include <ctime>
 
 namespace moat::init::detail {
 
@@ -28,27 +28,22 @@ bool write_all(int fd, const std::string& data) noexcept {
     return true;
 }
 
+nlohmann::json or_null(const std::optional<std::string>& s) { return s ? nlohmann::json(*s) : nlohmann::json(); }
+
 }  // namespace
 
-std::string utc_timestamp() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    ::gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-journal::journal(int log_dir_fd) : _dir(log_dir_fd) {
-    if (_dir >= 0) {
-        _log.reset(::openat(_dir, "init.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-    }
-}
+journal::journal(int log_dir_fd, log_limits limits) : _dir(log_dir_fd), _log(log_dir_fd, "init.log", limits) {}
 
 void journal::event(const std::string& text) noexcept {
     try {
-        std::string line = utc_timestamp() + " " + text + "\n";
-        write_all(_log ? _log.get() : STDERR_FILENO, line);
+        std::string line = rfc3339_ms(wall_clock::now()) + " " + text;
+        std::replace(line.begin(), line.end(), '\n', ' ');  // one event, one line
+        line += '\n';
+        if (_dir >= 0) {
+            _log.append(line);
+        } else {
+            write_all(STDERR_FILENO, line);
+        }
     } catch (...) {
         // Out of memory while formatting a log line: nothing better to do.
     }
@@ -62,15 +57,25 @@ void journal::status(const std::vector<service_status>& services) noexcept {
         nlohmann::json all = nlohmann::json::object();
         for (const auto& s : services) {
             all[s.name] = {{"state", s.state}, {"pid", s.pid}, {"restarts", s.restarts},
-                           {"last_exit", s.last_exit ? nlohmann::json(*s.last_exit) : nlohmann::json()}};
+                           {"last_exit", or_null(s.last_exit)}, {"last_exit_at", or_null(s.last_exit_at)},
+                           {"restart_in_ms", s.restart_in_ms ? nlohmann::json(*s.restart_in_ms) : nlohmann::json()},
+                           {"log_errors", s.log_errors},
+                           {"log_error", s.log_error.empty() ? nlohmann::json() : nlohmann::json(s.log_error)}};
         }
-        std::string text = nlohmann::json{{"services", all}}.dump() + "\n";
+        nlohmann::json init = {{"log_errors", _log.errors()},
+                               {"log_error", _log.last_error().empty() ? nlohmann::json() : nlohmann::json(_log.last_error())}};
+        std::string text = nlohmann::json{{"services", all}, {"init", init}}.dump() + "\n";
         // No fsync: the file describes live processes and means nothing
         // after a crash of the machine; rename alone keeps readers safe.
-        sys::unique_fd fd(::openat(_dir, "services.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+        sys::unique_fd fd(::openat(_dir, "services.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
         bool ok = fd && write_all(fd.get(), text);
         fd.reset();
         ok = ok && ::renameat(_dir, "services.json.tmp", _dir, "services.json") == 0;
+        if (!ok) {
+            int err = errno;
+            ::unlinkat(_dir, "services.json.tmp", 0);  // a full disk: do not keep half a file
+            errno = err;
+        }
         if (!ok && !_status_failed) {
             _status_failed = true;
             event(std::string("cannot write services.json: ") + std::strerror(errno));

@@ -55,7 +55,7 @@ void signal_service(pid_t pid, int sig) {
 }  // namespace
 
 supervisor::supervisor(const spec& s, std::function<int()> prepare_child)
-    : _spec(s), _prepare_child(std::move(prepare_child)), _journal(s.log_dir_fd) {
+    : _spec(s), _prepare_child(std::move(prepare_child)), _journal(s.log_dir_fd, s.logs) {
     _dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!_dev_null) {
         throw sys::errno_error("opening /dev/null");
@@ -68,6 +68,7 @@ supervisor::supervisor(const spec& s, std::function<int()> prepare_child)
         u.backoff = s.backoff_initial;
         _units.push_back(std::move(u));
     }
+    open_outputs();
 }
 
 bool supervisor::is_exit_with(const unit& u) const { return _spec.exit_with && *_spec.exit_with == u.svc->name; }
@@ -75,20 +76,11 @@ bool supervisor::is_exit_with(const unit& u) const { return _spec.exit_with && *
 void supervisor::start(unit& u) {
     const std::string& name = u.svc->name;
     launch_options opts;
-    sys::unique_fd log;
     if (_spec.inherit_stdio && is_exit_with(u)) {
         opts.own_terminal = true;
     } else {
         opts.stdin_fd = _dev_null.get();
-        if (_spec.log_dir_fd >= 0) {
-            std::string file = name + ".log";
-            log.reset(::openat(_spec.log_dir_fd, file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-            if (!log) {
-                _journal.event("cannot open " + file + " (" + std::strerror(errno) + "); output of " + name +
-                               " is discarded");
-            }
-        }
-        opts.output_fd = log ? log.get() : _dev_null.get();
+        opts.output_fd = u.out_write ? u.out_write.get() : _dev_null.get();
     }
     try {
         u.pid = launch(name, u.cmd, opts, _prepare_child);
@@ -127,8 +119,10 @@ void supervisor::reap() {
 void supervisor::exited(unit& u, int status) {
     const std::string& name = u.svc->name;
     auto ran = std::chrono::duration_cast<milliseconds>(clock::now() - u.started);
+    drain(u);  // its last words before the news of its end
     u.pid = 0;
     u.last_exit = describe(status);
+    u.last_exit_at = rfc3339_ms(wall_clock::now());
     std::string how = name + " exited " + *u.last_exit;
     if (is_exit_with(u)) {
         u.st = state::exited;
@@ -154,6 +148,7 @@ void supervisor::schedule_restart(unit& u, milliseconds ran, const std::string& 
     milliseconds delay = u.backoff;
     u.backoff = std::min(u.backoff * 2, _spec.backoff_max);
     u.st = state::restarting;
+    u.delay = delay;
     u.restart_at = clock::now() + delay;
     _journal.event(how + "; restart in " + seconds(delay));
 }
@@ -184,6 +179,9 @@ void supervisor::handle_signal(int sig) {
 
 void supervisor::handle_deadlines() {
     auto now = clock::now();
+    if (_publish_at && now >= *_publish_at) {
+        publish();
+    }
     if (_stopping && !_killed && now >= _kill_at) {
         kill_everything();
     }
@@ -239,6 +237,9 @@ void supervisor::rearm() {
     if (_stopping && !_killed) {
         consider(_kill_at);
     }
+    if (_publish_at) {
+        consider(*_publish_at);
+    }
     for (const auto& u : _units) {
         if (!_stopping && u.st == state::restarting) {
             consider(u.restart_at);
@@ -250,10 +251,26 @@ void supervisor::rearm() {
 void supervisor::publish() {
     static constexpr const char* names[] = {"stopped", "running", "exited", "restarting", "stopped"};
     std::vector<service_status> all;
-    for (const auto& u : _units) {
-        all.push_back({u.svc->name, names[static_cast<int>(u.st)], u.pid, u.restarts, u.last_exit});
+    try {
+        for (const auto& u : _units) {
+            service_status st{u.svc->name, names[static_cast<int>(u.st)], u.pid, u.restarts, u.last_exit,
+                              u.last_exit_at, std::nullopt, 0, ""};
+            if (u.st == state::restarting) {
+                st.restart_in_ms = u.delay.count();
+            }
+            if (u.log) {
+                st.log_errors = u.log->file().errors();
+                st.log_error = u.log->file().last_error();
+            }
+            all.push_back(std::move(st));
+        }
+    } catch (...) {
+        return;  // out of memory: the next change publishes again
     }
     _journal.status(all);
+    _published_errors = log_errors();
+    _published_at = clock::now();
+    _publish_at.reset();
 }
 
 bool supervisor::finished() const {
@@ -279,9 +296,14 @@ int supervisor::run() {
     reap();  // a service may have died before SIGCHLD was read
     while (!finished()) {
         rearm();
-        for (int sig : _events.wait().signals) {
+        auto ready = _events.wait();
+        for (int sig : ready.signals) {
             handle_signal(sig);
         }
+        for (auto tag : ready.readable) {
+            read_output(_units.at(tag - event_sources::first_tag), read_budget);
+        }
+        publish_log_errors();
         handle_deadlines();
     }
     if (::getpid() == 1) {
@@ -293,6 +315,9 @@ int supervisor::run() {
         }
     } else {
         reap();
+    }
+    for (auto& u : _units) {
+        drain(u);  // what the last processes wrote
     }
     _journal.event("init of container " + _spec.container + " done, exit status " + std::to_string(_result));
     return _result;

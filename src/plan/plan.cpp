@@ -135,6 +135,8 @@ container_plan plan_container(const config::container& c) {
     // container's own, writable as with `systemd-nspawn -D`.
     p.root_read_only = !c.root || *c.root == "/";
     p.ephemeral = c.ephemeral;
+    p.log_size = c.log_size;
+    p.log_files = c.log_files;
     for (const auto& m : c.bind_mounts) {
         p.mounts.push_back({m.host_path.empty() ? m.mount_point : m.host_path, m.mount_point, m.read_only});
     }
@@ -212,7 +214,7 @@ nlohmann::json to_json(const container_plan& p) {
     for (const auto& sec : p.secrets) {
         secrets.push_back({{"host_path", sec.host_path}, {"path", sec.path}});
     }
-    return {{"name", p.name}, {"hostname", p.hostname}, {"private_network", p.private_network},
+    nlohmann::json j = {{"name", p.name}, {"hostname", p.hostname}, {"private_network", p.private_network},
             {"host_if", p.host_if}, {"network", p.network}, {"bridge_if", p.bridge_if},
             {"v4", pair_json(p.v4)}, {"v6", pair_json(p.v6)},
             {"egress", p.egress}, {"uplink", p.uplink}, {"forwards", forwards_json(p.forwards)},
@@ -222,6 +224,13 @@ nlohmann::json to_json(const container_plan& p) {
             {"devices", devices_json(p.devices)},
             {"root", p.root}, {"root_read_only", p.root_read_only}, {"ephemeral", p.ephemeral},
             {"mounts", mounts}, {"secrets", secrets}, {"services", services}};
+    // Only when set: the hash of a definition that does not use them stays
+    // what an earlier moat recorded, so an upgrade restarts nothing.
+    if (p.log_size != container_plan{}.log_size || p.log_files != container_plan{}.log_files) {
+        j["log_size"] = p.log_size;
+        j["log_files"] = p.log_files;
+    }
+    return j;
 }
 
 container_plan plan_from_json(const nlohmann::json& j) {
@@ -269,6 +278,8 @@ container_plan plan_from_json(const nlohmann::json& j) {
     for (const auto& sec : j.value("secrets", nlohmann::json::array())) {
         p.secrets.push_back({sec.at("host_path"), sec.at("path")});
     }
+    p.log_size = j.value("log_size", p.log_size);
+    p.log_files = j.value("log_files", p.log_files);
     for (const auto& s : j.at("services")) {
         p.services.push_back({s.at("name"), s.at("argv").get<std::vector<std::string>>(),
                               s.at("environment").get<std::map<std::string, std::string>>(),

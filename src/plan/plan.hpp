@@ -124,6 +124,9 @@ struct container_plan {
     std::vector<mount_plan> mounts;
     std::vector<secret_plan> secrets;
     std::vector<service_plan> services;  // in start order (`after` resolved)
+    // logSize, logFiles: the cap of each of its logs (init/log_file.hpp).
+    std::uint64_t log_size = 1 << 20;
+    unsigned log_files = 2;
 };
 
 // Throws moat::usage_error (at the key) when an allowedDevices node is not a

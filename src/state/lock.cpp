@@ -166,6 +166,7 @@ void store::remove_leftovers() const {
 }
 
 void store::remove_if_empty() {
+    collect_locked();
     if (sys::path_exists(_dir + "/host.json")) {
         return;
     }

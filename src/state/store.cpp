@@ -230,6 +230,9 @@ listing store::scan() const {
             out.foreign.push_back("containers/" + name);
             continue;
         }
+        if (removed_here(name)) {
+            continue;  // only its logs, until the end of the command (remove())
+        }
         container_record rec;
         damaged_record dmg;
         switch (read_entry(dir, name, rec, dmg)) {
@@ -249,7 +252,7 @@ listing store::scan() const {
 std::vector<container_record> store::containers() const { return scan().records; }
 
 std::optional<container_record> store::load(const std::string& name) const {
-    if (!container_name_ok(name) || !has(name)) {
+    if (!container_name_ok(name) || !has(name) || removed_here(name)) {
         return std::nullopt;
     }
     container_record rec;
@@ -303,14 +306,18 @@ void store::remove(const std::string& name) {
         throw moat::error("refusing to remove containers/" + name + ": not a container's directory");
     }
     std::string dir = container_dir(name);
-    std::string gone = _dir + "/containers/." + name + ".gone-" + sys::random_suffix();
-    if (::rename(dir.c_str(), gone.c_str()) < 0) {
-        if (errno == ENOENT) {
-            return;
-        }
-        throw sys::errno_error("removing " + dir);
+    // The record first: from then on the directory names nothing to stop.
+    if (::unlink((dir + "/record.json").c_str()) < 0 && errno != ENOENT && errno != ENOTDIR) {
+        throw sys::errno_error("removing " + dir + "/record.json");
     }
-    sys::remove_tree(gone);
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.path().filename() != "logs") {
+            sys::remove_tree(e.path().string());
+        }
+    }
+    ::rmdir(dir.c_str());  // done unless logs/ is there
+    _removed.insert(name);
 }
 
 nlohmann::json store::services(const std::string& name) const {
@@ -320,6 +327,36 @@ nlohmann::json store::services(const std::string& name) const {
     } catch (const std::exception&) {
         return nlohmann::json::object();
     }
+}
+
+bool store::removed_here(const std::string& name) const {
+    return _removed.count(name) && !sys::path_exists(container_dir(name) + "/record.json");
+}
+
+store::~store() {
+    if (_removed.empty()) {
+        return;
+    }
+    // The command's lock is released by now (a state_lock never outlives its
+    // store); take it again only if the directory is still there.
+    try {
+        auto held = lock_existing();
+        if (held.held()) {
+            collect_locked();
+        }
+    } catch (...) {
+        // Left for the next `down`: a directory without a record.
+    }
+}
+
+void store::collect_locked() {
+    for (const auto& name : _removed) {
+        std::string dir = container_dir(name);
+        if (has(name) && !sys::path_exists(dir + "/record.json")) {
+            sys::remove_tree(dir);
+        }
+    }
+    _removed.clear();
 }
 
 }  // namespace moat::state

@@ -13,7 +13,9 @@
 //   host.json                     host-wide objects: the nftables table, sysctls, bridges, routing
 //   containers/<name>/record.json one container's record
 //   containers/<name>/logs/       service logs, init.log, services.json (owned by the
-//                                 container's root uid when it has a user namespace)
+//                                 container's root uid when it has a user namespace);
+//                                 kept when `up` recreates or repairs the container
+//                                 (see remove()), bounded by the init's rotation
 //   .host.json.tmp-<random>, containers/.<name>.new-<random>, containers/.<name>.gone-<random>
 //                                 a file or directory being written or removed; one a
 //                                 kill -9 left behind is removed under the lock
@@ -50,6 +52,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -129,6 +132,11 @@ class store {
 public:
     // Names the state directory; touches nothing.
     explicit store(std::string dir);
+    // Removes the logs of containers remove()d and not saved again (see
+    // there). That takes the lock: release yours first.
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
 
     const std::string& dir() const { return _dir; }
     // Whether the state directory exists; throws usage_error when it does
@@ -155,16 +163,22 @@ public:
     // Whether a directory for `name` exists, intact or damaged.
     bool has(const std::string& name) const;
     void save(const container_record& r);
-    // Removes the container's directory (record, logs): renamed out of the
-    // way first, so readers see it whole or not at all. Refuses a name that
-    // is not a container name (never containers/ itself).
+    // Removes the container's directory: its record first, then all but
+    // logs/, which waits for the end of the command (collect()) and goes
+    // only if no record was saved under that name again by then: `up`
+    // recreating or repairing a container removes the old one and records
+    // the new one in one command, and the new init appends to the logs the
+    // old one wrote; `down`, `run --rm` and a container dropped from the
+    // file leave nothing. Refuses a name that is not a container name.
     void remove(const std::string& name);
     std::string container_dir(const std::string& name) const;
     // The init's services.json of a container ("services" object; empty
     // when it has not written one).
     nlohmann::json services(const std::string& name) const;
     // Removes the state directory itself when nothing is recorded any more,
-    // so that `down` leaves no state files behind. Call it with the lock held.
+    // so that `down` leaves no state files behind; first removes the logs
+    // of the containers this store removed (collect()). Call it with the
+    // lock held.
     void remove_if_empty();
 
     // host.json; throws moat::error naming the file when it is damaged.
@@ -176,8 +190,16 @@ public:
 private:
     state_lock acquire(bool create);
     void remove_leftovers() const;
+    // Removes the directories of the containers remove() took whose record
+    // did not come back (their logs). The lock must be held. Only names this
+    // store removed: a directory without a record that someone else left is
+    // a damaged record, which `down` handles by its name.
+    void collect_locked();
+    // remove() took it in this command and no record came back.
+    bool removed_here(const std::string& name) const;
 
     std::string _dir;
+    std::set<std::string> _removed;  // by remove(): their logs wait for collect()
 };
 
 nlohmann::json to_json(const container_record& r);

@@ -10,6 +10,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,17 +31,28 @@ volatile sig_atomic_t stop_requested = 0;
 
 void on_stop(int) { stop_requested = 1; }
 
-// Waits up to `limit` for `pid` to exit; its status, or -1 if still running.
+// Waits up to `limit` for `pid` to exit; its wait status, or -1 if still
+// running.
 int reap(pid_t pid, std::chrono::milliseconds limit) {
     auto until = std::chrono::steady_clock::now() + limit;
     do {
         int status = 0;
         if (::waitpid(pid, &status, WNOHANG) == pid) {
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return status;
         }
         std::this_thread::sleep_for(20ms);
     } while (std::chrono::steady_clock::now() < until);
     return -1;
+}
+
+// "exited with status 1", "was killed by signal 9 (SIGKILL)"
+std::string how_it_ended(int status) {
+    if (WIFSIGNALED(status)) {
+        const char* abbrev = ::sigabbrev_np(WTERMSIG(status));
+        return "was killed by signal " + std::to_string(WTERMSIG(status)) +
+               (abbrev ? std::string(" (SIG") + abbrev + ")" : "");
+    }
+    return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
 // The daemon, stopped (SIGTERM, then SIGKILL) when the runner leaves run()
@@ -213,9 +225,13 @@ int run(const plan::tunnel_plan& t) {
         sigdelset(&open_mask, SIGINT);
         routed_state routed;
         while (!stop_requested) {
-            if (int rc = reap(daemon.pid, 0ms); rc >= 0) {
+            if (int status = reap(daemon.pid, 0ms); status >= 0) {
                 daemon.pid = 0;
-                std::fprintf(stderr, "moat: tunnel %s: %s exited (%d)\n", t.name.c_str(), what.c_str(), rc);
+                // The init stamps this line with the time it read it:
+                // `moat logs` tells why and when the daemon last died.
+                std::fprintf(stderr, "moat: tunnel %s: %s %s\n", t.name.c_str(), what.c_str(),
+                             how_it_ended(status).c_str());
+                int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 return rc == 0 ? 1 : rc;  // a tunnel never ends on its own: restart it
             }
             auto now = keep_routes(nl, t, routed);

@@ -37,7 +37,7 @@ TEST_F(InitPidNamespace, ServicesSeeInitAsPid1AndOrphansAreReaped) {
     // behind that exits later: only PID 1 can reap it.
     s.services = {sh_service("svc", "echo ppid=$PPID; (sleep 0.3; echo orphan-done) & exit 0")};
     h.start(s, {}, true);
-    ASSERT_TRUE(init_harness::eventually([&] { return h.read("svc.log") == "ppid=1\norphan-done\n"; }))
+    ASSERT_TRUE(init_harness::eventually([&] { return h.text("svc.log") == "ppid=1\norphan-done\n"; }))
         << h.read("svc.log");
     EXPECT_TRUE(init_harness::eventually([&] { return children_of(h.pid()).empty(); }, 3000ms))
         << "init keeps " << children_of(h.pid()).size() << " children (zombies?)";
@@ -54,7 +54,7 @@ TEST_F(InitPidNamespace, StopKillsEveryProcessOfTheNamespace) {
     s.services = {sh_service("svc", "(setsid sh -c 'trap \"\" TERM; while :; do sleep 1; done' &); "
                                     "echo started; exec sleep 30")};
     h.start(s, {}, true);
-    ASSERT_TRUE(init_harness::eventually([&] { return h.read("svc.log") == "started\n"; }));
+    ASSERT_TRUE(init_harness::eventually([&] { return h.text("svc.log") == "started\n"; }));
     ASSERT_TRUE(init_harness::eventually([&] { return children_of(h.pid()).size() >= 2; }));
     auto daemons = children_of(h.pid());
     h.signal(SIGTERM);

@@ -6,6 +6,8 @@
 
 #include <sys/stat.h>
 
+#include <regex>
+
 using namespace moat::test;
 using namespace moat::test::vpn;
 
@@ -203,6 +205,41 @@ hostBridge = "conf"
     EXPECT_EQ(l.in("conntrack -L -s " + c4 + " 2>/dev/null").out, "") << "conntrack state of the container's flows";
     struct stat st;
     EXPECT_NE(::stat(l.state_dir().c_str(), &st), 0) << "state dir " << l.state_dir() << " still there";
+}
+
+// `moat logs` tells why and when the tunnel daemon last died (issue 13):
+// the runner's line, stamped by the init, names the signal, and the
+// runner's own end follows. The daemon is killed with SIGKILL, as the
+// kernel's OOM killer would.
+TEST_P(Vpn, LogsTellWhyTheDaemonLastDied) {
+    const std::string type = GetParam();
+    env e;
+    auto& l = e.l;
+    up_ok(l, l.write("moat.toml", tunnel_toml(e, type) + R"(
+[networks.conf]
+subnet = "10.172.25.0/24"
+egress = "vpn:vpn0"
+
+[containers.c]
+privateNetwork = true
+hostBridge = "conf"
+)" + dns_line(type)));
+    std::vector<int> pids;
+    ASSERT_TRUE(eventually([&] { return tunnel_routed(l) && (pids = daemon_pids(l, type)).size() == 1; },
+                           std::chrono::seconds(30)))
+        << kernel_evidence(l);
+    ASSERT_TRUE(stop_process(pids[0], daemon_comm(type), SIGKILL)) << pids[0];
+    const std::regex died("\\n20[0-9-]{8}T[0-9:]{8}\\.[0-9]{3}Z moat: tunnel vpn0: " + daemon_comm(type) +
+                          " was killed by signal 9 \\(SIGKILL\\)\\n");
+    const std::regex ended("\\n-- tunnel-vpn0 exited with status 137 at 20[0-9T:.-]+Z, ");
+    std::string logs;
+    EXPECT_TRUE(eventually([&] {
+        logs = l.moat("logs _tunnels tunnel-vpn0").out;
+        return std::regex_search(logs, died) && std::regex_search(logs, ended);
+    })) << logs;
+    // The tunnel comes back: the line is the last death, not the current state.
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l);
+    EXPECT_EQ(l.moat("down").code, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tunnel, Vpn, testing::Values("wireguard", "openvpn"), type_name);

@@ -147,6 +147,37 @@ allowedDevices = [{ node = "/etc/passwd" }, { modifier = "rwx", node = "/dev/fus
                             "9:87: missing required key 'node' in allowedDevices of container 'c'"));
 }
 
+TEST(config_errors, log_limits) {
+    EXPECT_THAT(briefs(load_errors(R"([containers.a]
+logSize = 1000
+logFiles = 0
+[containers.b]
+logSize = "2G"
+logFiles = 11
+[containers.c]
+logSize = "1 M"
+logFiles = "2"
+[containers.d]
+logSize = true
+[containers.e]
+logSize = "99999999999G"
+)")),
+                ElementsAre("2:11: logSize: expected a size of 64K-1G, like 1048576 or \"1M\", got 1000",
+                            "3:12: logFiles: expected a number of files 1-10, got 0",
+                            "5:11: logSize: expected a size of 64K-1G, like 1048576 or \"1M\", got \"2G\"",
+                            "6:12: logFiles: expected a number of files 1-10, got 11",
+                            "8:11: logSize: expected a size of 64K-1G, like 1048576 or \"1M\", got \"1 M\"",
+                            "9:12: logFiles: expected a number of files 1-10, got a string (hint: write it without quotes)",
+                            "11:11: logSize: expected a size of 64K-1G, like 1048576 or \"1M\", got a boolean",
+                            "13:11: logSize: expected a size of 64K-1G, like 1048576 or \"1M\", got \"99999999999G\""));
+    model m = load_string("[containers.a]\nlogSize = \"64k\"\n[containers.b]\nlogSize = \"1G\"\nlogFiles = 1\n"
+                          "[containers.c]\nlogSize = 70000\n", "t.toml", format::toml);
+    EXPECT_EQ(m.containers[0].log_size, 65536u);
+    EXPECT_EQ(m.containers[1].log_size, 1u << 30);
+    EXPECT_EQ(m.containers[1].log_files, 1u);
+    EXPECT_EQ(m.containers[2].log_size, 70000u);
+}
+
 TEST(config_errors, services) {
     EXPECT_THAT(briefs(load_errors(R"([containers.c.services.both]
 script = "x"

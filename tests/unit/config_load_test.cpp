@@ -39,6 +39,8 @@ TEST(config_load, toml_and_json_give_equal_models) {
     EXPECT_NE(dump(t).find("mount /cache <- /cache ro=1"), std::string::npos) << dump(t);
     EXPECT_NE(dump(t).find("users=524288 tun=1"), std::string::npos) << dump(t);
     EXPECT_NE(dump(t).find("host udp: 53 123"), std::string::npos) << dump(t);
+    EXPECT_NE(dump(t).find("logs=524288x2"), std::string::npos) << dump(t);
+    EXPECT_NE(dump(t).find("logs=1048576x3"), std::string::npos) << dump(t);
 }
 
 TEST(config_load, every_key_is_mapped) {
@@ -83,6 +85,8 @@ TEST(config_load, every_key_is_mapped) {
     EXPECT_EQ(member.firewall.allowed_host_tcp_ports, std::vector<std::uint16_t>{53});
     EXPECT_EQ(member.firewall.allowed_host_udp_ports, (std::vector<std::uint16_t>{53, 123}));
     EXPECT_EQ(m.containers[3].users, (private_users{users_mode::identity, 0}));
+    EXPECT_EQ(m.containers[2].log_files, 3u);
+    EXPECT_EQ(m.containers[3].log_size, 512u * 1024);
 }
 
 TEST(config_load, keeps_file_order_not_key_order) {
@@ -110,6 +114,8 @@ TEST(config_load, defaults) {
     // Not NixOS's "no": root inside must not be root outside (docs/SECURITY.md).
     EXPECT_EQ(c.users, (private_users{users_mode::pick, 0}));
     EXPECT_FALSE(c.enable_tun);
+    EXPECT_EQ(c.log_size, 1u << 20);  // two files of 1 MiB per log
+    EXPECT_EQ(c.log_files, 2u);
     model t = load_string("[tunnels.t]\ntype = \"openvpn\"\nconfig = \"/x\"\n", "d.toml", format::toml);
     EXPECT_TRUE(t.tunnels.at(0).kill_switch);  // turning it off must be explicit
     model s = load_string("[containers.c.services.s]\nscript = \"x\"\n", "d.toml", format::toml);

@@ -31,7 +31,8 @@ inline void dump_container(std::ostream& o, const container& c) {
     o << "container " << c.name << " auto=" << c.auto_start << " priv=" << c.private_network << " h=" << opt(c.host_address)
       << " l=" << opt(c.local_address) << " h6=" << opt(c.host_address6) << " l6=" << opt(c.local_address6)
       << " br=" << opt(c.host_bridge) << " egress=" << (c.egress ? to_string(*c.egress) : "-") << " root=" << opt(c.root)
-      << " eph=" << c.ephemeral << " users=" << to_string(c.users) << " tun=" << c.enable_tun;
+      << " eph=" << c.ephemeral << " users=" << to_string(c.users) << " tun=" << c.enable_tun
+      << " logs=" << c.log_size << "x" << c.log_files;
     dump_check(o, c.check);
     o << "\n  caps:";
     for (const auto& cap : c.additional_capabilities) o << " " << cap;

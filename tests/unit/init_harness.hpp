@@ -101,6 +101,22 @@ public:
         }
     }
 
+    // A log without its timestamps ("2026-11-29T01:02:03.456Z " per line);
+    // a line without one comes back as "<no timestamp>...".
+    std::string text(const std::string& file) const {
+        std::string out;
+        auto all = read(file);
+        for (std::size_t at = 0; at < all.size();) {
+            std::size_t nl = all.find('\n', at);
+            std::string line = all.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+            at = nl == std::string::npos ? all.size() : nl + 1;
+            bool stamped = line.size() >= 25 && line[4] == '-' && line[10] == 'T' && line[19] == '.' &&
+                           line[23] == 'Z' && line[24] == ' ';
+            out += (stamped ? line.substr(25) : "<no timestamp>" + line) + "\n";
+        }
+        return out;
+    }
+
     nlohmann::json status() const {
         auto text = read("services.json");
         return text.empty() ? nlohmann::json() : nlohmann::json::parse(text);

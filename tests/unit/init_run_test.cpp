@@ -33,8 +33,9 @@ TEST(InitRun, StartsServicesInAfterOrder) {
     EXPECT_NE(started[0].find("started cache pid "), std::string::npos) << started[0];
     EXPECT_NE(started[1].find("started db pid "), std::string::npos) << started[1];
     EXPECT_NE(started[2].find("started web pid "), std::string::npos) << started[2];
-    // "2026-11-29T01:02:03Z started ..."
-    EXPECT_EQ(started[0].size() > 21 ? started[0].substr(19, 2) : "", "Z ") << started[0];
+    // "2026-11-29T01:02:03.456Z started ..."
+    EXPECT_EQ(started[0].size() > 25 ? started[0].substr(23, 2) : "", "Z ") << started[0];
+    EXPECT_EQ(started[0].substr(19, 1), ".") << started[0];
     EXPECT_TRUE(init_harness::eventually([&] { return h.service("web")["state"] == "running"; }));
     EXPECT_GT(h.service("web")["pid"].get<int>(), 0);
     h.signal(SIGTERM);
@@ -97,7 +98,7 @@ TEST(InitRun, OutputAndEnvironmentGoToTheServiceLog) {
     s.services[0].environment = {{"B", "own"}};
     h.start(s);
     ASSERT_TRUE(init_harness::eventually([&] { return h.service("greeting")["state"] == "exited"; }));
-    EXPECT_EQ(h.read("greeting.log"), "hello base own\noops\nstdin-empty\n");
+    EXPECT_EQ(h.text("greeting.log"), "hello base own\noops\nstdin-empty\n");
     EXPECT_EQ(h.service("greeting")["last_exit"], "status 0");
     h.signal(SIGTERM);
     EXPECT_EQ(h.wait(5000ms), 0);

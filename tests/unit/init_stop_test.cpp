@@ -37,7 +37,7 @@ TEST(InitStop, ServiceIgnoringSigtermIsKilledAfterGrace) {
     s.services = {sh_service("stubborn", "trap '' TERM; echo ready; while :; do sleep 1; done")};
     h.start(s);
     ASSERT_TRUE(init_harness::eventually(
-        [&] { return h.read("stubborn.log") == "ready\n" && h.service("stubborn")["state"] == "running"; }));
+        [&] { return h.text("stubborn.log") == "ready\n" && h.service("stubborn")["state"] == "running"; }));
     pid_t pgid = h.service("stubborn")["pid"];
     auto t0 = std::chrono::steady_clock::now();
     h.signal(SIGTERM);
@@ -81,7 +81,7 @@ TEST(InitStop, SighupGoesToTheExitWithService) {
     s.services = {sh_service("cmd", "trap 'echo got-hup; exit 4' HUP; echo ready; while :; do sleep 0.05; done")};
     s.exit_with = "cmd";
     h.start(s);
-    ASSERT_TRUE(init_harness::eventually([&] { return h.read("cmd.log") == "ready\n"; }));
+    ASSERT_TRUE(init_harness::eventually([&] { return h.text("cmd.log") == "ready\n"; }));
     h.signal(SIGHUP);
     EXPECT_EQ(h.wait(5000ms), 4);
     EXPECT_NE(h.read("cmd.log").find("got-hup"), std::string::npos);
@@ -94,7 +94,7 @@ TEST(InitStop, OrphansOfServicesAreReaped) {
     // the subreaper (the init) and exits 0.3 s later.
     s.services = {sh_service("parent", "(sleep 0.3; echo orphan-done) & exit 0")};
     h.start(s);
-    ASSERT_TRUE(init_harness::eventually([&] { return h.read("parent.log") == "orphan-done\n"; }));
+    ASSERT_TRUE(init_harness::eventually([&] { return h.text("parent.log") == "orphan-done\n"; }));
     std::string children = "/proc/" + std::to_string(h.pid()) + "/task/" + std::to_string(h.pid()) + "/children";
     EXPECT_TRUE(init_harness::eventually([&] { return sys::read_file(children).empty(); }, 3000ms))
         << "init still has children (zombies?): " << sys::read_file(children);

@@ -128,6 +128,24 @@ TEST(Plan, PrivilegesUsersDevicesAndHostPorts) {
     }
 }
 
+// logSize/logFiles are in the plan (a change recreates the container, whose
+// logs survive it) but only when set, so the hash of a definition without
+// them is what a moat before them recorded: an upgrade restarts nothing.
+TEST(Plan, LogLimitsAreRecordedOnlyWhenSet) {
+    auto p = plan::plan_container(hello());
+    EXPECT_EQ(p.log_size, 1u << 20);
+    EXPECT_EQ(p.log_files, 2u);
+    EXPECT_FALSE(plan::to_json(p).contains("log_size"));
+    auto c = hello();
+    c.log_size = 65536;
+    c.log_files = 3;
+    auto q = plan::plan_container(c);
+    auto back = plan::plan_from_json(plan::to_json(q));
+    EXPECT_EQ(back.log_size, 65536u);
+    EXPECT_EQ(back.log_files, 3u);
+    EXPECT_NE(plan::hash(q), plan::hash(p));
+}
+
 TEST(Plan, RecordsFromBeforePrivateUsersHaveNoUserNamespace) {
     auto j = plan::to_json(plan::plan_container(hello()));
     j.erase("users");

@@ -276,3 +276,54 @@ TEST(Store, TruncatedHostJsonIsSalvagedFieldByField) {
     EXPECT_EQ(st.read_host().record.sysctls, h.sysctls);
     sys::remove_tree(dir);
 }
+
+// A container's logs outlive its record until the command is done: kept
+// when the same command records it again (`up` recreating it), removed
+// otherwise (`down`, `run --rm`, dropped from the file) and by `down`'s
+// remove_if_empty().
+TEST(Store, LogsSurviveARecreateAndNothingElse) {
+    auto top = temp_dir();
+    auto dir = top + "/state";
+    auto logs = [&](const std::string& name) { return dir + "/containers/" + name + "/logs/web.log"; };
+    {
+        state::store st(dir);
+        auto lock = st.lock();
+        for (const char* name : {"kept", "gone", "down"}) {
+            st.save(record(name));
+            sys::make_dirs(dir + "/containers/" + name + "/logs");
+            sys::write_file_atomic(logs(name), "line\n", 0600, false);
+        }
+    }
+    {
+        state::store st(dir);  // `up`: recreates "kept", drops "gone"
+        auto lock = st.lock();
+        st.remove("kept");
+        st.remove("gone");
+        EXPECT_FALSE(st.load("kept"));
+        EXPECT_EQ(st.containers().size(), 1u);  // logs without a record are no container
+        st.save(record("kept"));
+    }  // the lock first, then the store: its destructor collects under the lock again
+    EXPECT_EQ(sys::read_file(logs("kept")), "line\n");
+    EXPECT_FALSE(sys::path_exists(dir + "/containers/gone"));
+    EXPECT_TRUE(sys::path_exists(logs("down")));
+    {
+        state::store st(dir);  // `down`
+        auto lock = st.lock();
+        st.remove("kept");
+        st.remove("down");
+        st.remove_if_empty();
+        EXPECT_FALSE(sys::path_exists(dir));
+    }
+    {
+        // A crash between remove() and save() left logs alone: that is a
+        // damaged record (its record is missing), which `down` removes by
+        // its name; this store did not remove it, so it does not collect it.
+        state::store st(dir);
+        auto lock = st.lock();
+        sys::make_dirs(dir + "/containers/crashed/logs");
+        ASSERT_EQ(st.scan().damaged.size(), 1u);
+        st.remove_if_empty();
+        EXPECT_TRUE(sys::path_exists(dir + "/containers/crashed/logs"));
+    }
+    sys::remove_tree(top);
+}
