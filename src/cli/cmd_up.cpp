@@ -4,6 +4,7 @@
 #include "cli/load.hpp"
 #include "converge/claim.hpp"
 #include "converge/converge.hpp"
+#include "converge/gc.hpp"
 #include "state/store.hpp"
 
 #include <unistd.h>
@@ -76,6 +77,31 @@ int cmd_up(const globals& g, const up_args& a) {
     return 0;
 }
 
+namespace {
+
+// After a whole `down` nothing of this instance may stay, even what a lost
+// or damaged host.json no longer names (a bridge, the table, the rules into
+// tunnel tables): with no record left, what still carries this instance's
+// mark is collected as `gc` would (converge/gc.hpp). 1 if a step failed.
+int sweep(state::store& store, bool quiet) {
+    auto left = store.scan();
+    if (!left.records.empty() || !left.damaged.empty()) {
+        return 0;
+    }
+    auto rep = converge::collect(store.instance_id(), &store);
+    for (const auto& r : rep.removed) {
+        if (!quiet) {
+            std::printf("%-20s removed (not recorded; found by this instance's mark)\n", r.c_str());
+        }
+    }
+    for (const auto& f : rep.failed) {
+        std::fprintf(stderr, "moat: error: %s\n", f.c_str());
+    }
+    return rep.failed.empty() ? 0 : 1;
+}
+
+}  // namespace
+
 int cmd_down(const globals& g, const up_args& a) {
     std::vector<std::string> names = a.names;
     state::store store(g.state_dir);
@@ -108,6 +134,10 @@ int cmd_down(const globals& g, const up_args& a) {
             std::printf("nothing to remove\n");
         }
     }
+    int rc = 0;
+    if (lock.held() && names.empty() && !a.file_given) {
+        rc = sweep(store, g.quiet);
+    }
     // `down` goes by the records; what the kernel holds of this instance
     // without one (the state directory was deleted) is gc's.
     if (auto lost = converge::unrecorded_containers(store); !lost.empty()) {
@@ -121,7 +151,7 @@ int cmd_down(const globals& g, const up_args& a) {
     if (lock.held()) {
         store.remove_if_empty();
     }
-    return 0;
+    return rc;
 }
 
 }  // namespace moat::cli

@@ -175,9 +175,13 @@ void forget_records(gc_report& rep, state::store& store) {
         });
     }
     step(rep, "state directory " + store.dir(), [&] {
-        std::error_code ec;
-        for (const auto& e : std::filesystem::directory_iterator(store.dir() + "/containers", ec)) {
-            store.remove(e.path().filename().string());
+        // Containers' directories only: an entry moat did not make stays.
+        auto listing = store.scan();
+        for (const auto& r : listing.records) {
+            store.remove(r.name);
+        }
+        for (const auto& d : listing.damaged) {
+            store.remove(d.name);
         }
         store.save_host({});  // empty: host.json goes
     });
