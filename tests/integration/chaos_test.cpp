@@ -17,6 +17,7 @@
 //
 // The seed is printed; MOAT_CHAOS_SEED=<n> replays a run, MOAT_CHAOS_ROUNDS
 // changes its length.
+#include "residue.hpp"
 #include "vpn_moat.hpp"
 
 #include <chrono>
@@ -86,46 +87,27 @@ int rounds() {
 }
 
 // What moat ever showed of itself, to look for afterwards.
-struct seen {
-    std::set<int> pids;
-    std::set<std::string> cgroups;
-};
-
-void remember(lab& l, seen& s) {
-    auto st = status(l);
-    for (const auto& c : st.value("containers", nlohmann::json::array())) {
-        if (c.value("pid", 0) > 0) s.pids.insert(c["pid"].get<int>());
-        if (c.contains("cgroup") && c["cgroup"].is_string()) s.cgroups.insert(c["cgroup"].get<std::string>());
-    }
+void remember(lab& l, made& m) {
+    auto now = snapshot(l);
+    m.pids.insert(m.pids.end(), now.pids.begin(), now.pids.end());
+    m.cgroups.insert(m.cgroups.end(), now.cgroups.begin(), now.cgroups.end());
 }
 
-std::string residue(env& e, const seen& s) {
+// residue.hpp's check, and what only this test makes: routes in tunnel
+// tables, the instance's cgroup subtree (with _tunnels), the second state dir.
+std::string everything_left(env& e, const made& m, const std::string& state_b) {
     std::ostringstream out;
-    auto& l = e.l;
-    auto links = l.in("ip -o link show | grep -v ': lo:' | grep -v ': " + e.w.uplink() + "[@:]' || true");
-    if (!links.out.empty()) out << "links: " << links.out;
-    auto nft = l.in("nft list tables");
-    if (!nft.out.empty()) out << "nftables: " << nft.out;
-    auto rules = l.in("{ ip rule; ip -6 rule; } | grep -vE 'lookup (local|main|default)' || true");
-    if (!rules.out.empty()) out << "rules: " << rules.out;
-    auto routes = l.in("ip route show table all | grep -vE '^(local|broadcast) |" + e.w.uplink() + "' || true");
+    out << residue(e.l, m, e.w.uplink());
+    auto routes = e.l.in("{ ip route show table all; ip -6 route show table all; } | "
+                         "grep -vE '^(local|broadcast|multicast) |" + e.w.uplink() + "|^fe80::/64 dev lo' || true");
     if (!routes.out.empty()) out << "routes: " << routes.out;
-    for (int pid : s.pids) {
-        auto st = sh("awk '{print $3}' /proc/" + std::to_string(pid) + "/stat 2>/dev/null");
-        if (!st.out.empty() && st.out != "Z\n") out << "process " << pid << " alive\n";
-    }
     std::set<std::string> parents;
-    for (const auto& cg : s.cgroups) {
-        if (sh("test -e " + cg).code == 0) out << "cgroup " << cg << "\n";
-        parents.insert(std::filesystem::path(cg).parent_path().string());
-    }
-    for (const auto& p : parents) {  // the instance's subtree (also _tunnels and _pipes)
+    for (const auto& cg : m.cgroups) parents.insert(std::filesystem::path(cg).parent_path().string());
+    for (const auto& p : parents) {
         if (sh("test -e " + p).code == 0) out << "cgroup subtree " << p << ": " << sh("find " + p + " -type d").out;
     }
-    auto mounts = sh("grep -cE '" + l.dir() + "|" + l.state_dir() + "' /proc/self/mountinfo || true");
-    if (mounts.out != "0\n") out << "mounts: " << mounts.out;
-    auto state = sh("test -e " + l.state_dir() + " && find " + l.state_dir() + " || true");
-    if (!state.out.empty()) out << "state: " << state.out;
+    auto b = sh("test -e " + state_b + " && find " + state_b + " || true");
+    if (!b.out.empty()) out << "second instance's state: " << b.out;
     return out.str();
 }
 
@@ -189,7 +171,7 @@ TEST(Chaos, KillsDamageAndASecondInstanceNeverLeakAndLeaveNothing) {
 
     capture uplink(e.l, e.w.uplink());
     capture everywhere(e.l, "any");
-    seen what;
+    made what;
     // How long a whole `up` and `down` take here: kills land within them.
     auto timed = [&](const std::string& args) {
         auto t0 = std::chrono::steady_clock::now();
@@ -284,7 +266,7 @@ TEST(Chaos, KillsDamageAndASecondInstanceNeverLeakAndLeaveNothing) {
 
     auto down = e.l.moat("down");
     EXPECT_EQ(down.code, 0) << down.out << down.err << history;
-    EXPECT_EQ(residue(e, what), "") << history;
+    EXPECT_EQ(everything_left(e, what, state_b), "") << history;
     auto gc = e.l.moat("gc");
     EXPECT_EQ(gc.code, 0) << gc.err;
     EXPECT_NE(gc.out.find("nothing to remove"), std::string::npos) << gc.out << history;

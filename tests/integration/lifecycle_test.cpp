@@ -1,6 +1,7 @@
 // Lifecycle guarantees: idempotent `up`, convergence, `down` leaves nothing
 // (also after a kill -9 at any point of `up`), bad config changes nothing.
 #include "lab.hpp"
+#include "residue.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -9,7 +10,11 @@
 #include <sstream>
 
 using moat::test::lab;
+using moat::test::made;
+using moat::test::pid_of;
+using moat::test::residue;
 using moat::test::sh;
+using moat::test::snapshot;
 
 namespace {
 
@@ -32,62 +37,6 @@ localAddress = "10.171.3.2"
 [containers.beta.services.idle]
 exec = ["/bin/sleep", "100000"]
 )";
-
-nlohmann::json status(lab& l) {
-    auto r = l.moat("status --json");
-    EXPECT_EQ(r.code, 0) << r.err;
-    return nlohmann::json::parse(r.out);
-}
-
-int pid_of(lab& l, const std::string& name) {
-    auto st = status(l);  // not status(l)["..."] in the loop: the temporary would dangle
-    for (const auto& c : st["containers"]) {
-        if (c["name"] == name) return c["pid"].get<int>();
-    }
-    return 0;
-}
-
-struct made {
-    std::vector<int> pids;
-    std::vector<std::string> cgroups;
-};
-
-made snapshot(lab& l) {
-    made m;
-    auto st = status(l);
-    for (const auto& c : st["containers"]) {
-        m.pids.push_back(c["pid"].get<int>());
-        m.cgroups.push_back(c["cgroup"].get<std::string>());
-    }
-    return m;
-}
-
-// Everything moat could have left behind, as one string, so a failure shows it all.
-std::string residue(lab& l, const made& m) {
-    std::ostringstream out;
-    auto links = l.in("ip -o link show | grep -v ': lo:' || true");
-    if (!links.out.empty()) out << "links: " << links.out;
-    auto v6 = l.in("ip -o addr show | grep -v ' lo ' || true");
-    if (!v6.out.empty()) out << "addresses: " << v6.out;
-    auto nft = l.in("nft list tables");
-    if (!nft.out.empty()) out << "nftables: " << nft.out;
-    auto rules = l.in("ip rule show | grep -vE 'lookup (local|main|default)' || true");
-    if (!rules.out.empty()) out << "rules: " << rules.out;
-    for (int pid : m.pids) {
-        // A zombie is gone for our purposes: only its exit status is left,
-        // waiting for the machine's init to collect it.
-        auto st = sh("awk '{print $3}' /proc/" + std::to_string(pid) + "/stat 2>/dev/null");
-        if (pid > 0 && !st.out.empty() && st.out != "Z\n") out << "process " << pid << " alive (" << st.out << ")\n";
-    }
-    for (const auto& cg : m.cgroups) {
-        if (!cg.empty() && sh("test -e " + cg).code == 0) out << "cgroup " << cg << "\n";
-    }
-    auto mounts = sh("grep -c '" + l.dir() + "' /proc/self/mountinfo || true");
-    if (mounts.out != "0\n") out << "mounts: " << mounts.out;
-    auto state = sh("test -e " + l.state_dir() + " && find " + l.state_dir() + " || true");
-    if (!state.out.empty()) out << "state: " << state.out;
-    return out.str();
-}
 
 }  // namespace
 
