@@ -4,6 +4,7 @@
 #include "config/value_reader.hpp"
 
 #include "config/capabilities.hpp"
+#include "config/log_limits.hpp"
 #include "config/names.hpp"
 
 #include <sys/socket.h>
@@ -42,8 +43,6 @@ private:
     std::optional<private_users> read_private_users(const tree_member& m);
     std::vector<std::string> read_capabilities(const tree_member& m);
     std::vector<allowed_device> read_devices(const tree_member& m, const std::string& context);
-    std::optional<std::uint64_t> read_log_size(const tree_member& m);
-    std::optional<unsigned> read_log_files(const tree_member& m);
     service read_service(const tree_member& m, const std::string& context);
     network read_network(const tree_member& m);
     tunnel read_tunnel(const tree_member& m);
@@ -85,8 +84,8 @@ container schema::read_container(const tree_member& m) {
         {"additionalCapabilities", [&](auto& f) { c.additional_capabilities = read_capabilities(f); }},
         {"allowedDevices", [&](auto& f) { c.allowed_devices = read_devices(f, context); }},
         {"ephemeral", [&](auto& f) { c.ephemeral = _r.boolean(f).value_or(false); }},
-        {"logSize", [&](auto& f) { c.log_size = read_log_size(f).value_or(c.log_size); }},
-        {"logFiles", [&](auto& f) { c.log_files = read_log_files(f).value_or(c.log_files); }},
+        {"logSize", [&](auto& f) { c.log_size = read_log_size(_r, f).value_or(c.log_size); }},
+        {"logFiles", [&](auto& f) { c.log_files = read_log_files(_r, f).value_or(c.log_files); }},
         {"firewall", [&](auto& f) { c.firewall = read_firewall(f, context); }},
         {"services", [&](auto& f) {
              named_tables(f, "service", [&](auto& s) { c.services.push_back(read_service(s, context)); });
@@ -230,50 +229,6 @@ std::vector<std::string> schema::read_capabilities(const tree_member& m) {
         out.push_back(*name);
     }
     return out;
-}
-
-// logSize: bytes, or "<n>K" / "<n>M" / "<n>G" (binary units, as Docker's
-// max-size). At least 64 KiB, so a file holds a few of the longest (16 KiB)
-// lines; at most 1 GiB, as the logs live in the state directory (a tmpfs
-// by default).
-std::optional<std::uint64_t> schema::read_log_size(const tree_member& m) {
-    constexpr std::uint64_t min = 64 << 10, max = 1 << 30;
-    std::string expected = "a size of 64K-1G, like 1048576 or \"1M\"";
-    std::optional<std::uint64_t> bytes;
-    if (m.value.kind == node_kind::integer) {
-        bytes = m.value.integer < 0 ? max + 1 : static_cast<std::uint64_t>(m.value.integer);
-    } else if (m.value.kind == node_kind::string) {
-        const std::string& t = m.value.text;
-        std::size_t digits = t.find_first_not_of("0123456789");
-        std::string unit = digits == std::string::npos ? "" : t.substr(digits);
-        int shift = unit == "K" || unit == "k" ? 10 : unit == "M" || unit == "m" ? 20 : unit == "G" || unit == "g" ? 30 : -1;
-        shift = unit.empty() ? 0 : shift;
-        if (digits != 0 && digits <= 10 && shift >= 0) {
-            std::uint64_t n = std::stoull(t.substr(0, digits));
-            bytes = n > (max >> shift) ? max + 1 : n << shift;
-        }
-    } else {
-        _r.is(m.value, node_kind::integer, m.key, expected);
-        return std::nullopt;
-    }
-    if (!bytes || *bytes < min || *bytes > max) {
-        _r.diag().add(m.value.pos, m.key + ": expected " + expected + ", got " + shown(m.value));
-        return std::nullopt;
-    }
-    return bytes;
-}
-
-// logFiles: how many files a log keeps, the current one included.
-std::optional<unsigned> schema::read_log_files(const tree_member& m) {
-    constexpr std::string_view expected = "a number of files 1-10";
-    if (!_r.is(m.value, node_kind::integer, m.key, expected)) {
-        return std::nullopt;
-    }
-    if (m.value.integer < 1 || m.value.integer > 10) {
-        _r.diag().add(m.value.pos, m.key + ": expected " + std::string(expected) + ", got " + shown(m.value));
-        return std::nullopt;
-    }
-    return static_cast<unsigned>(m.value.integer);
 }
 
 std::vector<allowed_device> schema::read_devices(const tree_member& m, const std::string& context) {

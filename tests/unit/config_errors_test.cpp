@@ -171,11 +171,13 @@ logSize = "99999999999G"
                             "11:11: logSize: expected a size of 64K-1G, like 1048576 or \"1M\", got a boolean",
                             "13:11: logSize: expected a size of 64K-1G, like 1048576 or \"1M\", got \"99999999999G\""));
     model m = load_string("[containers.a]\nlogSize = \"64k\"\n[containers.b]\nlogSize = \"1G\"\nlogFiles = 1\n"
-                          "[containers.c]\nlogSize = 70000\n", "t.toml", format::toml);
+                          "[containers.c]\nlogSize = 70000\n[containers.d]\nlogSize = \"1048576\"\n", "t.toml",
+                          format::toml);
     EXPECT_EQ(m.containers[0].log_size, 65536u);
     EXPECT_EQ(m.containers[1].log_size, 1u << 30);
     EXPECT_EQ(m.containers[1].log_files, 1u);
     EXPECT_EQ(m.containers[2].log_size, 70000u);
+    EXPECT_EQ(m.containers[3].log_size, 1u << 20);  // a plain number written as a string, as the message suggests
 }
 
 TEST(config_errors, services) {
