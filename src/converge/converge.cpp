@@ -10,6 +10,7 @@
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
+#include "plan/digest.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -228,8 +229,12 @@ decision decide(state::store& store, const state::listing& l, const std::vector<
             }
             continue;
         }
+        std::string what = alive && rec.config_hash != plan::hash(p) ? "recreated" : "repaired";
+        if (auto files = plan::changed_files(rec.spec, p); what == "recreated" && !files.empty()) {
+            what += " (" + files + ")";
+        }
         remove_container(store, rec);
-        rep.actions.push_back({p.name, alive && rec.config_hash != plan::hash(p) ? "recreated" : "repaired"});
+        rep.actions.push_back({p.name, what});
         sw.step(p.name + ": stopped the old instance");
         d.to_start.push_back(&p);
     }

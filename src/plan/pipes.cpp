@@ -1,6 +1,7 @@
 #include "plan/pipes.hpp"
 
 #include "config/loader.hpp"
+#include "plan/digest.hpp"
 
 #include <unistd.h>
 
@@ -94,7 +95,11 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
         // A copy of the key, owned by the container's root: in a user
         // namespace the host's file (root's, mode 0600) would be unreadable,
         // and other containers must not see it at all.
-        secret_plan key{p.key_file, key_inside(p)};
+        secret_plan key{p.key_file, key_inside(p), ""};
+        try {
+            key.digest = file_digest(p.key_file);  // unreadable: reported above
+        } catch (const std::system_error&) {
+        }
         container_plan* owner = &host;
         for (auto& c : plans) {
             if (p.container && c.name == *p.container) {

@@ -212,7 +212,7 @@ nlohmann::json to_json(const container_plan& p) {
     }
     nlohmann::json secrets = nlohmann::json::array();
     for (const auto& sec : p.secrets) {
-        secrets.push_back({{"host_path", sec.host_path}, {"path", sec.path}});
+        secrets.push_back({{"host_path", sec.host_path}, {"path", sec.path}, {"digest", sec.digest}});
     }
     nlohmann::json j = {{"name", p.name}, {"hostname", p.hostname}, {"private_network", p.private_network},
             {"host_if", p.host_if}, {"network", p.network}, {"bridge_if", p.bridge_if},
@@ -276,7 +276,7 @@ container_plan plan_from_json(const nlohmann::json& j) {
         p.mounts.push_back({m.at("host_path"), m.at("mount_point"), m.at("read_only")});
     }
     for (const auto& sec : j.value("secrets", nlohmann::json::array())) {
-        p.secrets.push_back({sec.at("host_path"), sec.at("path")});
+        p.secrets.push_back({sec.at("host_path"), sec.at("path"), sec.value("digest", "")});
     }
     p.log_size = j.value("log_size", p.log_size);
     p.log_files = j.value("log_files", p.log_files);

@@ -72,6 +72,9 @@ struct device_plan {
 struct secret_plan {
     std::string host_path;
     std::string path;
+    // plan/digest.hpp: the key's content is part of the plan, so a rotated
+    // key recreates the container that reads it.
+    std::string digest;
     bool operator==(const secret_plan&) const = default;
 };
 

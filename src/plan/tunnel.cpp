@@ -1,5 +1,6 @@
 #include "plan/tunnel.hpp"
 
+#include "plan/digest.hpp"
 #include "plan/pipes.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -245,7 +246,13 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
         } else {
             p.files = ovpn_files(text, t.config_path);
         }
+        p.digests[t.config_path] = text_digest(text);
+        for (const auto& f : p.files) {
+            p.digests[f] = file_digest(f);
+        }
     } catch (const usage_error& e) {
+        throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
+    } catch (const std::system_error& e) {  // a named file gone since it was checked
         throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
     }
     return p;
@@ -258,7 +265,7 @@ nlohmann::json to_json(const tunnel_plan& t) {
     }
     return {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
             {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns},
-            {"files", t.files}};
+            {"files", t.files}, {"digests", t.digests}};
 }
 
 tunnel_plan tunnel_from_json(const nlohmann::json& j) {
@@ -274,6 +281,7 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     }
     t.dns = j.at("dns").get<std::vector<std::string>>();
     t.files = j.value("files", std::vector<std::string>{});
+    t.digests = j.value("digests", std::map<std::string, std::string>{});
     return t;
 }
 

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -75,6 +76,10 @@ struct tunnel_plan {
     // `_tunnels` at their own paths so the runner can copy them for the
     // daemon (tunnel/ovpn_file.hpp).
     std::vector<std::string> files;
+    // The content of the config and of each file in `files` (path -> digest,
+    // plan/digest.hpp): an edited file changes `_tunnels`' plan, and `up`
+    // restarts the runners with fresh binds of the files.
+    std::map<std::string, std::string> digests;
     bool operator==(const tunnel_plan&) const = default;
 };
 

@@ -47,6 +47,7 @@ moat_test(vpn_test root
     ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_leak_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_change_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_privsep_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(vpn_test moat moat_tunnel_probe)

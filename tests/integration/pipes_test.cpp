@@ -126,3 +126,47 @@ TEST(Pipes, BadKeyFileIsAConfigError) {
     EXPECT_NE(r.err.find("moat.toml:17:1: error: pipe 'inside': cannot read key file"), std::string::npos) << r.err;
     EXPECT_FALSE(sh("test -e " + l.state_dir()).code == 0 && sh("ls " + l.state_dir() + "/containers | grep -q .").code == 0);
 }
+
+// Issue 14: rotating a key file (`moat keygen new && mv new key`) is a
+// change `up` must see. The pipes that read it are restarted with the new
+// key: a client that still has the old one is refused, one with the new
+// key gets through, and a second `up` changes nothing.
+TEST(Pipes, RotatedKeyFileRestartsItsPipes) {
+    lab l;
+    std::string key = l.dir() + "/greeting.key", old_key = l.dir() + "/old.key";
+    ASSERT_EQ(l.moat("keygen " + key).code, 0);
+    ASSERT_EQ(l.in("cp " + key + " " + old_key).code, 0);
+    std::string file = l.write("moat.toml", config(key));
+    ASSERT_EQ(l.moat("up -f " + file).code, 0);
+    auto client = [&](const std::string& k, int port) {
+        auto r = l.in("spiped -e -s 127.0.0.1:" + std::to_string(port) + " -t 10.171.1.2:8999 -k " + k + " -p " +
+                      l.dir() + "/spiped-" + std::to_string(port) + ".pid >/dev/null 2>&1");
+        ASSERT_EQ(r.code, 0) << r.err;
+    };
+    client(old_key, 7001);
+    ASSERT_EQ(read_with_retry(l, "127.0.0.1", 7001), "Hello, world!\n");  // positive control: key A works
+
+    ASSERT_EQ(l.moat("keygen " + l.dir() + "/new.key").code, 0);
+    ASSERT_EQ(l.in("mv " + l.dir() + "/new.key " + key).code, 0);
+    auto up = l.moat("up -f " + file);
+    ASSERT_EQ(up.code, 0) << up.err;
+    // Both containers that read the key, and no other reason.
+    EXPECT_NE(up.out.find("webapp"), std::string::npos) << up.out;
+    EXPECT_NE(up.out.find("recreated (key file " + key + " changed)"), std::string::npos) << up.out;
+    EXPECT_NE(up.out.find("_pipes"), std::string::npos) << up.out;
+
+    // The old key is refused (the still-running client with key A gets
+    // nothing), the new one works, through spiped and moat's own pipe.
+    EXPECT_EQ(read_with_retry(l, "127.0.0.1", 7000), "Hello, world!\n");
+    EXPECT_EQ(l.read_line("127.0.0.1", 7001, "", 2), "");
+    client(key, 7002);
+    EXPECT_EQ(read_with_retry(l, "127.0.0.1", 7002), "Hello, world!\n");
+    EXPECT_EQ(l.read_line("127.0.0.1", 7001, "", 2), "") << "key A still accepted";
+
+    // Unchanged content (even a fresh copy of the same bytes): nothing restarts.
+    ASSERT_EQ(l.in("cp " + key + " " + key + ".tmp && mv " + key + ".tmp " + key).code, 0);
+    auto again = l.moat("up -f " + file);
+    EXPECT_EQ(again.code, 0) << again.err;
+    EXPECT_NE(again.out.find("no changes"), std::string::npos) << again.out;
+    l.in("kill $(cat " + l.dir() + "/spiped-7001.pid) $(cat " + l.dir() + "/spiped-7002.pid)");
+}

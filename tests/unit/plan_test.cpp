@@ -1,3 +1,4 @@
+#include "plan/digest.hpp"
 #include "plan/plan.hpp"
 #include "plan/pipes.hpp"
 #include "sys/error.hpp"
@@ -178,7 +179,7 @@ TEST(Plan, HostPipesGetAUserNamespaceUnlessAPortBelow1024) {
     EXPECT_EQ(high.users, "pick");
     // The key travels as a copy, never as a bind mount of the host's file.
     ASSERT_EQ(high.secrets.size(), 1u);
-    EXPECT_EQ(high.secrets[0], (plan::secret_plan{tmpl, "/run/moat/keys/p.key"}));
+    EXPECT_EQ(high.secrets[0], (plan::secret_plan{tmpl, "/run/moat/keys/p.key", plan::file_digest(tmpl)}));
     EXPECT_NE(std::find(high.services[0].argv.begin(), high.services[0].argv.end(), "/run/moat/keys/p.key"),
               high.services[0].argv.end());
     EXPECT_EQ(plan_of("[::]:443").users, "no");

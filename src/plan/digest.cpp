@@ -1,0 +1,134 @@
+#include "plan/digest.hpp"
+
+#include "plan/tunnel.hpp"
+#include "sys/error.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+#include <memory>
+
+namespace moat::plan {
+
+namespace {
+
+// Changing it changes every digest, and so restarts everything that has
+// one once: only with a reason.
+constexpr char label[] = "moat plan dependency digest v1";
+
+struct md_ctx_free {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using md_ctx = std::unique_ptr<EVP_MD_CTX, md_ctx_free>;
+
+md_ctx start() {
+    md_ctx ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx.get(), label, sizeof label) != 1) {  // with its NUL: a label, then the content
+        throw moat::error("SHA-256: cannot initialise a digest");
+    }
+    return ctx;
+}
+
+std::string finish(md_ctx& ctx) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) {
+        throw moat::error("SHA-256: cannot finish a digest");
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+// path -> digest of the tunnel runners' plans among a container's services.
+std::map<std::string, std::map<std::string, std::string>> tunnel_digests(const nlohmann::json& services) {
+    std::map<std::string, std::map<std::string, std::string>> out;
+    for (const auto& s : services) {
+        const auto& argv = s.at("argv");
+        if (argv.size() == 3 && argv[1] == "__tunnel") {
+            auto t = tunnel_from_json(nlohmann::json::parse(argv[2].get<std::string>()));
+            out[t.name] = t.digests;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string text_digest(const std::string& content) {
+    auto ctx = start();
+    if (EVP_DigestUpdate(ctx.get(), content.data(), content.size()) != 1) {
+        throw moat::error("SHA-256: cannot update a digest");
+    }
+    return finish(ctx);
+}
+
+std::string file_digest(const std::string& path) {
+    sys::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) {
+        throw sys::errno_error("opening " + path);
+    }
+    auto ctx = start();
+    unsigned char buf[8192];
+    for (;;) {
+        ssize_t r = ::read(fd.get(), buf, sizeof buf);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            OPENSSL_cleanse(buf, sizeof buf);
+            throw sys::errno_error("reading " + path);
+        }
+        if (r == 0) {
+            break;
+        }
+        EVP_DigestUpdate(ctx.get(), buf, static_cast<std::size_t>(r));
+    }
+    OPENSSL_cleanse(buf, sizeof buf);  // a key file's bytes
+    return finish(ctx);
+}
+
+std::string changed_files(const nlohmann::json& old_spec, const container_plan& p) {
+    std::string out;
+    auto add = [&](const std::string& what) { out += (out.empty() ? "" : ", ") + what; };
+    try {
+        std::map<std::string, std::string> was;
+        for (const auto& s : old_spec.value("secrets", nlohmann::json::array())) {
+            was[s.at("host_path")] = s.value("digest", "");
+        }
+        for (const auto& s : p.secrets) {
+            auto it = was.find(s.host_path);
+            if (it != was.end() && it->second != s.digest) {
+                add("key file " + s.host_path + " changed");
+            }
+        }
+        auto old_tunnels = tunnel_digests(old_spec.at("services"));
+        for (const auto& [name, files] : tunnel_digests(to_json(p).at("services"))) {
+            auto it = old_tunnels.find(name);
+            if (it == old_tunnels.end()) {
+                continue;
+            }
+            for (const auto& [path, digest] : files) {
+                auto old = it->second.find(path);
+                if (old != it->second.end() && old->second != digest) {
+                    add("tunnel " + name + ": " + path + " changed");
+                }
+            }
+        }
+    } catch (const std::exception&) {
+        return out;  // a record from another moat: "recreated" without the why
+    }
+    return out;
+}
+
+}  // namespace moat::plan
