@@ -137,12 +137,16 @@ void tunnel(const state::store& store, netlink::socket& nl, const plan::containe
     auto dev = nl.link(p.tunnel_if);
     bool up = dev && dev->up;
     std::string evidence = p.tunnel_if + (up ? " up" : " down");
-    if (up) {
-        auto found = find_tunnel(store, p.tunnel);
-        auto h = found ? tunnel::read_health(found->first, found->second) : tunnel::health{};
-        up = h.ok();
-        evidence = "tunnel " + p.tunnel + " " + h.state + ": " +
-                   (found ? h.evidence : "its runner is not in `" + std::string(plan::tunnels_container) + "`");
+    if (auto found = find_tunnel(store, p.tunnel)) {
+        auto h = tunnel::read_health(found->first, found->second);
+        if (!up && h.ok()) {
+            h.state = "down";
+        }
+        evidence = "tunnel " + p.tunnel + " " + h.state + ": " + h.evidence + (up ? "" : "; " + evidence);
+        up = up && h.ok();
+    } else {
+        up = false;
+        evidence += "; its runner is not in `" + std::string(plan::tunnels_container) + "`";
     }
     out.push_back({p.name, "tunnel", up, evidence,
                    up ? "" : "see `moat logs " + std::string(plan::tunnels_container) + "`"});

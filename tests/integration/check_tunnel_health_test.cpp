@@ -120,11 +120,11 @@ TEST(CheckTunnelHealthFaults, OpenVpnServerGoneIsNamed) {
     nlohmann::json j;
     ASSERT_TRUE(healthy(l, j)) << failures(j) << j.dump(2);
     // Positive control at the lowered limit: the server's pings (every 2 s) keep it fresh.
-    j = check_with_limit(l, 5);
+    j = check_with_limit(l, 4);
     EXPECT_EQ(j["exit"], 0) << failures(j) << j.dump(2);
     e.v.kill_openvpn(SIGKILL);
     std::this_thread::sleep_for(std::chrono::seconds(7));
-    j = check_with_limit(l, 5);
+    j = check_with_limit(l, 4);
     EXPECT_EQ(j["exit"], 1) << j.dump(2);
     EXPECT_NE(failures(j).find("c/tunnel"), npos) << j.dump(2);
     EXPECT_NE(evidence(j, "c", "tunnel").find("nothing received from the server for "), npos) << j.dump(2);
