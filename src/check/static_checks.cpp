@@ -8,6 +8,7 @@
 #include "netlink/sysctl.hpp"
 #include "plan/tunnel.hpp"
 #include "sys/unique_fd.hpp"
+#include "tunnel/health.hpp"
 
 #include <fcntl.h>
 
@@ -115,10 +116,39 @@ void sysctls(const plan::container_plan& p, const std::map<std::string, bool>& r
     }
 }
 
-void tunnel(netlink::socket& nl, const plan::container_plan& p, std::vector<finding>& out) {
+// The runner of tunnel `name` and the `_tunnels` init it runs under.
+std::optional<std::pair<plan::tunnel_plan, pid_t>> find_tunnel(const state::store& store, const std::string& name) {
+    auto r = store.load(plan::tunnels_container);
+    if (!r || !container::running(*r)) {
+        return std::nullopt;
+    }
+    for (const auto& s : plan::plan_from_json(r->spec).services) {
+        if (s.name == "tunnel-" + name && s.argv.size() >= 3) {
+            return std::pair{plan::tunnel_from_json(nlohmann::json::parse(s.argv[2])), r->init.pid};
+        }
+    }
+    return std::nullopt;
+}
+
+// A device that is up proves nothing about the far end (tunnel/health.hpp):
+// the tunnel counts only with a recent handshake or a CONNECTED openvpn
+// that hears from its server.
+void tunnel(const state::store& store, netlink::socket& nl, const plan::container_plan& p, std::vector<finding>& out) {
     auto dev = nl.link(p.tunnel_if);
     bool up = dev && dev->up;
-    out.push_back({p.name, "tunnel", up, p.tunnel_if + (up ? " up" : " down"),
+    std::string evidence = p.tunnel_if + (up ? " up" : " down");
+    if (auto found = find_tunnel(store, p.tunnel)) {
+        auto h = tunnel::read_health(found->first, found->second);
+        if (!up && h.ok()) {
+            h.state = "down";
+        }
+        evidence = "tunnel " + p.tunnel + " " + h.state + ": " + h.evidence + (up ? "" : "; " + evidence);
+        up = up && h.ok();
+    } else {
+        up = false;
+        evidence += "; its runner is not in `" + std::string(plan::tunnels_container) + "`";
+    }
+    out.push_back({p.name, "tunnel", up, evidence,
                    up ? "" : "see `moat logs " + std::string(plan::tunnels_container) + "`"});
     auto table = plan::tunnel_table(p.tunnel);
     auto rules = nl.rules();
@@ -139,6 +169,38 @@ void tunnel(netlink::socket& nl, const plan::container_plan& p, std::vector<find
                                 [](const netlink::route& r) { return r.type == netlink::route_type::unreachable; });
     out.push_back({p.name, "tunnel table", fallback, fallback ? "unreachable fallback present" : "unreachable fallback missing",
                    fallback ? "" : "`moat up` adds it again"});
+}
+
+// NAT'ed traffic leaves through the uplink `up` chose: it must still be
+// there, up, and carry a default route of a family the container has.
+void uplink(netlink::socket& nl, const plan::container_plan& p, std::vector<finding>& out) {
+    std::string evidence;
+    bool ok = false;
+    auto link = p.uplink.empty() ? std::nullopt : nl.link(p.uplink);
+    if (p.uplink.empty()) {
+        evidence = "no uplink was found at `moat up` (no default route)";
+    } else if (!link) {
+        evidence = p.uplink + " missing";
+    } else if (!link->up) {
+        evidence = p.uplink + " down";
+    } else {
+        std::string families;
+        for (const auto* pair : {&p.v4, &p.v6}) {
+            if (!*pair) {
+                continue;
+            }
+            int family = (*pair)->local.address.family;
+            auto routes = nl.routes(netlink::table_main, family);
+            if (std::any_of(routes.begin(), routes.end(),
+                            [&](const netlink::route& r) { return !r.destination && r.dev == p.uplink; })) {
+                families += std::string(families.empty() ? "" : ", ") + (pair == &p.v4 ? "IPv4" : "IPv6");
+            }
+        }
+        ok = !families.empty();
+        evidence = p.uplink + " up, " + (ok ? families + " default route through it" : "no default route through it");
+    }
+    out.push_back({p.name, "uplink", ok, evidence,
+                   ok ? "" : "NAT'ed traffic has no way out; `moat up` after the uplink is back picks it again"});
 }
 
 }  // namespace
@@ -165,7 +227,10 @@ void static_checks(const state::store& store, const state::container_record& r, 
     firewall(p, table, out);
     guarded(p.name, "sysctl", out, [&] { sysctls(p, route_localnet, out); });
     if (p.egress == "vpn" && nl) {
-        guarded(p.name, "tunnel", out, [&] { tunnel(*nl, p, out); });
+        guarded(p.name, "tunnel", out, [&] { tunnel(store, *nl, p, out); });
+    }
+    if (p.egress == "nat" && nl) {
+        guarded(p.name, "uplink", out, [&] { uplink(*nl, p, out); });
     }
 }
 

@@ -5,6 +5,7 @@
 #include "netlink/netlink.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
+#include "tunnel/health.hpp"
 #include "plan/plan.hpp"
 #include "state/store.hpp"
 #include "sys/fs.hpp"
@@ -82,7 +83,26 @@ void collect_tunnels(const nlohmann::json& container, const plan::container_plan
         j["type"] = t.type;
         j["device"] = t.device;
         j["table"] = t.table;
-        j["device_up"] = link && link->up;
+        const bool device_up = link && link->up;
+        j["device_up"] = device_up;
+        // Whether the far end answers (tunnel/health.hpp), not just the device.
+        auto h = tunnel::health{};
+        if (device_up && container.value("state", "") == "running") {
+            h = tunnel::read_health(t, container["pid"].get<pid_t>());
+        } else if (!device_up) {
+            h.state = "down";
+            h.evidence = t.device + (link ? " down" : " missing");
+        }
+        j["health"] = {{"state", h.state}, {"evidence", h.evidence}};
+        if (h.last_handshake) {
+            j["health"]["last_handshake"] = *h.last_handshake;
+        }
+        if (h.last_received) {
+            j["health"]["last_received"] = *h.last_received;
+        }
+        if (!h.last_error.empty()) {
+            j["health"]["last_error"] = h.last_error;
+        }
         tunnels.push_back(j);
     }
 }
@@ -153,11 +173,13 @@ int cmd_status(const globals& g, bool json) {
         }
     }
     if (!out["tunnels"].empty()) {
-        std::printf("\n%-20s %-10s %-16s %-9s %s\n", "TUNNEL", "TYPE", "DEVICE", "DAEMON", "DEVICE STATE");
+        std::printf("\n%-20s %-10s %-16s %-9s %-11s %s\n", "TUNNEL", "TYPE", "DEVICE", "DAEMON", "TUNNEL",
+                    "EVIDENCE");
         for (const auto& t : out["tunnels"]) {
-            std::printf("%-20s %-10s %-16s %-9s %s\n", t["name"].get<std::string>().c_str(),
+            std::printf("%-20s %-10s %-16s %-9s %-11s %s\n", t["name"].get<std::string>().c_str(),
                         t["type"].get<std::string>().c_str(), t["device"].get<std::string>().c_str(),
-                        t.value("state", "?").c_str(), t["device_up"].get<bool>() ? "up" : "down");
+                        t.value("state", "?").c_str(), t["health"]["state"].get<std::string>().c_str(),
+                        t["health"]["evidence"].get<std::string>().c_str());
         }
     }
     if (!out["pipes"].empty()) {

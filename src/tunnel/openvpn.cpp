@@ -23,6 +23,7 @@
 // tunnel's own address), a way for a compromised daemon to pull the host's
 // or a container's traffic to itself.
 #include "tunnel/driver.hpp"
+#include "tunnel/health.hpp"
 #include "tunnel/ovpn_file.hpp"
 #include "tunnel/tun_device.hpp"
 #include "tunnel/tunnel.hpp"
@@ -40,6 +41,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 
 namespace moat::tunnel {
@@ -142,7 +144,8 @@ public:
             _conn.reset(::accept4(_listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
             if (_conn) {
                 _listener.reset();  // one client: the daemon
-                sys::write_all(_conn.get(), "state on\nstate\n", "asking openvpn for its state");
+                // bytecount: when the server last sent anything (health.hpp).
+                sys::write_all(_conn.get(), "state on\nstate\nbytecount 1\n", "asking openvpn for its state");
             }
             return;
         }
@@ -162,6 +165,8 @@ public:
             _pending.erase(0, nl + 1);
             if (auto st = parse_ovpn_state(line)) {
                 follow(*st);
+            } else if (auto bytes = parse_ovpn_bytecount(line)) {
+                received(bytes->first, bytes->second);
             }
         }
         if (_pending.size() > max_line) {
@@ -174,7 +179,42 @@ public:
 private:
     std::string node() const { return "/dev/net/" + _t.device; }
 
+    // The record `moat check` and `moat status` read (health.hpp). What
+    // openvpn says is bounded to plain words before it is written.
+    void record() {
+        try {
+            sys::write_file_atomic(ovpn_record_path(_t), format_ovpn_record(_record), 0600, false);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "moat: tunnel %s: recording its state: %s\n", _t.name.c_str(), e.what());
+        }
+    }
+
+    void received(std::uint64_t in, std::uint64_t out) {
+        bool more = in > _record.bytes_in;
+        _record.bytes_in = in;
+        _record.bytes_out = out;
+        if (more) {
+            _record.last_received = std::time(nullptr);
+            record();
+        }
+    }
+
     void follow(const ovpn_state& st) {
+        if (st.name != _record.state) {
+            _record.state = st.name;
+            _record.detail.clear();
+            for (char c : st.detail.substr(0, 64)) {
+                if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') {
+                    _record.detail += c;
+                }
+            }
+            _record.since = std::time(nullptr);
+            // The TLS handshake that led to CONNECTED came from the server.
+            if (st.name == "CONNECTED") {
+                _record.last_received = _record.since;
+            }
+            record();
+        }
         if (st.name == "CONNECTED") {
             bring_up(st);
         } else if (st.name == "RECONNECTING" || st.name == "EXITING") {
@@ -238,6 +278,7 @@ private:
     daemon_identity _who;
     sys::unique_fd _listener, _conn;
     std::string _pending;
+    ovpn_record _record;
 };
 
 }  // namespace
@@ -265,7 +306,7 @@ std::optional<ovpn_state> parse_ovpn_state(const std::string& line) {
         f[1].find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos) {
         return std::nullopt;
     }
-    ovpn_state st{f[1], {}, {}};
+    ovpn_state st{f[1], f.size() > 2 ? f[2] : "", {}, {}};
     if (f.size() > 3 && !f[3].empty()) {
         st.local4 = sys::ip_address::parse(f[3]);
     }

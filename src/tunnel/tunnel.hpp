@@ -33,6 +33,7 @@
 #include "sys/inet.hpp"
 #include "tunnel/daemon.hpp"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +60,12 @@ std::string uapi_set_request(const plan::wg_config& c);
 
 // Sends a UAPI request over the daemon's socket; throws with the daemon's errno.
 void uapi_send(const std::string& socket_path, const std::string& request);
+// Sends `request` and returns the daemon's whole answer (up to its empty
+// line); throws when it cannot connect or no answer comes within `limit`.
+std::string uapi_exchange(const std::string& socket_path, const std::string& request, std::chrono::milliseconds limit);
+
+// Where wireguard-go's UAPI socket of `device` is, in `_tunnels`' mounts.
+std::string uapi_socket_path(const std::string& device);
 
 // One state line of OpenVPN's management interface, real-time
 // (">STATE:time,name,description,local IPv4,remote,port,local addr,local
@@ -66,6 +73,7 @@ void uapi_send(const std::string& socket_path, const std::string& request);
 // prefix); nullopt for any other line.
 struct ovpn_state {
     std::string name;  // CONNECTED, RECONNECTING, EXITING, WAIT, AUTH, ...
+    std::string detail;  // its description: SUCCESS, ping-restart, SIGUSR1, ...
     std::optional<sys::ip_address> local4, local6;  // the tunnel's own addresses
 };
 std::optional<ovpn_state> parse_ovpn_state(const std::string& line);

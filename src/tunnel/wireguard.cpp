@@ -77,7 +77,7 @@ class wireguard final : public driver {
 public:
     wireguard(const plan::tunnel_plan& t, netlink::socket& nl)
         : _t(t), _nl(nl), _wg(plan::parse_wg_quick(sys::read_file(t.config_path), t.config_path)),
-          _socket(socket_dir + "/" + t.device + ".sock") {
+          _socket(uapi_socket_path(t.device)) {
         // Without IFF_NO_PI: wireguard-go's own CreateTUN asks for the
         // packet-information header, and CreateTUNFromFile assumes it.
         _tun = create_tun(t.device, IFF_TUN);
@@ -121,6 +121,8 @@ private:
 
 }  // namespace
 
+std::string uapi_socket_path(const std::string& device) { return socket_dir + "/" + device + ".sock"; }
+
 std::unique_ptr<driver> wireguard_driver(const plan::tunnel_plan& t, netlink::socket& nl) {
     return std::make_unique<wireguard>(t, nl);
 }
@@ -147,7 +149,7 @@ std::string uapi_set_request(const plan::wg_config& c) {
     return r + "\n";
 }
 
-void uapi_send(const std::string& socket_path, const std::string& request) {
+std::string uapi_exchange(const std::string& socket_path, const std::string& request, std::chrono::milliseconds limit) {
     sys::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
@@ -156,19 +158,20 @@ void uapi_send(const std::string& socket_path, const std::string& request) {
     }
     std::memcpy(sa.sun_path, socket_path.c_str(), socket_path.size() + 1);
     sys::check(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), "connecting to " + socket_path);
-    sys::write_all(fd.get(), request, "configuring WireGuard");
+    sys::write_all(fd.get(), request, "talking to wireguard-go");
     std::string answer;
-    char buf[256];
-    // The answer to "set" is one line. A daemon that does not end it
-    // within 10 s is a failed start, not a hung runner, and it may not fill
-    // the runner's memory either.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (answer.find("\n\n") == std::string::npos && answer.size() < 4096) {
+    char buf[4096];
+    // An answer ends with an empty line. A daemon that does not end it in
+    // time is a failure, not a hung caller, and it may not fill the
+    // caller's memory either (a peer is a few hundred bytes).
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (answer.find("\n\n") == std::string::npos && answer.size() < 65536) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         pollfd p{fd.get(), POLLIN, 0};
         int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
         if (ready == 0) {
-            throw moat::error("wireguard-go did not answer its UAPI request within 10 s");
+            throw moat::error("wireguard-go did not answer its UAPI request within " + std::to_string(limit.count()) +
+                              " ms");
         }
         ssize_t n = ready < 0 ? -1 : ::read(fd.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) {
@@ -185,6 +188,11 @@ void uapi_send(const std::string& socket_path, const std::string& request) {
     if (answer.empty()) {
         throw moat::error("wireguard-go closed its UAPI socket without answering");
     }
+    return answer;
+}
+
+void uapi_send(const std::string& socket_path, const std::string& request) {
+    auto answer = uapi_exchange(socket_path, request, std::chrono::seconds(10));
     if (answer.rfind("errno=0\n", 0) != 0) {
         throw moat::error("wireguard-go refused the configuration: " + answer.substr(0, answer.find('\n')));
     }
