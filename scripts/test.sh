@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 ./scripts/deps.sh --test
 jobs="$(nproc)"
 
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON -DMOAT_TESTS=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON -DMOAT_TESTS=ON -DMOAT_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs" --target unit_tests >/dev/null
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_FUZZ=ON >/dev/null
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_FUZZ=ON -DMOAT_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz_config fuzz_pipe fuzz_dns >/dev/null
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_TESTS=ON \
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_TESTS=ON -DMOAT_WERROR=ON \
   -DMOAT_ASAN_BUILD_DIR="$PWD/build-asan" -DMOAT_FUZZ_BUILD_DIR="$PWD/build-fuzz" >/dev/null
 cmake --build build -j"$jobs" >/dev/null
 
