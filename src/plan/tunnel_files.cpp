@@ -108,8 +108,13 @@ void plan_credentials(const config::tunnel& t, tunnel_plan& p) {
 
 std::vector<std::string> tunnel_secret_files(const config::model& m) {
     std::vector<std::string> out;
+    // Regular files only: a mask over a directory would hide all of it from
+    // every container (a tunnel no container uses is not checked; its
+    // `ca /etc/ssl` must not take /etc/ssl from them).
     auto add = [&](const std::string& path) {
-        if (!path.empty() && std::find(out.begin(), out.end(), path) == out.end()) {
+        struct stat st;
+        if (!path.empty() && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            std::find(out.begin(), out.end(), path) == out.end()) {
             out.push_back(path);
         }
     };
