@@ -1,20 +1,14 @@
 #include "plan/tunnel.hpp"
 
 #include "plan/digest.hpp"
-#include "plan/tunnel_files.hpp"
 #include "plan/pipes.hpp"
+#include "plan/tunnel_files.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/hash.hpp"
-#include "tunnel/ovpn_file.hpp"
-
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <sstream>
 
