@@ -154,6 +154,7 @@ public:
             return moat_auth_line(number, raw, words);
         }
         refuse_console(option, words);
+        refuse_privileged_port(option, words);
         std::size_t at = file_argument(option, words);
         if (at == 0 || not_a_file(option, words[at])) {
             return raw;
@@ -229,6 +230,23 @@ private:
         if (option == "askpass" && bare) {
             fail("a bare 'askpass' asks for the private key's passphrase on a console, which the daemon does not "
                  "have: name a file holding it (askpass FILE)");
+        }
+    }
+
+    // The daemon has no CAP_NET_BIND_SERVICE (daemon.hpp): openvpn 2.6 exits
+    // with "Socket bind failed ... Permission denied" at every start. A
+    // client needs no fixed local port (without `lport` it binds none).
+    void refuse_privileged_port(const std::string& option, const std::vector<std::string>& words) const {
+        if (option != "lport" || words.size() < 2) {
+            return;
+        }
+        const std::string& w = words[1];
+        if (!w.empty() && w.size() <= 5 && w.find_first_not_of("0123456789") == std::string::npos) {
+            int port = std::stoi(w);
+            if (port > 0 && port < 1024) {
+                fail("'lport " + w + "': moat runs openvpn without privileges, and it cannot bind a port below "
+                     "1024; remove the line (a client needs no fixed local port)");
+            }
         }
     }
 

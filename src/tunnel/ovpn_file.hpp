@@ -41,6 +41,10 @@
 //    file for them ("Unrecognized option"). Kept as harmless: `ifconfig`,
 //    `ifconfig-ipv6` (the tunnel's address, which the runner sets),
 //    `route-nopull`, `pull-filter`, `allow-pull-fqdn`.
+//  * Refused, with the line: what would make the daemon fail at every
+//    start — an included `config`, directories (`capath`), a bare
+//    `auth-user-pass`/`askpass` without the keys, an `lport` below 1024
+//    (the daemon cannot bind it; `port N` alone binds nothing in a client).
 //
 // Pure: reads and writes nothing, so the planner (which binds the named
 // files into `_tunnels` and refuses a file it cannot read at `up`) and the

@@ -274,6 +274,7 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
          "set username and passwordFile (or credentialsFile)"},
         {relative_keys + "auth-user-pass one-line.txt\n", "", ovpn + ":14: auth-user-pass " + dir + "/one-line.txt",
          "second line is empty or missing"},
+        {relative_keys + "lport 443\n", "", ovpn + ":14: 'lport 443'", "cannot bind a port below 1024"},
         {relative_keys + "auth-user-pass\n", "username = \"u\"\npasswordFile = \"" + dir + "/a-directory\"\n",
          "moat.toml:5:1: tunnel 'vpn0': passwordFile " + dir + "/a-directory", "not a regular file"},
         {relative_keys + "auth-user-pass\n", "credentialsFile = \"" + dir + "/gone.txt\"\n",

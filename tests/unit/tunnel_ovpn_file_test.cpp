@@ -121,7 +121,9 @@ TEST(ovpn_file, what_cannot_be_handed_to_the_daemon_is_refused_with_file_and_lin
     };
     for (const auto& b : std::vector<bad>{{"client\nconfig other.ovpn\n", "/p.ovpn:2: 'config' includes another file"},
                                           {"capath /etc/ssl/certs\n", "/p.ovpn:1: 'capath' names a directory"},
-                                          {"crl-verify /etc/crl dir\n", "/p.ovpn:1: 'crl-verify' names a directory"}}) {
+                                          {"crl-verify /etc/crl dir\n", "/p.ovpn:1: 'crl-verify' names a directory"},
+                                          {"client\nlport 443\n", "/p.ovpn:2: 'lport 443': moat runs openvpn without "
+                                                                  "privileges, and it cannot bind a port below 1024"}}) {
         try {
             sanitize_ovpn(b.text, "/p.ovpn", dir);
             ADD_FAILURE() << b.text;
@@ -130,6 +132,7 @@ TEST(ovpn_file, what_cannot_be_handed_to_the_daemon_is_refused_with_file_and_lin
         }
     }
     EXPECT_EQ(sanitize_ovpn("crl-verify crl.pem\n", "/p.ovpn", dir).files.size(), 1u);  // a file is fine
+    EXPECT_EQ(sanitize_ovpn("lport 0\nlport 1194\nport 443\n", "/p.ovpn", dir).text, "lport 0\nlport 1194\nport 443\n");
 }
 
 TEST(ovpn_file, crlf_files_and_unchanged_lines_pass_through) {
