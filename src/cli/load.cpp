@@ -184,8 +184,10 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     for (const auto& p : model.pipes) {
         out.secrets.push_back(p.key_file);
     }
-    for (const auto& t : model.tunnels) {
-        out.secrets.push_back(t.config_path);
+    // The tunnels' configs, the files they name and their credentials:
+    // masked in every container (`_tunnels` binds back what its runners read).
+    for (auto& f : plan::tunnel_secret_files(model)) {
+        out.secrets.push_back(std::move(f));
     }
     plan::plan_pipes(model, out.plans, moat_exe, names.empty());
     // Last, with every plan made: a port a host service holds is refused here.

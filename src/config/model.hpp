@@ -150,6 +150,13 @@ struct tunnel {
     std::string config_path;   // config
     bool kill_switch = true;   // killSwitch
     bool in_namespace = false;  // namespace (wireguard: move the interface into the container)
+    // OpenVPN's username and password, for the .ovpn's `auth-user-pass`
+    // (tunnel/ovpn_file.hpp): `username` with `passwordFile` (its first
+    // line is the password), or `credentialsFile` (openvpn's own format:
+    // the username's line, then the password's). "" = not set.
+    std::string username;          // username
+    std::string password_file;     // passwordFile
+    std::string credentials_file;  // credentialsFile
     location where;
     key_locations keys;
 };

@@ -338,6 +338,9 @@ tunnel schema::read_tunnel(const tree_member& m) {
             {"config", [&](auto& f) { t.config_path = _r.absolute_path(f.value, f.key).value_or(""); }},
             {"killSwitch", [&](auto& f) { t.kill_switch = _r.boolean(f).value_or(true); }},
             {"namespace", [&](auto& f) { t.in_namespace = _r.boolean(f).value_or(false); }},
+            {"username", [&](auto& f) { t.username = _r.string(f).value_or(""); }},
+            {"passwordFile", [&](auto& f) { t.password_file = _r.absolute_path(f.value, f.key).value_or(""); }},
+            {"credentialsFile", [&](auto& f) { t.credentials_file = _r.absolute_path(f.value, f.key).value_or(""); }},
         }, &t.keys)) {
         return t;
     }

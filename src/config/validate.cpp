@@ -29,6 +29,7 @@ void validator::run() {
     check_egress_targets();
     check_forwarded_ports();
     check_pipes();
+    check_tunnel_credentials();
     _d.throw_if_any();
 }
 

@@ -45,6 +45,7 @@ private:
     void check_egress_target(const std::optional<egress_spec>& egress, const key_locations& keys, const location& where);
     void check_forwarded_ports();
     void check_pipes();
+    void check_tunnel_credentials();
 };
 
 }  // namespace moat::config

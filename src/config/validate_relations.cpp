@@ -185,4 +185,40 @@ void validator::check_pipes() {
     }
 }
 
+// OpenVPN's username and password (tunnel/ovpn_file.hpp): one of the two
+// ways, complete. Whether the files exist is the planner's business at
+// `up` (plan/tunnel.cpp): a file may appear between a `plan` and an `up`.
+void validator::check_tunnel_credentials() {
+    for (const tunnel& t : _m.tunnels) {
+        const bool user = t.keys.count("username") || !t.username.empty(),
+                   pass = t.keys.count("passwordFile") || !t.password_file.empty(),
+                   creds = t.keys.count("credentialsFile") || !t.credentials_file.empty();
+        auto at = [&](const char* key) { return key_at(t.keys, key, t.where); };
+        if (t.type == tunnel_type::wireguard) {
+            const std::pair<const char*, bool> given[] = {{"username", user}, {"passwordFile", pass}, {"credentialsFile", creds}};
+            for (auto [key, set] : given) {
+                if (set) {
+                    _d.add(at(key), std::string(key) + " is for type = \"openvpn\" only (tunnel " + quoted(t.name) +
+                                               " is WireGuard, which authenticates by its keys)");
+                }
+            }
+            continue;
+        }
+        if (user && t.username.find_first_of(std::string("\n\r\0", 3)) != std::string::npos) {
+            _d.add(at("username"), "username must be one line (openvpn reads it as the first line of a file)");
+        } else if (user && t.username.empty()) {
+            _d.add(at("username"), "username must not be empty");
+        }
+        if (creds && (user || pass)) {
+            _d.add(at("credentialsFile"), "credentialsFile cannot be combined with username and passwordFile",
+                   "credentialsFile holds both (the username's line, then the password's); use it or the two keys");
+        } else if (user != pass) {
+            const char* has = user ? "username" : "passwordFile";
+            const char* lacks = user ? "passwordFile" : "username";
+            _d.add(at(has), std::string(has) + " needs " + lacks + " (tunnel " + quoted(t.name) + ")",
+                   "or put both lines in one file and set credentialsFile");
+        }
+    }
+}
+
 }  // namespace moat::config

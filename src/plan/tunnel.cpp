@@ -2,18 +2,13 @@
 
 #include "plan/digest.hpp"
 #include "plan/pipes.hpp"
+#include "plan/tunnel_files.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/hash.hpp"
-#include "tunnel/ovpn_file.hpp"
-
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -106,37 +101,6 @@ struct wg_reader {
         }
     }
 };
-
-// The files an OpenVPN config names; each must be a readable file now, not
-// when the daemon first needs it.
-std::vector<std::string> ovpn_files(const std::string& text, const std::string& file) {
-    std::vector<std::string> out;
-    tunnel::ovpn_config sanitized;
-    try {
-        sanitized = tunnel::sanitize_ovpn(text, file, "/run/moat-tunnel");
-    } catch (const moat::error& e) {
-        // The runner's refusal at run time is the user's file at plan time.
-        throw usage_error(e.what());
-    }
-    for (const auto& f : sanitized.files) {
-        struct stat st;
-        std::string why;
-        if (::stat(f.source.c_str(), &st) != 0) {
-            why = std::strerror(errno);
-        } else if (!S_ISREG(st.st_mode)) {
-            why = "not a regular file";
-        } else if (::access(f.source.c_str(), R_OK) != 0) {
-            why = std::strerror(errno);
-        }
-        if (!why.empty()) {
-            throw usage_error(file + ":" + std::to_string(f.line) + ": " + f.option + " " + f.source + ": " + why);
-        }
-        if (std::find(out.begin(), out.end(), f.source) == out.end()) {
-            out.push_back(f.source);
-        }
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -244,7 +208,8 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
             p.addresses = wg.addresses;
             p.dns = wg.dns;
         } else {
-            p.files = ovpn_files(text, t.config_path);
+            bool credentials = !t.password_file.empty() || !t.credentials_file.empty();
+            p.files = detail::ovpn_files(text, t.config_path, credentials);
         }
         p.digests[t.config_path] = text_digest(text);
         for (const auto& f : p.files) {
@@ -255,6 +220,7 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
     } catch (const std::system_error& e) {  // a named file gone since it was checked
         throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
     }
+    detail::plan_credentials(t, p);
     return p;
 }
 
@@ -265,7 +231,8 @@ nlohmann::json to_json(const tunnel_plan& t) {
     }
     return {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
             {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns},
-            {"files", t.files}, {"digests", t.digests}};
+            {"files", t.files}, {"digests", t.digests}, {"username", t.username},
+            {"password_file", t.password_file}, {"credentials_file", t.credentials_file}};
 }
 
 tunnel_plan tunnel_from_json(const nlohmann::json& j) {
@@ -282,6 +249,9 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     t.dns = j.at("dns").get<std::vector<std::string>>();
     t.files = j.value("files", std::vector<std::string>{});
     t.digests = j.value("digests", std::map<std::string, std::string>{});
+    t.username = j.value("username", "");
+    t.password_file = j.value("password_file", "");
+    t.credentials_file = j.value("credentials_file", "");
     return t;
 }
 
@@ -332,8 +302,15 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
         host.services.push_back(std::move(s));
         // Read at each (re)start: a bind keeps it visible wherever it lives
         // (the container's /tmp and /run are its own), and so do the files
-        // an OpenVPN config names, which the runner copies for its daemon.
-        for (const auto& path : t.files) {
+        // an OpenVPN config names and its credentials files, which the
+        // runner copies for its daemon.
+        std::vector<std::string> bind = t.files;
+        for (const auto& path : {t.password_file, t.credentials_file}) {
+            if (!path.empty()) {
+                bind.push_back(path);
+            }
+        }
+        for (const auto& path : bind) {
             bool bound = std::any_of(host.mounts.begin(), host.mounts.end(),
                                      [&](const mount_plan& m) { return m.mount_point == path; });
             if (!bound && path != t.config_path) {

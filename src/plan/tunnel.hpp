@@ -80,6 +80,12 @@ struct tunnel_plan {
     // plan/digest.hpp): an edited file changes `_tunnels`' plan, and `up`
     // restarts the runners with fresh binds of the files.
     std::map<std::string, std::string> digests;
+    // OpenVPN's credentials from the tunnel's keys ("" = not set): the
+    // runner writes the daemon's auth file from them at each start. Only
+    // paths travel in the plan (it lands in the state record and in the
+    // runner's argv), never the password; the files are bound into
+    // `_tunnels` and their digests are in `digests`.
+    std::string username, password_file, credentials_file;
     bool operator==(const tunnel_plan&) const = default;
 };
 
@@ -92,6 +98,12 @@ std::uint32_t tunnel_table(const std::string& tunnel);
 // OpenVPN: for the files it names, each of which must be readable).
 // Throws moat::usage_error pointing at the tunnel's `config` key.
 tunnel_plan plan_tunnel(const config::tunnel& t);
+
+// Every host file a tunnel of `m` depends on that no container may see:
+// its config, the files an OpenVPN config names, its credentials files.
+// Best effort for files that cannot be read now (the planner refuses them
+// for the tunnels `up` starts).
+std::vector<std::string> tunnel_secret_files(const config::model& m);
 
 nlohmann::json to_json(const tunnel_plan& t);
 tunnel_plan tunnel_from_json(const nlohmann::json& j);

@@ -3,7 +3,8 @@
 // Before the daemon starts, the runner (root) prepares everything openvpn
 // would otherwise need privileges for: a private directory (root-owned,
 // group = the daemon's gid, 0750) with the sanitised config and copies of
-// the files it names (owned by the daemon, 0600; ovpn_file.hpp); a clone
+// the files it names and the auth file written from the tunnel's
+// credentials keys (owned by the daemon, 0600; ovpn_file.hpp); a clone
 // node /dev/net/<device> the daemon may open; the persistent device itself,
 // owned by the daemon's uid and gid; and a listening management socket.
 // openvpn opens the device, leaves it unconfigured (--ifconfig-noexec,
@@ -53,6 +54,18 @@ void hand_over(const std::string& path, const daemon_identity& who, mode_t mode)
     sys::check(::chmod(path.c_str(), mode), "setting the mode of " + path);
 }
 
+// openvpn's auth file from the tunnel's keys, read now: the planner
+// checked the files at `up`, and an edit since is a change `up` applies.
+std::string credentials_text(const plan::tunnel_plan& t) {
+    const std::string& path = t.credentials_file.empty() ? t.password_file : t.credentials_file;
+    try {
+        std::string text = sys::read_file(path);
+        return t.credentials_file.empty() ? ovpn_auth_from_password(t.username, text) : ovpn_auth_from_credentials(text);
+    } catch (const std::exception& e) {
+        throw moat::error("tunnel " + t.name + ": credentials from " + path + ": " + e.what());
+    }
+}
+
 // The daemon's directory, rebuilt on every start (a runner killed with -9
 // leaves its copies behind until then; the tmpfs goes with `_tunnels`).
 ovpn_config prepare_directory(const plan::tunnel_plan& t, const daemon_identity& who) {
@@ -61,10 +74,16 @@ ovpn_config prepare_directory(const plan::tunnel_plan& t, const daemon_identity&
     sys::make_dirs(dir.substr(0, dir.rfind('/')), 0755);
     sys::check(::mkdir(dir.c_str(), 0750), "creating " + dir);
     sys::check(::chown(dir.c_str(), 0, who.gid), "handing " + dir + " to the daemon's group");
-    auto config = sanitize_ovpn(sys::read_file(t.config_path), t.config_path, dir);
+    const bool credentials = !t.password_file.empty() || !t.credentials_file.empty();
+    auto config = sanitize_ovpn(sys::read_file(t.config_path), t.config_path, dir, credentials);
     for (const auto& n : config.notices) {
-        std::fprintf(stderr, "moat: tunnel %s: %s:%d: %s\n", t.name.c_str(), t.config_path.c_str(), n.line,
+        std::string at = n.line > 0 ? ":" + std::to_string(n.line) : "";
+        std::fprintf(stderr, "moat: tunnel %s: %s%s: %s\n", t.name.c_str(), t.config_path.c_str(), at.c_str(),
                      n.text.c_str());
+    }
+    if (!config.auth_file.empty()) {
+        sys::write_file_atomic(config.auth_file, credentials_text(t), 0600, false);
+        hand_over(config.auth_file, who, 0600);
     }
     for (const auto& f : config.files) {
         std::string content;

@@ -20,6 +20,10 @@ constexpr const char* why_scripts = "moat never runs scripts or plugins from a t
 constexpr const char* why_writes = "the daemon gets nowhere to write";
 constexpr const char* why_mark = "SO_MARK needs CAP_NET_ADMIN, which the daemon does not have; moat routes by its own table";
 constexpr const char* why_cd = "moat resolves the file's relative paths itself";
+constexpr const char* why_routing =
+    "moat routes the tunnel by its own table and never changes the host's (openvpn runs with --route-noexec)";
+constexpr const char* why_dns = "a confined container's resolver is its `dns` key, never the tunnel file's";
+constexpr const char* why_windows = "Windows only: openvpn on Linux refuses the whole file for it";
 
 struct neutralised_option {
     std::string_view option;
@@ -42,6 +46,15 @@ constexpr neutralised_option neutralised[] = {
     {"ifconfig-pool-persist", why_writes}, {"tmp-dir", why_writes},
     {"mark", why_mark},
     {"cd", why_cd},
+    {"route", why_routing}, {"route-ipv6", why_routing}, {"redirect-gateway", why_routing},
+    {"redirect-private", why_routing}, {"route-gateway", why_routing}, {"route-ipv6-gateway", why_routing},
+    {"route-metric", why_routing}, {"route-delay", why_routing}, {"route-method", why_routing},
+    {"block-ipv6", why_routing},
+    {"dhcp-option", why_dns}, {"dns", why_dns},
+    {"block-outside-dns", why_windows}, {"ip-win32", why_windows}, {"register-dns", why_windows},
+    {"dhcp-renew", why_windows}, {"dhcp-release", why_windows}, {"dhcp-pre-release", why_windows},
+    {"tap-sleep", why_windows}, {"win-sys", why_windows}, {"show-net-up", why_windows},
+    {"allow-nonadmin", why_windows}, {"windows-driver", why_windows},
 };
 
 const char* neutralised_why(std::string_view option) {
@@ -113,8 +126,9 @@ std::string trimmed(const std::string& s) {
 
 class sanitizer {
 public:
-    sanitizer(const std::string& file, const std::string& private_dir)
-        : _file(file), _dir(private_dir), _base(std::filesystem::path(file).parent_path()) {}
+    sanitizer(const std::string& file, const std::string& private_dir, bool moat_credentials)
+        : _file(file), _dir(private_dir), _base(std::filesystem::path(file).parent_path()),
+          _credentials(moat_credentials) {}
 
     // The line as the daemon gets it.
     std::string line(int number, const std::string& raw) {
@@ -136,6 +150,11 @@ public:
         if (option == "tun-mtu" && words.size() > 1) {
             _out.tun_mtu = mtu(words[1]);
         }
+        if (option == "auth-user-pass" && _credentials) {
+            return moat_auth_line(number, raw, words);
+        }
+        refuse_console(option, words);
+        refuse_privileged_port(option, words);
         std::size_t at = file_argument(option, words);
         if (at == 0 || not_a_file(option, words[at])) {
             return raw;
@@ -152,6 +171,17 @@ public:
     }
 
     ovpn_config& result() { return _out; }
+
+    // With credentials from the tunnel's keys and no `auth-user-pass` line,
+    // one is added: the user asked for them to be sent.
+    std::string trailer() {
+        if (!_credentials || !_out.auth_file.empty()) {
+            return "";
+        }
+        _out.auth_file = auth_path();
+        _out.notices.push_back({0, "no 'auth-user-pass' line: one added, for the tunnel's credentials"});
+        return "auth-user-pass " + quote(_out.auth_file) + "\n";
+    }
 
 private:
     [[noreturn]] void fail(const std::string& what) const {
@@ -175,6 +205,51 @@ private:
         fail("tun-mtu \"" + word + "\" is not a number from 576 to 65535");
     }
 
+    std::string auth_path() const { return _dir + "/" + ovpn_auth_file_name; }
+
+    // `auth-user-pass [FILE]` when the tunnel's keys give the credentials:
+    // the file the runner writes from them, whatever the line named.
+    std::string moat_auth_line(int number, const std::string& raw, const std::vector<std::string>& words) {
+        _out.auth_file = auth_path();
+        if (words.size() > 1) {
+            _out.notices.push_back({number, "'" + trimmed(raw) + "' overridden: the tunnel's username and "
+                                            "password come from its own keys (username/passwordFile or "
+                                            "credentialsFile)"});
+        }
+        return "auth-user-pass " + quote(_out.auth_file);
+    }
+
+    // Without a file openvpn asks on its console, which it does not have
+    // under moat: it would fail at each start, forever.
+    void refuse_console(const std::string& option, const std::vector<std::string>& words) const {
+        bool bare = words.size() < 2 || words[1] == "stdin";
+        if (option == "auth-user-pass" && bare) {
+            fail("a bare 'auth-user-pass' asks for the username and password on a console, which the daemon does "
+                 "not have: set username and passwordFile (or credentialsFile) in the tunnel's section");
+        }
+        if (option == "askpass" && bare) {
+            fail("a bare 'askpass' asks for the private key's passphrase on a console, which the daemon does not "
+                 "have: name a file holding it (askpass FILE)");
+        }
+    }
+
+    // The daemon has no CAP_NET_BIND_SERVICE (daemon.hpp): openvpn 2.6 exits
+    // with "Socket bind failed ... Permission denied" at every start. A
+    // client needs no fixed local port (without `lport` it binds none).
+    void refuse_privileged_port(const std::string& option, const std::vector<std::string>& words) const {
+        if (option != "lport" || words.size() < 2) {
+            return;
+        }
+        const std::string& w = words[1];
+        if (!w.empty() && w.size() <= 5 && w.find_first_not_of("0123456789") == std::string::npos) {
+            int port = std::stoi(w);
+            if (port > 0 && port < 1024) {
+                fail("'lport " + w + "': moat runs openvpn without privileges, and it cannot bind a port below "
+                     "1024; remove the line (a client needs no fixed local port)");
+            }
+        }
+    }
+
     void refuse_directories(const std::string& option, const std::vector<std::string>& words) const {
         if (option == "config") {
             fail("'config' includes another file; moat hands the daemon one file: put its lines into this one");
@@ -188,6 +263,7 @@ private:
     const std::string& _file;
     const std::string& _dir;
     std::filesystem::path _base;
+    bool _credentials;
     int _line = 0;
     ovpn_config _out;
 };
@@ -257,8 +333,9 @@ std::vector<std::string> ovpn_words(const std::string& line) {
     return words;
 }
 
-ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir) {
-    sanitizer s(file, private_dir);
+ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir,
+                          bool moat_credentials) {
+    sanitizer s(file, private_dir, moat_credentials);
     std::string out, block;  // block: the inline tag we are inside of, if any
     std::istringstream lines(text);
     int number = 0;
@@ -281,8 +358,45 @@ ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, cons
         }
         out += s.line(number, raw) + "\n";
     }
+    out += s.trailer();
     s.result().text = std::move(out);
     return std::move(s.result());
+}
+
+namespace {
+
+// A line of a credentials file as openvpn reads it: without its line end.
+std::string nth_line(const std::string& text, int n) {
+    std::istringstream in(text);
+    std::string line;
+    for (int i = 0; i < n && std::getline(in, line); ++i) {
+        if (i + 1 == n) {
+            if (!line.empty() && line.back() == '\r') {
+                line.pop_back();
+            }
+            return line;
+        }
+    }
+    return "";
+}
+
+}  // namespace
+
+std::string ovpn_auth_from_password(const std::string& username, const std::string& password_text) {
+    std::string password = nth_line(password_text, 1);
+    if (password.empty()) {
+        throw moat::error("its first line (the password) is empty");
+    }
+    return username + "\n" + password + "\n";
+}
+
+std::string ovpn_auth_from_credentials(const std::string& credentials_text) {
+    std::string username = nth_line(credentials_text, 1), password = nth_line(credentials_text, 2);
+    if (username.empty() || password.empty()) {
+        throw moat::error(std::string("needs two lines, the username and then the password; its ") +
+                          (username.empty() ? "first" : "second") + " line is empty or missing");
+    }
+    return username + "\n" + password + "\n";
 }
 
 }  // namespace moat::tunnel

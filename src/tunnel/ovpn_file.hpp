@@ -2,7 +2,7 @@
 //
 // Theory of operation: the tunnel runner (root, moat's own code) hands
 // openvpn a copy of the user's .ovpn in a directory of its own
-// (/run/moat-tunnel/<name>, private to `_tunnels`). Two things change in
+// (/run/moat-tunnel/<name>, private to `_tunnels`). These things change in
 // that copy, line by line, and nothing else:
 //
 //  * Lines that need a privilege the daemon no longer has, or that moat
@@ -18,6 +18,33 @@
 //    alone. Relative paths resolve against the .ovpn's own directory, as a
 //    provider's zip expects (or against a `cd` line above them, as openvpn
 //    does). Inline blocks (<ca>...</ca>) stay as they are.
+//  * Credentials: with the tunnel's own keys (username + passwordFile, or
+//    credentialsFile) every `auth-user-pass` line, bare or naming a file
+//    (overridden, with a notice), points at the file the runner writes
+//    from them (`auth_file`, mode 0600, the daemon's); a file without such
+//    a line gets one. Without those keys a bare `auth-user-pass` (and a
+//    bare `askpass`) is refused: openvpn would ask on a console it does not
+//    have and fail at every start.
+//  * The host's routing is moat's: openvpn runs with --route-noexec
+//    --ifconfig-noexec and --route-nopull (runner.cpp), without any
+//    privilege over the host's network (daemon.hpp), so no line of the file
+//    and nothing the server pushes can change the host's tables or rules.
+//    Lines that describe routing moat does by its own table (`route`,
+//    `route-ipv6`, `redirect-gateway`, `redirect-private`, `route-gateway`,
+//    `route-ipv6-gateway`, `route-metric`, `route-delay`, `route-method`,
+//    `block-ipv6`) and DNS settings meant for scripts (`dhcp-option`,
+//    `dns`; a confined container's resolver is its `dns` key) are
+//    commented out all the same, with a notice, so that the log says what
+//    the file asked for and was not done. Windows-only lines common in
+//    providers' files (`block-outside-dns`, `ip-win32`, `register-dns`,
+//    ...) are commented out because openvpn 2.6 on Linux refuses the whole
+//    file for them ("Unrecognized option"). Kept as harmless: `ifconfig`,
+//    `ifconfig-ipv6` (the tunnel's address, which the runner sets),
+//    `route-nopull`, `pull-filter`, `allow-pull-fqdn`.
+//  * Refused, with the line: what would make the daemon fail at every
+//    start — an included `config`, directories (`capath`), a bare
+//    `auth-user-pass`/`askpass` without the keys, an `lport` below 1024
+//    (the daemon cannot bind it; `port N` alone binds nothing in a client).
 //
 // Pure: reads and writes nothing, so the planner (which binds the named
 // files into `_tunnels` and refuses a file it cannot read at `up`) and the
@@ -42,22 +69,37 @@ struct ovpn_file_ref {
 };
 
 struct ovpn_notice {
-    int line = 0;
+    int line = 0;  // 0: about the file as a whole
     std::string text;  // "'user nobody' ignored: ..."
 };
 
+// The file the runner writes the tunnel's credentials to, in the private directory.
+inline constexpr const char* ovpn_auth_file_name = "auth-user-pass";
+
 struct ovpn_config {
     std::string text;  // what the daemon reads
+    std::string auth_file;  // where the runner must write the credentials ("" = moat gives none)
     std::vector<ovpn_file_ref> files;
     std::vector<ovpn_notice> notices;
     std::optional<unsigned> tun_mtu;  // `tun-mtu`, for the device moat creates
 };
 
 // `file` is the .ovpn's absolute path (for relative paths and messages),
-// `private_dir` where the copies will live. Throws moat::error
+// `private_dir` where the copies will live, `moat_credentials` whether the
+// tunnel's keys give the username and password. Throws moat::error
 // "<file>:<line>: ..." for what cannot be handed to the daemon (an included
-// `config`, a `capath` or `crl-verify ... dir` directory, a bad tun-mtu).
-ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir);
+// `config`, a `capath` or `crl-verify ... dir` directory, a bad tun-mtu, a
+// bare `auth-user-pass` without the keys).
+ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir,
+                          bool moat_credentials = false);
+
+// The content of openvpn's auth file (the username's line, then the
+// password's) from `username` and a password file's text (its first
+// line), or from a credentials file's text (its first two lines, as
+// openvpn reads `auth-user-pass FILE`). A trailing CR goes (a file written
+// on Windows). Throws moat::error saying what is missing.
+std::string ovpn_auth_from_password(const std::string& username, const std::string& password_text);
+std::string ovpn_auth_from_credentials(const std::string& credentials_text);
 
 // One line of openvpn's config syntax as its words; empty for a comment.
 std::vector<std::string> ovpn_words(const std::string& line);

@@ -52,6 +52,15 @@ moat_test(vpn_test root
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(vpn_test moat moat_tunnel_probe)
 target_compile_definitions(vpn_test PRIVATE MOAT_TUNNEL_PROBE="$<TARGET_FILE:moat_tunnel_probe>")
+# Issue 14: OpenVPN providers' files as shipped (relative and /tmp paths,
+# credentials, routing lines), against the lab's real server.
+moat_test(vpn_provider_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_provider_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(vpn_provider_test moat)
 moat_test(check_test root
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp

@@ -276,7 +276,7 @@ void vpn_lab::kill_openvpn(int sig) {
 
 void vpn_lab::start_openvpn() {
     if (alive(_ovpn_pid, "openvpn")) return;
-    auto conf = _l.write("vpn/server.conf", server_conf);
+    auto conf = _l.write("vpn/server.conf", server_conf + _server_extra);
     auto log = _dir + "/openvpn-server.log";
     int before = count_of(slurp(log), "Initialization Sequence Completed");
     _ovpn_pid = spawn(_ns, "openvpn --cd " + _dir + " --config " + conf + " --log-append " + log, _dir + "/openvpn.out");
@@ -324,6 +324,16 @@ void vpn_lab::push_to_client(const std::string& lines) const {
     // The server reads the client's file at each connection.
     must(lines.empty() ? "rm -f " + _dir + "/ccd/moat-lab-client"
                        : "printf '%s\\n' " + shq(lines) + " > " + _dir + "/ccd/moat-lab-client");
+}
+
+void vpn_lab::require_credentials(const std::string& user, const std::string& password) {
+    // $1: a file with the client's username and password, one a line.
+    _l.write("vpn/expected-creds", user + "\n" + password + "\n");
+    auto script = _l.write("vpn/check-creds.sh", "#!/bin/sh\nprintf '%s\\n%s\\n' \"$(sed -n 1p \"$1\")\" "
+                                                 "\"$(sed -n 2p \"$1\")\" | cmp -s - " + _dir + "/expected-creds\n");
+    must("chmod 700 " + script);
+    _server_extra = "script-security 2\nauth-user-pass-verify " + script + " via-file\n";
+    restart_openvpn(SIGKILL);
 }
 
 void vpn_lab::clear_dns_log() const { sh(": > " + _dns_log); }

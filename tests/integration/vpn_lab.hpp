@@ -104,6 +104,11 @@ public:
     // "ifconfig-push 203.0.113.10 255.255.255.0"); "" = nothing more.
     void push_to_client(const std::string& lines) const;
 
+    // From now on the OpenVPN server also checks a username and password
+    // (auth-user-pass-verify via-file, a script comparing with these two);
+    // restarts it. Off unless a test calls this.
+    void require_credentials(const std::string& user, const std::string& password);
+
     // Source addresses of every query the wan dnsmasq logged, oldest first.
     std::vector<std::string> dns_clients() const;
     void clear_dns_log() const;
@@ -119,6 +124,7 @@ private:
     lab& _l;
     wan& _w;
     std::string _ns, _dir, _wg_if, _wg_client_key, _wg_server_pub, _dns_log;
+    std::string _server_extra;  // lines appended to the server's config
     int _ovpn_pid = 0, _wg_pid = 0, _wan_dns_pid = 0, _vpn_dns_pid = 0;
 };
 

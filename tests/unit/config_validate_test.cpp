@@ -166,6 +166,57 @@ egress = "vpn:vpn1"
                             "10:1: egress \"vpn:vpn1\": there is no tunnel 'vpn1'; did you mean 'vpn0'?"));
 }
 
+TEST(config_validate, tunnel_credentials) {
+    // Either way is fine on OpenVPN.
+    validate(load_string(R"([tunnels.a]
+type = "openvpn"
+config = "/etc/a.ovpn"
+username = "p1234567"
+passwordFile = "/etc/moat/a.pass"
+[tunnels.b]
+type = "openvpn"
+config = "/etc/b.ovpn"
+credentialsFile = "/etc/moat/b.creds"
+)", "t.toml", format::toml));
+    EXPECT_THAT(problems(R"([tunnels.wg]
+type = "wireguard"
+config = "/etc/wg.conf"
+username = "u"
+passwordFile = "/etc/p"
+[tunnels.half]
+type = "openvpn"
+config = "/etc/a.ovpn"
+username = "u"
+[tunnels.both]
+type = "openvpn"
+config = "/etc/a.ovpn"
+passwordFile = "/etc/p"
+username = "u"
+credentialsFile = "/etc/c"
+[tunnels.lines]
+type = "openvpn"
+config = "/etc/a.ovpn"
+username = "two\nlines"
+passwordFile = "/etc/p"
+[tunnels.empty]
+type = "openvpn"
+config = "/etc/a.ovpn"
+username = ""
+passwordFile = "/etc/p"
+)"),
+                ElementsAre("4:1: username is for type = \"openvpn\" only (tunnel 'wg' is WireGuard, which "
+                            "authenticates by its keys)",
+                            "5:1: passwordFile is for type = \"openvpn\" only (tunnel 'wg' is WireGuard, which "
+                            "authenticates by its keys)",
+                            "9:1: username needs passwordFile (tunnel 'half') (hint: or put both lines in one file "
+                            "and set credentialsFile)",
+                            "15:1: credentialsFile cannot be combined with username and passwordFile (hint: "
+                            "credentialsFile holds both (the username's line, then the password's); use it or the two "
+                            "keys)",
+                            "19:1: username must be one line (openvpn reads it as the first line of a file)",
+                            "24:1: username must not be empty"));
+}
+
 TEST(config_validate, ports_forwarded_twice) {
     EXPECT_THAT(problems(R"([containers.a]
 privateNetwork = true

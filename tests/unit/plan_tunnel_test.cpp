@@ -206,6 +206,64 @@ TEST(plan_tunnel, openvpn_files_named_by_path_are_checked_and_bound_into_tunnels
     std::filesystem::remove_all(d);
 }
 
+TEST(plan_tunnel, openvpn_credentials_keys_are_checked_bound_digested_and_masked) {
+    char dir[] = "/tmp/moat-ovpn-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const std::string d = dir;
+    std::ofstream(d + "/ca.crt") << "CA";
+    std::ofstream(d + "/pass") << "s3cret\n";
+    std::ofstream(d + "/p.ovpn") << "client\nca ca.crt\nauth-user-pass\n";
+    std::ofstream(d + "/unused.ovpn") << "ca /etc\ncert " << d << "/ca.crt\n";
+    std::filesystem::create_directory(d + "/a-dir");
+    auto toml = [&](const std::string& keys) {
+        return "[tunnels.p]\ntype = \"openvpn\"\nconfig = \"" + d + "/p.ovpn\"\n" + keys +
+               "[tunnels.unused]\ntype = \"openvpn\"\nconfig = \"" + d + "/unused.ovpn\"\n"
+               "[containers.c]\nprivateNetwork = true\nhostAddress = \"10.171.1.1\"\nlocalAddress = \"10.171.1.2\"\n"
+               "egress = \"vpn:p\"\ndns = [\"10.8.0.1\"]\n";
+    };
+    auto m = load(toml("username = \"u\"\npasswordFile = \"" + d + "/pass\"\n"));
+    std::vector<plan::container_plan> plans = {plan::plan_container(m.containers[0])};
+    auto tunnels = plan::plan_tunnels(m, plans, "/usr/bin/moat");
+    ASSERT_EQ(tunnels.size(), 1u);
+    const auto& t = tunnels[0];
+    EXPECT_EQ(t.username, "u");
+    EXPECT_EQ(t.password_file, d + "/pass");
+    EXPECT_EQ(t.files, (std::vector<std::string>{d + "/ca.crt"}));
+    EXPECT_EQ(t.digests.count(d + "/pass"), 1u);
+    EXPECT_EQ(plan::tunnel_from_json(plan::to_json(t)), t);
+    EXPECT_EQ(plan::to_json(t).dump().find("s3cret"), std::string::npos);  // paths travel, never the password
+    auto bound = std::count_if(plans.back().mounts.begin(), plans.back().mounts.end(),
+                               [&](const plan::mount_plan& mp) { return mp.host_path == d + "/pass" && mp.read_only; });
+    EXPECT_EQ(bound, 1);
+    // Masked everywhere: regular files only, of used and unused tunnels.
+    EXPECT_EQ(plan::tunnel_secret_files(m),
+              (std::vector<std::string>{d + "/p.ovpn", d + "/pass", d + "/ca.crt", d + "/unused.ovpn"}));
+    // An edited password file is another digest.
+    std::ofstream(d + "/pass") << "rotated\n";
+    plans = {plan::plan_container(m.containers[0])};
+    EXPECT_NE(plan::plan_tunnels(m, plans, "/usr/bin/moat")[0].digests, t.digests);
+    // Refused at the key: a directory, an empty password, a one-line credentials file.
+    std::ofstream(d + "/one-line") << "u\n";
+    std::ofstream(d + "/empty") << "";
+    for (const auto& [keys, says] : std::vector<std::pair<std::string, std::string>>{
+             {"username = \"u\"\npasswordFile = \"" + d + "/a-dir\"\n", "test.toml:5:1: tunnel 'p': passwordFile " +
+                                                                         d + "/a-dir: not a regular file"},
+             {"username = \"u\"\npasswordFile = \"" + d + "/empty\"\n", "test.toml:5:1: tunnel 'p': passwordFile " +
+                                                                         d + "/empty: its first line (the password) is empty"},
+             {"credentialsFile = \"" + d + "/one-line\"\n", "test.toml:4:1: tunnel 'p': credentialsFile " + d +
+                                                              "/one-line: needs two lines"}}) {
+        auto bad = load(toml(keys));
+        plans = {plan::plan_container(bad.containers[0])};
+        try {
+            plan::plan_tunnels(bad, plans, "/usr/bin/moat");
+            ADD_FAILURE() << keys;
+        } catch (const usage_error& e) {
+            EXPECT_EQ(std::string(e.what()).rfind(says, 0), 0u) << e.what();
+        }
+    }
+    std::filesystem::remove_all(d);
+}
+
 TEST(plan_tunnel, wireguard_mtu_is_read_and_privileged_listen_ports_are_refused) {
     std::string with_mtu = wg_file();
     with_mtu.insert(with_mtu.find("DNS"), "MTU = 1380\n");

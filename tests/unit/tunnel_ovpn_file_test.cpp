@@ -60,8 +60,8 @@ TEST(ovpn_file, lines_needing_privilege_or_owned_by_moat_are_neutralised_with_a_
 TEST(ovpn_file, named_files_are_copied_and_relative_ones_resolve_against_the_files_directory) {
     const std::string text =
         "ca ca.crt\ncert /etc/keys/client.crt\nkey \"sub dir/client.key\"\n--tls-crypt ../tc.key\n"
-        "tls-auth ta.key 1\nauth-user-pass\nauth-user-pass creds.txt\ndh none\nhttp-proxy proxy 8080 auto\n"
-        "http-proxy proxy 8080 proxy-auth.txt basic\naskpass\ntls-crypt-v2 [inline]\n<ca>\nca not-a-file\n</ca>\n"
+        "tls-auth ta.key 1\nnobind\nauth-user-pass creds.txt\ndh none\nhttp-proxy proxy 8080 auto\n"
+        "http-proxy proxy 8080 proxy-auth.txt basic\nnobind\ntls-crypt-v2 [inline]\n<ca>\nca not-a-file\n</ca>\n"
         "<connection>\nremote a 1194\nsocks-proxy s 1080 socks.txt\n</connection>\ncd /other\nsecret s.key\n";
     auto c = sanitize_ovpn(text, "/home/u/vpn/p.ovpn", dir);
     std::vector<std::pair<std::string, std::string>> want = {
@@ -85,7 +85,7 @@ TEST(ovpn_file, named_files_are_copied_and_relative_ones_resolve_against_the_fil
     EXPECT_EQ(line_of(c.text, 1), "ca " + dir + "/0-ca.crt");
     EXPECT_EQ(line_of(c.text, 3), "key " + dir + "/2-client.key");
     EXPECT_EQ(line_of(c.text, 5), "tls-auth " + dir + "/4-ta.key 1");
-    EXPECT_EQ(line_of(c.text, 6), "auth-user-pass");  // asks the console: no file
+    EXPECT_EQ(line_of(c.text, 7), "auth-user-pass " + dir + "/5-creds.txt");
     EXPECT_EQ(line_of(c.text, 8), "dh none");
     EXPECT_EQ(line_of(c.text, 9), "http-proxy proxy 8080 auto");
     EXPECT_EQ(line_of(c.text, 10), "http-proxy proxy 8080 " + dir + "/6-proxy-auth.txt basic");
@@ -121,7 +121,9 @@ TEST(ovpn_file, what_cannot_be_handed_to_the_daemon_is_refused_with_file_and_lin
     };
     for (const auto& b : std::vector<bad>{{"client\nconfig other.ovpn\n", "/p.ovpn:2: 'config' includes another file"},
                                           {"capath /etc/ssl/certs\n", "/p.ovpn:1: 'capath' names a directory"},
-                                          {"crl-verify /etc/crl dir\n", "/p.ovpn:1: 'crl-verify' names a directory"}}) {
+                                          {"crl-verify /etc/crl dir\n", "/p.ovpn:1: 'crl-verify' names a directory"},
+                                          {"client\nlport 443\n", "/p.ovpn:2: 'lport 443': moat runs openvpn without "
+                                                                  "privileges, and it cannot bind a port below 1024"}}) {
         try {
             sanitize_ovpn(b.text, "/p.ovpn", dir);
             ADD_FAILURE() << b.text;
@@ -130,11 +132,107 @@ TEST(ovpn_file, what_cannot_be_handed_to_the_daemon_is_refused_with_file_and_lin
         }
     }
     EXPECT_EQ(sanitize_ovpn("crl-verify crl.pem\n", "/p.ovpn", dir).files.size(), 1u);  // a file is fine
+    EXPECT_EQ(sanitize_ovpn("lport 0\nlport 1194\nport 443\n", "/p.ovpn", dir).text, "lport 0\nlport 1194\nport 443\n");
 }
 
 TEST(ovpn_file, crlf_files_and_unchanged_lines_pass_through) {
     auto c = sanitize_ovpn("client\r\nremote a 1194\r\n<key>\r\nK\r\n</key>\r\n", "/p.ovpn", dir);
     EXPECT_EQ(c.text, "client\nremote a 1194\n<key>\nK\n</key>\n");
+}
+
+TEST(ovpn_file, lines_about_the_hosts_routing_dns_or_windows_are_neutralised_with_a_notice) {
+    const std::string text =
+        "route 10.0.0.0 255.0.0.0\nroute-ipv6 2001:db8::/32\nredirect-gateway def1 bypass-dhcp\nredirect-private\n"
+        "route-gateway 203.0.113.1\nroute-ipv6-gateway 2001:db8::1\nroute-metric 5\nroute-delay 2\n"
+        "route-method exe\nblock-ipv6\ndhcp-option DNS 10.8.0.1\ndns server 1 address 10.8.0.1\n"
+        "block-outside-dns\nip-win32 dynamic\nregister-dns\ndhcp-renew\ndhcp-release\ndhcp-pre-release\n"
+        "tap-sleep 1\nwin-sys env\nshow-net-up\nallow-nonadmin\nwindows-driver wintun\n--redirect-gateway def1\n"
+        // Kept: harmless under --ifconfig-noexec --route-noexec, or moat's own choice.
+        "ifconfig 10.8.0.2 255.255.255.0\nifconfig-ipv6 fd00::2/64 fd00::1\nroute-nopull\n"
+        "pull-filter ignore route\nallow-pull-fqdn\n";
+    auto c = sanitize_ovpn(text, "/p.ovpn", dir);
+    ASSERT_EQ(c.notices.size(), 24u) << c.text;
+    for (int n = 1; n <= 24; ++n) {
+        EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), 0u) << n << ": " << line_of(c.text, n);
+        EXPECT_EQ(c.notices[static_cast<std::size_t>(n - 1)].line, n);
+    }
+    for (int n = 25; n <= 29; ++n) {
+        EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), std::string::npos) << n << ": " << line_of(c.text, n);
+    }
+    EXPECT_EQ(c.notices[0].text, "'route 10.0.0.0 255.0.0.0' ignored: moat routes the tunnel by its own table and "
+                                 "never changes the host's (openvpn runs with --route-noexec)");
+    EXPECT_EQ(c.notices[10].text, "'dhcp-option DNS 10.8.0.1' ignored: a confined container's resolver is its `dns` "
+                                  "key, never the tunnel file's");
+    EXPECT_EQ(c.notices[12].text, "'block-outside-dns' ignored: Windows only: openvpn on Linux refuses the whole "
+                                  "file for it");
+}
+
+TEST(ovpn_file, a_prompt_for_credentials_is_refused_without_the_tunnels_keys) {
+    for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
+             {"client\nauth-user-pass\n", "/p.ovpn:2: a bare 'auth-user-pass' asks for the username and password"},
+             {"client\n\nauth-user-pass stdin\n", "/p.ovpn:3: a bare 'auth-user-pass'"},
+             {"askpass\n", "/p.ovpn:1: a bare 'askpass' asks for the private key's passphrase"}}) {
+        try {
+            sanitize_ovpn(text, "/p.ovpn", dir);
+            ADD_FAILURE() << text;
+        } catch (const moat::error& e) {
+            EXPECT_EQ(std::string(e.what()).rfind(says, 0), 0u) << e.what();
+            EXPECT_NE(std::string(e.what()).find(text[0] == 'a' ? "askpass FILE" : "set username and passwordFile "
+                                                                                   "(or credentialsFile)"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+    // Files are copied as before; no auth file of moat's.
+    auto c = sanitize_ovpn("auth-user-pass creds.txt\naskpass pass.txt\n", "/v/p.ovpn", dir);
+    ASSERT_EQ(c.files.size(), 2u);
+    EXPECT_EQ(c.files[0].source, "/v/creds.txt");
+    EXPECT_EQ(c.auth_file, "");
+}
+
+TEST(ovpn_file, the_tunnels_credentials_answer_every_auth_user_pass) {
+    const std::string auth = dir + "/auth-user-pass";
+    auto bare = sanitize_ovpn("client\nauth-user-pass\nauth-nocache\n", "/v/p.ovpn", dir, true);
+    EXPECT_EQ(bare.text, "client\nauth-user-pass " + auth + "\nauth-nocache\n");
+    EXPECT_EQ(bare.auth_file, auth);
+    EXPECT_TRUE(bare.notices.empty());
+    EXPECT_TRUE(bare.files.empty());
+    // The file's own credentials are overridden (and not needed: no copy).
+    auto named = sanitize_ovpn("client\n--auth-user-pass \"my creds.txt\"\n", "/v/p.ovpn", dir, true);
+    EXPECT_EQ(line_of(named.text, 2), "auth-user-pass " + auth);
+    EXPECT_TRUE(named.files.empty());
+    ASSERT_EQ(named.notices.size(), 1u);
+    EXPECT_EQ(named.notices[0].line, 2);
+    EXPECT_EQ(named.notices[0].text.rfind("'--auth-user-pass \"my creds.txt\"' overridden: the tunnel's username", 0),
+              0u)
+        << named.notices[0].text;
+    // None in the file: one is added, said once for the whole file.
+    auto none = sanitize_ovpn("client\nremote a 1194\n", "/v/p.ovpn", dir, true);
+    EXPECT_EQ(none.text, "client\nremote a 1194\nauth-user-pass " + auth + "\n");
+    ASSERT_EQ(none.notices.size(), 1u);
+    EXPECT_EQ(none.notices[0].line, 0);
+    // Without the keys nothing is added.
+    EXPECT_EQ(sanitize_ovpn("client\n", "/v/p.ovpn", dir).text, "client\n");
+}
+
+TEST(ovpn_file, auth_files_are_a_username_line_and_a_password_line) {
+    EXPECT_EQ(ovpn_auth_from_password("user", "s3cret pass\nignored\n"), "user\ns3cret pass\n");
+    EXPECT_EQ(ovpn_auth_from_password("user", "s3cret\r\n"), "user\ns3cret\n");  // saved on Windows
+    EXPECT_EQ(ovpn_auth_from_password("user", "no newline"), "user\nno newline\n");
+    EXPECT_EQ(ovpn_auth_from_credentials("user\r\npass\r\n"), "user\npass\n");
+    EXPECT_EQ(ovpn_auth_from_credentials("user\npass"), "user\npass\n");
+    EXPECT_THROW(ovpn_auth_from_password("user", ""), moat::error);
+    EXPECT_THROW(ovpn_auth_from_password("user", "\npass\n"), moat::error);
+    for (const char* bad : {"", "user\n", "user\n\n", "\npass\n"}) {
+        EXPECT_THROW(ovpn_auth_from_credentials(bad), moat::error) << bad;
+    }
+    try {
+        ovpn_auth_from_credentials("user\n");
+        FAIL();
+    } catch (const moat::error& e) {
+        EXPECT_STREQ(e.what(), "needs two lines, the username and then the password; its second line is empty or "
+                               "missing");
+    }
 }
 
 TEST(ovpn_state, real_time_and_queried_lines) {
