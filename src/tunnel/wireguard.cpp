@@ -78,6 +78,13 @@ public:
     wireguard(const plan::tunnel_plan& t, netlink::socket& nl)
         : _t(t), _nl(nl), _wg(plan::parse_wg_quick(sys::read_file(t.config_path), t.config_path)),
           _socket(uapi_socket_path(t.device)) {
+        // Hostname endpoints were resolved at `up` (plan/tunnel_checks.hpp):
+        // no DNS here unless the host could not resolve them then.
+        for (auto& p : _wg.peers) {
+            if (auto it = t.endpoints.find(p.endpoint); it != t.endpoints.end()) {
+                p.endpoint = it->second;
+            }
+        }
         // Without IFF_NO_PI: wireguard-go's own CreateTUN asks for the
         // packet-information header, and CreateTUNFromFile assumes it.
         _tun = create_tun(t.device, IFF_TUN);
