@@ -103,8 +103,9 @@ std::string tunnel_wait_failure::message() const {
         what += " after " + seconds(waited);
     }
     std::string m = "tunnel " + tunnel + " (" + type + ") is not up: " + what;
+    const std::string daemon = type == "wireguard" ? "wireguard-go" : "openvpn";
     for (const auto& r : reasons) {
-        m += "\n  " + r;
+        m += "\n  " + (r.rfind("moat: ", 0) == 0 ? r : daemon + ": " + r);
     }
     m += "\neverything else is applied and stays so: containers confined to " + tunnel +
          " have no egress until it connects (the kill switch stays closed); `moat logs _tunnels` has more, "

@@ -12,28 +12,49 @@ namespace {
 
 std::string daemon_name(const std::string& type) { return type == "wireguard" ? "wireguard-go" : "openvpn"; }
 
+// What openvpn's management states mean (management-notes.txt, "STATE").
+std::string ovpn_meaning(const std::string& state) {
+    static const std::pair<const char*, const char*> meanings[] = {
+        {"CONNECTING", "starting"},
+        {"WAIT", "no answer from the server yet"},
+        {"AUTH", "authenticating"},
+        {"GET_CONFIG", "waiting for the server's settings"},
+        {"ASSIGN_IP", "assigning the address"},
+        {"ADD_ROUTES", "adding routes"},
+        {"RECONNECTING", "restarting the connection"},
+        {"RESOLVE", "resolving the server's name"},
+        {"TCP_CONNECT", "connecting over TCP"},
+        {"AUTH_PENDING", "waiting for an authentication step"},
+    };
+    for (const auto& [name, meaning] : meanings) {
+        if (state == name) {
+            return std::string(": ") + meaning;
+        }
+    }
+    return "";
+}
+
 std::string waiting_label(const tunnel_sample& s) {
     const health& h = s.h;
     if (h.ok()) {
         return "connected, waiting for its route";
     }
     if (s.type == "wireguard") {
-        if (h.state == "unknown") {
+        // No peer yet: the runner configures it over the UAPI just after
+        // wireguard-go started.
+        if (h.state == "unknown" || (h.state == "down" && h.endpoint.empty() && !h.last_handshake)) {
             return "starting";
-        }
-        if (h.state == "down" && h.endpoint.empty() && !h.last_handshake) {
-            return "no peer";
         }
         std::string with = h.endpoint.empty() ? "its peer" : h.endpoint;
         return h.last_handshake ? "waiting for a new handshake with " + with : "waiting for a handshake with " + with;
     }
     if (h.daemon_state.empty()) {
-        return h.state == "unknown" ? "starting" : "connecting";
+        return "starting";
     }
     if (h.daemon_state == "CONNECTED") {
         return "connected, but nothing received from the server";
     }
-    return "connecting (" + h.daemon_state + ")";
+    return "connecting (" + h.daemon_state + ovpn_meaning(h.daemon_state) + ")";
 }
 
 // "2026-12-03T11:50:01.123Z " (the init's stamp) and "2026-12-03 11:50:01 "
@@ -64,8 +85,9 @@ std::string_view cut_stamps(std::string_view line) {
 // was trying, wireguard-go's errors (it logs only those by default), the
 // runner's word on how the daemon ended or what it refused.
 bool meaningful(std::string_view line) {
-    static constexpr std::array<std::string_view, 7> noise = {
-        "MANAGEMENT:", "library versions", "Restart pause", "DCO version", "NOTE:", "Initialization Sequence", "net_"};
+    static constexpr std::array<std::string_view, 8> noise = {
+        "MANAGEMENT:", "library versions", "Restart pause", "DCO version", "NOTE:", "Note:", "Initialization Sequence",
+        "net_"};
     static constexpr std::array<std::string_view, 28> signal = {
         "AUTH_FAILED", "TLS Error", "TLS key negotiation failed", "No route to host", "Connection refused",
         "Network is unreachable", "Connection reset", "RESOLVE", "Cannot resolve", "Options error", "fatal",

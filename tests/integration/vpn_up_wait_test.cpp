@@ -70,6 +70,7 @@ void expect_honest_failure(env& e, const std::string& type, const std::string& f
     }
     auto t = pending.get();
     uplink.stop();
+    std::cerr << "[up] " << type << ": exit " << t.r.code << " after " << t.seconds << " s:\n" << t.r.err;
     EXPECT_EQ(t.r.code, 1) << t.r.out << t.r.err;
     // The wait is 5 s; applying comes before it (slow under a loaded suite).
     EXPECT_LT(t.seconds, 25.0) << t.r.err;
@@ -96,6 +97,7 @@ TEST_P(VpnUpWait, HealthyServerConnectsOnTheFirstTry) {
     env e;
     auto t = up(e.l, "-f " + e.l.write("moat.toml", config(client_file(e, type), type)));
     ASSERT_EQ(t.r.code, 0) << t.r.out << t.r.err;
+    std::cerr << "[up] " << type << ": exit 0 after " << t.seconds << " s:\n" << t.r.err;
     EXPECT_EQ(http_get(e.l, "c", "http://" + web4 + "/", 5), vpn4 + "\n") << t.r.err << kernel_evidence(e.l);
     EXPECT_NE(t.r.err.find("moat: tunnel vpn0 up in "), npos) << t.r.err;
     // Unchanged and up: a second `up` does not wait.
@@ -137,6 +139,26 @@ TEST(VpnUpWaitFaults, WireGuardWrongServerKeyIsNoHandshake) {
     EXPECT_EQ(t.r.code, 1) << t.r.out << t.r.err;
     EXPECT_NE(t.r.err.find("no handshake with " + vpn4 + ":" + std::to_string(wg_port) + " after 4"), npos) << t.r.err;
     EXPECT_LT(t.seconds, 25.0) << t.r.err;
+    std::cerr << "[up] wrong key: exit " << t.r.code << " after " << t.seconds << " s:\n" << t.r.err;
+}
+
+// A provider file without PersistentKeepalive: WireGuard handshakes only
+// when it has something to send, so moat starts the first handshake itself
+// (a keepalive until then) and puts the file's "off" back after it.
+TEST(VpnUpWaitFaults, WireGuardWithoutKeepaliveComesUp) {
+    env e;
+    auto& l = e.l;
+    auto file = edited(l, e.v.wireguard_client_config(), "PersistentKeepalive = 25\n", "");
+    auto t = up(l, "--wait 10 -f " + l.write("moat.toml", config(file, "wireguard")));
+    ASSERT_EQ(t.r.code, 0) << t.r.out << t.r.err << kernel_evidence(l);
+    auto pids = daemon_pids(l, "wireguard");
+    ASSERT_EQ(pids.size(), 1u);
+    std::string keepalive;
+    EXPECT_TRUE(eventually([&] {
+        keepalive = l.in("nsenter -t " + std::to_string(pids[0]) + " -m wg show " + device + " persistent-keepalive").out;
+        return keepalive.find("\toff") != npos;
+    }, std::chrono::seconds(5))) << keepalive;
+    EXPECT_EQ(http_get(l, "c", "http://" + web4 + "/", 5), vpn4 + "\n") << kernel_evidence(l);
 }
 
 // Positive control for the flag: the same dead server, no wait, exit 0 at once.

@@ -42,9 +42,10 @@ TEST(TunnelWait, LabelsCarryNoRunningSeconds) {
     a.h.evidence = "openvpn state WAIT for 1 s";
     auto b = a;
     b.h.evidence = "openvpn state WAIT for 2 s";
-    EXPECT_EQ(judge_wait(a, 0).state, "connecting (WAIT)");
+    EXPECT_EQ(judge_wait(a, 0).state, "connecting (WAIT: no answer from the server yet)");
     EXPECT_EQ(judge_wait(a, 0).state, judge_wait(b, 0).state);
-    EXPECT_EQ(judge_wait(sample("openvpn", "connecting"), 0).state, "connecting");
+    EXPECT_EQ(judge_wait(sample("openvpn", "connecting"), 0).state, "starting");
+    EXPECT_EQ(judge_wait(sample("openvpn", "connecting", "NEW_STATE"), 0).state, "connecting (NEW_STATE)");
     EXPECT_EQ(judge_wait(sample("openvpn", "unknown"), 0).state, "starting");
     EXPECT_EQ(judge_wait(sample("openvpn", "down", "CONNECTED"), 0).state,
               "connected, but nothing received from the server");
@@ -91,6 +92,7 @@ TEST(TunnelWait, ReasonLinesAreTheDaemonsErrors) {
         "2026-12-03T11:00:01.002Z 2026-12-03 11:00:01 OpenVPN 2.6.3 x86_64-pc-linux-gnu [SSL (OpenSSL)]\n"
         "2026-12-03T11:00:01.003Z 2026-12-03 11:00:01 library versions: OpenSSL 3.0.11, LZO 2.10\n"
         "2026-12-03T11:00:01.004Z 2026-12-03 11:00:01 MANAGEMENT: Connected to management server\n"
+        "2026-12-03T11:00:01.004Z 2026-12-03 11:00:01 Note: --cipher is not set. ... when cipher negotiation failed\n"
         "2026-12-03T11:00:01.005Z 2026-12-03 11:00:01 UDPv4 link remote: [AF_INET]203.0.113.2:1194\n"
         "2026-12-03T11:00:02.000Z 2026-12-03 11:00:02 AUTH: Received control message: AUTH_FAILED\n"
         "2026-12-03T11:00:02.001Z 2026-12-03 11:00:02 SIGTERM[soft,auth-failure] received, process exiting\n"
