@@ -76,7 +76,7 @@ tunnel::tunnel_sample look(const state::store& store, netlink::socket& nl, const
         s.service_state = it->value("state", "");
         s.restarts = it->value("restarts", 0);
     }
-    if (s.service_state == "running") {
+    if (s.service_state != "restarting" && s.service_state != "exited") {
         s.h = tunnel::read_health(t, rec->init.pid);
         s.routed = routed(nl, t);
     }

@@ -118,11 +118,14 @@ wait_verdict judge_wait(const tunnel_sample& s, int restarts_seen) {
     if (s.service_state == "restarting") {
         return {wait_phase::waiting, "restarting (" + daemon + " had exited before the wait)"};
     }
-    if (s.service_state != "running") {
-        return {wait_phase::waiting, "starting"};
-    }
+    // The evidence decides, not services.json: the init rewrites that only
+    // when a service changes state, so a lost or damaged one may not list
+    // a runner that works.
     if (s.h.ok() && s.routed) {
         return {wait_phase::up, "up"};
+    }
+    if (s.service_state != "running") {
+        return {wait_phase::waiting, "starting"};
     }
     return {wait_phase::waiting, waiting_label(s)};
 }

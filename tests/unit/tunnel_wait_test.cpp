@@ -67,6 +67,11 @@ TEST(TunnelWait, ADeadDaemonFailsAtOnce) {
     EXPECT_EQ(judge_wait(s, -1).phase, wait_phase::failed);
     s.service_state = "";
     EXPECT_EQ(judge_wait(s, -1).state, "starting");
+    // services.json lost or damaged (the runner not listed): the evidence decides.
+    auto listed_nowhere = sample("wireguard", "up");
+    listed_nowhere.service_state = "";
+    listed_nowhere.routed = true;
+    EXPECT_EQ(judge_wait(listed_nowhere, -1).phase, wait_phase::up);
 }
 
 TEST(TunnelWait, BackOffBeforeTheWaitJudgesTheNextRun) {
