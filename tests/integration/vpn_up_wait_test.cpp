@@ -192,3 +192,36 @@ TEST(VpnUpWaitFaults, BadEndpointPortIsRefusedBeforeAnything) {
     EXPECT_FALSE(device_exists(l));
     EXPECT_EQ(l.in("test -e " + l.state_dir()).code, 1) << "a state directory was created";
 }
+
+// Hostname endpoints are resolved at `up`, before anything is applied: a
+// name the resolver says does not exist is the file's error (exit 2 at its
+// line, nothing created); one that resolves comes up (positive control).
+// moat runs in a mount namespace of its own whose /etc/resolv.conf names a
+// resolver of the lab (dnsmasq on the lab host's loopback).
+TEST(VpnUpWaitFaults, EndpointHostnameIsResolvedBeforeAnything) {
+    env e;
+    auto& l = e.l;
+    auto dns = l.in("dnsmasq -k -C /dev/null -u root -g root --pid-file= --no-hosts --no-resolv "
+                    "--listen-address=127.0.0.1 --bind-interfaces --address=/vpn.lab/" + vpn4 +
+                    " --address=/nosuch.lab/ >/dev/null 2>&1 & echo $!");
+    const int dns_pid = std::stoi(trim(dns.out));
+    scope_exit stop_dns{[&] { stop_process(dns_pid, "dnsmasq"); }};
+    ASSERT_TRUE(eventually([&] { return ns_dns(l, "", "127.0.0.1", "vpn.lab") == vpn4; }, std::chrono::seconds(5)));
+    auto resolv = l.write("resolv.conf", "nameserver 127.0.0.1\n");
+    auto moat_up = [&](const std::string& file) {
+        return l.in("unshare -m sh -c " + shq("mount --bind " + resolv + " /etc/resolv.conf && " + moat_binary() +
+                                              " --state-dir " + l.state_dir() + " up --wait 10 -f " + file),
+                    "", std::chrono::seconds(60));
+    };
+    auto bad = edited(l, e.v.wireguard_client_config(), "Endpoint = " + vpn4, "Endpoint = nosuch.lab");
+    auto r = moat_up(l.write("moat.toml", config(bad, "wireguard")));
+    EXPECT_EQ(r.code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find(bad + ":8: Endpoint nosuch.lab:51820: nosuch.lab does not resolve"), npos) << r.err;
+    EXPECT_FALSE(device_exists(l));
+    EXPECT_EQ(l.in("test -e " + l.state_dir()).code, 1) << "a state directory was created";
+
+    auto good = l.write("good-wg.conf", slurp(bad).replace(slurp(bad).find("nosuch.lab"), 10, "vpn.lab"));
+    r = moat_up(l.write("moat.toml", config(good, "wireguard")));
+    ASSERT_EQ(r.code, 0) << r.out << r.err << kernel_evidence(l);
+    EXPECT_EQ(http_get(l, "c", "http://" + web4 + "/", 5), vpn4 + "\n") << kernel_evidence(l);
+}
