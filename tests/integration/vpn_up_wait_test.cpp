@@ -191,6 +191,33 @@ TEST(VpnUpWaitFaults, BadEndpointPortIsRefusedBeforeAnything) {
     EXPECT_NE(t.r.err.find("70000"), npos) << t.r.err;
     EXPECT_FALSE(device_exists(l));
     EXPECT_EQ(l.in("test -e " + l.state_dir()).code, 1) << "a state directory was created";
+    // Address lines that would take the host's or a container's traffic.
+    const std::pair<std::string, std::string> addresses[] = {
+        {uplink4 + "/32", "is the host's own address on " + e.w.uplink()},
+        {"10.172.41.7/32", "is in moat's network conf (10.172.41.0/24)"},
+    };
+    for (const auto& [address, says] : addresses) {
+        auto clash = edited(l, e.v.wireguard_client_config(), "Address = " + wg_client4 + "/32", "Address = " + address);
+        auto r = up(l, "-f " + l.write("moat.toml", config(clash, "wireguard")));
+        EXPECT_EQ(r.r.code, 2) << r.r.out << r.r.err;
+        EXPECT_NE(r.r.err.find(clash + ":3: Address " + address + " " + says), npos) << r.r.err;
+        EXPECT_FALSE(device_exists(l));
+        EXPECT_EQ(l.in("test -e " + l.state_dir()).code, 1) << "a state directory was created";
+    }
+}
+
+// A daemon that dies during the wait (here openvpn refusing an option) is
+// a failure at once, not after the wait, with the daemon's own words.
+TEST(VpnUpWaitFaults, DaemonThatDiesFailsAtOnce) {
+    env e;
+    auto& l = e.l;
+    auto file = edited(l, e.v.openvpn_client_config(), "nobind\n", "nobind\nmoat-no-such-option 1\n");
+    auto t = up(l, "--wait 30 -f " + l.write("moat.toml", config(file, "openvpn")));
+    std::cerr << "[up] dying daemon: exit " << t.r.code << " after " << t.seconds << " s:\n" << t.r.err;
+    EXPECT_EQ(t.r.code, 1) << t.r.out << t.r.err;
+    EXPECT_LT(t.seconds, 20.0) << t.r.err;
+    EXPECT_NE(t.r.err.find("openvpn exited; restarting with back-off"), npos) << t.r.err;
+    EXPECT_NE(t.r.err.find("moat-no-such-option"), npos) << t.r.err;
 }
 
 // Hostname endpoints are resolved at `up`, before anything is applied: a
