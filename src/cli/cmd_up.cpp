@@ -75,29 +75,34 @@ int wait_for_tunnels(const globals& g, const up_args& a, const state::store& sto
 
 int cmd_up(const globals& g, const up_args& a) {
     state::store store(g.state_dir);
-    auto lock = store.lock();
-    auto loaded = load_plans(a.file, a.names, store, lock.created());
-    converge::up_options opts;
-    opts.source = loaded.source;
-    opts.remove_orphans = a.names.empty();
-    opts.declared = loaded.declared;
-    for (const auto& p : loaded.plans) {
-        opts.declared.insert(p.name);  // moat's internal `_pipes` and `_tunnels`
+    std::vector<plan::tunnel_plan> tunnels;
+    {
+        auto lock = store.lock();
+        auto loaded = load_plans(a.file, a.names, store, lock.created());
+        converge::up_options opts;
+        opts.source = loaded.source;
+        opts.remove_orphans = a.names.empty();
+        opts.declared = loaded.declared;
+        for (const auto& p : loaded.plans) {
+            opts.declared.insert(p.name);  // moat's internal `_pipes` and `_tunnels`
+        }
+        opts.secrets = loaded.secrets;
+        opts.progress = printer(g);
+        converge::report rep;
+        try {
+            rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
+        } catch (...) {
+            store.remove_if_empty();  // a first `up` that failed was rolled back: no state dir either
+            throw;
+        }
+        if (!g.quiet) {
+            print_summary(loaded.plans, rep);
+            std::fflush(stdout);
+        }
+        tunnels = std::move(loaded.tunnels);
     }
-    opts.secrets = loaded.secrets;
-    opts.progress = printer(g);
-    converge::report rep;
-    try {
-        rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
-    } catch (...) {
-        store.remove_if_empty();  // a first `up` that failed was rolled back: no state dir either
-        throw;
-    }
-    if (!g.quiet) {
-        print_summary(loaded.plans, rep);
-        std::fflush(stdout);
-    }
-    return wait_for_tunnels(g, a, store, loaded.tunnels);
+    // Without the lock: a `down` or another `up` need not wait for a tunnel.
+    return wait_for_tunnels(g, a, store, tunnels);
 }
 
 namespace {

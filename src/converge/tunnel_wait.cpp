@@ -69,7 +69,8 @@ tunnel::tunnel_sample look(const state::store& store, netlink::socket& nl, const
     s.type = t.type;
     auto rec = store.load(plan::tunnels_container);
     if (!rec || !container::running(*rec)) {
-        return s;  // not started (yet)
+        s.service_state = "gone";  // `up` started it: someone ran `down` since, or it died
+        return s;
     }
     auto services = store.services(plan::tunnels_container);
     if (auto it = services.find("tunnel-" + t.name); it != services.end() && it->is_object()) {

@@ -109,6 +109,9 @@ bool meaningful(std::string_view line) {
 
 wait_verdict judge_wait(const tunnel_sample& s, int restarts_seen) {
     const std::string daemon = daemon_name(s.type);
+    if (s.service_state == "gone") {
+        return {wait_phase::failed, "`_tunnels`, the container of its runner, is not running"};
+    }
     if (s.service_state == "exited") {
         return {wait_phase::failed, "its runner exited and is not restarted"};
     }

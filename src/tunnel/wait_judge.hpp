@@ -33,7 +33,8 @@ namespace moat::tunnel {
 struct tunnel_sample {
     std::string type;           // "openvpn" | "wireguard"
     // The runner's service in `_tunnels`' services.json: "running",
-    // "restarting", "exited", "stopped", or "" (not started yet).
+    // "restarting", "exited", "stopped", "" (not listed), or "gone" when
+    // `_tunnels` itself is not running.
     std::string service_state;
     int restarts = 0;           // its restart count
     health h;                   // read_health()

@@ -65,6 +65,8 @@ TEST(TunnelWait, ADeadDaemonFailsAtOnce) {
     EXPECT_EQ(judge_wait(s, 2).phase, wait_phase::waiting);
     s.service_state = "exited";
     EXPECT_EQ(judge_wait(s, -1).phase, wait_phase::failed);
+    s.service_state = "gone";
+    EXPECT_EQ(judge_wait(s, -1).phase, wait_phase::failed);
     s.service_state = "";
     EXPECT_EQ(judge_wait(s, -1).state, "starting");
     // services.json lost or damaged (the runner not listed): the evidence decides.
