@@ -1,10 +1,13 @@
 // moat up / down / plan: load and check the whole file before touching
-// anything (bad input exits 2 with nothing changed), then converge.
+// anything (bad input exits 2 with nothing changed), then converge; `up`
+// then waits until its tunnels pass traffic (converge/tunnel_wait.hpp) and
+// exits 1 with the daemon's reason when one does not, everything applied.
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
 #include "converge/claim.hpp"
 #include "converge/converge.hpp"
 #include "converge/gc.hpp"
+#include "converge/tunnel_wait.hpp"
 #include "state/store.hpp"
 
 #include <unistd.h>
@@ -49,32 +52,57 @@ void print_summary(const std::vector<plan::container_plan>& plans, const converg
     }
 }
 
+// 0 when every tunnel the selected containers use passes traffic within
+// the wait (or there is no wait), else 1 with each failure told.
+int wait_for_tunnels(const globals& g, const up_args& a, const state::store& store,
+                     const std::vector<plan::tunnel_plan>& tunnels) {
+    if (a.wait_seconds <= 0 || tunnels.empty()) {
+        return 0;
+    }
+    converge::tunnel_wait_options o;
+    o.limit = std::chrono::seconds(a.wait_seconds);
+    if (!g.quiet) {
+        o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    }
+    auto failed = converge::wait_for_tunnels(store, tunnels, o);
+    for (const auto& f : failed) {
+        std::fprintf(stderr, "moat: error: %s\n", f.message().c_str());
+    }
+    return failed.empty() ? 0 : 1;
+}
+
 }  // namespace
 
 int cmd_up(const globals& g, const up_args& a) {
     state::store store(g.state_dir);
-    auto lock = store.lock();
-    auto loaded = load_plans(a.file, a.names, store, lock.created());
-    converge::up_options opts;
-    opts.source = loaded.source;
-    opts.remove_orphans = a.names.empty();
-    opts.declared = loaded.declared;
-    for (const auto& p : loaded.plans) {
-        opts.declared.insert(p.name);  // moat's internal `_pipes` and `_tunnels`
+    std::vector<plan::tunnel_plan> tunnels;
+    {
+        auto lock = store.lock();
+        auto loaded = load_plans(a.file, a.names, store, lock.created());
+        converge::up_options opts;
+        opts.source = loaded.source;
+        opts.remove_orphans = a.names.empty();
+        opts.declared = loaded.declared;
+        for (const auto& p : loaded.plans) {
+            opts.declared.insert(p.name);  // moat's internal `_pipes` and `_tunnels`
+        }
+        opts.secrets = loaded.secrets;
+        opts.progress = printer(g);
+        converge::report rep;
+        try {
+            rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
+        } catch (...) {
+            store.remove_if_empty();  // a first `up` that failed was rolled back: no state dir either
+            throw;
+        }
+        if (!g.quiet) {
+            print_summary(loaded.plans, rep);
+            std::fflush(stdout);
+        }
+        tunnels = std::move(loaded.tunnels);
     }
-    opts.secrets = loaded.secrets;
-    opts.progress = printer(g);
-    converge::report rep;
-    try {
-        rep = converge::up(store, {loaded.networks, loaded.plans}, opts);
-    } catch (...) {
-        store.remove_if_empty();  // a first `up` that failed was rolled back: no state dir either
-        throw;
-    }
-    if (!g.quiet) {
-        print_summary(loaded.plans, rep);
-    }
-    return 0;
+    // Without the lock: a `down` or another `up` need not wait for a tunnel.
+    return wait_for_tunnels(g, a, store, tunnels);
 }
 
 namespace {

@@ -17,6 +17,8 @@ struct up_args {
     std::string file = "moat.toml";
     bool file_given = false;  // -f was on the command line (`down` then keeps to its containers)
     std::vector<std::string> names;
+    // `up` only: how long to wait until its tunnels pass traffic (0: do not).
+    int wait_seconds = 30;
 };
 
 int cmd_up(const globals& g, const up_args& a);

@@ -8,6 +8,7 @@
 #include "netlink/netlink.hpp"
 #include "netlink/owner.hpp"
 #include "plan/host_checks.hpp"
+#include "plan/tunnel_checks.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
 #include "sys/error.hpp"
@@ -172,6 +173,7 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
     }
     std::string moat_exe(exe, static_cast<size_t>(n));
     out.tunnels = plan::plan_tunnels(model, out.plans, moat_exe, ctx.running_tunnels);
+    plan::check_tunnel_addresses(out.tunnels, ctx, out.networks, out.plans);
     // The runners mark their devices as this instance's (tunnel/tun_device.hpp).
     for (auto& p : out.plans) {
         if (p.name != plan::tunnels_container) {

@@ -68,6 +68,12 @@ int dispatch(int argc, char** argv) {
     up->add_option("-f,--file", ua.file, "configuration file (TOML, or JSON by extension; - = stdin)");
     up->add_flag("-q,--quiet", g.quiet, "print nothing but errors");
     up->add_option("names", ua.names, "containers to bring up (default: all with autoStart)");
+    auto* wait_opt = up->add_option("--wait", ua.wait_seconds,
+                   "wait up to SECONDS (default 30) until every tunnel its containers use passes traffic; "
+                   "exit 1 with the daemon's reason if one does not (0 = do not wait)")
+        ->check(CLI::NonNegativeNumber);
+    bool no_wait = false;
+    up->add_flag("--no-wait", no_wait, "do not wait for tunnels (same as --wait 0)")->excludes(wait_opt);
     auto* down = app.add_subcommand("down", "stop and remove what moat created; no residue");
     down->add_option("-f,--file", ua.file, "configuration file (limits `down` to its containers)");
     down->add_flag("-q,--quiet", g.quiet, "print nothing but errors");
@@ -138,7 +144,12 @@ int dispatch(int argc, char** argv) {
     if (*run && !ra.name.empty()) {
         require_valid_names("run --name", {ra.name});
     }
-    if (*up) return cmd_up(g, ua);
+    if (*up) {
+        if (no_wait) {
+            ua.wait_seconds = 0;
+        }
+        return cmd_up(g, ua);
+    }
     if (*down) {
         ua.file_given = down->count("--file") > 0;
         return cmd_down(g, ua);

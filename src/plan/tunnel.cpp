@@ -2,6 +2,7 @@
 
 #include "plan/digest.hpp"
 #include "plan/pipes.hpp"
+#include "plan/tunnel_checks.hpp"
 #include "plan/tunnel_files.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -9,6 +10,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -66,6 +70,7 @@ struct wg_reader {
         } else if (key == "address") {
             for (const auto& a : split_list(value)) {
                 c.addresses.push_back(prefix(a));
+                c.address_lines.push_back(line);
             }
         } else if (key == "mtu") {
             c.mtu = static_cast<unsigned>(number(value, 65535));
@@ -83,13 +88,32 @@ struct wg_reader {
         // Table, PreUp/PostUp/PreDown/PostDown, SaveConfig, FwMark: wg-quick's
         // business; moat routes by its own table and never runs hook commands.
     }
+    // "host:port" or "[v6]:port", the port 1-65535: found here, at its
+    // line, rather than by the runner after everything is applied.
+    void endpoint(const std::string& value) const {
+        auto colon = value.rfind(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == value.size()) {
+            fail("Endpoint \"" + value + "\" is not host:port");
+        }
+        std::string host = value.substr(0, colon), port = value.substr(colon + 1);
+        if (host.front() == '[' ? host.back() != ']' || !sys::ip_address::parse(host.substr(1, host.size() - 2))
+                                : host.find(':') != std::string::npos) {
+            fail("Endpoint \"" + value + "\": an IPv6 address goes in brackets, [address]:port");
+        }
+        if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoi(port) < 1 ||
+            std::stoi(port) > 65535) {
+            fail("Endpoint \"" + value + "\": port " + port + " is not a number from 1 to 65535");
+        }
+    }
     void peer_key(wg_peer& p, const std::string& key, const std::string& value) const {
         if (key == "publickey") {
             p.public_key = value;
         } else if (key == "presharedkey") {
             p.preshared_key = value;
         } else if (key == "endpoint") {
+            endpoint(value);
             p.endpoint = value;
+            p.endpoint_line = line;
         } else if (key == "allowedips") {
             for (const auto& a : split_list(value)) {
                 p.allowed_ips.push_back(prefix(a));
@@ -192,6 +216,7 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
     auto it = t.keys.find("config");
     std::string at = (it != t.keys.end() ? it->second : t.where).str();
     std::string text;
+    std::vector<std::string> notes;
     try {
         text = sys::read_file(t.config_path);
     } catch (const std::exception& e) {
@@ -207,7 +232,9 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
             }
             p.addresses = wg.addresses;
             p.dns = wg.dns;
+            resolve_wg_endpoints(wg, p, notes);
         } else {
+            check_ovpn_remotes(text, t.config_path, notes);
             bool credentials = !t.password_file.empty() || !t.credentials_file.empty();
             p.files = detail::ovpn_files(text, t.config_path, credentials);
         }
@@ -221,6 +248,9 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
         throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
     }
     detail::plan_credentials(t, p);
+    for (const auto& n : notes) {
+        std::fprintf(stderr, "moat: note: tunnel '%s': %s\n", t.name.c_str(), n.c_str());
+    }
     return p;
 }
 
@@ -229,10 +259,14 @@ nlohmann::json to_json(const tunnel_plan& t) {
     for (const auto& a : t.addresses) {
         addrs.push_back(a.str());
     }
-    return {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
-            {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns},
-            {"files", t.files}, {"digests", t.digests}, {"username", t.username},
-            {"password_file", t.password_file}, {"credentials_file", t.credentials_file}};
+    nlohmann::json j = {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
+                        {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns},
+                        {"files", t.files}, {"digests", t.digests}, {"username", t.username},
+                        {"password_file", t.password_file}, {"credentials_file", t.credentials_file}};
+    if (!t.endpoints.empty()) {  // absent otherwise: the plans of tunnels without names stay as they were
+        j["endpoints"] = t.endpoints;
+    }
+    return j;
 }
 
 tunnel_plan tunnel_from_json(const nlohmann::json& j) {
@@ -252,6 +286,7 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     t.username = j.value("username", "");
     t.password_file = j.value("password_file", "");
     t.credentials_file = j.value("credentials_file", "");
+    t.endpoints = j.value("endpoints", std::map<std::string, std::string>{});
     return t;
 }
 

@@ -44,6 +44,7 @@ struct wg_peer {
     std::string public_key;     // base64, as in the file
     std::string preshared_key;  // base64 or ""
     std::string endpoint;       // "host:port" or ""
+    int endpoint_line = 0;      // its line in the file
     std::vector<sys::ip_prefix> allowed_ips;
     int keepalive = 0;          // seconds, 0 = off
 };
@@ -53,6 +54,7 @@ struct wg_config {
     std::optional<int> listen_port;
     std::optional<unsigned> mtu;  // MTU = ...; the runner sets the device's (else 1420)
     std::vector<sys::ip_prefix> addresses;
+    std::vector<int> address_lines;  // each address's line in the file
     std::vector<std::string> dns;
     std::vector<wg_peer> peers;
 };
@@ -86,6 +88,9 @@ struct tunnel_plan {
     // runner's argv), never the password; the files are bound into
     // `_tunnels` and their digests are in `digests`.
     std::string username, password_file, credentials_file;
+    // WireGuard: each hostname Endpoint of the file as resolved at `up`
+    // ("vpn.example:51820" -> "198.51.100.7:51820"; plan/tunnel_checks.hpp).
+    std::map<std::string, std::string> endpoints;
     bool operator==(const tunnel_plan&) const = default;
 };
 

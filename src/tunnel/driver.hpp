@@ -21,6 +21,8 @@ public:
     // do when it is readable.
     virtual int fd() const { return -1; }
     virtual void on_readable() {}
+    // Called on every turn of the loop (at least once a second).
+    virtual void tick() {}
 };
 
 // Both expect that no link named t.device exists (the runner deleted a leftover).

@@ -65,9 +65,11 @@ std::vector<wg_peer_status> parse_uapi_get(const std::string& answer) {
         if (key == "errno") {
             err = number(value);
         } else if (key == "public_key") {
-            peers.push_back({value, 0, 0, 0});
+            peers.push_back({value, "", 0, 0, 0});
         } else if (peers.empty()) {
             continue;  // the interface's own keys
+        } else if (key == "endpoint") {
+            peers.back().endpoint = value;
         } else if (key == "last_handshake_time_sec") {
             peers.back().last_handshake = static_cast<std::int64_t>(number(value).value_or(0));
         } else if (key == "rx_bytes") {
@@ -151,6 +153,7 @@ health judge_wireguard(const std::vector<wg_peer_status>& peers, std::int64_t no
     auto newest = std::max_element(peers.begin(), peers.end(), [](const auto& a, const auto& b) {
         return a.last_handshake < b.last_handshake;
     });
+    h.endpoint = newest->endpoint;
     if (newest->last_handshake == 0) {
         h.state = "connecting";
         h.evidence = "no handshake since wireguard-go started";
@@ -170,6 +173,7 @@ health judge_openvpn(const std::optional<ovpn_record>& r, std::int64_t now, std:
         h.evidence = "openvpn has reported no state yet";
         return h;
     }
+    h.daemon_state = r->state;
     if (r->state != "CONNECTED") {
         h.last_error = r->detail;
         h.state = r->state == "EXITING" ? "down" : "connecting";

@@ -40,6 +40,7 @@ namespace moat::tunnel {
 // One peer of a UAPI `get=1` answer.
 struct wg_peer_status {
     std::string public_key;              // hex, as the UAPI writes it
+    std::string endpoint;                // "203.0.113.2:51820", "" if none
     std::int64_t last_handshake = 0;     // unix seconds; 0 = never
     std::uint64_t rx_bytes = 0, tx_bytes = 0;
 };
@@ -70,6 +71,8 @@ struct health {
     std::optional<std::int64_t> last_handshake;  // WireGuard: unix seconds
     std::optional<std::int64_t> last_received;   // OpenVPN: unix seconds
     std::string last_error;              // OpenVPN: the description of its last non-CONNECTED state
+    std::string daemon_state;            // OpenVPN: its state name (WAIT, AUTH, CONNECTED, ...); "" if none
+    std::string endpoint;                // WireGuard: the peer's endpoint (the newest handshake's, else the first)
     bool ok() const { return state == "up"; }
 };
 

@@ -242,6 +242,7 @@ int run(const plan::tunnel_plan& t) {
             if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask)) {
                 drv->on_readable();
             }
+            drv->tick();
         }
         return 0;  // stopped on purpose: not a failure
     } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 // over the cross-platform userspace API (wireguard.com/xplatform): text
 // key=value lines over that unix socket, keys as lowercase hex.
 #include "tunnel/driver.hpp"
+#include "tunnel/health.hpp"
 #include "tunnel/tun_device.hpp"
 #include "tunnel/tunnel.hpp"
 
@@ -20,7 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 namespace moat::tunnel {
@@ -78,6 +81,24 @@ public:
     wireguard(const plan::tunnel_plan& t, netlink::socket& nl)
         : _t(t), _nl(nl), _wg(plan::parse_wg_quick(sys::read_file(t.config_path), t.config_path)),
           _socket(uapi_socket_path(t.device)) {
+        // Hostname endpoints were resolved at `up` (plan/tunnel_checks.hpp):
+        // no DNS here unless the host could not resolve them then.
+        for (auto& p : _wg.peers) {
+            if (auto it = t.endpoints.find(p.endpoint); it != t.endpoints.end()) {
+                p.endpoint = it->second;
+            }
+            // WireGuard handshakes only when it has something to send, so
+            // a peer without PersistentKeepalive would stay silent until
+            // a confined container sends, and `up` could not know the
+            // tunnel works. wireguard-go sends a keepalive (a handshake)
+            // when the device comes up for each peer with an interval
+            // (device.go upLocked): one is set until the first handshake,
+            // then put back to the file's "off" (tick()).
+            if (p.keepalive == 0 && !p.endpoint.empty()) {
+                p.keepalive = first_handshake_keepalive;
+                _kick.push_back(key_hex(p.public_key, "PublicKey"));
+            }
+        }
         // Without IFF_NO_PI: wireguard-go's own CreateTUN asks for the
         // packet-information header, and CreateTUNFromFile assumes it.
         _tun = create_tun(t.device, IFF_TUN);
@@ -111,12 +132,37 @@ public:
         _nl.set_up(_t.device);
     }
 
+    // The peers given a keepalive for their first handshake get the
+    // file's "off" back once they have one.
+    void tick() override {
+        if (_kick.empty() || std::chrono::steady_clock::now() < _next_look) {
+            return;
+        }
+        _next_look = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        try {
+            for (const auto& peer : parse_uapi_get(uapi_exchange(_socket, "get=1\n\n", std::chrono::seconds(2)))) {
+                auto it = std::find(_kick.begin(), _kick.end(), peer.public_key);
+                if (it != _kick.end() && peer.last_handshake > 0) {
+                    uapi_send(_socket, "set=1\npublic_key=" + peer.public_key + "\npersistent_keepalive_interval=0\n\n");
+                    _kick.erase(it);
+                }
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "moat: tunnel %s: putting PersistentKeepalive back to off: %s\n", _t.name.c_str(),
+                         e.what());
+            _kick.clear();  // told once; a keepalive stays, which costs a packet per 25 s
+        }
+    }
+
 private:
+    static constexpr int first_handshake_keepalive = 25;
     const plan::tunnel_plan& _t;
     netlink::socket& _nl;
     plan::wg_config _wg;
     std::string _socket;
     sys::unique_fd _tun, _uapi;
+    std::vector<std::string> _kick;  // public keys (hex) whose keepalive goes back to off
+    std::chrono::steady_clock::time_point _next_look{};
 };
 
 }  // namespace

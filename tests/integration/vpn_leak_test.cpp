@@ -262,8 +262,9 @@ TEST_P(VpnLeak, EachLayerAloneHolds) {
                 expect_no_dns_leak(e.v, c.what);
             }
         }
-        // `moat up` puts the missing layer back.
-        auto r = l.moat("up -f " + file);
+        // `moat up` puts the missing layer back (without waiting for the
+        // tunnel, held down on purpose).
+        auto r = l.moat("up --no-wait -f " + file);
         EXPECT_EQ(r.code, 0) << c.what << "\n" << r.out << r.err;
         EXPECT_TRUE(has_rule()) << c.what << ": rule not restored by up\n" << kernel_evidence(l);
         EXPECT_TRUE(has_table()) << c.what << ": table inet moat not restored by up\n" << kernel_evidence(l);

@@ -246,14 +246,17 @@ TEST(VpnPrivsepOpenVpn, TheHostsOwnAddressIsNotTakenFromTheDaemon) {
     env e;
     auto& l = e.l;
     e.v.push_to_client("ifconfig-push " + uplink4 + " 255.255.255.0");
-    up_ok(l, l.write("moat.toml", confined("openvpn", tunnel_toml(e, "openvpn"))));
+    const std::string said = "openvpn reported " + uplink4 + " as the tunnel's address, refused: the host's own address on ";
+    // The tunnel never passes traffic: `up` says so, with the runner's reason.
+    auto up = l.moat("up --wait 5 -f " + l.write("moat.toml", confined("openvpn", tunnel_toml(e, "openvpn"))));
+    EXPECT_EQ(up.code, 1) << up.out << up.err;
+    EXPECT_NE(up.err.find(said), npos) << up.err;
     auto logs = [&] { return l.moat("logs _tunnels").out; };
     // openvpn connected (and reported the address).
     ASSERT_TRUE(eventually([&] { return logs().find("Initialization Sequence Completed") != npos; },
                            std::chrono::seconds(20)))
         << logs();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the runner has followed the state line
-    const std::string said = "openvpn reported " + uplink4 + " as the tunnel's address, refused: the host's own address on ";
     EXPECT_NE(logs().find(said), npos) << logs();
     EXPECT_EQ(l.in("ip -4 addr show dev " + device).out, "");
     EXPECT_FALSE(tunnel_routed(l)) << kernel_evidence(l);

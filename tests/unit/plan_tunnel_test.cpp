@@ -3,6 +3,7 @@
 #include "config/loader.hpp"
 #include "converge/routing.hpp"
 #include "plan/tunnel.hpp"
+#include "plan/tunnel_checks.hpp"
 #include "sys/error.hpp"
 #include "tunnel/tunnel.hpp"
 
@@ -83,7 +84,10 @@ TEST(plan_tunnel, wg_quick_keys_and_endpoints_are_checked_when_planning) {
         {with(private_key, "not-a-key"), "f: [Interface] PrivateKey is not a base64 WireGuard key (44 characters ending in '=')"},
         {with(public_key, std::string(public_key).substr(0, 43) + "x"), "f: [Peer] PublicKey is not a base64 WireGuard key (44 characters ending in '=')"},
         {with("PersistentKeepalive", "PresharedKey = short=\nPersistentKeepalive"), "f: [Peer] PresharedKey is not a base64 WireGuard key (44 characters ending in '=')"},
-        {with("203.0.113.2:51820", "203.0.113.2"), "f: [Peer] Endpoint 203.0.113.2 has no port"},
+        {with("203.0.113.2:51820", "203.0.113.2"), "f:10: Endpoint \"203.0.113.2\" is not host:port"},
+        {with("203.0.113.2:51820", "203.0.113.2:70000"), "f:10: Endpoint \"203.0.113.2:70000\": port 70000 is not a number from 1 to 65535"},
+        {with("203.0.113.2:51820", "203.0.113.2:0"), "f:10: Endpoint \"203.0.113.2:0\": port 0 is not a number from 1 to 65535"},
+        {with("203.0.113.2:51820", "2001:db8::1:51820"), "f:10: Endpoint \"2001:db8::1:51820\": an IPv6 address goes in brackets, [address]:port"},
     };
     for (const auto& [text, says] : bad) {
         try {
@@ -94,6 +98,32 @@ TEST(plan_tunnel, wg_quick_keys_and_endpoints_are_checked_when_planning) {
         }
     }
     EXPECT_NO_THROW(plan::parse_wg_quick(with("PersistentKeepalive", std::string("PresharedKey = ") + public_key + "\nPersistentKeepalive"), "f"));
+    EXPECT_NO_THROW(plan::parse_wg_quick(with("203.0.113.2:51820", "[2001:db8::1]:51820"), "f"));
+    EXPECT_NO_THROW(plan::parse_wg_quick(with("203.0.113.2:51820", "vpn.example:51820"), "f"));
+}
+
+// OpenVPN's remote and port lines (numeric: no resolver asked).
+TEST(plan_tunnel, ovpn_remote_ports_are_checked_when_planning) {
+    std::vector<std::string> notes;
+    EXPECT_NO_THROW(plan::check_ovpn_remotes("client\nremote 203.0.113.2 1194 udp\nremote 203.0.113.3\n", "f", notes));
+    const std::pair<std::string, std::string> bad[] = {
+        {"client\nremote 203.0.113.2 70000\n", "f:2: remote 203.0.113.2 70000: 70000 is not a port from 1 to 65535"},
+        {"client\n# remote x 99999\nport 0\n", "f:3: port 0: not a port from 1 to 65535"},
+        {"client\nrport 1194x\n", "f:2: rport 1194x: not a port from 1 to 65535"},
+    };
+    for (const auto& [text, says] : bad) {
+        try {
+            plan::check_ovpn_remotes(text, "f", notes);
+            ADD_FAILURE() << text;
+        } catch (const usage_error& e) {
+            EXPECT_EQ(e.what(), says);
+        }
+    }
+    EXPECT_TRUE(notes.empty());
+    // The lowest of the addresses a name has; a numeric one as it is.
+    auto r = plan::resolve_udp("203.0.113.2", "51820");
+    EXPECT_EQ(r.status, plan::lookup_status::ok);
+    EXPECT_EQ(r.endpoint, "203.0.113.2:51820");
 }
 
 TEST(plan_tunnel, uapi_request_has_hex_keys_and_numeric_endpoints) {
