@@ -150,6 +150,9 @@ struct tunnel {
     std::string config_path;   // config
     bool kill_switch = true;   // killSwitch
     bool in_namespace = false;  // namespace (wireguard: move the interface into the container)
+    // healAfter: seconds a failed data path is tolerated before the runner
+    // restarts the daemon (tunnel/heal.hpp); 0 = never.
+    std::uint32_t heal_after = 120;
     location where;
     key_locations keys;
 };

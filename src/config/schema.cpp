@@ -338,6 +338,10 @@ tunnel schema::read_tunnel(const tree_member& m) {
             {"config", [&](auto& f) { t.config_path = _r.absolute_path(f.value, f.key).value_or(""); }},
             {"killSwitch", [&](auto& f) { t.kill_switch = _r.boolean(f).value_or(true); }},
             {"namespace", [&](auto& f) { t.in_namespace = _r.boolean(f).value_or(false); }},
+            {"healAfter", [&](auto& f) {
+                 t.heal_after = static_cast<std::uint32_t>(
+                     _r.integer(f, 0, 86400, "seconds 0-86400 (0 = never)").value_or(t.heal_after));
+             }},
         }, &t.keys)) {
         return t;
     }
