@@ -484,7 +484,7 @@ bench_moat() {  # TYPE REP
         # Where moat's time goes: the runner's "started <daemon>" line, as
         # the init stamped it (milliseconds, UTC).
         local started_us=-1 stamp
-        stamp=$(moatc logs _tunnels 2>/dev/null | awk '/moat: tunnel vpn0: started / { print $1; exit }')
+        stamp=$(moatc logs _tunnels 2>/dev/null | awk '/moat: tunnel vpn0: started / && !n { print $1; n = 1 }')
         [[ -n $stamp ]] && started_us=$(( $(date -u -d "${stamp%Z}" +%s%6N) - t0 ))
         q moatc down -q || echo "   WARNING: moat down failed" >&2
         left=$(residue)
