@@ -4,7 +4,8 @@
 // made silent — its UDP dropped both ways with nft inside the VPN server's
 // own namespace — while the confined container keeps trying every way
 // out. Evidence: a new daemon PID and the runner's log line, 0 packets of
-// the container on the lab host's uplink during the whole test, and
+// the container on the lab host's uplink during the whole test, a second
+// heal after twice the time (back-off; for openvpn: never CONNECTED), and
 // traffic through the tunnel again once the drop is lifted. Positive
 // control, first, over the same fault: with healAfter = 0 the daemon keeps
 // its PID (what the daemon does on its own is all that happens: openvpn's
@@ -109,14 +110,19 @@ TEST_P(VpnHeal, SilentServerGetsANewDaemonWithTheKillSwitchClosed) {
     int after = the_daemon(l, type);
     EXPECT_NE(after, 0);
     EXPECT_NE(after, before) << log;
-    // Held a while longer: more heals, each with the kill switch closed.
-    // (wireguard-go's device is up, and routed, from its start: its
-    // packets are sealed or dropped, never sent in the clear; openvpn's
-    // goes up only when CONNECTED.)
-    std::this_thread::sleep_for(std::chrono::seconds(6));
+    // Held a while longer: the next heal waits twice as long (8 s), each
+    // with the kill switch closed. The new openvpn never gets CONNECTED:
+    // that is the second reason. (wireguard-go's device is up, and routed,
+    // from its start: its packets are sealed or dropped, never sent in the
+    // clear; openvpn's goes up only when CONNECTED.)
+    EXPECT_TRUE(eventually([&] { return count_of(log = tunnels_log(l), "restarting " + what) > heals0 + 1; },
+                           std::chrono::seconds(20)))
+        << log;
     if (type == "openvpn") {
+        EXPECT_NE(log.find("moat: tunnel vpn0: openvpn not connected ("), npos) << log;
         EXPECT_FALSE(tunnel_routed(l)) << kernel_evidence(l);
     }
+    EXPECT_NE(log.find("a next heal waits for 16 s"), npos) << log;
     unsilence_server(e);
     auto t1 = std::chrono::steady_clock::now();
     EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(90))) << "after the fault\n" << kernel_evidence(l);
