@@ -2,7 +2,7 @@
 // the tunnel's `healAfter` seconds (0 = never), with back-off between
 // heals, and never opens the kill switch to do it.
 //
-// Theory of operation. Once a second the runner samples what the daemon
+// Theory of operation. About once a second the runner samples what the daemon
 // says about its far end (read_heal_sample): the bytes received from and
 // sent to the server, and for OpenVPN whether it is CONNECTED. A device
 // that is up proves nothing (health.hpp), and neither does silence on an
@@ -84,7 +84,7 @@ private:
 // nullopt when the daemon does not tell.
 std::optional<heal_sample> read_heal_sample(const plan::tunnel_plan& t);
 
-// The runner's side: samples at most once a second.
+// The runner's side: samples at most twice a second.
 class healer {
 public:
     explicit healer(const plan::tunnel_plan& t);
