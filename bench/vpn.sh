@@ -33,10 +33,21 @@
 # ones pending, and prints the wall-clock time at which the first one
 # completes; the clock is CLOCK_REALTIME, shared with the host side.
 #
+# The by-hand baseline also times its own start (issue 14: moat's up -> first
+# packet against the same daemon started by hand): from the start of the
+# daemon, with M, its rule, masquerade and an `unreachable` default in table
+# 100 already in place (the kill switch moat's table has too), to the first
+# connection of the same probe from M; the daemon is configured as a person
+# would (wireguard-go, then `wg setconf`, `ip addr`, `ip link set up` and
+# the route; openvpn with the same .ovpn and an --up script adding the
+# route), the probe running from the daemon's start.
+#
 # Knobs: REPS (default 5), TYPES (default "wireguard openvpn"), SECS (iperf3
 # duration, default 5), MOAT (default build/moat, copied), REPORT_FROM=TSV
 # renders the report from earlier raw measurements (OUTPUT.tsv beside it),
-# KEEP=1 keeps the work directory (logs, raw iperf3/ping output) for a look.
+# KEEP=1 keeps the work directory (logs, raw iperf3/ping output) for a look,
+# STARTUP_ONLY=1 measures only up -> first packet (moat and by hand; no
+# kill -9, no data path), for many repetitions in little time.
 set -euo pipefail
 export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +55,7 @@ out=${1:-$root/bench/results/vpn.md}
 reps=${REPS:-5}
 types=${TYPES:-"wireguard openvpn"}
 secs=${SECS:-5}
+startup_only=${STARTUP_ONLY:-}
 [[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)" >&2; exit 1; }
 if ! command -v iperf3 wg wireguard-go openvpn openssl nft ping >/dev/null; then
     "$root/scripts/deps.sh" --bench
@@ -467,6 +479,22 @@ bench_moat() {  # TYPE REP
     check=$(moatc exec c -- nc -w 2 198.51.100.10 80 2>/dev/null || true)
     [[ $check == 203.0.113.2 ]] || die "$t: the web server saw '${check}' from the container, expected 203.0.113.2"
 
+    if [[ -n $startup_only ]]; then
+        kill "$mon" 2>/dev/null || true
+        # Where moat's time goes: the runner's "started <daemon>" line, as
+        # the init stamped it (milliseconds, UTC).
+        local started_us=-1 stamp
+        stamp=$(moatc logs _tunnels 2>/dev/null | awk '/moat: tunnel vpn0: started / && !n { print $1; n = 1 }')
+        [[ -n $stamp ]] && started_us=$(( $(date -u -d "${stamp%Z}" +%s%6N) - t0 ))
+        q moatc down -q || echo "   WARNING: moat down failed" >&2
+        left=$(residue)
+        echo "   moat $t: up returned $((up_us / 1000)) ms, device $((dev_us / 1000)) ms, route $((route_us / 1000)) ms," \
+            "daemon started $((started_us / 1000)) ms, probe started $((probe_us / 1000)) ms, first packet $((first_us / 1000)) ms" \
+            "($first_fails failed before); left: ${left:-nothing}" >&2
+        printf 'moat\t%s\t%s\t%s\t%s\t-1\t-1\t-1\t-1\t-1\t-1\t%s\t%s\t%s\t%s\t-1\t%s\t%s\n' "$t" "$rep" "$up_us" "$first_us" \
+            "${left:-nothing}" "$route_us" "$probe_us" "$first_fails" "$dev_us" "$started_us" >>"$results"
+        return
+    fi
     # kill -9 of the daemon; the probe says when traffic flows again.
     pid=$(h_procs "^(wireguard-go|openvpn)\$" "tn-vpn0")
     [[ $pid =~ ^[0-9]+$ ]] || die "$t: cannot find moat's tunnel daemon (got '$pid')"
@@ -504,8 +532,9 @@ bench_moat() {  # TYPE REP
 # M on a veth, `ip rule from 10.171.1.2 lookup 100`, table 100 "default dev
 # the tunnel", masquerade on the tunnel.
 mpid=""
+manual_first_us=-1 manual_probe_us=-1 manual_fails=-1
 manual_up() {  # TYPE
-    local t=$1 dev
+    local t=$1 dev t0 probe_pid
     ip netns add "$lab-m"
     ip -n "$lab-m" link set lo up
     ip -n "$lab-h" link add mh0 type veth peer name eth0 netns "$lab-m"
@@ -515,31 +544,47 @@ manual_up() {  # TYPE
     ip -n "$lab-m" link set eth0 up
     ip -n "$lab-m" route add default via 10.171.1.1
     in_h sysctl -qw net.ipv4.ip_forward=1
-    if [[ $t == wireguard ]]; then
-        dev=wgm0
-        setsid nsenter --net=/run/netns/"$lab-h" unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec wireguard-go -f wgm0' </dev/null >>"$work/wgm.log" 2>&1 &
-        mpid=$!; disown
-        until_ok 5 test -S "/proc/$mpid/root/run/wireguard/wgm0.sock" || die "manual wireguard-go did not start"
-        nsenter -t "$mpid" -m -n wg setconf wgm0 "$work/client-wg.conf"
-        ip -n "$lab-h" addr add 10.9.0.2/32 dev wgm0
-        ip -n "$lab-h" link set wgm0 up
-    else
-        dev=tunm0
-        : >"$work/ovpnm.log"
-        setsid nsenter --net=/run/netns/"$lab-h" openvpn --config "$work/client.ovpn" --dev tunm0 --dev-type tun --route-nopull \
-            --pull-filter ignore redirect-gateway --pull-filter ignore dhcp-option --pull-filter ignore route \
-            --script-security 1 --verb 3 --log "$work/ovpnm.log" </dev/null >/dev/null 2>&1 &
-        mpid=$!; disown
-        until_ok 10 grep -q "Initialization Sequence Completed" "$work/ovpnm.log" || die "manual openvpn did not connect"
-    fi
+    dev=wgm0
+    [[ $t == openvpn ]] && dev=tunm0
+    # Everything that does not need the daemon, before the clock starts;
+    # until the tunnel's route comes, M's packets meet `unreachable` (as
+    # behind moat's kill switch) instead of leaving through the uplink.
     ip -n "$lab-h" rule add from 10.171.1.2 lookup 100
-    ip -n "$lab-h" route add default dev "$dev" table 100
+    ip -n "$lab-h" route add unreachable default table 100 metric 4278198272
     in_h nft -f - <<EOF
 table ip manual {
   chain post { type nat hook postrouting priority srcnat; policy accept; oifname "$dev" masquerade; }
 }
 EOF
-    in_m "$py" -c "$probe" up >"$work/probe.out" 2>&1 || die "manual $t: no traffic: $(cat "$work/probe.out")"
+    : >"$work/probe.out"
+    t0=$(now_us)
+    in_m "$py" -c "$probe" up >"$work/probe.out" 2>&1 &
+    probe_pid=$!
+    if [[ $t == wireguard ]]; then
+        setsid nsenter --net=/run/netns/"$lab-h" unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec wireguard-go -f wgm0' </dev/null >>"$work/wgm.log" 2>&1 &
+        mpid=$!; disown
+        local end=$(( t0 + 5000000 ))
+        until [[ -S /proc/$mpid/root/run/wireguard/wgm0.sock ]]; do
+            (( $(now_us) < end )) || die "manual wireguard-go did not start"
+            sleep 0.001
+        done
+        nsenter -t "$mpid" -m -n wg setconf wgm0 "$work/client-wg.conf"
+        ip -n "$lab-h" addr add 10.9.0.2/32 dev wgm0
+        ip -n "$lab-h" link set wgm0 up
+        ip -n "$lab-h" route replace default dev wgm0 table 100
+    else
+        : >"$work/ovpnm.log"
+        printf '#!/bin/sh\nexec ip route replace default dev "$1" table 100\n' >"$work/ovpnm-up.sh"
+        chmod 755 "$work/ovpnm-up.sh"
+        setsid nsenter --net=/run/netns/"$lab-h" openvpn --config "$work/client.ovpn" --dev tunm0 --dev-type tun --route-nopull \
+            --pull-filter ignore redirect-gateway --pull-filter ignore dhcp-option --pull-filter ignore route \
+            --script-security 2 --up "$work/ovpnm-up.sh" --verb 3 --log "$work/ovpnm.log" </dev/null >/dev/null 2>&1 &
+        mpid=$!; disown
+    fi
+    wait "$probe_pid" || die "manual $t: no traffic: $(cat "$work/probe.out") $(tail -5 "$work/ovpnm.log" 2>/dev/null)"
+    manual_first_us=$(( $(field ok "$work/probe.out") - t0 ))
+    manual_probe_us=$(( $(field start "$work/probe.out") - t0 ))
+    manual_fails=$(awk '/^ok / { print $3 }' "$work/probe.out")
     local check
     check=$(in_m nc -w 2 198.51.100.10 80 2>/dev/null || true)
     [[ $check == 203.0.113.2 ]] || die "manual $t: the web server saw '${check}', expected 203.0.113.2"
@@ -548,19 +593,22 @@ manual_down() {
     [[ -n $mpid ]] && kill -9 "$mpid" 2>/dev/null && while kill -0 "$mpid" 2>/dev/null; do sleep 0.01; done
     mpid=""
     ip -n "$lab-h" rule del from 10.171.1.2 lookup 100 2>/dev/null || true
+    ip -n "$lab-h" route flush table 100 2>/dev/null || true
     in_h nft delete table ip manual 2>/dev/null || true
     ip -n "$lab-h" link del mh0 2>/dev/null || true
     ip netns del "$lab-m" 2>/dev/null || true
     in_h sysctl -qw net.ipv4.ip_forward=0 || true
 }
 bench_manual() {  # TYPE REP
-    local t=$1 rep=$2 dp
+    local t=$1 rep=$2 dp="-1 -1 -1 -1"
     manual_up "$t"
     run=(nsenter --net=/run/netns/"$lab-m")
-    dp=$(data_path)
+    [[ -n $startup_only ]] || dp=$(data_path)
     manual_down
-    echo "   by hand $t: data $dp" >&2
-    printf 'manual\t%s\t%s\t-1\t-1\t-1\t-1\t%s\tnothing\t-1\t-1\t-1\t-1\t-1\n' "$t" "$rep" "$(tr ' ' '\t' <<<"$dp")" >>"$results"
+    echo "   by hand $t: start -> first packet $((manual_first_us / 1000)) ms (probe started $((manual_probe_us / 1000)) ms," \
+        "$manual_fails failed before); data $dp" >&2
+    printf 'manual\t%s\t%s\t-1\t%s\t-1\t-1\t%s\tnothing\t-1\t%s\t%s\t-1\t-1\n' "$t" "$rep" "$manual_first_us" \
+        "$(tr ' ' '\t' <<<"$dp")" "$manual_probe_us" "$manual_fails" >>"$results"
 }
 
 # --- the runs --------------------------------------------------------------------
@@ -603,9 +651,11 @@ for line in open(results):
     up, first, restart, down, tcp, udp = (int(x) for x in f[3:9])
     rtt, loss = float(f[9]), float(f[10])
     route, probe, fails, route2, dev = (int(x) for x in f[12:17])
+    started = int(f[17]) if len(f) > 17 else -1  # moat: the runner's "started <daemon>" (STARTUP_ONLY)
     rows[who, t].append(dict(rep=rep, up=up / 1e6, first=first / 1e6, restart=restart / 1e6,
                              down=down / 1e6, tcp=tcp, udp=udp, rtt=rtt, loss=loss, left=f[11],
-                             route=route / 1e6, probe=probe / 1e6, fails=fails, route2=route2 / 1e6, dev=dev / 1e6))
+                             route=route / 1e6, probe=probe / 1e6, fails=fails, route2=route2 / 1e6, dev=dev / 1e6,
+                             started=started / 1e6))
 reps = max([r["rep"] for v in rows.values() for r in v] or [0])
 label = {"wireguard": "WireGuard (wireguard-go %s)" % wgver.split("-")[0],
          "openvpn": "OpenVPN %s" % ovpnver.split("-")[0]}
@@ -684,6 +734,41 @@ for t in types:
         print("\n%s: the probe was refused before the tunnel came up in %d of %d repetitions (median %d"
               " failed attempts), so there *up → first packet* is the tunnel's." % (
                   label[t], early, len(fl), statistics.median(fl)))
+print("\n### up → first packet, moat and the same daemon by hand\n")
+print("From issue 14: moat's *up → first packet* against the same daemon with the same file started"
+      " by hand in the same lab, alternating which goes first: from the daemon's start (M, its rule,"
+      " masquerade and an `unreachable` default already in place) to the first connection of the same"
+      " probe from M (*by hand*), the daemon configured as a person would — `wireguard-go`, `wg setconf`,"
+      " `ip addr`, `ip link set up`, `ip route`; `openvpn` with an `--up` script adding the route."
+      " Target: moat within 10 ms of the daemon's own time.\n")
+print("| tunnel | moat | (range) | by hand | (range) | moat − by hand, per repetition: median | (range) | ratio | target |")
+print("|---|---|---|---|---|---|---|---|---|")
+for t in types:
+    m = {r["rep"]: r["first"] for r in rows.get(("moat", t), []) if r["first"] > 0}
+    h = {r["rep"]: r["first"] for r in rows.get(("manual", t), []) if r["first"] > 0}
+    d = [m[i] - h[i] for i in sorted(m) if i in h]
+    if not d:
+        continue
+    mv, hv = list(m.values()), list(h.values())
+    print("| %s | %s | %s | %s | %s | %s | %s | %.2fx | %s |" % (
+        label[t], ms(med(mv)), rng(mv, ms), ms(med(hv)), rng(hv, ms), ms(med(d)), rng(d, ms),
+        med(mv) / med(hv), "**met**" if med(d) <= 0.010 else "**missed** (%d repetitions)" % len(d)))
+for t in types:
+    st = {r["rep"]: r for r in rows.get(("moat", t), []) if r["started"] > 0 and r["first"] > 0}
+    if not st:
+        continue
+    s0 = [r["started"] for r in st.values()]
+    s1 = [r["first"] - r["started"] for r in st.values()]
+    sr = [r["route"] - r["started"] for r in st.values() if r["route"] > 0]
+    print("\n%s under moat, where the time goes (medians): the runner started the daemon %s after `moat up`"
+          " began (its log line, stamped by the init to the millisecond); from there the route in the"
+          " tunnel's table took %s and the first packet %s — against %s by hand." % (
+              label[t], ms(med(s0)), ms(med(sr)), ms(med(s1)), ms(med(vals("manual", t, "first")))))
+if not any(vals(w, t, "tcp") for w in ("moat", "manual") for t in types):
+    # STARTUP_ONLY: no data path measured
+    left = sorted(set(r["left"] for t in types for r in rows.get(("moat", t), [])))
+    print("\nLeft in the host namespace after `moat down`: %s." % "; ".join(left))
+    sys.exit(0)
 print("\n| tunnel | path | TCP | (range) | UDP 64 B | (range) | ping -f RTT | (range) | ping loss |")
 print("|---|---|---|---|---|---|---|---|---|")
 for t in types:

@@ -157,6 +157,9 @@ struct tunnel {
     std::string username;          // username
     std::string password_file;     // passwordFile
     std::string credentials_file;  // credentialsFile
+    // healAfter: seconds a failed data path is tolerated before the runner
+    // restarts the daemon (tunnel/heal.hpp); 0 = never.
+    std::uint32_t heal_after = 120;
     location where;
     key_locations keys;
 };

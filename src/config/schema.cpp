@@ -341,6 +341,10 @@ tunnel schema::read_tunnel(const tree_member& m) {
             {"username", [&](auto& f) { t.username = _r.string(f).value_or(""); }},
             {"passwordFile", [&](auto& f) { t.password_file = _r.absolute_path(f.value, f.key).value_or(""); }},
             {"credentialsFile", [&](auto& f) { t.credentials_file = _r.absolute_path(f.value, f.key).value_or(""); }},
+            {"healAfter", [&](auto& f) {
+                 t.heal_after = static_cast<std::uint32_t>(
+                     _r.integer(f, 0, 86400, "seconds 0-86400 (0 = never)").value_or(t.heal_after));
+             }},
         }, &t.keys)) {
         return t;
     }

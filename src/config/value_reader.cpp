@@ -125,6 +125,18 @@ std::optional<bool> value_reader::boolean(const tree_member& m) {
     return m.value.boolean;
 }
 
+std::optional<std::int64_t> value_reader::integer(const tree_member& m, std::int64_t min, std::int64_t max,
+                                                  std::string_view expected) {
+    if (!is(m.value, node_kind::integer, m.key, expected)) {
+        return std::nullopt;
+    }
+    if (m.value.integer < min || m.value.integer > max) {
+        _diag.add(m.value.pos, m.key + ": expected " + std::string(expected) + ", got " + shown(m.value));
+        return std::nullopt;
+    }
+    return m.value.integer;
+}
+
 std::optional<std::uint16_t> value_reader::port(const tree_node& n, std::string_view key) {
     static constexpr std::string_view expected = "a port number 1-65535";
     if (!is(n, node_kind::integer, key, expected)) {

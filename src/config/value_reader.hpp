@@ -7,6 +7,7 @@
 #include "config/diagnostics.hpp"
 #include "config/tree.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -46,6 +47,9 @@ public:
     std::optional<std::string> string(const tree_node& n, std::string_view key);
     std::optional<std::string> string(const tree_member& m) { return string(m.value, m.key); }
     std::optional<bool> boolean(const tree_member& m);
+    // An integer in [min, max]; `expected` names the range in the message.
+    std::optional<std::int64_t> integer(const tree_member& m, std::int64_t min, std::int64_t max,
+                                        std::string_view expected);
     std::optional<std::uint16_t> port(const tree_node& n, std::string_view key);
     std::vector<std::uint16_t> ports(const tree_member& m);
     std::vector<std::string> strings(const tree_member& m);

@@ -213,6 +213,7 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
     p.device = tunnel_device(t.name);
     p.table = tunnel_table(t.name);
     p.kill_switch = t.kill_switch;
+    p.heal_after = t.heal_after;
     auto it = t.keys.find("config");
     std::string at = (it != t.keys.end() ? it->second : t.where).str();
     std::string text;
@@ -260,9 +261,10 @@ nlohmann::json to_json(const tunnel_plan& t) {
         addrs.push_back(a.str());
     }
     nlohmann::json j = {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
-                        {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns},
-                        {"files", t.files}, {"digests", t.digests}, {"username", t.username},
-                        {"password_file", t.password_file}, {"credentials_file", t.credentials_file}};
+                        {"table", t.table}, {"kill_switch", t.kill_switch}, {"heal_after", t.heal_after},
+                        {"addresses", addrs}, {"dns", t.dns}, {"files", t.files}, {"digests", t.digests},
+                        {"username", t.username}, {"password_file", t.password_file},
+                        {"credentials_file", t.credentials_file}};
     if (!t.endpoints.empty()) {  // absent otherwise: the plans of tunnels without names stay as they were
         j["endpoints"] = t.endpoints;
     }
@@ -277,6 +279,7 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     t.device = j.at("device");
     t.table = j.at("table");
     t.kill_switch = j.at("kill_switch");
+    t.heal_after = j.value("heal_after", 120u);
     for (const auto& a : j.at("addresses")) {
         t.addresses.push_back(sys::ip_prefix::parse(a.get<std::string>()).value());
     }

@@ -72,6 +72,7 @@ struct tunnel_plan {
     std::string device;       // "tn-<name>"
     std::uint32_t table = 0;  // the tunnel's routing table
     bool kill_switch = true;
+    std::uint32_t heal_after = 120;         // healAfter, seconds (tunnel/heal.hpp); 0 = never
     std::vector<sys::ip_prefix> addresses;  // WireGuard: the device's addresses (openvpn: pushed)
     std::vector<std::string> dns;           // WireGuard: DNS = ...
     // OpenVPN: the files the config names by path (absolute), bound into

@@ -208,12 +208,16 @@ private:
         }
     }
 
+    // Recorded whenever either count moves: heal.hpp tells a server that
+    // stopped answering by bytes going out while none come in.
     void received(std::uint64_t in, std::uint64_t out) {
-        bool more = in > _record.bytes_in;
+        bool more = in > _record.bytes_in, moved = in != _record.bytes_in || out != _record.bytes_out;
         _record.bytes_in = in;
         _record.bytes_out = out;
         if (more) {
             _record.last_received = std::time(nullptr);
+        }
+        if (moved) {
             record();
         }
     }

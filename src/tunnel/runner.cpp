@@ -4,6 +4,7 @@
 #include "netlink/sysctl.hpp"
 #include "netlink/watch.hpp"
 #include "tunnel/driver.hpp"
+#include "tunnel/heal.hpp"
 #include "tunnel/tun_device.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
@@ -169,6 +170,65 @@ struct device_guard {
     }
 };
 
+// What ended one daemon's run.
+enum class ended { stopped, daemon_died, healing };
+
+// One daemon, from a fresh device to its end; `rc` is the runner's exit
+// status when the daemon died.
+ended run_daemon(const plan::tunnel_plan& t, netlink::socket& nl, netlink::change_watch& watch, healer& heal,
+                 const sigset_t& open_mask, int& rc) {
+    const std::string what = daemon_argv(t)[0];
+    delete_tun(nl, t.device);  // left by a runner killed with -9, or by the daemon before a heal
+    device_guard guard{nl, t.device};
+    auto drv = t.type == "wireguard" ? wireguard_driver(t, nl) : openvpn_driver(t, nl);
+    running_daemon daemon{start_daemon(drv->spec())};
+    std::fprintf(stderr, "moat: tunnel %s: started %s (pid %d, uid %u) on %s, table %u\n", t.name.c_str(),
+                 what.c_str(), daemon.pid, daemon_identity_for(t).uid, t.device.c_str(), t.table);
+    sys::unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, daemon.pid, 0)));
+    if (!pidfd) {
+        throw sys::errno_error("watching " + what);
+    }
+    drv->started(daemon.pid);
+    heal.daemon_started();
+    routed_state routed;
+    while (!stop_requested) {
+        if (int status = reap(daemon.pid, 0ms); status >= 0) {
+            daemon.pid = 0;
+            // The init stamps this line with the time it read it:
+            // `moat logs` tells why and when the daemon last died.
+            std::fprintf(stderr, "moat: tunnel %s: %s %s\n", t.name.c_str(), what.c_str(),
+                         how_it_ended(status).c_str());
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            rc = rc == 0 ? 1 : rc;  // a tunnel never ends on its own: restart it
+            return ended::daemon_died;
+        }
+        // --- heal (heal.hpp): a data path failed for healAfter. The device
+        // goes down before the daemon is stopped: the kernel drops its
+        // routes at once and the tunnel's table falls back to unreachable.
+        if (auto why = heal.check(); !why.empty()) {
+            if (nl.link(t.device)) {
+                nl.set_down(t.device);
+            }
+            heal.healed();
+            std::fprintf(stderr, "moat: tunnel %s: %s: %s down, restarting %s (pid %d; a next heal waits for %lld s)\n",
+                         t.name.c_str(), why.c_str(), t.device.c_str(), what.c_str(), daemon.pid,
+                         static_cast<long long>(heal.wait().count()));
+            return ended::healing;
+        }
+        // --- end heal
+        auto now = keep_routes(nl, t, routed);
+        if (!now.addresses.empty() && (now.index != routed.index || routed.addresses.empty())) {
+            std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
+        }
+        routed = now;
+        if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask)) {
+            drv->on_readable();
+        }
+        drv->tick();
+    }
+    return ended::stopped;
+}
+
 }  // namespace
 
 daemon_identity daemon_identity_for(const plan::tunnel_plan& t) { return {t.table, t.table}; }
@@ -199,52 +259,29 @@ int run(const plan::tunnel_plan& t) {
     sa.sa_handler = on_stop;
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGINT, &sa, nullptr);
-    const std::string what = daemon_argv(t)[0];
+    // SIGTERM/SIGINT stay blocked outside the wait (wait_for_change); the
+    // daemon starts with an empty mask (daemon.cpp).
+    sigset_t stops, open_mask;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    ::sigprocmask(SIG_BLOCK, &stops, &open_mask);
+    sigdelset(&open_mask, SIGTERM);
+    sigdelset(&open_mask, SIGINT);
     try {
         // Listening before the daemon starts: no change can fall between a
         // look at the device and the wait.
         netlink::change_watch watch;
         auto nl = netlink::socket::open();
-        delete_tun(nl, t.device);  // left by a runner killed with -9
-        device_guard guard{nl, t.device};
-        auto drv = t.type == "wireguard" ? wireguard_driver(t, nl) : openvpn_driver(t, nl);
-        running_daemon daemon{start_daemon(drv->spec())};
-        std::fprintf(stderr, "moat: tunnel %s: started %s (pid %d, uid %u) on %s, table %u\n", t.name.c_str(),
-                     what.c_str(), daemon.pid, daemon_identity_for(t).uid, t.device.c_str(), t.table);
-        sys::unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, daemon.pid, 0)));
-        if (!pidfd) {
-            throw sys::errno_error("watching " + what);
+        healer heal(t);
+        int rc = 0;
+        for (;;) {
+            switch (run_daemon(t, nl, watch, heal, open_mask, rc)) {
+            case ended::stopped: return 0;  // stopped on purpose: not a failure
+            case ended::daemon_died: return rc;
+            case ended::healing: continue;
+            }
         }
-        drv->started(daemon.pid);
-        sigset_t stops, open_mask;
-        sigemptyset(&stops);
-        sigaddset(&stops, SIGTERM);
-        sigaddset(&stops, SIGINT);
-        ::sigprocmask(SIG_BLOCK, &stops, &open_mask);
-        sigdelset(&open_mask, SIGTERM);
-        sigdelset(&open_mask, SIGINT);
-        routed_state routed;
-        while (!stop_requested) {
-            if (int status = reap(daemon.pid, 0ms); status >= 0) {
-                daemon.pid = 0;
-                // The init stamps this line with the time it read it:
-                // `moat logs` tells why and when the daemon last died.
-                std::fprintf(stderr, "moat: tunnel %s: %s %s\n", t.name.c_str(), what.c_str(),
-                             how_it_ended(status).c_str());
-                int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                return rc == 0 ? 1 : rc;  // a tunnel never ends on its own: restart it
-            }
-            auto now = keep_routes(nl, t, routed);
-            if (!now.addresses.empty() && (now.index != routed.index || routed.addresses.empty())) {
-                std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
-            }
-            routed = now;
-            if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask)) {
-                drv->on_readable();
-            }
-            drv->tick();
-        }
-        return 0;  // stopped on purpose: not a failure
     } catch (const std::exception& e) {
         std::fprintf(stderr, "moat: tunnel %s: %s\n", t.name.c_str(), e.what());
         return 1;

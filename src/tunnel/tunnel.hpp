@@ -26,7 +26,9 @@
 // traffic stops, it never takes another way. When the daemon dies the
 // runner deletes the device and exits, and the init restarts it with
 // back-off (a new runner first deletes a device left by one killed with
-// -9; `moat down` does too). SIGTERM is passed on to the daemon.
+// -9; `moat down` does too). SIGTERM is passed on to the daemon. A daemon
+// whose data path failed for the tunnel's healAfter is restarted by the
+// runner itself, its device down first (heal.hpp).
 #pragma once
 
 #include "plan/tunnel.hpp"

@@ -90,6 +90,14 @@ moat_test(vpn_up_wait_test root
     ${CMAKE_CURRENT_LIST_DIR}/vpn_up_wait_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(vpn_up_wait_test moat)
+# Issue 14: a tunnel whose data path failed gets a new daemon (heal).
+moat_test(vpn_heal_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_heal_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(vpn_heal_test moat)
 # Issue 12: attacks from inside containers, each with its positive control.
 moat_test(escape_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/escape_test.cpp

@@ -23,7 +23,7 @@ TEST(config_errors, unknown_key_suggests_nearest) {
 
 TEST(config_errors, unknown_key_far_from_any_lists_valid_keys) {
     EXPECT_THAT(briefs(load_errors("[tunnels.t]\ntype = \"openvpn\"\nconfig = \"/x\"\nbananas = 1\n")),
-                ElementsAre("4:1: unknown key 'bananas' in tunnel 't' (hint: valid keys are type, config, killSwitch, namespace, username, passwordFile, credentialsFile)"));
+                ElementsAre("4:1: unknown key 'bananas' in tunnel 't' (hint: valid keys are type, config, killSwitch, namespace, username, passwordFile, credentialsFile, healAfter)"));
     // onFailure belongs to the global [check] only.
     EXPECT_THAT(briefs(load_errors("[containers.c.check]\nonFailure = \"/x\"\n")),
                 ElementsAre("2:1: unknown key 'onFailure' in check of container 'c' (hint: valid keys are probe)"));
@@ -199,6 +199,25 @@ environment = { A = 1, "B=C" = "x" }
                             "10:11: restart: expected \"no\", \"on-failure\" or \"always\", got \"onfailure\"; did you mean \"on-failure\"?",
                             "11:21: A: expected a string, got an integer",
                             "11:24: environment: invalid variable name 'B=C'"));
+}
+
+// healAfter: whole seconds, 0 (never) up to a day; anything else is exit 2
+// at the value's file:line:col.
+TEST(config_errors, heal_after_is_seconds_up_to_a_day) {
+    const std::string head = "[tunnels.t]\ntype = \"wireguard\"\nconfig = \"/x\"\n";
+    EXPECT_THAT(briefs(load_errors(head + "healAfter = -1\n")),
+                ElementsAre("4:13: healAfter: expected seconds 0-86400 (0 = never), got -1"));
+    EXPECT_THAT(briefs(load_errors(head + "healAfter = 86401\n")),
+                ElementsAre("4:13: healAfter: expected seconds 0-86400 (0 = never), got 86401"));
+    EXPECT_THAT(briefs(load_errors(head + "healAfter = \"2m\"\n")),
+                ElementsAre("4:13: healAfter: expected seconds 0-86400 (0 = never), got a string"));
+    EXPECT_THAT(briefs(load_errors(head + "healAfter = 1.5\n")),
+                ElementsAre(testing::StartsWith("4:13: healAfter: expected seconds 0-86400 (0 = never), got ")));
+    // Positive controls: the ends of the range load.
+    for (const std::string v : {"0", "86400", "4"}) {
+        auto m = load_string(head + "healAfter = " + v + "\n", "h.toml", format::toml);
+        EXPECT_EQ(m.tunnels.at(0).heal_after, std::stoul(v));
+    }
 }
 
 TEST(config_errors, tunnels_pipes_networks_egress) {

@@ -118,6 +118,7 @@ TEST(config_load, defaults) {
     EXPECT_EQ(c.log_files, 2u);
     model t = load_string("[tunnels.t]\ntype = \"openvpn\"\nconfig = \"/x\"\n", "d.toml", format::toml);
     EXPECT_TRUE(t.tunnels.at(0).kill_switch);  // turning it off must be explicit
+    EXPECT_EQ(t.tunnels.at(0).heal_after, 120u);  // tunnel/heal.hpp
     model s = load_string("[containers.c.services.s]\nscript = \"x\"\n", "d.toml", format::toml);
     EXPECT_EQ(s.containers.at(0).services.at(0).restart, restart_policy::no);
 }
