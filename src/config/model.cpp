@@ -32,6 +32,19 @@ std::string to_string(egress_kind k) {
     return "none";
 }
 
+std::optional<egress_spec> parse_egress(std::string_view text) {
+    if (text == "none") {
+        return egress_spec{egress_kind::none, {}};
+    }
+    if (text == "nat") {
+        return egress_spec{egress_kind::nat, {}};
+    }
+    if (text.size() > 4 && text.starts_with("vpn:")) {
+        return egress_spec{egress_kind::vpn, std::string(text.substr(4))};
+    }
+    return std::nullopt;
+}
+
 std::string to_string(const egress_spec& e) {
     return e.kind == egress_kind::vpn ? "vpn:" + e.tunnel : to_string(e.kind);
 }

@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moat::config {
@@ -49,6 +50,12 @@ struct egress_spec {
     std::string tunnel;  // for vpn: "vpn:<tunnel>"
     bool operator==(const egress_spec&) const = default;
 };
+
+// The one reading of an egress value, for the file's `egress` key and
+// `moat run --egress`: "none", "nat" or "vpn:<tunnel>"; nullopt otherwise
+// (the caller says egress_expected and where).
+std::optional<egress_spec> parse_egress(std::string_view text);
+inline constexpr std::string_view egress_expected = "expected \"none\", \"nat\" or \"vpn:<tunnel>\"";
 
 struct port_forward {
     std::string protocol = "tcp";                  // protocol: tcp | udp

@@ -205,16 +205,10 @@ std::optional<egress_spec> value_reader::egress(const tree_member& m) {
     if (!s) {
         return std::nullopt;
     }
-    if (*s == "none") {
-        return egress_spec{egress_kind::none, {}};
+    if (auto e = parse_egress(*s)) {
+        return e;
     }
-    if (*s == "nat") {
-        return egress_spec{egress_kind::nat, {}};
-    }
-    if (s->size() > 4 && s->starts_with("vpn:")) {
-        return egress_spec{egress_kind::vpn, s->substr(4)};
-    }
-    _diag.add(m.value.pos, m.key + ": expected \"none\", \"nat\" or \"vpn:<tunnel>\", got " + shown(m.value));
+    _diag.add(m.value.pos, m.key + ": " + std::string(egress_expected) + ", got " + shown(m.value));
     return std::nullopt;
 }
 
