@@ -32,6 +32,15 @@ std::string to_string(egress_kind k) {
     return "none";
 }
 
+std::string to_string(forward_side s) {
+    switch (s) {
+    case forward_side::uplink: return "uplink";
+    case forward_side::tunnel: return "tunnel";
+    case forward_side::both: return "both";
+    }
+    return "uplink";
+}
+
 std::optional<egress_spec> parse_egress(std::string_view text) {
     if (text == "none") {
         return egress_spec{egress_kind::none, {}};

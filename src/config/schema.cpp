@@ -119,6 +119,20 @@ void schema::read_container_network(container& c, std::vector<field>& fs) {
                  }
              }
          }},
+        {"accessibleFrom", [&](auto& f) {
+             if (!_r.is(f.value, node_kind::array, f.key, "an array of IP prefixes")) {
+                 return;
+             }
+             for (const auto& item : f.value.items) {
+                 auto s = _r.string(item, f.key);
+                 auto p = s ? sys::ip_prefix::parse(*s) : std::nullopt;
+                 if (s && !p) {
+                     _r.diag().add(item.pos, "accessibleFrom: expected an IPv4 or IPv6 prefix like 192.168.1.0/24 or fd00::/64, got " + shown(item));
+                 } else if (p) {
+                     c.accessible_from.push_back(p->network());
+                 }
+             }
+         }},
     };
     fs.insert(fs.begin() + 2, more.begin(), more.end());
 }
@@ -134,6 +148,10 @@ port_forward schema::read_forward(const tree_node& n, const std::string& context
         {"hostPort", [&](auto& f) { p.host_port = _r.port(f.value, f.key).value_or(0); }},
         {"containerPort", [&](auto& f) { container_port = _r.port(f.value, f.key); }},
         {"hostAddress", [&](auto& f) { p.host_address = _r.address(f); }},
+        {"side", [&](auto& f) {
+             p.side = _r.choice<forward_side>(
+                 f, {{"uplink", forward_side::uplink}, {"tunnel", forward_side::tunnel}, {"both", forward_side::both}});
+         }},
     }, &p.keys);
     if (n.kind == node_kind::table) {
         _r.require(n.pos, "forwardPorts of " + context, p.keys, {"hostPort"});
