@@ -74,6 +74,8 @@ TEST_P(VpnRun, UnknownTunnelIsRefusedBeforeAnythingIsMade) {
     env e;
     auto& l = e.l;
     up_ok(l, l.write("moat.toml", confined_config(e, type)));
+    // Settled first: the runner adds its own rule once the tunnel is up.
+    ASSERT_TRUE(through_tunnel(l, "c", std::chrono::seconds(20))) << kernel_evidence(l);
     auto rules = l.in("ip rule; ip -6 rule").out;
     auto table = l.in("nft list table inet moat").out;
     auto records = status(l)["containers"].size();
