@@ -82,6 +82,28 @@ TEST_P(VpnForward, EachSideOpensWhereItSaysAndATunnelForwardNotOnTheUplink) {
     EXPECT_TRUE(through_tunnel(l, "svc", std::chrono::seconds(5)));
 }
 
+// The issue's report, in a file an earlier moat accepts too (no new keys):
+// a confined container's forward was also opened on the uplink.
+TEST_P(VpnForward, ForwardOfAConfinedContainerIsNotOnTheUplinkByDefault) {
+    const std::string type = GetParam();
+    env e;
+    auto& l = e.l;
+    up_ok(l, l.write("moat.toml", tunnel_toml(e, type) + "\n[networks.conf]\nsubnet = \"" + conf_net +
+                                      "\"\negress = \"vpn:vpn0\"\n\n[containers.svc]\nprivateNetwork = true\n"
+                                      "hostBridge = \"conf\"\n" + dns_line(type) +
+                                      "forwardPorts = [{ hostPort = 8080, containerPort = 12345 }]\n" +
+                                      service("svc", "svc") +
+                                      "\n[containers.pub]\nprivateNetwork = true\nhostAddress = \"10.171.62.1\"\n"
+                                      "localAddress = \"10.171.62.2\"\negress = \"nat\"\n"
+                                      "forwardPorts = [{ hostPort = 8081, containerPort = 12345 }]\n" +
+                                      service("pub", "pub")));
+    ASSERT_TRUE(through_tunnel(l, "svc", std::chrono::seconds(20))) << kernel_evidence(l);
+    const std::string tun = tunnel_address(l);
+    EXPECT_EQ(line_from(l, e.w.ns(), uplink4, 8081, "pub\n"), "pub\n") << kernel_evidence(l);  // control
+    EXPECT_EQ(line_from(l, e.v.ns(), tun, 8080, "svc\n"), "svc\n") << kernel_evidence(l);
+    EXPECT_EQ(l.read_line(uplink4, 8080, e.w.ns(), 3), "") << "the confined service answered on the uplink";
+}
+
 TEST_P(VpnForward, AccessibleFromReachesTheServiceAndOpensNoWayOut) {
     const std::string type = GetParam();
     env e;
