@@ -119,20 +119,7 @@ void schema::read_container_network(container& c, std::vector<field>& fs) {
                  }
              }
          }},
-        {"accessibleFrom", [&](auto& f) {
-             if (!_r.is(f.value, node_kind::array, f.key, "an array of IP prefixes")) {
-                 return;
-             }
-             for (const auto& item : f.value.items) {
-                 auto s = _r.string(item, f.key);
-                 auto p = s ? sys::ip_prefix::parse(*s) : std::nullopt;
-                 if (s && !p) {
-                     _r.diag().add(item.pos, "accessibleFrom: expected an IPv4 or IPv6 prefix like 192.168.1.0/24 or fd00::/64, got " + shown(item));
-                 } else if (p) {
-                     c.accessible_from.push_back(p->network());
-                 }
-             }
-         }},
+        {"accessibleFrom", [&](auto& f) { c.accessible_from = _r.prefixes(f); }},
     };
     fs.insert(fs.begin() + 2, more.begin(), more.end());
 }
