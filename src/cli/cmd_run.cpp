@@ -1,17 +1,36 @@
-// moat run [--network host|private|none] [--rm] -- CMD: a one-off container
-// whose exit status is moat's (docker run / systemd-nspawn semantics).
+// moat run [--network host|private|none] [--egress none|nat|vpn:NAME] [--rm]
+// -- CMD: a one-off container whose exit status is moat's (docker run /
+// systemd-nspawn semantics).
 //
 // --network private gives the container a veth pair like a declared
 // container, addressed from 169.254.172.0/22 (link-local, so it cannot clash
 // with a user's networks): one /30 per running one-off container, the host
 // end first. --network none is loopback only (nspawn --private-network),
 // host shares the host's network.
+//
+// --egress vpn:NAME (vopono's use): a `run` container has no file to
+// declare a tunnel, so NAME must be a tunnel already running under the same
+// state directory (`moat up -f FILE` runs it in `_tunnels`). The container
+// is confined exactly as a declared one (plan/tunnel.hpp): its plan says
+// egress "vpn" with the tunnel's device, so the one sync_firewall() before
+// its release puts both kill-switch layers in place — the policy rule into
+// the tunnel's table (converge/routing.hpp) and out_<name> letting new
+// traffic out only into the tunnel — before the command's first
+// instruction. Its DNS is --dns, else the tunnel's own (a wg-quick file's
+// DNS). If the tunnel goes away while the command runs, both layers stay
+// (the rule's table falls back to "unreachable", the chain has no device to
+// pass to): the command loses its egress, never gains the uplink; `down
+// -f FILE` keeps `_tunnels` while a container of another origin uses it
+// (cmd_up.cpp).
 #include "cli/commands.hpp"
+#include "config/model.hpp"
+#include "config/names.hpp"
 #include "container/relay.hpp"
 #include "container/runtime.hpp"
 #include "converge/claim.hpp"
 #include "converge/converge.hpp"
 #include "converge/host.hpp"
+#include "plan/tunnel.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
@@ -24,6 +43,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <set>
 
 namespace moat::cli {
@@ -76,8 +96,75 @@ std::string users_of(const std::string& value, std::uint32_t& base) {
     return "base";
 }
 
+// The egress of --egress, read as the file's `egress` key is (exit 2 on a
+// bad value, before the state directory exists).
+config::egress_spec egress_of(const run_args& a) {
+    auto e = config::parse_egress(a.egress);
+    if (!e) {
+        throw usage_error("run --egress: " + std::string(config::egress_expected) + ", got \"" + a.egress + "\"");
+    }
+    if (e->kind == config::egress_kind::vpn) {
+        if (auto problem = config::name_problem(e->tunnel)) {
+            throw usage_error("run --egress " + a.egress + ": '" + e->tunnel + "' is not a valid tunnel name: " +
+                              *problem);
+        }
+    }
+    if (e->kind != config::egress_kind::none && a.network != "private") {
+        throw usage_error("run --egress " + a.egress + " needs --network private");
+    }
+    for (const auto& d : a.dns) {
+        if (!sys::ip_address::parse(d)) {
+            throw usage_error("run --dns: \"" + d + "\" is not an IPv4 or IPv6 address");
+        }
+    }
+    return *e;
+}
+
+// The tunnels `_tunnels` runs now under this state directory.
+std::vector<plan::tunnel_plan> running_tunnels(const std::vector<state::container_record>& records,
+                                               std::string* source = nullptr) {
+    for (const auto& r : records) {
+        if (r.name == plan::tunnels_container && container::running(r)) {
+            if (source) {
+                *source = r.source;
+            }
+            return plan::tunnels_served(plan::plan_from_json(r.spec));
+        }
+    }
+    return {};
+}
+
+// --egress vpn:NAME: the running tunnel NAME, else exit 2 with what runs.
+plan::tunnel_plan tunnel_for_run(const std::string& name, const std::vector<state::container_record>& records,
+                                 const std::string& state_dir) {
+    std::string source;
+    auto tunnels = running_tunnels(records, &source);
+    std::string names;
+    for (auto& t : tunnels) {
+        if (t.name == name) {
+            return std::move(t);
+        }
+        names += (names.empty() ? "" : ", ") + t.name;
+    }
+    throw usage_error("run --egress vpn:" + name + ": no tunnel '" + name + "' is running under " + state_dir +
+                      "; bring it up with `moat up -f " + (source.empty() ? std::string("FILE") : source) +
+                      "` (a [tunnels." + name + "] and a container confined to it)" +
+                      (names.empty() ? ", no tunnel runs now" : ", tunnels: " + names));
+}
+
+void confine(plan::container_plan& p, const plan::tunnel_plan& t, const run_args& a) {
+    p.egress = "vpn";
+    p.tunnel = t.name;
+    p.tunnel_if = t.device;
+    p.dns = a.dns.empty() ? t.dns : a.dns;
+    if (p.dns.empty()) {
+        throw usage_error("run --egress vpn:" + t.name + ": tunnel '" + t.name + "' (" + t.type +
+                          ") names no DNS server moat could use: pass --dns ADDRESS (the provider's resolver)");
+    }
+}
+
 plan::container_plan plan_run(const run_args& a, const std::string& name,
-                              const std::vector<state::container_record>& records) {
+                              const std::vector<state::container_record>& records, const std::string& state_dir) {
     plan::container_plan p;
     p.name = name;
     p.hostname = name;
@@ -87,7 +174,11 @@ plan::container_plan plan_run(const run_args& a, const std::string& name,
         p.v4 = allocate_pair(records);
     }
     p.egress = a.egress;
+    p.dns = a.dns;
     p.users = users_of(a.private_users, p.users_base);  // checked before anything was touched
+    if (auto e = egress_of(a); e.kind == config::egress_kind::vpn) {
+        confine(p, tunnel_for_run(e.tunnel, records, state_dir), a);
+    }
     if (p.egress == "nat") {
         p.uplink = converge::default_uplink();
         if (p.uplink.empty()) {
@@ -110,9 +201,7 @@ std::vector<plan::container_plan> running_plans(const state::store& store, const
 }  // namespace
 
 int cmd_run(const globals& g, const run_args& a) {
-    if (a.egress != "none" && a.network != "private") {
-        throw usage_error("run --egress " + a.egress + " needs --network private");
-    }
+    egress_of(a);  // a bad value is exit 2 before the state directory exists
     std::uint32_t base = 0;
     users_of(a.private_users, base);  // a bad value is exit 2 before the state directory exists
     std::string name = a.name.empty() ? random_name() : a.name;
@@ -135,6 +224,16 @@ int cmd_run(const globals& g, const run_args& a) {
     {
         auto lock = store.lock();
         auto records = store.containers();
+        // A refusal below leaves no state directory a first `run` made.
+        struct remove_if_refused {
+            state::store& store;
+            bool armed;
+            ~remove_if_refused() {
+                if (armed && std::uncaught_exceptions() > 0) {
+                    store.remove_if_empty();
+                }
+            }
+        } tidy{store, lock.created()};
         if (store.has(name)) {  // intact or damaged
             throw usage_error("a container named '" + name + "' already exists");
         }
@@ -146,8 +245,14 @@ int cmd_run(const globals& g, const run_args& a) {
             throw moat::error(store.dir() + "/" + d.file + " is damaged (" + d.problem + "): `moat down " + d.name +
                               "` first");
         }
-        auto p = plan_run(a, name, records);
+        auto p = plan_run(a, name, records, store.dir());
+        // The tunnels' files stay hidden from it, as from declared containers.
+        for (const auto& t : running_tunnels(records)) {
+            so.masks.push_back(t.config_path);
+            so.masks.insert(so.masks.end(), t.files.begin(), t.files.end());
+        }
         converge::claim_network_namespace(store, {{}, {p}});  // another instance's namespace: exit 2, nothing made
+        tidy.armed = false;
         pend = container::prepare(store, p, so);
         try {
             auto all = running_plans(store, name);

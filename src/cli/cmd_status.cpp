@@ -33,7 +33,8 @@ nlohmann::json container_json(const state::store& store, const state::container_
     nlohmann::json forwards = nlohmann::json::array();
     for (const auto& f : p.forwards) {
         forwards.push_back({{"protocol", f.protocol}, {"host_port", f.host_port}, {"container_port", f.container_port},
-                            {"host_address", f.host_address ? nlohmann::json(f.host_address->str()) : nlohmann::json()}});
+                            {"host_address", f.host_address ? nlohmann::json(f.host_address->str()) : nlohmann::json()},
+                            {"side", f.side}});
     }
     std::string network = !p.private_network ? "host" : p.host_if.empty() ? "loopback" : p.network.empty() ? "veth" : "bridge";
     return {{"name", r.name},

@@ -4,15 +4,19 @@
 // exits 1 with the daemon's reason when one does not, everything applied.
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
+#include "container/runtime.hpp"
 #include "converge/claim.hpp"
 #include "converge/converge.hpp"
 #include "converge/gc.hpp"
 #include "converge/tunnel_wait.hpp"
+#include "plan/tunnel.hpp"
 #include "state/store.hpp"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 #include <filesystem>
 
 namespace moat::cli {
@@ -128,6 +132,47 @@ int sweep(state::store& store, bool quiet) {
     return rep.failed.empty() ? 0 : 1;
 }
 
+// `down -f FILE` keeps the file's `_tunnels` while a running container that
+// is not being removed — a `moat run --egress vpn:NAME` — is confined to one
+// of its tunnels: taking the tunnel away would not leak (that container's
+// rule and chain stay, and fail closed), but would cut a command someone is
+// running off the network. Said on stderr; `down -f FILE` again after it
+// ended, or `down _tunnels` by name, removes it. Returns `names` less what
+// is kept.
+std::vector<std::string> keep_used_tunnels(const state::store& store, std::vector<std::string> names) {
+    auto at = std::find(names.begin(), names.end(), plan::tunnels_container);
+    if (at == names.end()) {
+        return names;
+    }
+    auto records = store.containers();
+    std::set<std::string> served;
+    for (const auto& r : records) {
+        if (r.name == plan::tunnels_container) {
+            for (const auto& t : plan::tunnels_served(plan::plan_from_json(r.spec))) {
+                served.insert(t.name);
+            }
+        }
+    }
+    std::string users;
+    for (const auto& r : records) {
+        if (std::find(names.begin(), names.end(), r.name) != names.end() || !container::running(r)) {
+            continue;
+        }
+        auto p = plan::plan_from_json(r.spec);
+        if (p.egress == "vpn" && served.count(p.tunnel)) {
+            users += (users.empty() ? "" : ", ") + r.name + " (tunnel " + p.tunnel + ", " +
+                     (r.origin == "run" ? std::string("moat run") : r.source) + ")";
+        }
+    }
+    if (!users.empty()) {
+        std::fprintf(stderr, "moat: note: kept %s: its tunnels are in use by %s; `moat down -f` this file again "
+                     "once that has ended, or `moat down %s` to cut it off now (it keeps no egress then)\n",
+                     plan::tunnels_container, users.c_str(), plan::tunnels_container);
+        names.erase(at);
+    }
+    return names;
+}
+
 }  // namespace
 
 int cmd_down(const globals& g, const up_args& a) {
@@ -148,6 +193,7 @@ int cmd_down(const globals& g, const up_args& a) {
                 names.push_back(r.name);
             }
         }
+        names = keep_used_tunnels(store, names);
         if (!names.empty()) {
             rep = converge::down(store, names, printer(g));
         }

@@ -34,7 +34,8 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
 
 struct run_args {
     std::string network = "private";
-    std::string egress = "none";
+    std::string egress = "none";  // "none" | "nat" | "vpn:<tunnel>", as the file's egress key
+    std::vector<std::string> dns;  // resolv.conf nameservers (default for vpn: the tunnel's)
     std::string private_users = "pick";  // as the config key: "no" | "pick" | "identity" | a uid base
     bool rm = false;
     std::string name;

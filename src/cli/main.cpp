@@ -115,7 +115,8 @@ int dispatch(int argc, char** argv) {
     auto* run = app.add_subcommand("run", "one-off container for a command: run [options] -- CMD [ARG...]");
     run->add_option("--network", ra.network, "host | private | none")
         ->check(CLI::IsMember({"host", "private", "none"}));
-    run->add_option("--egress", ra.egress, "none | nat")->check(CLI::IsMember({"none", "nat"}));
+    run->add_option("--egress", ra.egress, "none | nat | vpn:TUNNEL (a tunnel `moat up` runs under this state dir)");
+    run->add_option("--dns", ra.dns, "nameserver for the container's resolv.conf (repeatable; vpn: default the tunnel's)");
     run->add_option("--name", ra.name, "container name (default: run-<random>)");
     run->add_option("--private-users", ra.private_users, "no | pick | identity | UID-BASE (default pick)");
     run->add_flag("--rm", ra.rm, "remove the container when the command ends");

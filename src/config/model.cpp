@@ -32,6 +32,28 @@ std::string to_string(egress_kind k) {
     return "none";
 }
 
+std::string to_string(forward_side s) {
+    switch (s) {
+    case forward_side::uplink: return "uplink";
+    case forward_side::tunnel: return "tunnel";
+    case forward_side::both: return "both";
+    }
+    return "uplink";
+}
+
+std::optional<egress_spec> parse_egress(std::string_view text) {
+    if (text == "none") {
+        return egress_spec{egress_kind::none, {}};
+    }
+    if (text == "nat") {
+        return egress_spec{egress_kind::nat, {}};
+    }
+    if (text.size() > 4 && text.starts_with("vpn:")) {
+        return egress_spec{egress_kind::vpn, std::string(text.substr(4))};
+    }
+    return std::nullopt;
+}
+
 std::string to_string(const egress_spec& e) {
     return e.kind == egress_kind::vpn ? "vpn:" + e.tunnel : to_string(e.kind);
 }

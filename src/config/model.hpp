@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moat::config {
@@ -50,8 +51,21 @@ struct egress_spec {
     bool operator==(const egress_spec&) const = default;
 };
 
+// The one reading of an egress value, for the file's `egress` key and
+// `moat run --egress`: "none", "nat" or "vpn:<tunnel>"; nullopt otherwise
+// (the caller says egress_expected and where).
+std::optional<egress_spec> parse_egress(std::string_view text);
+inline constexpr std::string_view egress_expected = "expected \"none\", \"nat\" or \"vpn:<tunnel>\"";
+
+// forwardPorts.side: where the forward is opened. A confined container's
+// forward defaults to its tunnel (exposing it on the uplink is what a
+// confined service must not be by accident), any other's to the uplink.
+enum class forward_side { uplink, tunnel, both };
+std::string to_string(forward_side s);
+
 struct port_forward {
     std::string protocol = "tcp";                  // protocol: tcp | udp
+    std::optional<forward_side> side;              // side: "uplink" | "tunnel" | "both" (default above)
     std::uint16_t host_port = 0;                   // hostPort
     std::uint16_t container_port = 0;              // containerPort (default: hostPort)
     std::optional<sys::ip_address> host_address;   // hostAddress: bind to one host address
@@ -115,6 +129,9 @@ struct container {
     std::optional<egress_spec> egress;                   // egress; unset = the network's, else none
     std::vector<std::string> dns;                   // dns: resolv.conf nameservers
     std::vector<port_forward> forward_ports;        // forwardPorts
+    // accessibleFrom (VPN-Confinement's key): source prefixes outside the
+    // tunnel that may reach a confined container's allowed ports and forwards.
+    std::vector<sys::ip_prefix> accessible_from;
     std::vector<bind_mount> bind_mounts;            // bindMounts
     std::optional<std::string> root;                // root (default: host's / read-only)
     private_users users;                            // privateUsers (default "pick")

@@ -119,6 +119,7 @@ void schema::read_container_network(container& c, std::vector<field>& fs) {
                  }
              }
          }},
+        {"accessibleFrom", [&](auto& f) { c.accessible_from = _r.prefixes(f); }},
     };
     fs.insert(fs.begin() + 2, more.begin(), more.end());
 }
@@ -134,6 +135,10 @@ port_forward schema::read_forward(const tree_node& n, const std::string& context
         {"hostPort", [&](auto& f) { p.host_port = _r.port(f.value, f.key).value_or(0); }},
         {"containerPort", [&](auto& f) { container_port = _r.port(f.value, f.key); }},
         {"hostAddress", [&](auto& f) { p.host_address = _r.address(f); }},
+        {"side", [&](auto& f) {
+             p.side = _r.choice<forward_side>(
+                 f, {{"uplink", forward_side::uplink}, {"tunnel", forward_side::tunnel}, {"both", forward_side::both}});
+         }},
     }, &p.keys);
     if (n.kind == node_kind::table) {
         _r.require(n.pos, "forwardPorts of " + context, p.keys, {"hostPort"});

@@ -43,6 +43,7 @@ private:
     void check_networks();
     void check_egress_targets();
     void check_egress_target(const std::optional<egress_spec>& egress, const key_locations& keys, const location& where);
+    void check_confined_keys(const container& c);
     void check_forwarded_ports();
     void check_pipes();
     void check_tunnel_credentials();

@@ -125,9 +125,39 @@ void validator::check_egress_target(const std::optional<egress_spec>& egress, co
 void validator::check_egress_targets() {
     for (const auto& c : _m.containers) {
         check_egress_target(c.egress, c.keys, c.where);
+        check_confined_keys(c);
     }
     for (const auto& n : _m.networks) {
         check_egress_target(n.egress, n.keys, n.where);
+    }
+}
+
+// Keys that only mean something for a container confined to a tunnel (its
+// own egress, else its network's, is "vpn:..."): a forward's side "tunnel"
+// or "both", and accessibleFrom (reaching past the tunnel from the host's
+// side is what it opens; a "nat" or "none" container has no tunnel to
+// reach past, and its forwards are what exposes it).
+void validator::check_confined_keys(const container& c) {
+    auto egress = c.egress;
+    if (!egress && c.host_bridge) {
+        if (const auto* n = _m.find_network(*c.host_bridge)) {
+            egress = n->egress;
+        }
+    }
+    if (egress && egress->kind == egress_kind::vpn) {
+        return;
+    }
+    std::string why = "container " + quoted(c.name) + " is not confined to a tunnel (egress = \"" +
+                      (egress ? to_string(*egress) : std::string("none")) + "\")";
+    for (const auto& f : c.forward_ports) {
+        if (f.side && *f.side != forward_side::uplink) {
+            _d.add(key_at(f.keys, "side", f.where), "side = \"" + to_string(*f.side) + "\": " + why,
+                   "only a container with egress = \"vpn:<tunnel>\" has a tunnel to forward from");
+        }
+    }
+    if (!c.accessible_from.empty()) {
+        _d.add(key_at(c.keys, "accessibleFrom", c.where), "accessibleFrom: " + why,
+               "it lets sources outside a tunnel reach a confined container; other containers are reached through forwardPorts");
     }
 }
 

@@ -212,21 +212,32 @@ std::optional<std::string> value_reader::absolute_path(const tree_node& n, std::
     return s;
 }
 
+std::vector<sys::ip_prefix> value_reader::prefixes(const tree_member& m) {
+    std::vector<sys::ip_prefix> out;
+    if (!is(m.value, node_kind::array, m.key, "an array of IP prefixes")) {
+        return out;
+    }
+    for (const auto& item : m.value.items) {
+        auto s = string(item, m.key);
+        auto p = s ? sys::ip_prefix::parse(*s) : std::nullopt;
+        if (s && !p) {
+            _diag.add(item.pos, m.key + ": expected an IPv4 or IPv6 prefix like 192.168.1.0/24 or fd00::/64, got " + shown(item));
+        } else if (p) {
+            out.push_back(p->network());
+        }
+    }
+    return out;
+}
+
 std::optional<egress_spec> value_reader::egress(const tree_member& m) {
     auto s = string(m);
     if (!s) {
         return std::nullopt;
     }
-    if (*s == "none") {
-        return egress_spec{egress_kind::none, {}};
+    if (auto e = parse_egress(*s)) {
+        return e;
     }
-    if (*s == "nat") {
-        return egress_spec{egress_kind::nat, {}};
-    }
-    if (s->size() > 4 && s->starts_with("vpn:")) {
-        return egress_spec{egress_kind::vpn, s->substr(4)};
-    }
-    _diag.add(m.value.pos, m.key + ": expected \"none\", \"nat\" or \"vpn:<tunnel>\", got " + shown(m.value));
+    _diag.add(m.value.pos, m.key + ": " + std::string(egress_expected) + ", got " + shown(m.value));
     return std::nullopt;
 }
 

@@ -55,6 +55,10 @@ public:
     std::vector<std::string> strings(const tree_member& m);
     // `family` AF_INET or AF_INET6: "10.0.0.1" or "10.0.0.1/30".
     std::optional<sys::ip_prefix> prefix(const tree_member& m, int family);
+    // An array of IPv4/IPv6 prefixes ("192.168.1.0/24", "fd00::/64"; an
+    // address alone is a /32 or /128), host bits cleared; each bad item
+    // reported where it is written.
+    std::vector<sys::ip_prefix> prefixes(const tree_member& m);
     std::optional<sys::ip_address> address(const tree_member& m);
     std::optional<std::string> absolute_path(const tree_node& n, std::string_view key);
     std::optional<egress_spec> egress(const tree_member& m);

@@ -62,11 +62,12 @@ firewall::endpoint endpoint_of(const plan::container_plan& p) {
     e.egress = p.egress;
     e.uplink = p.uplink;
     e.tunnel_if = p.tunnel_if;
+    e.accessible_from = p.accessible_from;
     // A forward without hostAddress applies to each family the container has.
     for (const auto& f : p.forwards) {
         for (const auto& a : e.addresses) {
             if (!f.host_address || f.host_address->family == a.family) {
-                e.forwards.push_back({f.protocol, f.host_port, f.container_port, f.host_address, a});
+                e.forwards.push_back({f.protocol, f.host_port, f.container_port, f.host_address, a, f.side});
             }
         }
     }

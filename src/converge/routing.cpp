@@ -109,18 +109,14 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running) {
 
 void remove_tunnel_devices(const plan::container_plan& tunnels, const std::string& instance) {
     std::optional<netlink::socket> nl;
-    for (const auto& s : tunnels.services) {
-        if (s.name.rfind("tunnel-", 0) != 0 || s.argv.size() < 3) {
-            continue;
-        }
-        auto device = plan::tunnel_from_json(nlohmann::json::parse(s.argv[2])).device;
+    for (const auto& t : plan::tunnels_served(tunnels)) {
         if (!nl) {
             nl = netlink::socket::open();
         }
-        if (auto link = nl->link(device); link && link->kind == "tun") {
-            auto d = nl->delete_link_if_owned(device, instance);
+        if (auto link = nl->link(t.device); link && link->kind == "tun") {
+            auto d = nl->delete_link_if_owned(t.device, instance);
             if (d.what == netlink::owned_deletion::result::kept) {
-                std::fprintf(stderr, "moat: note: left tunnel device %s alone: %s\n", device.c_str(), d.reason.c_str());
+                std::fprintf(stderr, "moat: note: left tunnel device %s alone: %s\n", t.device.c_str(), d.reason.c_str());
             }
         }
     }

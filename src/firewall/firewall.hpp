@@ -65,7 +65,11 @@
 //    has no such switch: ip6_rcv_core() drops ::1 arriving on any
 //    non-loopback device before netfilter sees it (RFC 4291 2.5.3).
 //  * Port forwards are DNAT in `prerouting` (from outside and from
-//    containers) and `nat_output` (from the host itself, including
+//    containers; by the forward's side: "uplink" on every interface but
+//    moat's tunnel devices, "tunnel" only on the confined container's own
+//    tunnel device — plus, for its accessibleFrom sources, elsewhere —
+//    "both" anywhere) and `nat_output` (sides "uplink" and "both": from the
+//    host itself, including
 //    127.0.0.1 — whose replies arrive on the link addressed to 127.0.0.1
 //    after un-NAT, hence route_localnet above). Connections from 127/8 or
 //    from another container are masqueraded on the way in, so that the
@@ -113,6 +117,11 @@ struct port_forward {
     std::uint16_t container_port = 0;
     std::optional<sys::ip_address> host_address;  // unset: every local address of the host
     sys::ip_address container_address;
+    // "uplink": DNAT'ed on every interface but moat's tunnels (and from the
+    // host itself); "tunnel": only on packets arriving on the endpoint's
+    // tunnel_if (and, for the endpoint's accessible_from sources, on the
+    // other interfaces); "both": everywhere.
+    std::string side = "uplink";
 };
 
 // One container attachment.
@@ -129,6 +138,9 @@ struct endpoint {
     std::string uplink;                       // egress "nat": the only way out; empty = none
     std::string tunnel_if;                    // egress "vpn": the tunnel's interface; empty = drop all
     std::vector<port_forward> forwards;
+    // egress "vpn": sources outside the tunnel that may open connections to
+    // its allowed ports and tunnel-side forwards (render_vpn.cpp).
+    std::vector<sys::ip_prefix> accessible_from;
 
     // The interface the host routes the container's traffic through.
     const std::string& link() const { return bridge_if.empty() ? host_if : bridge_if; }

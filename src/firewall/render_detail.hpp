@@ -25,6 +25,17 @@ inline std::string addr_set(const std::vector<sys::ip_address>& addrs) {
     return join_set(addrs, [](const sys::ip_address& a) { return a.str(); });
 }
 
+inline std::string prefix_set(const std::vector<sys::ip_prefix>& prefixes) {
+    return join_set(prefixes, [](const sys::ip_prefix& p) { return p.str(); });
+}
+
+inline std::vector<sys::ip_prefix> of_family(const std::vector<sys::ip_prefix>& prefixes, bool v4) {
+    std::vector<sys::ip_prefix> out;
+    std::copy_if(prefixes.begin(), prefixes.end(), std::back_inserter(out),
+                 [v4](const sys::ip_prefix& p) { return p.address.is_v4() == v4; });
+    return out;
+}
+
 inline std::vector<sys::ip_address> of_family(const std::vector<sys::ip_address>& addrs, bool v4) {
     std::vector<sys::ip_address> out;
     std::copy_if(addrs.begin(), addrs.end(), std::back_inserter(out),

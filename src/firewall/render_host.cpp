@@ -25,6 +25,9 @@ std::vector<std::uint16_t> allowed_host_ports(const endpoint& e, const std::stri
 
 bool forwards_from_localhost(const endpoint& e) {
     return std::any_of(e.forwards.begin(), e.forwards.end(), [](const port_forward& f) {
+        if (f.side == "tunnel") {  // never DNAT'ed from the host itself
+            return false;
+        }
         // 127.0.0.0/8: the first byte. IPv6 forwards never start from ::1
         // on a non-loopback link, so only IPv4 ones count.
         return f.container_address.is_v4() && (!f.host_address || f.host_address->bytes[0] == 127);

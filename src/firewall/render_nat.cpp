@@ -2,11 +2,14 @@
 #include "firewall/render_detail.hpp"
 
 #include <map>
+#include <set>
 
 namespace moat::firewall::detail {
 namespace {
 
-std::string dnat_rule(const port_forward& f) {
+// `iif`: the input-interface match that chooses the forward's side ("" in
+// nat_output, where there is no input interface); `from`: a source match.
+std::string dnat_rule(const port_forward& f, const std::string& iif = "", const std::string& from = "") {
     bool v4 = f.container_address.is_v4();
     std::string match = f.host_address
                             ? std::string(v4 ? "ip" : "ip6") + " daddr " + f.host_address->str()
@@ -14,8 +17,42 @@ std::string dnat_rule(const port_forward& f) {
                             // elsewhere (Docker's "ADDRTYPE --dst-type LOCAL").
                             : std::string("meta nfproto ") + (v4 ? "ipv4" : "ipv6") + " fib daddr type local";
     std::string target = v4 ? f.container_address.str() : "[" + f.container_address.str() + "]";
-    return "\t\t" + match + " " + f.protocol + " dport " + std::to_string(f.host_port) + " dnat " +
+    return "\t\t" + iif + from + match + " " + f.protocol + " dport " + std::to_string(f.host_port) + " dnat " +
            (v4 ? "ip" : "ip6") + " to " + target + ":" + std::to_string(f.container_port) + "\n";
+}
+
+// moat's tunnel devices: what "uplink" forwards are not opened on.
+std::string not_tunnels(const std::vector<endpoint>& eps) {
+    std::set<std::string> tunnels;
+    for (const auto& e : eps) {
+        if (e.egress == "vpn" && !e.tunnel_if.empty()) {
+            tunnels.insert(e.tunnel_if);
+        }
+    }
+    return tunnels.empty() ? "" : "iifname != " + join_set(std::vector<std::string>(tunnels.begin(), tunnels.end()), quoted) + " ";
+}
+
+// prerouting's DNAT rules of one endpoint, by each forward's side.
+std::string prerouting_rules(const endpoint& e, const std::string& outside) {
+    std::string rules;
+    for (const auto& f : e.forwards) {
+        if (f.side == "both") {
+            rules += dnat_rule(f);
+        } else if (f.side == "uplink") {
+            rules += dnat_rule(f, outside);
+        } else {
+            // No tunnel device (a damaged record): no way in, as no way out.
+            if (!e.tunnel_if.empty()) {
+                rules += dnat_rule(f, "iifname " + quoted(e.tunnel_if) + " ");
+            }
+            auto from = of_family(e.accessible_from, f.container_address.is_v4());
+            if (!from.empty()) {
+                rules += dnat_rule(f, outside, std::string(f.container_address.is_v4() ? "ip" : "ip6") + " saddr " +
+                                                   prefix_set(from) + " ");
+            }
+        }
+    }
+    return rules;
 }
 
 // Where each endpoint's new connections are masqueraded: egress "nat" out
@@ -72,18 +109,22 @@ void render_postrouting(std::ostringstream& o, const std::vector<endpoint>& eps)
 }  // namespace
 
 void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps) {
-    std::string rules;
+    std::string pre, out;
+    const std::string outside = not_tunnels(eps);
     for (const auto& e : eps) {
+        pre += prerouting_rules(e, outside);
         for (const auto& f : e.forwards) {
-            rules += dnat_rule(f);
+            if (f.side != "tunnel") {  // the host's own connections never come from a tunnel
+                out += dnat_rule(f);
+            }
         }
     }
     o << "\tchain prerouting {\n"
          "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-      << rules << "\t}\n\n"
+      << pre << "\t}\n\n"
       << "\tchain nat_output {\n"
          "\t\ttype nat hook output priority -100; policy accept;\n"
-      << rules << "\t}\n\n";
+      << out << "\t}\n\n";
     render_postrouting(o, eps);
 }
 

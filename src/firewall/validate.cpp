@@ -48,7 +48,7 @@ void sort_unique(std::vector<T>& v) {
 }
 
 auto forward_key(const port_forward& f) {
-    return std::tie(f.protocol, f.host_port, f.host_address, f.container_address, f.container_port);
+    return std::tie(f.protocol, f.host_port, f.host_address, f.container_address, f.container_port, f.side);
 }
 
 void check_forward(const endpoint& e, const port_forward& f) {
@@ -64,6 +64,12 @@ void check_forward(const endpoint& e, const port_forward& f) {
     }
     if (f.host_address && f.host_address->family != f.container_address.family) {
         invalid(where + ": host and container address families differ");
+    }
+    if (f.side != "uplink" && f.side != "tunnel" && f.side != "both") {
+        invalid(where + ": unknown side \"" + f.side + "\"");
+    }
+    if (f.side != "uplink" && e.egress != "vpn") {
+        invalid(where + ": side \"" + f.side + "\" needs egress vpn");
     }
 }
 
@@ -90,6 +96,13 @@ void normalize_endpoint(endpoint& e) {
         sort_unique(*ports);
     }
     sort_unique(e.addresses);
+    if (!e.accessible_from.empty() && e.egress != "vpn") {
+        invalid("container " + e.name + ": accessible_from needs egress vpn");
+    }
+    for (auto& a : e.accessible_from) {
+        a = a.network();
+    }
+    sort_unique(e.accessible_from);
     for (const auto& f : e.forwards) {
         check_forward(e, f);
     }

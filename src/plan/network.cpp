@@ -207,6 +207,12 @@ host_plan plan_host(const config::model& m, const std::function<bool(const confi
                 out.networks.push_back(nets.at(n->name).plan);
             }
         }
+        // A confined container's forward opens on its tunnel unless it says
+        // otherwise (config/model.hpp): the egress is final only here.
+        for (std::size_t i = 0; i < c.forward_ports.size() && i < p.forwards.size(); ++i) {
+            const auto& side = c.forward_ports[i].side;
+            p.forwards[i].side = side ? config::to_string(*side) : p.egress.starts_with("vpn:") ? "tunnel" : "uplink";
+        }
         const config::check_settings* checks[] = {c.check ? &*c.check : nullptr, n && n->check ? &*n->check : nullptr,
                                                    m.check ? &*m.check : nullptr};
         for (const auto* cs : checks) {
@@ -217,7 +223,9 @@ host_plan plan_host(const config::model& m, const std::function<bool(const confi
         if (m.check && m.check->on_failure) {
             p.on_failure = *m.check->on_failure;
         }
-        if (p.egress == "nat" || !p.forwards.empty()) {
+        // accessibleFrom: the sources come in by the uplink too (its IPv4
+        // forwarding flag, converge/host.hpp).
+        if (p.egress == "nat" || !p.forwards.empty() || !p.accessible_from.empty()) {
             p.uplink = n && n->uplink ? *n->uplink : ctx.default_uplink;
         }
         out.containers.push_back(std::move(p));

@@ -125,6 +125,7 @@ container_plan plan_container(const config::container& c) {
         p.forwards.push_back({f.protocol, f.host_port, f.container_port ? f.container_port : f.host_port, f.host_address});
     }
     p.dns = c.dns;
+    p.accessible_from = c.accessible_from;
     p.tcp_ports = c.firewall.allowed_tcp_ports;
     p.udp_ports = c.firewall.allowed_udp_ports;
     p.host_tcp_ports = c.firewall.allowed_host_tcp_ports;
@@ -184,6 +185,9 @@ static nlohmann::json forwards_json(const std::vector<forward_plan>& forwards) {
     for (const auto& f : forwards) {
         out.push_back({{"protocol", f.protocol}, {"host_port", f.host_port}, {"container_port", f.container_port},
                        {"host_address", f.host_address ? nlohmann::json(f.host_address->str()) : nlohmann::json()}});
+        if (f.side != "uplink") {  // only when set: an earlier record's hash stays
+            out.back()["side"] = f.side;
+        }
     }
     return out;
 }
@@ -191,7 +195,8 @@ static nlohmann::json forwards_json(const std::vector<forward_plan>& forwards) {
 static std::vector<forward_plan> forwards_from(const nlohmann::json& j) {
     std::vector<forward_plan> out;
     for (const auto& f : j) {
-        forward_plan fp{f.at("protocol"), f.at("host_port"), f.at("container_port"), std::nullopt};
+        forward_plan fp{f.at("protocol"), f.at("host_port"), f.at("container_port"), std::nullopt,
+                        f.value("side", "uplink")};
         if (!f.at("host_address").is_null()) {
             fp.host_address = sys::ip_address::parse(f.at("host_address").get<std::string>());
         }
@@ -226,6 +231,13 @@ nlohmann::json to_json(const container_plan& p) {
             {"mounts", mounts}, {"secrets", secrets}, {"services", services}};
     // Only when set: the hash of a definition that does not use them stays
     // what an earlier moat recorded, so an upgrade restarts nothing.
+    if (!p.accessible_from.empty()) {
+        std::vector<std::string> from;
+        for (const auto& a : p.accessible_from) {
+            from.push_back(a.str());
+        }
+        j["accessible_from"] = from;
+    }
     if (p.log_size != container_plan{}.log_size || p.log_files != container_plan{}.log_files) {
         j["log_size"] = p.log_size;
         j["log_files"] = p.log_files;
@@ -277,6 +289,9 @@ container_plan plan_from_json(const nlohmann::json& j) {
     }
     for (const auto& sec : j.value("secrets", nlohmann::json::array())) {
         p.secrets.push_back({sec.at("host_path"), sec.at("path"), sec.value("digest", "")});
+    }
+    for (const auto& a : j.value("accessible_from", std::vector<std::string>{})) {
+        p.accessible_from.push_back(sys::ip_prefix::parse(a).value());
     }
     p.log_size = j.value("log_size", p.log_size);
     p.log_files = j.value("log_files", p.log_files);

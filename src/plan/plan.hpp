@@ -83,6 +83,9 @@ struct forward_plan {
     std::uint16_t host_port = 0;
     std::uint16_t container_port = 0;
     std::optional<sys::ip_address> host_address;  // unset: any local address of the host
+    // "uplink" (every interface but moat's tunnels), "tunnel" (only the
+    // container's tunnel device), "both"; resolved by plan_host().
+    std::string side = "uplink";
     bool operator==(const forward_plan&) const = default;
 };
 
@@ -101,6 +104,9 @@ struct container_plan {
     // the hash: a new default route must not restart services.
     std::string uplink;
     std::vector<forward_plan> forwards;
+    // accessibleFrom: sources outside the tunnel that may reach a confined
+    // container's allowed ports and forwards (firewall.hpp).
+    std::vector<sys::ip_prefix> accessible_from;
     std::string tunnel;     // egress "vpn": the tunnel's name
     std::string tunnel_if;  // and its device
     // The internal `_tunnels` container: its services (the tunnel daemons)

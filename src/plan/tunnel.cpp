@@ -293,6 +293,16 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     return t;
 }
 
+std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host) {
+    std::vector<tunnel_plan> out;
+    for (const auto& s : tunnels_host.services) {
+        if (s.name.rfind("tunnel-", 0) == 0 && s.argv.size() >= 3) {
+            out.push_back(tunnel_from_json(nlohmann::json::parse(s.argv[2])));
+        }
+    }
+    return out;
+}
+
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
                                       const std::string& moat_exe, const std::set<std::string>& also_running) {
     std::map<std::string, tunnel_plan> used;

@@ -114,6 +114,10 @@ std::vector<std::string> tunnel_secret_files(const config::model& m);
 nlohmann::json to_json(const tunnel_plan& t);
 tunnel_plan tunnel_from_json(const nlohmann::json& j);
 
+// The tunnels the internal `_tunnels` container's runners serve, read
+// back from their services' arguments (what was actually started).
+std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host);
+
 // Confines the plans whose egress is "vpn:<tunnel>" (their egress becomes
 // "vpn", `tunnel`/`tunnel_if` are set, their DNS defaults to the tunnel's)
 // and returns the tunnels they use; adds the `_tunnels` container that runs

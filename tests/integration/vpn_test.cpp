@@ -124,7 +124,8 @@ egress = "vpn:vpn0"
 [containers.c]
 privateNetwork = true
 hostBridge = "conf"
-forwardPorts = [{ protocol = "tcp", hostPort = 8080, containerPort = 12345 }]
+# On the uplink (a confined container's forward defaults to its tunnel).
+forwardPorts = [{ protocol = "tcp", hostPort = 8080, containerPort = 12345, side = "uplink" }]
 firewall.allowedHostTCPPorts = [7100]
 )" + dns_line(type) + R"(
 [containers.c.services.hi]

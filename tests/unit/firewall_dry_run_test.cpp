@@ -105,6 +105,22 @@ TEST(firewall_dry_run, every_feature_is_valid_nft) {
     EXPECT_NFT_ACCEPTS(render(spec{{none, nat, vpn, closed}}));
 }
 
+// Issue 14: forward sides and accessibleFrom on confined containers.
+TEST(firewall_dry_run, forward_sides_and_accessible_from_are_valid_nft) {
+    endpoint nat = container(1, "nat"), vpn = container(2, "vpn"), closed = container(3, "vpn");
+    nat.uplink = "eth0";
+    vpn.tunnel_if = "tn-vpn0";
+    nat.forwards = {{"tcp", 8080, 22, std::nullopt, nat.addresses[0], "uplink"}};
+    vpn.forwards = {{"tcp", 8081, 22, std::nullopt, vpn.addresses[0], "tunnel"},
+                    {"tcp", 8082, 22, std::nullopt, vpn.addresses[1], "tunnel"},
+                    {"udp", 8083, 53, ip("203.0.113.10"), vpn.addresses[0], "both"},
+                    {"tcp", 8084, 22, std::nullopt, vpn.addresses[0], "uplink"}};
+    vpn.accessible_from = {*sys::ip_prefix::parse("192.168.1.0/24"), *sys::ip_prefix::parse("fd00:1::/64")};
+    closed.forwards = {{"tcp", 8085, 22, std::nullopt, closed.addresses[0], "tunnel"}};
+    closed.accessible_from = {*sys::ip_prefix::parse("192.168.2.0/24")};
+    EXPECT_NFT_ACCEPTS(render(spec{{nat, vpn, closed}}));
+}
+
 // Kept at 64: without CAP_NET_ADMIN in the initial user namespace nft cannot
 // force a larger netlink send buffer than wmem_default (~100 containers per
 // batch). moat itself runs as root; the root integration test applies 300.
