@@ -144,12 +144,26 @@ struct network {
 
 enum class tunnel_type { openvpn, wireguard };
 
+// [tunnels.<name>.portForwarding]: the provider's NAT-PMP port forwarding
+// (config/port_forwarding.cpp reads and checks it; tunnel/natpmp.hpp).
+struct port_forwarding {
+    std::string container;                   // container: confined to this tunnel
+    std::optional<sys::ip_address> gateway;  // gateway: the NAT-PMP server in the tunnel
+    bool tcp = true, udp = true;             // protocols: "tcp", "udp" or both (default)
+    std::uint32_t lifetime = 60;             // lifetime: seconds asked for; renewed at half
+    std::optional<std::uint16_t> request_port;  // requestPort: ask this port (RFC shape), else Proton's
+    std::optional<std::string> on_change;    // onChange: /bin/sh -c, in the container
+    location where;
+    key_locations keys;
+};
+
 struct tunnel {
     std::string name;          // tunnels.<name>
     tunnel_type type = tunnel_type::openvpn;  // type
     std::string config_path;   // config
     bool kill_switch = true;   // killSwitch
     bool in_namespace = false;  // namespace (wireguard: move the interface into the container)
+    std::optional<port_forwarding> forwarding;  // portForwarding
     location where;
     key_locations keys;
 };

@@ -5,6 +5,7 @@
 
 #include "config/capabilities.hpp"
 #include "config/log_limits.hpp"
+#include "config/port_forwarding.hpp"
 #include "config/names.hpp"
 
 #include <sys/socket.h>
@@ -338,6 +339,7 @@ tunnel schema::read_tunnel(const tree_member& m) {
             {"config", [&](auto& f) { t.config_path = _r.absolute_path(f.value, f.key).value_or(""); }},
             {"killSwitch", [&](auto& f) { t.kill_switch = _r.boolean(f).value_or(true); }},
             {"namespace", [&](auto& f) { t.in_namespace = _r.boolean(f).value_or(false); }},
+            {"portForwarding", [&](auto& f) { t.forwarding = read_port_forwarding(_r, f, context); }},
         }, &t.keys)) {
         return t;
     }

@@ -80,7 +80,7 @@ void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps) {
     }
     o << "\tchain prerouting {\n"
          "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-      << rules << "\t}\n\n"
+      << rules << forwarding_dnat_rules(eps) << "\t}\n\n"
       << "\tchain nat_output {\n"
          "\t\ttype nat hook output priority -100; policy accept;\n"
       << rules << "\t}\n\n";

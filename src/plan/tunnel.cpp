@@ -263,9 +263,13 @@ nlohmann::json to_json(const tunnel_plan& t) {
     for (const auto& a : t.addresses) {
         addrs.push_back(a.str());
     }
-    return {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
+    nlohmann::json j = {{"name", t.name}, {"type", t.type}, {"config", t.config_path}, {"device", t.device},
             {"table", t.table}, {"kill_switch", t.kill_switch}, {"addresses", addrs}, {"dns", t.dns},
             {"files", t.files}, {"digests", t.digests}};
+    if (t.forwarding) {
+        j["forwarding"] = to_json(*t.forwarding);
+    }
+    return j;
 }
 
 tunnel_plan tunnel_from_json(const nlohmann::json& j) {
@@ -282,11 +286,15 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     t.dns = j.at("dns").get<std::vector<std::string>>();
     t.files = j.value("files", std::vector<std::string>{});
     t.digests = j.value("digests", std::map<std::string, std::string>{});
+    if (j.contains("forwarding")) {
+        t.forwarding = forwarding_from_json(j.at("forwarding"));
+    }
     return t;
 }
 
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
-                                      const std::string& moat_exe, const std::set<std::string>& also_running) {
+                                      const std::string& moat_exe, const std::set<std::string>& also_running,
+                                      const std::string& state_dir) {
     std::map<std::string, tunnel_plan> used;
     for (const auto& name : also_running) {
         if (const auto* t = m.find_tunnel(name)) {
@@ -312,6 +320,9 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
             const auto* c = m.find_container(p.name);
             throw usage_error((c ? c->where.str() + ": " : "") + "container '" + p.name + "' is confined to tunnel '" +
                               name + "', whose DNS server moat cannot know: set dns = [\"<the provider's resolver>\"]");
+        }
+        if (auto f = plan_forwarding(*m.find_tunnel(name), p, state_dir, moat_exe)) {
+            it->second.forwarding = std::move(f);
         }
     }
     std::vector<tunnel_plan> out;
@@ -341,6 +352,9 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
             }
         }
         host.mounts.push_back({t.config_path, t.config_path, true});
+        if (t.forwarding) {
+            bind_forwarding_dir(host, *t.forwarding);
+        }
         out.push_back(std::move(t));
     }
     plans.push_back(std::move(host));

@@ -17,6 +17,7 @@
 
 #include "config/model.hpp"
 #include "plan/plan.hpp"
+#include "plan/port_forwarding.hpp"
 #include "sys/inet.hpp"
 
 #include <nlohmann/json.hpp>
@@ -80,6 +81,8 @@ struct tunnel_plan {
     // plan/digest.hpp): an edited file changes `_tunnels`' plan, and `up`
     // restarts the runners with fresh binds of the files.
     std::map<std::string, std::string> digests;
+    // portForwarding (plan/port_forwarding.hpp): what the runner maps.
+    std::optional<forwarding_plan> forwarding;
     bool operator==(const tunnel_plan&) const = default;
 };
 
@@ -101,7 +104,9 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j);
 // and returns the tunnels they use; adds the `_tunnels` container that runs
 // the daemons — of those tunnels and of `also_running` — to `plans` when
 // there are any.
+// `state_dir` holds the directories of forwarded ports (port_forwarding.hpp).
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
-                                      const std::string& moat_exe, const std::set<std::string>& also_running = {});
+                                      const std::string& moat_exe, const std::set<std::string>& also_running = {},
+                                      const std::string& state_dir = "/var/lib/moat");
 
 }  // namespace moat::plan

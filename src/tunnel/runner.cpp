@@ -4,6 +4,7 @@
 #include "netlink/sysctl.hpp"
 #include "netlink/watch.hpp"
 #include "tunnel/driver.hpp"
+#include "tunnel/forwarder.hpp"
 #include "tunnel/tun_device.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
@@ -224,6 +225,7 @@ int run(const plan::tunnel_plan& t) {
         sigdelset(&open_mask, SIGTERM);
         sigdelset(&open_mask, SIGINT);
         routed_state routed;
+        forwarder forwarding(t);
         while (!stop_requested) {
             if (int status = reap(daemon.pid, 0ms); status >= 0) {
                 daemon.pid = 0;
@@ -239,6 +241,7 @@ int run(const plan::tunnel_plan& t) {
                 std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
             }
             routed = now;
+            forwarding.update(now.index, now.addresses);  // provider port forwarding (forwarder.hpp)
             if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask)) {
                 drv->on_readable();
             }

@@ -43,6 +43,12 @@ namespace moat::tunnel {
 // Runs until the daemon exits or SIGTERM; returns the exit status.
 int run(const plan::tunnel_plan& t);
 
+// `moat __port-hook <file> <command>`, a service inside the container that
+// receives a forwarded port: runs `command` (/bin/sh -c) with
+// MOAT_FORWARDED_PORT=<port> each time the runner writes `file`
+// (port_hook.cpp). Never returns but by an exception.
+int port_hook(const std::string& file, const std::string& command);
+
 // The unprivileged uid and gid of the tunnel's daemon: its routing table's
 // number (plan::tunnel_table, 0x6d740000-0x6d74ffff), as unique per tunnel
 // as the table and far above the uids people and distributions hand out.

@@ -1,0 +1,185 @@
+// The runner's port forwarding thread (forwarder.hpp).
+#include "tunnel/forwarder.hpp"
+
+#include "firewall/firewall.hpp"
+#include "sys/error.hpp"
+#include "tunnel/natpmp.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+namespace moat::tunnel {
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+// RFC 6886 3.1 tries 9 times over 64 s; the runner tries 3 (1.75 s) and
+// comes back with its own back-off, so that a lost gateway is reported
+// early and the thread stays responsive to reconnects.
+constexpr unsigned attempts = 3;
+
+struct mapped {
+    std::uint16_t port = 0;  // the public port: what the file says, where the container listens
+    std::uint32_t lifetime = 0;
+    std::vector<firewall::forwarded_port> rules;
+};
+
+mapped map_all(const plan::tunnel_plan& t, const sys::ip_address& source) {
+    const auto& f = *t.forwarding;
+    natpmp::endpoint at{t.device, source, f.gateway};
+    mapped out;
+    for (auto [on, proto, name] : {std::tuple{f.tcp, natpmp::protocol::tcp, "tcp"},
+                                   std::tuple{f.udp, natpmp::protocol::udp, "udp"}}) {
+        if (!on) {
+            continue;
+        }
+        // Proton's documented request (internal 0, public 1), or the RFC's
+        // own shape for the port asked with requestPort.
+        natpmp::mapping_request r{proto, f.request_port, f.request_port ? f.request_port : std::uint16_t{1}, f.lifetime};
+        auto a = natpmp::map(at, r, attempts);
+        if (out.port != 0 && a.public_port != out.port) {
+            std::fprintf(stderr, "moat: tunnel %s: the gateway forwards %s port %u, not %u as for tcp; the file names %u\n",
+                         t.name.c_str(), name, a.public_port, out.port, out.port);
+        }
+        if (out.port == 0) {
+            out.port = a.public_port;
+        }
+        out.lifetime = out.lifetime == 0 ? a.lifetime : std::min(out.lifetime, a.lifetime);
+        // The server sends what arrives for the public port to the internal
+        // port it answers (Proton: 0, meaning the same port).
+        std::uint16_t arrives = a.internal_port ? a.internal_port : a.public_port;
+        out.rules.push_back({name, arrives, a.public_port});
+    }
+    return out;
+}
+
+void write_port_file(const plan::forwarding_plan& f, std::uint16_t port) {
+    const std::string file = f.host_dir + "/" + plan::forwarded_port_file;
+    const std::string tmp = f.host_dir + "/." + plan::forwarded_port_file + ".new";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << port << "\n";
+        if (!out.flush()) {
+            throw moat::error("writing " + tmp);
+        }
+    }
+    ::chmod(tmp.c_str(), 0644);
+    if (::rename(tmp.c_str(), file.c_str()) != 0) {
+        throw sys::errno_error("renaming " + tmp + " to " + file);
+    }
+}
+
+void set_rules(const plan::tunnel_plan& t, const std::vector<firewall::forwarded_port>& rules) {
+    firewall::context nft;
+    nft.run(firewall::forwarding_update(t.forwarding->container, rules));
+}
+
+}  // namespace
+
+forwarder::forwarder(const plan::tunnel_plan& t) : _t(t) {
+    if (_t.forwarding) {
+        _thread = std::thread([this] { run(); });
+    }
+}
+
+forwarder::~forwarder() {
+    if (_thread.joinable()) {
+        {
+            std::lock_guard lock(_mutex);
+            _stop = true;
+        }
+        _wake.notify_all();
+        _thread.join();
+    }
+}
+
+void forwarder::update(int index, const std::vector<sys::ip_address>& addresses) {
+    if (!_thread.joinable()) {
+        return;
+    }
+    std::optional<sys::ip_address> v4;
+    for (const auto& a : addresses) {
+        if (a.is_v4()) {
+            v4 = a;
+            break;
+        }
+    }
+    std::lock_guard lock(_mutex);
+    if (v4 && (!_address || index != _index || *v4 != *_address)) {
+        ++_generation;  // up, again: map at once
+        _wake.notify_all();
+    }
+    _index = index;
+    _address = v4;
+}
+
+void forwarder::run() {
+    const auto& f = *_t.forwarding;
+    const char* name = _t.name.c_str();
+    unsigned tried = 0;  // the generation last tried
+    unsigned done = 0;   // the generation last mapped
+    std::uint16_t port = 0;
+    auto due = clock::time_point::max(), expires = clock::time_point::max();
+    auto backoff = 5s;
+    std::unique_lock lock(_mutex);
+    while (!_stop) {
+        auto until = std::min(due, expires);
+        _wake.wait_until(lock, until == clock::time_point::max() ? clock::now() + 1h : until,
+                         [&] { return _stop || (_address && _generation != tried) || clock::now() >= std::min(due, expires); });
+        if (_stop) {
+            break;
+        }
+        auto now = clock::now();
+        if (now >= expires) {
+            std::fprintf(stderr, "moat: tunnel %s: forwarded port %u expired without renewal\n", name, port);
+            expires = clock::time_point::max();
+            port = 0;
+            lock.unlock();
+            try {
+                ::unlink((f.host_dir + "/" + plan::forwarded_port_file).c_str());
+                set_rules(_t, {});
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "moat: tunnel %s: port forwarding: %s\n", name, e.what());
+            }
+            lock.lock();
+            continue;
+        }
+        if (!_address) {
+            due = clock::time_point::max();  // down: map again when it is up
+            continue;
+        }
+        unsigned generation = _generation;
+        tried = generation;  // this up is tried now; after a failure the back-off decides
+        auto source = *_address;
+        lock.unlock();
+        try {
+            auto m = map_all(_t, source);
+            bool fresh = generation != done || m.port != port;
+            set_rules(_t, m.rules);
+            if (fresh) {
+                write_port_file(f, m.port);
+                std::fprintf(stderr, "moat: tunnel %s: forwarded port %u%s%s to container %s (lifetime %u s)\n", name,
+                             m.port, f.tcp ? " tcp" : "", f.udp ? " udp" : "", f.container.c_str(), m.lifetime);
+            }
+            port = m.port;
+            done = generation;
+            due = clock::now() + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime / 2, 1));
+            expires = clock::now() + std::chrono::seconds(m.lifetime);
+            backoff = 5s;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "moat: tunnel %s: port forwarding: %s; trying again in %lld s\n", name, e.what(),
+                         static_cast<long long>(backoff.count()));
+            due = clock::now() + backoff;
+            backoff = std::min<std::chrono::seconds>(backoff * 2, 60s);
+        }
+        lock.lock();
+    }
+}
+
+}  // namespace moat::tunnel
