@@ -77,11 +77,11 @@ int start_miniupnpd(env& e) {
     auto r = l.in("ip addr add 100.128.0.2/32 dev " + wan_if + " scope link && ip addr show dev " + wan_if, vns);
     if (r.code != 0) throw std::runtime_error("vpn wan address: " + r.err);
     r = l.in("nft -f - <<'EOF'\ntable inet miniupnpd {\n"
-             " chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd }\n"
+             " chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }\n"
              " chain miniupnpd { }\n"
-             " chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump prerouting_miniupnpd }\n"
+             " chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump prerouting_miniupnpd; }\n"
              " chain prerouting_miniupnpd { }\n"
-             " chain postrouting { type nat hook postrouting priority srcnat; policy accept; jump postrouting_miniupnpd }\n"
+             " chain postrouting { type nat hook postrouting priority srcnat; policy accept; jump postrouting_miniupnpd; }\n"
              " chain postrouting_miniupnpd { }\n}\nEOF", vns);
     if (r.code != 0) throw std::runtime_error("miniupnpd table: " + r.err);
     auto conf = l.write("miniupnpd.conf", "ext_ifname=" + wan_if + "\nlistening_ip=tun0\nlistening_ip=" + e.v.wg_ifname() +
@@ -152,7 +152,7 @@ TEST_P(VpnPortForward, ProviderPortReachesTheContainerOnlyThroughTheTunnel) {
 
     // Reached from the wan through the provider's address, by the service
     // that read the file; not on the host's own uplink address.
-    ASSERT_TRUE(eventually([&] { return l.read_line(vpn4, std::stoi(port), e.w.ns()) == "forwarded " + port; },
+    ASSERT_TRUE(eventually([&] { return l.read_line(vpn4, std::stoi(port), e.w.ns()) == "forwarded " + port + "\n"; },
                            std::chrono::seconds(15)))
         << kernel_evidence(l) << slurp(l.dir() + "/miniupnpd.log") << l.moat("logs c").out;
     auto seen = l.moat("logs c").out;
@@ -171,7 +171,7 @@ TEST_P(VpnPortForward, ProviderPortReachesTheContainerOnlyThroughTheTunnel) {
                                std::chrono::seconds(60)))
             << in_container(l, "cat /tmp/hook.log") << l.moat("logs _tunnels").out << l.moat("logs _tunnels").err;
         EXPECT_EQ(port_file(l), port);
-        EXPECT_TRUE(eventually([&] { return l.read_line(vpn4, std::stoi(port), e.w.ns()) == "forwarded " + port; },
+        EXPECT_TRUE(eventually([&] { return l.read_line(vpn4, std::stoi(port), e.w.ns()) == "forwarded " + port + "\n"; },
                                std::chrono::seconds(15)))
             << kernel_evidence(l);
         stop_generator.f();
