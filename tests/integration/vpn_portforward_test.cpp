@@ -11,7 +11,8 @@
 // address reaches nothing; after the server restarts (a reconnect) the
 // mapping is renewed (the hook runs again, the file is rewritten, the port
 // works again) while a capture on the host's uplink counts 0 packets of
-// the container; `moat down` leaves nothing (residue.hpp).
+// the container; a runner killed with -9 is replaced by one that maps
+// again; `moat down` leaves nothing (residue.hpp).
 //
 // miniupnpd 2.3.1 refuses to map when its external interface's first
 // address is "reserved" (203.0.113.0/24 is documentation space: "Port
@@ -178,12 +179,33 @@ TEST_P(VpnPortForward, ProviderPortReachesTheContainerOnlyThroughTheTunnel) {
         std::cerr << "[vpn] generator: " << generator.get() << "\n";
         const std::string leak = leak_filter(type, {subnet4}) + " or port " + port;
         EXPECT_EQ(out.count(leak), 0) << out.packets(leak) << kernel_evidence(l);
+
+        // The runner killed with -9: the init starts a new one, which maps
+        // again and tells the container again. Its new openvpn session gets
+        // another address while the server still holds the old one, so
+        // miniupnpd forwards another public port (to the same internal
+        // port): the file, the hook and the firewall follow it.
+        auto runner = l.in("pgrep --ns $$ --nslist net -f '[_]_tunnel '");
+        ASSERT_FALSE(trim(runner.out).empty()) << runner.err;
+        l.in("kill -9 " + trim(runner.out));
+        std::string hooked;
+        EXPECT_TRUE(eventually([&] {
+                        hooked = in_container(l, "cat /tmp/hook.log");
+                        return std::count(hooked.begin(), hooked.end(), '\n') == 2;
+                    },
+                               std::chrono::seconds(60)))
+            << hooked << l.moat("logs _tunnels").out;
+        port = port_file(l);
+        EXPECT_EQ(hooked.substr(hooked.rfind('\n') + 1), port);
+        EXPECT_TRUE(eventually([&] { return l.read_line(vpn4, std::stoi(port), e.w.ns()) == "forwarded " + port + "\n"; },
+                               std::chrono::seconds(15)))
+            << kernel_evidence(l) << slurp(l.dir() + "/miniupnpd.log");
     }
 
     // The runner's map and set are in the table while up; nothing after down.
     auto listing = l.in("nft list table inet moat").out;
     EXPECT_NE(listing.find("map fwd_c"), npos) << listing;
-    EXPECT_NE(listing.find("tcp . " + port + " : " + port), npos) << listing;
+    EXPECT_NE(listing.find(" : " + port), npos) << listing;  // (tcp, port it arrives on) -> the public port
     auto snap = snapshot(l);
     auto down = l.moat("down");
     EXPECT_EQ(down.code, 0) << down.out << down.err;
