@@ -14,7 +14,7 @@
 //    only when DNAT'ed and arriving on the tunnel. Nothing else opens.
 // Replies leave as the container's confined traffic does: into the tunnel.
 // Each `up` that commits the table starts them empty again; the runner
-// writes them again at its next renewal (half the lifetime).
+// looks every 2 s and writes them again (tunnel/forwarder.hpp).
 #include "firewall/render_detail.hpp"
 
 namespace moat::firewall {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -80,6 +81,24 @@ void set_rules(const plan::tunnel_plan& t, const std::vector<firewall::forwarded
     nft.run(firewall::forwarding_update(t.forwarding->container, rules));
 }
 
+// An `up` that committed the table made the map and set empty again (the
+// table is replaced whole, firewall.hpp): puts the rules back when their
+// set has no elements. Quiet while the table is absent (`up` or `down` at
+// work): the next look tries again.
+void keep_rules(const plan::tunnel_plan& t, const std::vector<firewall::forwarded_port>& rules) {
+    try {
+        firewall::context nft;
+        auto listing = nft.run(std::string("list set ") + firewall::table_family + " " + firewall::table_name + " " +
+                               firewall::forwarding_set(t.forwarding->container));
+        if (listing.find("elements") == std::string::npos) {
+            nft.run(firewall::forwarding_update(t.forwarding->container, rules));
+            std::fprintf(stderr, "moat: tunnel %s: forwarded port back in table inet moat (it was replaced)\n",
+                         t.name.c_str());
+        }
+    } catch (const std::exception&) {
+    }
+}
+
 }  // namespace
 
 forwarder::forwarder(const plan::tunnel_plan& t) : _t(t) {
@@ -125,21 +144,33 @@ void forwarder::run() {
     unsigned tried = 0;  // the generation last tried
     unsigned done = 0;   // the generation last mapped
     std::uint16_t port = 0;
+    std::vector<firewall::forwarded_port> rules;  // in the table while `port` is held
     auto due = clock::time_point::max(), expires = clock::time_point::max();
     auto backoff = 5s;
     std::unique_lock lock(_mutex);
     while (!_stop) {
-        auto until = std::min(due, expires);
-        _wake.wait_until(lock, until == clock::time_point::max() ? clock::now() + 1h : until,
-                         [&] { return _stop || (_address && _generation != tried) || clock::now() >= std::min(due, expires); });
+        // While a port is held, a look every 2 s at the table (keep_rules).
+        auto until = std::min({due, expires, port ? clock::now() + 2s : clock::now() + 1h});
+        bool woken = _wake.wait_until(lock, until, [&] {
+            return _stop || (_address && _generation != tried) || clock::now() >= std::min(due, expires);
+        });
         if (_stop) {
             break;
+        }
+        if (!woken) {
+            if (port) {
+                lock.unlock();
+                keep_rules(_t, rules);
+                lock.lock();
+            }
+            continue;
         }
         auto now = clock::now();
         if (now >= expires) {
             std::fprintf(stderr, "moat: tunnel %s: forwarded port %u expired without renewal\n", name, port);
             expires = clock::time_point::max();
             port = 0;
+            rules.clear();
             lock.unlock();
             try {
                 ::unlink((f.host_dir + "/" + plan::forwarded_port_file).c_str());
@@ -168,6 +199,7 @@ void forwarder::run() {
                              m.port, f.tcp ? " tcp" : "", f.udp ? " udp" : "", f.container.c_str(), m.lifetime);
             }
             port = m.port;
+            rules = m.rules;
             done = generation;
             due = clock::now() + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime / 2, 1));
             expires = clock::now() + std::chrono::seconds(m.lifetime);

@@ -18,8 +18,10 @@
 //  * when a port is assigned after the tunnel came up, or changes, writes
 //    the port file (which runs the container's onChange hook) and puts
 //    the port into the container's nft map and set (one transaction); a
-//    renewal of the same port writes the map and set again only (an `up`
-//    that committed the table emptied them);
+//    renewal of the same port writes the map and set again only;
+//  * while it holds a port, looks at the table every 2 s and puts the
+//    elements back when an `up` replaced the table (which makes the map
+//    and set empty again);
 //  * when the mapping expired without renewal, deletes the file and
 //    empties the map and set: the port is no longer the container's.
 #pragma once

@@ -174,6 +174,20 @@ TEST_P(VpnPortForward, ProviderPortReachesTheContainerOnlyThroughTheTunnel) {
         EXPECT_GT(link.count("tcp port " + port), 0);
     }
 
+    // An `up` that replaces the table (another container) empties the map
+    // and set; the runner puts the port back within seconds.
+    auto more = l.write("moat.toml", forward_config(e, type) +
+                                         "[containers.d]\nprivateNetwork = true\nhostAddress = \"10.172.41.1\"\n"
+                                         "localAddress = \"10.172.41.2\"\n");
+    auto again = l.moat("up -f " + more, std::chrono::seconds(60));
+    ASSERT_EQ(again.code, 0) << again.out << again.err;
+    EXPECT_TRUE(eventually([&] { return l.moat("logs _tunnels").out.find("forwarded port back in table") != npos; },
+                           std::chrono::seconds(10)))
+        << l.in("nft list table inet moat").out << l.moat("logs _tunnels").out;
+    EXPECT_TRUE(eventually([&] { return l.read_line(vpn4, std::stoi(port), e.w.ns()) == "forwarded " + port + "\n"; },
+                           std::chrono::seconds(10)))
+        << kernel_evidence(l);
+
     if (type == "openvpn") {
         // A server-side reconnect: the mapping is asked again, the hook runs
         // again, the port works again; nothing of the container on the uplink.
