@@ -188,6 +188,12 @@ TEST_P(VpnPortForward, ProviderPortReachesTheContainerOnlyThroughTheTunnel) {
                            std::chrono::seconds(10)))
         << kernel_evidence(l);
 
+    // The runner's elements are no drift for `check` (the committed
+    // listing has the map and set empty).
+    auto chk = l.moat("check", std::chrono::seconds(60));
+    EXPECT_NE(chk.out.find("table inet moat as committed"), npos) << chk.out << chk.err;
+    EXPECT_EQ(chk.out.find("not moat's"), npos) << chk.out;
+
     if (type == "openvpn") {
         // A server-side reconnect: the mapping is asked again, the hook runs
         // again, the port works again; nothing of the container on the uplink.
