@@ -99,6 +99,59 @@ void keep_rules(const plan::tunnel_plan& t, const std::vector<firewall::forwarde
     }
 }
 
+// What the thread holds between its wake-ups.
+struct lease {
+    unsigned tried = 0;  // the generation (tunnel up) last tried
+    unsigned done = 0;   // the generation last mapped
+    std::uint16_t port = 0;  // 0: none held
+    std::vector<firewall::forwarded_port> rules;  // in the table while `port` is held
+    clock::time_point due = clock::time_point::max(), expires = clock::time_point::max();
+    std::chrono::seconds backoff = 5s;
+};
+
+void expire(const plan::tunnel_plan& t, lease& held) {
+    std::fprintf(stderr, "moat: tunnel %s: forwarded port %u expired without renewal\n", t.name.c_str(), held.port);
+    // The next try stays where the back-off put it: the tunnel may be up
+    // with a gateway that does not answer.
+    held.port = 0;
+    held.rules.clear();
+    held.expires = clock::time_point::max();
+    try {
+        ::unlink((t.forwarding->host_dir + "/" + plan::forwarded_port_file).c_str());
+        set_rules(t, {});
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moat: tunnel %s: port forwarding: %s\n", t.name.c_str(), e.what());
+    }
+}
+
+// Maps (or renews); the file is written, and so the hook runs, only for
+// the first mapping after the tunnel came up or a new port.
+void attempt(const plan::tunnel_plan& t, lease& held, unsigned generation, const sys::ip_address& source) {
+    const auto& f = *t.forwarding;
+    held.tried = generation;  // after a failure the back-off decides the next try
+    try {
+        auto m = map_all(t, source);
+        set_rules(t, m.rules);
+        if (generation != held.done || m.port != held.port) {
+            write_port_file(f, m.port);
+            std::fprintf(stderr, "moat: tunnel %s: forwarded port %u%s%s to container %s (lifetime %u s)\n",
+                         t.name.c_str(), m.port, f.tcp ? " tcp" : "", f.udp ? " udp" : "", f.container.c_str(),
+                         m.lifetime);
+        }
+        held.port = m.port;
+        held.rules = m.rules;
+        held.done = generation;
+        held.due = clock::now() + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime / 2, 1));
+        held.expires = clock::now() + std::chrono::seconds(m.lifetime);
+        held.backoff = 5s;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moat: tunnel %s: port forwarding: %s; trying again in %lld s\n", t.name.c_str(), e.what(),
+                     static_cast<long long>(held.backoff.count()));
+        held.due = clock::now() + held.backoff;
+        held.backoff = std::min<std::chrono::seconds>(held.backoff * 2, 60s);
+    }
+}
+
 }  // namespace
 
 forwarder::forwarder(const plan::tunnel_plan& t) : _t(t) {
@@ -139,76 +192,32 @@ void forwarder::update(int index, const std::vector<sys::ip_address>& addresses)
 }
 
 void forwarder::run() {
-    const auto& f = *_t.forwarding;
-    const char* name = _t.name.c_str();
-    unsigned tried = 0;  // the generation last tried
-    unsigned done = 0;   // the generation last mapped
-    std::uint16_t port = 0;
-    std::vector<firewall::forwarded_port> rules;  // in the table while `port` is held
-    auto due = clock::time_point::max(), expires = clock::time_point::max();
-    auto backoff = 5s;
+    lease held;
     std::unique_lock lock(_mutex);
     while (!_stop) {
         // While a port is held, a look every 2 s at the table (keep_rules).
-        auto until = std::min({due, expires, port ? clock::now() + 2s : clock::now() + 1h});
+        auto until = std::min({held.due, held.expires, clock::now() + (held.port ? 2s : 1h)});
         bool woken = _wake.wait_until(lock, until, [&] {
-            return _stop || (_address && _generation != tried) || clock::now() >= std::min(due, expires);
+            return _stop || (_address && _generation != held.tried) ||
+                   clock::now() >= std::min(held.due, held.expires);
         });
         if (_stop) {
             break;
         }
-        if (!woken) {
-            if (port) {
-                lock.unlock();
-                keep_rules(_t, rules);
-                lock.lock();
-            }
-            continue;
-        }
-        auto now = clock::now();
-        if (now >= expires) {
-            std::fprintf(stderr, "moat: tunnel %s: forwarded port %u expired without renewal\n", name, port);
-            expires = clock::time_point::max();
-            port = 0;
-            rules.clear();
-            lock.unlock();
-            try {
-                ::unlink((f.host_dir + "/" + plan::forwarded_port_file).c_str());
-                set_rules(_t, {});
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "moat: tunnel %s: port forwarding: %s\n", name, e.what());
-            }
-            lock.lock();
-            continue;
-        }
-        if (!_address) {
-            due = clock::time_point::max();  // down: map again when it is up
+        if (!woken && !held.port) {
             continue;
         }
         unsigned generation = _generation;
-        tried = generation;  // this up is tried now; after a failure the back-off decides
-        auto source = *_address;
+        auto source = _address;
         lock.unlock();
-        try {
-            auto m = map_all(_t, source);
-            bool fresh = generation != done || m.port != port;
-            set_rules(_t, m.rules);
-            if (fresh) {
-                write_port_file(f, m.port);
-                std::fprintf(stderr, "moat: tunnel %s: forwarded port %u%s%s to container %s (lifetime %u s)\n", name,
-                             m.port, f.tcp ? " tcp" : "", f.udp ? " udp" : "", f.container.c_str(), m.lifetime);
-            }
-            port = m.port;
-            rules = m.rules;
-            done = generation;
-            due = clock::now() + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime / 2, 1));
-            expires = clock::now() + std::chrono::seconds(m.lifetime);
-            backoff = 5s;
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "moat: tunnel %s: port forwarding: %s; trying again in %lld s\n", name, e.what(),
-                         static_cast<long long>(backoff.count()));
-            due = clock::now() + backoff;
-            backoff = std::min<std::chrono::seconds>(backoff * 2, 60s);
+        if (!woken) {
+            keep_rules(_t, held.rules);
+        } else if (clock::now() >= held.expires) {
+            expire(_t, held);
+        } else if (!source) {
+            held.due = clock::time_point::max();  // down: map again when it is up
+        } else {
+            attempt(_t, held, generation, *source);
         }
         lock.lock();
     }

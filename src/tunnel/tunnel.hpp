@@ -27,6 +27,11 @@
 // runner deletes the device and exits, and the init restarts it with
 // back-off (a new runner first deletes a device left by one killed with
 // -9; `moat down` does too). SIGTERM is passed on to the daemon.
+//
+// With portForwarding, a thread of the runner (forwarder.hpp) asks the
+// provider's NAT-PMP gateway for a port through the tunnel each time the
+// tunnel comes up, renews it, and hands it to the container (a file, its
+// hook, the container's nft map and set).
 #pragma once
 
 #include "plan/tunnel.hpp"
