@@ -8,19 +8,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 
 namespace moat::plan {
 
 nlohmann::json to_json(const forwarding_plan& f) {
-    return {{"container", f.container}, {"container_address", f.container_address.str()}, {"gateway", f.gateway.str()},
-            {"tcp", f.tcp}, {"udp", f.udp}, {"lifetime", f.lifetime}, {"request_port", f.request_port},
-            {"host_dir", f.host_dir}};
+    return {{"container", f.container}, {"gateway", f.gateway.str()}, {"tcp", f.tcp}, {"udp", f.udp},
+            {"lifetime", f.lifetime}, {"request_port", f.request_port}, {"host_dir", f.host_dir}};
 }
 
 forwarding_plan forwarding_from_json(const nlohmann::json& j) {
     forwarding_plan f;
     f.container = j.at("container");
-    f.container_address = sys::ip_address::parse(j.at("container_address").get<std::string>()).value();
     f.gateway = sys::ip_address::parse(j.at("gateway").get<std::string>()).value();
     f.tcp = j.at("tcp");
     f.udp = j.at("udp");
@@ -30,25 +29,29 @@ forwarding_plan forwarding_from_json(const nlohmann::json& j) {
     return f;
 }
 
-std::optional<forwarding_plan> plan_forwarding(const config::tunnel& t, container_plan& target,
-                                               const std::string& state_dir, const std::string& moat_exe) {
-    if (!t.forwarding || t.forwarding->container != target.name) {
+std::optional<forwarding_plan> plan_forwarding(const config::tunnel& t, const std::string& state_dir) {
+    if (!t.forwarding) {
         return std::nullopt;
     }
     const auto& c = *t.forwarding;
-    if (!target.v4) {
-        throw usage_error(c.where.str() + ": portForwarding of tunnel '" + t.name + "': container '" + c.container +
-                          "' has no IPv4 address, and NAT-PMP forwards IPv4 only");
-    }
     forwarding_plan f;
     f.container = c.container;
-    f.container_address = target.v4->local.address;
     f.gateway = c.gateway.value();
     f.tcp = c.tcp;
     f.udp = c.udp;
     f.lifetime = c.lifetime;
     f.request_port = c.request_port.value_or(0);
-    f.host_dir = state_dir + "/forwarded/" + t.name;
+    f.host_dir = std::filesystem::absolute(state_dir).lexically_normal().string() + "/forwarded/" + t.name;
+    return f;
+}
+
+void prepare_forwarded_container(const config::tunnel& t, const forwarding_plan& f, container_plan& target,
+                                 const std::string& moat_exe) {
+    const auto& c = *t.forwarding;
+    if (!target.v4) {
+        throw usage_error(c.where.str() + ": portForwarding of tunnel '" + t.name + "': container '" + c.container +
+                          "' has no IPv4 address, and NAT-PMP forwards IPv4 only");
+    }
     target.mounts.push_back({f.host_dir, forwarded_dir_in_container, true});
     const std::string file = std::string(forwarded_dir_in_container) + "/" + forwarded_port_file;
     for (auto& s : target.services) {
@@ -63,7 +66,6 @@ std::optional<forwarding_plan> plan_forwarding(const config::tunnel& t, containe
         hook.restart = "always";
         target.services.push_back(std::move(hook));
     }
-    return f;
 }
 
 bool receives_provider_forwarding(const container_plan& p) {

@@ -37,8 +37,7 @@ inline constexpr const char* forwarded_port_env = "MOAT_FORWARDED_PORT_FILE";
 inline constexpr const char* port_hook_service = "port-hook";
 
 struct forwarding_plan {
-    std::string container;
-    sys::ip_address container_address;  // its IPv4 address: the DNAT's target
+    std::string container;  // whose map and set the runner fills (the firewall has its address)
     sys::ip_address gateway;
     bool tcp = true, udp = true;
     std::uint32_t lifetime = 60;
@@ -50,12 +49,16 @@ struct forwarding_plan {
 nlohmann::json to_json(const forwarding_plan& f);
 forwarding_plan forwarding_from_json(const nlohmann::json& j);
 
-// The forwarding of tunnel `t` (nullopt without portForwarding) for the
-// container plan `target`, which it prepares: the read-only bind of the
-// directory, the environment of its services, the hook service. Throws
-// usage_error when the container has no IPv4 address.
-std::optional<forwarding_plan> plan_forwarding(const config::tunnel& t, container_plan& target,
-                                               const std::string& state_dir, const std::string& moat_exe);
+// The runner's side of tunnel `t`'s portForwarding (nullopt without it):
+// from the configuration alone, so that an `up` of other containers plans
+// the running tunnel exactly as before (and does not restart it).
+std::optional<forwarding_plan> plan_forwarding(const config::tunnel& t, const std::string& state_dir);
+
+// The container's side, when `target` is the one that receives the port:
+// the read-only bind of the directory, the environment of its services,
+// the hook service. Throws usage_error when it has no IPv4 address.
+void prepare_forwarded_container(const config::tunnel& t, const forwarding_plan& f, container_plan& target,
+                                 const std::string& moat_exe);
 
 // Whether plan_forwarding() prepared `p` (the read-only bind it adds is
 // the mark): the firewall gives it its tunnel's forwarded-port rules.

@@ -298,7 +298,8 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
     std::map<std::string, tunnel_plan> used;
     for (const auto& name : also_running) {
         if (const auto* t = m.find_tunnel(name)) {
-            used.emplace(name, plan_tunnel(*t));
+            auto it = used.emplace(name, plan_tunnel(*t)).first;
+            it->second.forwarding = plan_forwarding(*t, state_dir);
         }
     }
     for (auto& p : plans) {
@@ -307,8 +308,10 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
         }
         std::string name = p.egress.substr(4);
         auto it = used.find(name);
+        const auto& config = *m.find_tunnel(name);
         if (it == used.end()) {
-            it = used.emplace(name, plan_tunnel(*m.find_tunnel(name))).first;
+            it = used.emplace(name, plan_tunnel(config)).first;
+            it->second.forwarding = plan_forwarding(config, state_dir);
         }
         p.egress = "vpn";
         p.tunnel = name;
@@ -321,8 +324,8 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
             throw usage_error((c ? c->where.str() + ": " : "") + "container '" + p.name + "' is confined to tunnel '" +
                               name + "', whose DNS server moat cannot know: set dns = [\"<the provider's resolver>\"]");
         }
-        if (auto f = plan_forwarding(*m.find_tunnel(name), p, state_dir, moat_exe)) {
-            it->second.forwarding = std::move(f);
+        if (it->second.forwarding && it->second.forwarding->container == p.name) {
+            prepare_forwarded_container(config, *it->second.forwarding, p, moat_exe);
         }
     }
     std::vector<tunnel_plan> out;

@@ -60,7 +60,6 @@ TEST(plan_port_forwarding, binds_the_port_directory_and_tells_the_services) {
     ASSERT_TRUE(p.tunnels[0].forwarding);
     const auto& f = *p.tunnels[0].forwarding;
     EXPECT_EQ(f.container, "c");
-    EXPECT_EQ(f.container_address.str(), "10.171.1.2");
     EXPECT_EQ(f.gateway.str(), "10.2.0.1");
     EXPECT_EQ(f.request_port, 0);  // Proton's request
     EXPECT_EQ(f.host_dir, "/var/lib/moat-x/forwarded/proton");
@@ -92,4 +91,18 @@ TEST(plan_port_forwarding, no_hook_service_without_on_change) {
     planned p("[tunnels.proton.portForwarding]\ncontainer = \"c\"\ngateway = \"10.2.0.1\"\nrequestPort = 40123\n");
     EXPECT_EQ(p.tunnels[0].forwarding->request_port, 40123);
     EXPECT_EQ(p.plans[0].services.size(), 1u);
+}
+
+// `up` of other containers plans a running tunnel from `also_running`,
+// without its forwarded container's plan: the runner's plan and
+// `_tunnels` must come out the same, or that `up` would restart every
+// tunnel and drop the port.
+TEST(plan_port_forwarding, a_running_tunnel_is_planned_the_same_without_its_container) {
+    planned p("[tunnels.proton.portForwarding]\ncontainer = \"c\"\ngateway = \"10.2.0.1\"\n");
+    std::vector<plan::container_plan> others;
+    auto again = plan::plan_tunnels(p.m, others, "/usr/bin/moat", {"proton"}, "/var/lib/moat-x");
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0], p.tunnels[0]);
+    ASSERT_EQ(others.size(), 1u);
+    EXPECT_EQ(plan::hash(others[0]), plan::hash(p.tunnels_container()));
 }
