@@ -9,7 +9,8 @@ build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11
 # libnftables in-process).
 run="iproute2 netcat-openbsd procps"
 test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped openvpn
-  wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3"
+  wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3
+  miniupnpd-nftables natpmpc"
 # bench/network.sh: CNI's reference plugins (portmap and ipMasq drive the
 # iptables binaries; Debian's default is iptables-nft) and its python3 driver.
 # bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).
@@ -28,6 +29,14 @@ for p in $pkgs; do
 done
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
+  # The NAT-PMP lab runs miniupnpd in a lab namespace only. The binary
+  # package (miniupnpd-nftables) has no maintainer scripts or init file;
+  # Debian's `miniupnpd` wrapper, should anything pull it in, starts the
+  # daemon from its postinst only when this is true (default false): say
+  # so, so no daemon ever serves the machine's own network.
+  if command -v debconf-set-selections >/dev/null; then
+    echo "miniupnpd miniupnpd/start_daemon boolean false" | debconf-set-selections
+  fi
   apt-get update -qq
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -82,7 +82,9 @@ void firewall_drift(const state::store& store, const std::optional<std::string>&
         return;
     }
     std::vector<std::string> missing, extra;
-    for (const auto& line : plan::diff_lines(host.nft_listing, *live)) {
+    // The provider-forwarded port's elements are the tunnel runner's.
+    for (const auto& line : plan::diff_lines(firewall::without_forwarded_elements(host.nft_listing),
+                                             firewall::without_forwarded_elements(*live))) {
         if (!line.starts_with("  ") && !trimmed(line.substr(2)).empty()) {
             (line[0] == '-' ? missing : extra).push_back(trimmed(line.substr(2)));
         }

@@ -83,6 +83,12 @@ int cmd_up(const globals& g, const up_args& a) {
     {
         auto lock = store.lock();
         auto loaded = load_plans(a.file, a.names, store, lock.created());
+        // The directories of forwarded ports, before the binds that need them.
+        for (const auto& t : loaded.tunnels) {
+            if (t.forwarding) {
+                plan::make_forwarding_dir(*t.forwarding);
+            }
+        }
         converge::up_options opts;
         opts.source = loaded.source;
         opts.remove_orphans = a.names.empty();

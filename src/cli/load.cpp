@@ -172,7 +172,7 @@ loaded_plans load_and_plan(const std::string& file, const std::vector<std::strin
         throw sys::errno_error("finding moat's own binary");
     }
     std::string moat_exe(exe, static_cast<size_t>(n));
-    out.tunnels = plan::plan_tunnels(model, out.plans, moat_exe, ctx.running_tunnels);
+    out.tunnels = plan::plan_tunnels(model, out.plans, moat_exe, ctx.running_tunnels, store.dir());
     plan::check_tunnel_addresses(out.tunnels, ctx, out.networks, out.plans);
     // The runners mark their devices as this instance's (tunnel/tun_device.hpp).
     for (auto& p : out.plans) {

@@ -205,6 +205,9 @@ int main(int argc, char** argv) {
         if (argc >= 2 && std::strcmp(argv[1], "spipe") == 0) {
             return moat::pipe::spipe_main(argc - 1, argv + 1, "moat spipe");
         }
+        if (argc == 4 && std::strcmp(argv[1], "__port-hook") == 0) {
+            return moat::tunnel::port_hook(argv[2], argv[3]);
+        }
         if (argc == 3 && std::strcmp(argv[1], "__tunnel") == 0) {
             return moat::tunnel::run(moat::plan::tunnel_from_json(nlohmann::json::parse(argv[2])));
         }

@@ -161,6 +161,19 @@ struct network {
 
 enum class tunnel_type { openvpn, wireguard };
 
+// [tunnels.<name>.portForwarding]: the provider's NAT-PMP port forwarding
+// (config/port_forwarding.cpp reads and checks it; tunnel/natpmp.hpp).
+struct port_forwarding {
+    std::string container;                   // container: confined to this tunnel
+    std::optional<sys::ip_address> gateway;  // gateway: the NAT-PMP server in the tunnel
+    bool tcp = true, udp = true;             // protocols: "tcp", "udp" or both (default)
+    std::uint32_t lifetime = 60;             // lifetime: seconds asked for; renewed at half
+    std::optional<std::uint16_t> request_port;  // requestPort: ask this port (RFC shape), else Proton's
+    std::optional<std::string> on_change;    // onChange: /bin/sh -c, in the container
+    location where;
+    key_locations keys;
+};
+
 struct tunnel {
     std::string name;          // tunnels.<name>
     tunnel_type type = tunnel_type::openvpn;  // type
@@ -177,6 +190,7 @@ struct tunnel {
     // healAfter: seconds a failed data path is tolerated before the runner
     // restarts the daemon (tunnel/heal.hpp); 0 = never.
     std::uint32_t heal_after = 120;
+    std::optional<port_forwarding> forwarding;  // portForwarding
     location where;
     key_locations keys;
 };

@@ -5,6 +5,7 @@
 
 #include "config/capabilities.hpp"
 #include "config/log_limits.hpp"
+#include "config/port_forwarding.hpp"
 #include "config/names.hpp"
 
 #include <sys/socket.h>
@@ -350,6 +351,7 @@ tunnel schema::read_tunnel(const tree_member& m) {
                  t.heal_after = static_cast<std::uint32_t>(
                      _r.integer(f, 0, 86400, "seconds 0-86400 (0 = never)").value_or(t.heal_after));
              }},
+            {"portForwarding", [&](auto& f) { t.forwarding = read_port_forwarding(_r, f, context); }},
         }, &t.keys)) {
         return t;
     }

@@ -4,6 +4,7 @@
 #include "config/validate_detail.hpp"
 
 #include "config/addresses.hpp"
+#include "config/port_forwarding.hpp"
 
 #include <algorithm>
 #include <map>
@@ -30,6 +31,7 @@ void validator::run() {
     check_forwarded_ports();
     check_pipes();
     check_tunnel_credentials();
+    check_port_forwarding(_d, _m);
     _d.throw_if_any();
 }
 

@@ -63,6 +63,7 @@ firewall::endpoint endpoint_of(const plan::container_plan& p) {
     e.uplink = p.uplink;
     e.tunnel_if = p.tunnel_if;
     e.accessible_from = p.accessible_from;
+    e.provider_forwarding = plan::receives_provider_forwarding(p);
     // A forward without hostAddress applies to each family the container has.
     for (const auto& f : p.forwards) {
         for (const auto& a : e.addresses) {

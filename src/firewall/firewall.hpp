@@ -141,6 +141,9 @@ struct endpoint {
     // egress "vpn": sources outside the tunnel that may open connections to
     // its allowed ports and tunnel-side forwards (render_vpn.cpp).
     std::vector<sys::ip_prefix> accessible_from;
+    // Receives its tunnel's provider-forwarded port (render_forwarding.cpp):
+    // the runner fills its map and set at run time.
+    bool provider_forwarding = false;
 
     // The interface the host routes the container's traffic through.
     const std::string& link() const { return bridge_if.empty() ? host_if : bridge_if; }
@@ -168,6 +171,20 @@ std::vector<std::uint16_t> allowed_host_ports(const endpoint& e, const std::stri
 // without hostAddress or with a 127/8 one): then, and only then, its link
 // needs net.ipv4.conf.<link>.route_localnet = 1 for the replies.
 bool forwards_from_localhost(const endpoint& e);
+
+// The provider's forwarded port (render_forwarding.cpp): the names of a
+// container's map and set, the nft commands that make them hold exactly
+// `ports` (one transaction), and a listing without their elements (which
+// are the runner's, not drift).
+struct forwarded_port {
+    std::string protocol;  // "tcp" | "udp"
+    std::uint16_t tunnel_port = 0;     // where it arrives at the tunnel's address
+    std::uint16_t container_port = 0;  // where the container listens
+};
+std::string forwarding_map(const std::string& container);
+std::string forwarding_set(const std::string& container);
+std::string forwarding_update(const std::string& container, const std::vector<forwarded_port>& ports);
+std::string without_forwarded_elements(const std::string& listing);
 
 // The table's claim: which moat instance made it, and from which state
 // directory (to tell the user; the id is what counts).

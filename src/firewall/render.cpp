@@ -69,6 +69,7 @@ void render_sets(std::ostringstream& o, const std::vector<endpoint>& eps) {
     render_map(o, "to4", true, eps, "in_");
     render_map(o, "to6", false, eps, "in_");
     detail::render_host_sets(o, eps);
+    detail::render_forwarding_sets(o, eps);
 }
 
 void render_dispatch(std::ostringstream& o, const std::vector<endpoint>& eps) {
@@ -143,6 +144,7 @@ void render_in_chain(std::ostringstream& o, const endpoint& e) {
             o << "\t\tct status dnat " << proto << " dport " << port_set({ports.begin(), ports.end()}) << " accept\n";
         }
     }
+    detail::render_forwarding_accept(o, e);
     o << "\t\tdrop\n\t}\n\n";
 }
 

@@ -54,6 +54,12 @@ void render_host_sets(std::ostringstream& o, const std::vector<endpoint>& eps);
 // Chains input and to_host: what containers reach of the host itself.
 void render_host_chains(std::ostringstream& o);
 
+// The provider-forwarded port (render_forwarding.cpp): the maps and sets,
+// the DNAT rules for `prerouting`, the accept line of in_<name>.
+void render_forwarding_sets(std::ostringstream& o, const std::vector<endpoint>& eps);
+std::string forwarding_dnat_rules(const std::vector<endpoint>& eps);
+void render_forwarding_accept(std::ostringstream& o, const endpoint& e);
+
 // Chain mark_replies, when a container is confined to a tunnel.
 void render_vpn(std::ostringstream& o, const std::vector<endpoint>& eps, std::uint32_t mark);
 

@@ -121,7 +121,7 @@ void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps) {
     }
     o << "\tchain prerouting {\n"
          "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-      << pre << "\t}\n\n"
+      << pre << forwarding_dnat_rules(eps) << "\t}\n\n"
       << "\tchain nat_output {\n"
          "\t\ttype nat hook output priority -100; policy accept;\n"
       << out << "\t}\n\n";

@@ -268,6 +268,9 @@ nlohmann::json to_json(const tunnel_plan& t) {
     if (!t.endpoints.empty()) {  // absent otherwise: the plans of tunnels without names stay as they were
         j["endpoints"] = t.endpoints;
     }
+    if (t.forwarding) {
+        j["forwarding"] = to_json(*t.forwarding);
+    }
     return j;
 }
 
@@ -290,6 +293,9 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     t.password_file = j.value("password_file", "");
     t.credentials_file = j.value("credentials_file", "");
     t.endpoints = j.value("endpoints", std::map<std::string, std::string>{});
+    if (j.contains("forwarding")) {
+        t.forwarding = forwarding_from_json(j.at("forwarding"));
+    }
     return t;
 }
 
@@ -304,11 +310,13 @@ std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host) {
 }
 
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
-                                      const std::string& moat_exe, const std::set<std::string>& also_running) {
+                                      const std::string& moat_exe, const std::set<std::string>& also_running,
+                                      const std::string& state_dir) {
     std::map<std::string, tunnel_plan> used;
     for (const auto& name : also_running) {
         if (const auto* t = m.find_tunnel(name)) {
-            used.emplace(name, plan_tunnel(*t));
+            auto it = used.emplace(name, plan_tunnel(*t)).first;
+            it->second.forwarding = plan_forwarding(*t, state_dir);
         }
     }
     for (auto& p : plans) {
@@ -317,8 +325,10 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
         }
         std::string name = p.egress.substr(4);
         auto it = used.find(name);
+        const auto& config = *m.find_tunnel(name);
         if (it == used.end()) {
-            it = used.emplace(name, plan_tunnel(*m.find_tunnel(name))).first;
+            it = used.emplace(name, plan_tunnel(config)).first;
+            it->second.forwarding = plan_forwarding(config, state_dir);
         }
         p.egress = "vpn";
         p.tunnel = name;
@@ -330,6 +340,9 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
             const auto* c = m.find_container(p.name);
             throw usage_error((c ? c->where.str() + ": " : "") + "container '" + p.name + "' is confined to tunnel '" +
                               name + "', whose DNS server moat cannot know: set dns = [\"<the provider's resolver>\"]");
+        }
+        if (it->second.forwarding && it->second.forwarding->container == p.name) {
+            prepare_forwarded_container(config, *it->second.forwarding, p, moat_exe);
         }
     }
     std::vector<tunnel_plan> out;
@@ -366,6 +379,9 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
             }
         }
         host.mounts.push_back({t.config_path, t.config_path, true});
+        if (t.forwarding) {
+            bind_forwarding_dir(host, *t.forwarding);
+        }
         out.push_back(std::move(t));
     }
     plans.push_back(std::move(host));

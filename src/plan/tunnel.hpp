@@ -17,6 +17,7 @@
 
 #include "config/model.hpp"
 #include "plan/plan.hpp"
+#include "plan/port_forwarding.hpp"
 #include "sys/inet.hpp"
 
 #include <nlohmann/json.hpp>
@@ -92,6 +93,8 @@ struct tunnel_plan {
     // WireGuard: each hostname Endpoint of the file as resolved at `up`
     // ("vpn.example:51820" -> "198.51.100.7:51820"; plan/tunnel_checks.hpp).
     std::map<std::string, std::string> endpoints;
+    // portForwarding (plan/port_forwarding.hpp): what the runner maps.
+    std::optional<forwarding_plan> forwarding;
     bool operator==(const tunnel_plan&) const = default;
 };
 
@@ -123,7 +126,9 @@ std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host);
 // and returns the tunnels they use; adds the `_tunnels` container that runs
 // the daemons — of those tunnels and of `also_running` — to `plans` when
 // there are any.
+// `state_dir` holds the directories of forwarded ports (port_forwarding.hpp).
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
-                                      const std::string& moat_exe, const std::set<std::string>& also_running = {});
+                                      const std::string& moat_exe, const std::set<std::string>& also_running = {},
+                                      const std::string& state_dir = "/var/lib/moat");
 
 }  // namespace moat::plan

@@ -175,6 +175,9 @@ void store::remove_if_empty() {
     if (!std::filesystem::is_empty(_dir + "/containers", ec) && !ec) {
         return;
     }
+    // The directories of forwarded ports (plan/port_forwarding.hpp): no
+    // container reads them any more.
+    std::filesystem::remove_all(_dir + "/forwarded", ec);
     ::rmdir((_dir + "/containers").c_str());
     ::unlink((_dir + "/lock").c_str());  // the lock file earlier versions of moat used
     ::rmdir(_dir.c_str());

@@ -5,6 +5,7 @@
 #include "netlink/watch.hpp"
 #include "tunnel/driver.hpp"
 #include "tunnel/heal.hpp"
+#include "tunnel/forwarder.hpp"
 #include "tunnel/tun_device.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
@@ -176,7 +177,7 @@ enum class ended { stopped, daemon_died, healing };
 // One daemon, from a fresh device to its end; `rc` is the runner's exit
 // status when the daemon died.
 ended run_daemon(const plan::tunnel_plan& t, netlink::socket& nl, netlink::change_watch& watch, healer& heal,
-                 const sigset_t& open_mask, int& rc) {
+                 forwarder& forwarding, const sigset_t& open_mask, int& rc) {
     const std::string what = daemon_argv(t)[0];
     delete_tun(nl, t.device);  // left by a runner killed with -9, or by the daemon before a heal
     device_guard guard{nl, t.device};
@@ -221,6 +222,7 @@ ended run_daemon(const plan::tunnel_plan& t, netlink::socket& nl, netlink::chang
             std::fprintf(stderr, "moat: tunnel %s: up, default route in table %u\n", t.name.c_str(), t.table);
         }
         routed = now;
+        forwarding.update(now.index, now.addresses);  // provider port forwarding (forwarder.hpp)
         if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask)) {
             drv->on_readable();
         }
@@ -274,9 +276,10 @@ int run(const plan::tunnel_plan& t) {
         netlink::change_watch watch;
         auto nl = netlink::socket::open();
         healer heal(t);
+        forwarder forwarding(t);  // one per runner: it maps again on each new device
         int rc = 0;
         for (;;) {
-            switch (run_daemon(t, nl, watch, heal, open_mask, rc)) {
+            switch (run_daemon(t, nl, watch, heal, forwarding, open_mask, rc)) {
             case ended::stopped: return 0;  // stopped on purpose: not a failure
             case ended::daemon_died: return rc;
             case ended::healing: continue;

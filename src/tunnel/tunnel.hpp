@@ -29,6 +29,11 @@
 // -9; `moat down` does too). SIGTERM is passed on to the daemon. A daemon
 // whose data path failed for the tunnel's healAfter is restarted by the
 // runner itself, its device down first (heal.hpp).
+//
+// With portForwarding, a thread of the runner (forwarder.hpp) asks the
+// provider's NAT-PMP gateway for a port through the tunnel each time the
+// tunnel comes up, renews it, and hands it to the container (a file, its
+// hook, the container's nft map and set).
 #pragma once
 
 #include "plan/tunnel.hpp"
@@ -44,6 +49,12 @@ namespace moat::tunnel {
 
 // Runs until the daemon exits or SIGTERM; returns the exit status.
 int run(const plan::tunnel_plan& t);
+
+// `moat __port-hook <file> <command>`, a service inside the container that
+// receives a forwarded port: runs `command` (/bin/sh -c) with
+// MOAT_FORWARDED_PORT=<port> each time the runner writes `file`
+// (port_hook.cpp). Never returns but by an exception.
+int port_hook(const std::string& file, const std::string& command);
 
 // The unprivileged uid and gid of the tunnel's daemon: its routing table's
 // number (plan::tunnel_table, 0x6d740000-0x6d74ffff), as unique per tunnel

@@ -76,6 +76,14 @@ moat_test(check_vpn_test root
     ${CMAKE_CURRENT_LIST_DIR}/check_vpn_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(check_vpn_test moat)
+# Issue 14: the provider's port forwarding (NAT-PMP) against miniupnpd.
+moat_test(vpn_portforward_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_portforward_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(vpn_portforward_test moat)
 # Issue 14: a tunnel counts as up only with evidence of its far end.
 moat_test(check_tunnel_health_test root
   SOURCES

@@ -23,7 +23,7 @@ TEST(config_errors, unknown_key_suggests_nearest) {
 
 TEST(config_errors, unknown_key_far_from_any_lists_valid_keys) {
     EXPECT_THAT(briefs(load_errors("[tunnels.t]\ntype = \"openvpn\"\nconfig = \"/x\"\nbananas = 1\n")),
-                ElementsAre("4:1: unknown key 'bananas' in tunnel 't' (hint: valid keys are type, config, killSwitch, namespace, username, passwordFile, credentialsFile, healAfter)"));
+                ElementsAre("4:1: unknown key 'bananas' in tunnel 't' (hint: valid keys are type, config, killSwitch, namespace, username, passwordFile, credentialsFile, healAfter, portForwarding)"));
     // onFailure belongs to the global [check] only.
     EXPECT_THAT(briefs(load_errors("[containers.c.check]\nonFailure = \"/x\"\n")),
                 ElementsAre("2:1: unknown key 'onFailure' in check of container 'c' (hint: valid keys are probe)"));

@@ -5,6 +5,8 @@ moat_test(core_unit_test unit
           ${CMAKE_CURRENT_LIST_DIR}/plan_digest_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/store_test.cpp ${CMAKE_CURRENT_LIST_DIR}/tunnel_ovpn_file_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/tunnel_health_test.cpp ${CMAKE_CURRENT_LIST_DIR}/tunnel_wait_test.cpp ${CMAKE_CURRENT_LIST_DIR}/tunnel_heal_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/tunnel_natpmp_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/plan_port_forwarding_test.cpp
   LIBS moat_config moat_converge moat_plan moat_state moat_sys moat_tunnel OpenSSL::Crypto)
 # Paths inside a container's root and uid ranges (no root needed).
 moat_test(container_unit_test unit

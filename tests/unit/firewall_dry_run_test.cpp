@@ -146,3 +146,24 @@ TEST(firewall_dry_run, broken_script_is_rejected_with_nft_error_text) {
 
 }  // namespace
 }  // namespace moat::firewall
+
+namespace moat::firewall {
+namespace {
+
+// The provider-forwarded port: the empty map and set, the rules that use
+// them, and the runner's update batch applied to that table.
+TEST(firewall_dry_run, provider_forwarding_and_its_update_are_valid_nft) {
+    endpoint vpn = container(5, "vpn");
+    vpn.tunnel_if = "tn-proton";
+    vpn.provider_forwarding = true;
+    auto table = render(spec{{vpn}});
+    EXPECT_NFT_ACCEPTS(table);
+    // apply() replaces the table; the update runs as a second batch in the
+    // same dry run only in the root integration test, so here: one script.
+    std::string update = forwarding_update(vpn.name, {{"tcp", 40123, 40123}, {"udp", 40123, 40123}});
+    EXPECT_NFT_ACCEPTS(table + update);
+    EXPECT_NFT_ACCEPTS(table + forwarding_update(vpn.name, {}));
+}
+
+}  // namespace
+}  // namespace moat::firewall
