@@ -13,6 +13,14 @@ static state::container_record find_running(const globals& g, const std::string&
     if (!rec) {
         throw moat::error("no container named '" + name + "' in " + g.state_dir);
     }
+    // A container is joinable only once `up` (or `run`) has put its
+    // confinement in place: between its network's wiring and the firewall's
+    // commit its veth routes through the host with no kill switch and no
+    // NAT yet, and a command started there would reach the uplink.
+    if (rec->status != "running") {
+        throw moat::error("container '" + name + "' is " + (rec->status.empty() ? "not ready" : rec->status) +
+                          ": it can be entered once `moat up` has finished starting it");
+    }
     return *rec;
 }
 

@@ -297,3 +297,56 @@ hostBridge = "sp"
     EXPECT_EQ(again.count("udp dst port 9999 and (src host 192.0.2.99 or src host fd00:172:15::99)"), 2)
         << again.packets("");
 }
+
+// Between the wiring of a new container's network and the commit of the
+// firewall, its veth routes through the host with nothing in the way: no
+// NAT, no kill switch, no `none` drop. `up` is held right there (a failpoint
+// stops it) while a user runs `moat exec` into the container: the exec is
+// refused and not one packet reaches the uplink. Positive controls: the
+// same exec works once `up` has finished, and the uplink capture sees what
+// a NAT'ed container sends.
+TEST(Network, ExecWaitsUntilTheContainerIsConfined) {
+    lab l;
+    wan w(l);
+    auto file = l.write("moat.toml", R"(
+[containers.p]
+privateNetwork = true
+hostAddress = "10.171.47.1"
+localAddress = "10.171.47.2"
+egress = "none"
+
+[containers.n]
+privateNetwork = true
+hostAddress = "10.171.48.1"
+localAddress = "10.171.48.2"
+egress = "nat"
+)");
+    const std::string up = enter(l.host_ns()) + moat_binary() + " --state-dir " + l.state_dir() + " up -q -f " + file;
+    auto started = sh("MOAT_FAILPOINT=stop:after-network setsid " + up + " >/dev/null 2>&1 </dev/null & echo $!");
+    ASSERT_EQ(started.code, 0);
+    const std::string pid = started.out.substr(0, started.out.find('\n'));
+    // A failed assertion must not leave `up` stopped with the state lock.
+    struct killer {
+        std::string pid;
+        ~killer() { sh("kill -KILL " + pid + " 2>/dev/null; true"); }
+    } guard{pid};
+    auto stopped = [&] { return sh("grep -q '^State:.*T (stopped)' /proc/" + pid + "/status").code == 0; };
+    ASSERT_TRUE(eventually(stopped, std::chrono::seconds(20))) << "up never reached the failpoint";
+    ASSERT_GE(ifindex(l, "ve-p"), 0) << "the container's network is wired at the failpoint";
+    {
+        capture out(l, w.uplink());
+        auto r = l.moat("exec p -- sh -c " + shq(escape_attempts), std::chrono::seconds(20));
+        EXPECT_EQ(r.code, 1) << r.out << r.err;
+        EXPECT_NE(r.err.find("it can be entered once `moat up` has finished starting it"), npos) << r.err;
+        EXPECT_EQ(out.count("host " + web4 + " or host " + web6 + " or host 10.171.47.2"), 0)
+            << out.packets("");
+    }
+    // The failpoint stops `up` again at the next container's network.
+    EXPECT_TRUE(eventually([&] { return sh("kill -CONT " + pid + " 2>/dev/null").code != 0; }, std::chrono::seconds(30)));
+    // Finished: the same exec runs (and p still gets nothing out).
+    auto r = l.moat("exec p -- true");
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+    capture control(l, w.uplink());
+    EXPECT_EQ(http_get(l, "n", "http://" + web4 + "/"), uplink4 + "\n");
+    EXPECT_GT(control.count("src host " + uplink4 + " and dst host " + web4 + " and tcp dst port 80"), 0);
+}
