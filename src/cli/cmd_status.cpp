@@ -104,6 +104,9 @@ void collect_tunnels(const nlohmann::json& container, const plan::container_plan
         if (!h.last_error.empty()) {
             j["health"]["last_error"] = h.last_error;
         }
+        if (h.since) {
+            j["health"]["since"] = *h.since;
+        }
         tunnels.push_back(j);
     }
 }

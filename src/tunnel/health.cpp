@@ -174,6 +174,7 @@ health judge_openvpn(const std::optional<ovpn_record>& r, std::int64_t now, std:
         return h;
     }
     h.daemon_state = r->state;
+    h.since = r->since;
     if (r->state != "CONNECTED") {
         h.last_error = r->detail;
         h.state = r->state == "EXITING" ? "down" : "connecting";
@@ -184,8 +185,9 @@ health judge_openvpn(const std::optional<ovpn_record>& r, std::int64_t now, std:
     h.last_received = r->last_received;
     std::int64_t age = now - r->last_received;
     h.state = age > max_silence ? "down" : "up";
-    h.evidence = age > max_silence ? "openvpn CONNECTED, but nothing received from the server for " + seconds(age)
-                                   : "openvpn CONNECTED, last received from the server " + seconds(age) + " ago";
+    const std::string connected = "openvpn CONNECTED for " + seconds(now - r->since);
+    h.evidence = age > max_silence ? connected + ", but nothing received from the server for " + seconds(age)
+                                   : connected + ", last received from the server " + seconds(age) + " ago";
     return h;
 }
 

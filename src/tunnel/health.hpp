@@ -71,6 +71,7 @@ struct health {
     std::optional<std::int64_t> last_handshake;  // WireGuard: unix seconds
     std::optional<std::int64_t> last_received;   // OpenVPN: unix seconds
     std::string last_error;              // OpenVPN: the description of its last non-CONNECTED state
+    std::optional<std::int64_t> since;   // OpenVPN: unix seconds its current state began (up since, connecting since)
     std::string daemon_state;            // OpenVPN: its state name (WAIT, AUTH, CONNECTED, ...); "" if none
     std::string endpoint;                // WireGuard: the peer's endpoint (the newest handshake's, else the first)
     bool ok() const { return state == "up"; }

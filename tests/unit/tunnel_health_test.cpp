@@ -86,10 +86,11 @@ TEST(TunnelHealth, OpenVpnRecordRoundTripsAndIsJudged) {
 
     auto up = judge_openvpn(r, 1110, 180);
     EXPECT_TRUE(up.ok()) << up.evidence;
-    EXPECT_EQ(up.evidence, "openvpn CONNECTED, last received from the server 10 s ago");
+    EXPECT_EQ(up.evidence, "openvpn CONNECTED for 110 s, last received from the server 10 s ago");
+    EXPECT_EQ(up.since, 1000);
     auto quiet = judge_openvpn(r, 1100 + 200, 180);
     EXPECT_FALSE(quiet.ok());
-    EXPECT_EQ(quiet.evidence, "openvpn CONNECTED, but nothing received from the server for 200 s");
+    EXPECT_EQ(quiet.evidence, "openvpn CONNECTED for 300 s, but nothing received from the server for 200 s");
     auto reconnecting = judge_openvpn(ovpn_record{"RECONNECTING", "ping-restart", 1200, 1100, 5000, 700}, 1212, 180);
     EXPECT_FALSE(reconnecting.ok());
     EXPECT_EQ(reconnecting.state, "connecting");
