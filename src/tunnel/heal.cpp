@@ -85,7 +85,7 @@ std::optional<heal_sample> read_heal_sample(const plan::tunnel_plan& t) {
         if (t.type == "wireguard") {
             // The runner waits for the answer: a short limit keeps its
             // routing responsive when the daemon hangs.
-            auto peers = parse_uapi_get(uapi_exchange(uapi_socket_path(t.device), "get=1\n\n", 500ms));
+            auto peers = parse_uapi_get(uapi_get(uapi_socket_path(t.device), 500ms));
             heal_sample s;
             for (const auto& p : peers) {
                 s.rx += p.rx_bytes;

@@ -87,8 +87,8 @@ std::vector<wg_peer_status> parse_uapi_get(const std::string& answer) {
     return peers;
 }
 
-std::string uapi_get(const std::string& path) {
-    return uapi_exchange(path, "get=1\n\n", std::chrono::seconds(2));
+std::string uapi_get(const std::string& path, std::chrono::milliseconds limit) {
+    return uapi_exchange(path, "get=1\n\n", limit);
 }
 
 std::string format_ovpn_record(const ovpn_record& r) {

@@ -30,6 +30,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,8 +48,9 @@ struct wg_peer_status {
 // Parses the answer to `get=1` (key=value lines, "errno=N" last); throws
 // with the errno when the daemon refused.
 std::vector<wg_peer_status> parse_uapi_get(const std::string& answer);
-// Sends `get=1` over the UAPI socket at `path`; the raw answer.
-std::string uapi_get(const std::string& path);
+// Sends `get=1` over the UAPI socket at `path`; the raw answer (throws
+// when none comes within `limit`).
+std::string uapi_get(const std::string& path, std::chrono::milliseconds limit = std::chrono::seconds(2));
 
 // What the OpenVPN runner last learnt from openvpn, as it records it.
 struct ovpn_record {

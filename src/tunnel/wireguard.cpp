@@ -140,7 +140,7 @@ public:
         }
         _next_look = std::chrono::steady_clock::now() + std::chrono::seconds(1);
         try {
-            for (const auto& peer : parse_uapi_get(uapi_exchange(_socket, "get=1\n\n", std::chrono::seconds(2)))) {
+            for (const auto& peer : parse_uapi_get(uapi_get(_socket))) {
                 auto it = std::find(_kick.begin(), _kick.end(), peer.public_key);
                 if (it != _kick.end() && peer.last_handshake > 0) {
                     uapi_send(_socket, "set=1\npublic_key=" + peer.public_key + "\npersistent_keepalive_interval=0\n\n");
