@@ -2,7 +2,7 @@
 # Installs everything moat needs to build (and, with --test, to run its test
 # suite and benchmarks) from Debian 12's own packages. Idempotent.
 set -eu
-build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11-dev pandoc
   libnl-3-dev libnl-route-3-dev libnftables-dev libcap-dev libseccomp-dev libssl-dev"
 # What the containers of the examples run, and the lab's tools (iproute2 and
 # nftables only to set up and inspect the lab; moat itself uses netlink and
@@ -10,7 +10,7 @@ build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11
 run="iproute2 netcat-openbsd procps"
 test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped openvpn
   wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3
-  miniupnpd-nftables natpmpc"
+  miniupnpd-nftables natpmpc man-db groff-base"
 # bench/network.sh: CNI's reference plugins (portmap and ipMasq drive the
 # iptables binaries; Debian's default is iptables-nft) and its python3 driver.
 # bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).

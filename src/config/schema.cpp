@@ -16,7 +16,7 @@ namespace {
 
 class schema {
 public:
-    explicit schema(diagnostics& d) : _r(d) {}
+    explicit schema(diagnostics& d, table_observer observe = {}) : _r(d, std::move(observe)) {}
 
     model run(const tree_node& root);
 
@@ -394,6 +394,11 @@ check_settings schema::read_check(const tree_member& m, std::string_view context
 }
 
 }  // namespace
+
+void observe_schema(const tree_node& root, const table_observer& observe) {
+    diagnostics d("<schema>");
+    schema(d, observe).run(root);
+}
 
 model map_model(const tree_node& root, const std::string& file_name) {
     diagnostics d(file_name);

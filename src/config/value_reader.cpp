@@ -46,6 +46,9 @@ bool value_reader::fields(const tree_node& t, std::string_view key, std::string_
     if (!is(t, node_kind::table, key)) {
         return false;
     }
+    if (_observe) {
+        _observe(t, fs);
+    }
     for (const auto& m : t.members) {
         if (m.value.kind == node_kind::null) {
             continue;

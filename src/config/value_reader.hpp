@@ -23,9 +23,13 @@ struct field {
     std::function<void(const tree_member&)> apply;
 };
 
+// Told of every table fields() dispatches and the keys valid there; only
+// schema_keys() (schema_keys.hpp) watches, to list what the schema accepts.
+using table_observer = std::function<void(const tree_node& table, const std::vector<field>& fs)>;
+
 class value_reader {
 public:
-    explicit value_reader(diagnostics& d) : _diag(d) {}
+    explicit value_reader(diagnostics& d, table_observer observe = {}) : _diag(d), _observe(std::move(observe)) {}
 
     diagnostics& diag() { return _diag; }
     location at(position p) const { return _diag.at(p); }
@@ -95,8 +99,13 @@ public:
 
 private:
     diagnostics& _diag;
+    table_observer _observe;
     void bad_choice(const tree_member& m, const std::string& got, const std::vector<std::string_view>& names);
 };
+
+// Runs the schema's mapper over `root` for its observer alone: diagnostics
+// are dropped and the model is discarded (schema.cpp).
+void observe_schema(const tree_node& root, const table_observer& observe);
 
 // The shown form of a value in messages: "10.0.0.300" quoted, numbers as is.
 std::string shown(const tree_node& n);
