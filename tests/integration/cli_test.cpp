@@ -36,6 +36,11 @@ TEST(Cli, MistypedVerbsAndFlagsAreNamedWithTheNearest) {
     auto global = sh(moat_binary() + " --stat-dir /nonexistent/x status");
     EXPECT_EQ(global.code, 2);
     EXPECT_NE(global.err.find("unknown option '--stat-dir'; did you mean '--state-dir'?"), npos) << global.err;
+    // run's command starts at its first word that is not an option, but a
+    // mistyped option is not a command named "--netwrk".
+    auto run = sh(m + "run --netwrk none true");
+    EXPECT_EQ(run.code, 2);
+    EXPECT_NE(run.err.find("run: unknown option '--netwrk'; did you mean '--network'?"), npos) << run.err;
     // Positive control: the right words work, and other usage errors keep CLI11's message.
     EXPECT_EQ(sh(m + "status").code, 0);
     auto missing = sh(m + "logs");
