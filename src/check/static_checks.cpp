@@ -203,17 +203,34 @@ void uplink(netlink::socket& nl, const plan::container_plan& p, std::vector<find
                    ok ? "" : "NAT'ed traffic has no way out; `moat up` after the uplink is back picks it again"});
 }
 
+// A container whose init is gone. `moat up` restarts only what a file
+// declares: a `moat run` container is its command's, and one whose command
+// ended (kept without --rm, as docker keeps an exited container) is done,
+// not broken — it passes, and says how it goes away.
+finding dead_init(const state::container_record& r) {
+    std::string remove = "`moat down " + r.name + "` removes it";
+    if (r.origin == "run" && r.status == "exited") {
+        return {r.name, "init", true, "exited: its command (moat run) has ended", remove};
+    }
+    if (r.origin == "run") {
+        return {r.name, "init", false, "init is gone: its command (moat run) did not end normally",
+                remove + " (`moat up` does not restart a `moat run` container)"};
+    }
+    return {r.name, "init", false, "init is gone",
+            r.source.empty() || r.source == "<stdin>" ? "`moat up` repairs it" : "`moat up -f " + r.source + "` repairs it"};
+}
+
 }  // namespace
 
 void static_checks(const state::store& store, const state::container_record& r, const plan::container_plan& p,
                    const std::optional<std::string>& table, const std::map<std::string, bool>& route_localnet,
                    std::vector<finding>& out) {
     bool alive = container::running(r);
-    out.push_back({p.name, "init", alive, alive ? "pid " + std::to_string(r.init.pid) + " alive" : "init is gone",
-                   alive ? "" : "`moat up` repairs it"});
     if (!alive) {
+        out.push_back(dead_init(r));
         return;
     }
+    out.push_back({p.name, "init", true, "pid " + std::to_string(r.init.pid) + " alive", ""});
     guarded(p.name, "services", out, [&] { services(store, p, out); });
     if (p.host_if.empty()) {
         return;

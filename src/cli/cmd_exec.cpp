@@ -17,6 +17,10 @@ static state::container_record find_running(const globals& g, const std::string&
     // confinement in place: between its network's wiring and the firewall's
     // commit its veth routes through the host with no kill switch and no
     // NAT yet, and a command started there would reach the uplink.
+    if (rec->status == "exited") {
+        throw moat::error("container '" + name + "' has exited (its command ended): `moat down " + name +
+                          "` removes it");
+    }
     if (rec->status != "running") {
         throw moat::error("container '" + name + "' is " + (rec->status.empty() ? "not ready" : rec->status) +
                           ": it can be entered once `moat up` has finished starting it");

@@ -11,8 +11,11 @@
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
+#include "plan/changes.hpp"
 #include "plan/diff.hpp"
 #include "state/store.hpp"
+
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <map>
@@ -21,12 +24,21 @@ namespace moat::cli {
 
 namespace {
 
+// "IPv4" or "IPv6": `family` (AF_*), else that of `addr`.
+const char* family_name(int family, const std::optional<sys::ip_prefix>& addr) {
+    if (family == 0 && addr) {
+        family = addr->address.family;
+    }
+    return family == AF_INET6 ? "IPv6" : family == AF_INET ? "IPv4" : "?";
+}
+
 void print_network(const plan::network_plan& n, const std::string& change) {
     std::printf("network %s: %s\n", n.name.c_str(), change.c_str());
     std::printf("  link: bridge %s\n", n.bridge_if.c_str());
     for (const auto* gw : {&n.gateway, n.gateway6 ? &*n.gateway6 : nullptr}) {
         if (gw) {
-            std::printf("  address: %s on %s\n", gw->str().c_str(), n.bridge_if.c_str());
+            std::printf("  address %s: %s on %s\n", gw == &n.gateway ? "IPv4" : "IPv6", gw->str().c_str(),
+                        n.bridge_if.c_str());
         }
     }
 }
@@ -37,13 +49,14 @@ void print_addresses(const plan::container_plan& p) {
             continue;
         }
         const auto& ap = **pair;
+        const char* family = pair == &p.v4 ? "IPv4" : "IPv6";
         if (p.bridge_if.empty()) {
-            std::printf("  address: %s on %s%s\n", ap.host.str().c_str(), p.host_if.c_str(),
+            std::printf("  address %s: %s on %s%s\n", family, ap.host.str().c_str(), p.host_if.c_str(),
                         ap.point_to_point ? (" peer " + ap.local.address.str()).c_str() : "");
         }
-        std::printf("  address: %s on eth0%s (container)\n", ap.local.str().c_str(),
+        std::printf("  address %s: %s on eth0%s (container)\n", family, ap.local.str().c_str(),
                     ap.point_to_point ? (" peer " + ap.host.address.str()).c_str() : "");
-        std::printf("  route: default via %s dev eth0 (container)\n", ap.host.address.str().c_str());
+        std::printf("  route %s: default via %s dev eth0 (container)\n", family, ap.host.address.str().c_str());
     }
 }
 
@@ -61,7 +74,7 @@ void print_container(const plan::container_plan& p, const std::string& change) {
                 p.bridge_if.empty() ? "" : (", port of " + p.bridge_if).c_str());
     print_addresses(p);
     std::string way = p.egress == "nat" ? (p.uplink.empty() ? " (no uplink: nothing leaves)" : " out of " + p.uplink) : "";
-    std::printf("  egress: %s%s\n", p.egress.c_str(), way.c_str());
+    std::printf("  egress: %s%s\n", plan::egress_label(p).c_str(), way.c_str());
     for (const auto& f : p.forwards) {
         std::printf("  forward: %s %s:%u -> %u\n", f.protocol.c_str(),
                     f.host_address ? f.host_address->str().c_str() : "*", f.host_port, f.container_port);
@@ -89,9 +102,10 @@ int plan_containers(const loaded_plans& loaded, const std::vector<std::string>& 
             damaged.erase(d);
         } else if (it != existing.end()) {
             bool alive = container::running(it->second);
+            auto why = plan::changed_parts(it->second.spec, p);
             change = !alive ? "repair (not running)"
                      : it->second.config_hash == plan::hash(p) ? "unchanged"
-                                                                : "recreate (definition changed)";
+                                                                : "recreate (" + (why.empty() ? "definition changed" : why) + ")";
             existing.erase(it);
         }
         changes += change != "unchanged";
@@ -162,11 +176,14 @@ int plan_sysctls(const std::vector<plan::container_plan>& after, const state::ho
 
 int plan_routing(const std::vector<plan::container_plan>& after, const state::host_record& host) {
     auto rp = converge::routing_for(after);
+    // A rule or route of each family may read the same ("from all iif
+    // ve-c lookup 7", "unreachable default table 7"): the family tells them apart.
     for (const auto& r : rp.rules) {
-        std::printf("rule: %s\n", r.str().c_str());
+        std::printf("rule %s: %s\n", family_name(r.family, r.from ? r.from : r.to), r.str().c_str());
     }
     for (const auto& r : rp.routes) {
-        std::printf("route: %s\n", r.str().c_str());
+        auto addr = r.destination ? r.destination->address : r.gateway ? *r.gateway : r.source ? *r.source : sys::ip_address{};
+        std::printf("route %s: %s\n", family_name(r.family ? r.family : addr.family, std::nullopt), r.str().c_str());
     }
     bool same = rp.routes.size() == host.routes.size() && rp.rules.size() == host.rules.size();
     return same ? 0 : 1;

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace moat::cli {
@@ -38,13 +39,16 @@ nlohmann::json container_json(const state::store& store, const state::container_
     }
     std::string network = !p.private_network ? "host" : p.host_if.empty() ? "loopback" : p.network.empty() ? "veth" : "bridge";
     return {{"name", r.name},
-            {"state", alive ? r.status : "stopped"},
+            // A `moat run` container kept after its command ended is "exited"
+            // (its record says so); any other whose init is gone, "stopped".
+            {"state", alive ? r.status : r.status == "exited" ? "exited" : "stopped"},
             {"pid", alive ? r.init.pid : 0},
             {"network", network},
             {"host_interface", p.host_if},
             {"bridge", p.network.empty() ? nlohmann::json() : nlohmann::json{{"network", p.network}, {"interface", p.bridge_if}}},
             {"addresses", addrs},
             {"egress", p.egress},
+            {"tunnel", p.egress == "vpn" ? nlohmann::json(p.tunnel) : nlohmann::json()},
             {"uplink", p.uplink},
             {"forward_ports", forwards},
             {"allowed_tcp_ports", p.tcp_ports},
@@ -53,6 +57,10 @@ nlohmann::json container_json(const state::store& store, const state::container_
             {"origin", r.origin},
             {"source", r.source},
             {"services", alive ? store.services(r.name) : nlohmann::json::object()}};
+}
+
+std::string egress_text(const nlohmann::json& c) {
+    return c["tunnel"].is_string() ? "vpn:" + c["tunnel"].get<std::string>() : c["egress"].get<std::string>();
 }
 
 // Pipes are services named "pipe-<name>" of their container, or of the
@@ -156,8 +164,14 @@ int cmd_status(const globals& g, bool json) {
         std::printf("no containers\n");
         return 0;
     }
+    // EGRESS as the file spells it ("vpn:<tunnel>"), as wide as the widest.
+    int egress_width = 7;
+    for (const auto& c : out["containers"]) {
+        egress_width = std::max(egress_width, static_cast<int>(egress_text(c).size()));
+    }
     if (!out["containers"].empty()) {
-        std::printf("%-20s %-9s %-8s %-16s %-7s %s\n", "NAME", "STATE", "PID", "ADDRESS", "EGRESS", "SERVICES");
+        std::printf("%-20s %-9s %-8s %-16s %-*s %s\n", "NAME", "STATE", "PID", "ADDRESS", egress_width, "EGRESS",
+                    "SERVICES");
     }
     for (const auto& c : out["containers"]) {
         std::string addr = c["addresses"].value("local", std::string(c["network"]));
@@ -165,9 +179,9 @@ int cmd_status(const globals& g, bool json) {
         for (const auto& [name, s] : c["services"].items()) {
             services += (services.empty() ? "" : ", ") + name + " " + s.value("state", "?");
         }
-        std::printf("%-20s %-9s %-8d %-16s %-7s %s\n", c["name"].get<std::string>().c_str(),
-                    c["state"].get<std::string>().c_str(), c["pid"].get<int>(), addr.c_str(),
-                    c["egress"].get<std::string>().c_str(), services.empty() ? "-" : services.c_str());
+        std::printf("%-20s %-9s %-8d %-16s %-*s %s\n", c["name"].get<std::string>().c_str(),
+                    c["state"].get<std::string>().c_str(), c["pid"].get<int>(), addr.c_str(), egress_width,
+                    egress_text(c).c_str(), services.empty() ? "-" : services.c_str());
     }
     if (!out["damaged"].empty()) {
         std::printf("\n%-20s %-9s %s\n", "DAMAGED", "STATE", "FILE");

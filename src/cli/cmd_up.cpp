@@ -32,6 +32,28 @@ converge::progress_fn printer(const globals& g) {
     };
 }
 
+// "ports tcp/80 udp/53" (allowed ports), then "forwards tcp/8080->80
+// tcp/127.0.0.1:2222->22" (host port -> container port); "ports -" if neither.
+std::string ports_text(const plan::container_plan& p) {
+    std::string ports, forwards;
+    auto add = [](std::string& to, const std::string& what) { to += (to.empty() ? "" : " ") + what; };
+    for (auto port : p.tcp_ports) {
+        add(ports, "tcp/" + std::to_string(port));
+    }
+    for (auto port : p.udp_ports) {
+        add(ports, "udp/" + std::to_string(port));
+    }
+    for (const auto& f : p.forwards) {
+        std::string host = f.host_address ? (f.host_address->is_v6() ? "[" + f.host_address->str() + "]" : f.host_address->str()) + ":" : "";
+        add(forwards, f.protocol + "/" + host + std::to_string(f.host_port) + "->" + std::to_string(f.container_port));
+    }
+    if (ports.empty() && forwards.empty()) {
+        return "ports -";
+    }
+    return (ports.empty() ? "" : "ports " + ports) + (ports.empty() || forwards.empty() ? "" : "  ") +
+           (forwards.empty() ? "" : "forwards " + forwards);
+}
+
 void print_summary(const std::vector<plan::container_plan>& plans, const converge::report& rep) {
     for (const auto& a : rep.actions) {
         std::printf("%-20s %s\n", a.container.c_str(), a.what.c_str());
@@ -41,15 +63,8 @@ void print_summary(const std::vector<plan::container_plan>& plans, const converg
         if (p.v6) {
             addr += " " + p.v6->local.address.str();
         }
-        std::string ports;
-        for (auto port : p.tcp_ports) {
-            ports += (ports.empty() ? "" : " ") + std::string("tcp/") + std::to_string(port);
-        }
-        for (auto port : p.udp_ports) {
-            ports += (ports.empty() ? "" : " ") + std::string("udp/") + std::to_string(port);
-        }
-        std::printf("  %-18s %-28s egress %-6s ports %s\n", p.name.c_str(), addr.c_str(), p.egress.c_str(),
-                    ports.empty() ? "-" : ports.c_str());
+        std::printf("  %-18s %-28s egress %-6s %s\n", p.name.c_str(), addr.c_str(), plan::egress_label(p).c_str(),
+                    ports_text(p).c_str());
     }
     if (!rep.changed()) {
         std::printf("no changes\n");

@@ -1,6 +1,7 @@
 // moat's command line: global options, verb dispatch and the mapping from
 // exceptions to exit codes (0 ok, 1 runtime failure, 2 bad usage/config).
 #include "cli/commands.hpp"
+#include "cli/suggest.hpp"
 #include "config/names.hpp"
 #include "pipe/pipe.hpp"
 #include "plan/pipes.hpp"
@@ -50,6 +51,21 @@ std::vector<std::string> split_command(int& argc, char** argv) {
         }
     }
     return cmd;
+}
+
+// exec and run take their command from the words after NAME (or after
+// run's options) too: `moat exec c ls -l /` runs `ls -l /`. Words after
+// the first "--" (split_command) then belong to that command as well, the
+// "--" with them: `moat exec c grep -- -x f` runs `grep -- -x f`.
+std::vector<std::string> prefix_and_command(std::vector<std::string> prefix, std::vector<std::string> after) {
+    if (prefix.empty()) {
+        return after;
+    }
+    if (!after.empty()) {
+        prefix.emplace_back("--");
+        prefix.insert(prefix.end(), after.begin(), after.end());
+    }
+    return prefix;
 }
 
 int dispatch(int argc, char** argv) {
@@ -102,8 +118,9 @@ int dispatch(int argc, char** argv) {
 
     std::string name, service;
     bool follow = false;
-    auto* exec = app.add_subcommand("exec", "run a command inside a running container: exec NAME -- CMD [ARG...]");
+    auto* exec = app.add_subcommand("exec", "run a command inside a running container: exec NAME [--] CMD [ARG...]");
     exec->add_option("name", name, "container")->required();
+    exec->prefix_command();  // as docker and nspawn: the command starts at the word after NAME
     auto* login = app.add_subcommand("login", "root shell inside a running container");
     login->add_option("name", name, "container")->required();
     auto* logs = app.add_subcommand("logs", "service output");
@@ -112,7 +129,8 @@ int dispatch(int argc, char** argv) {
     logs->add_flag("-f,--follow", follow, "keep printing new output");
 
     run_args ra;
-    auto* run = app.add_subcommand("run", "one-off container for a command: run [options] -- CMD [ARG...]");
+    auto* run = app.add_subcommand("run", "one-off container for a command: run [options] [--] CMD [ARG...]");
+    run->prefix_command();  // the command starts at the first word that is not an option
     run->add_option("--network", ra.network, "host | private | none")
         ->check(CLI::IsMember({"host", "private", "none"}));
     run->add_option("--egress", ra.egress, "none | nat | vpn:TUNNEL (a tunnel `moat up` runs under this state dir)");
@@ -131,6 +149,9 @@ int dispatch(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        if (auto problem = unknown_word(app, argc, argv); problem && !dynamic_cast<const CLI::Success*>(&e)) {
+            throw moat::usage_error(*problem);
+        }
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
@@ -159,9 +180,17 @@ int dispatch(int argc, char** argv) {
     if (*gc) return cmd_gc(g, gc_instance);
     if (*status) return cmd_status(g, json);
     if (*check) return cmd_check(g, check_names, json, quiet_check, watch_seconds);
+    if (*exec || *run) {
+        // A prefix command also starts at an option CLI11 does not know:
+        // `run --netwrk none CMD` is a typo, not a command named "--netwrk".
+        if (auto problem = unknown_word(app, argc, argv)) {
+            throw moat::usage_error(*problem);
+        }
+        command = prefix_and_command((*exec ? exec : run)->remaining(), std::move(command));
+    }
     if (*exec) {
         if (command.empty()) {
-            throw moat::usage_error("exec: missing command: moat exec NAME -- CMD [ARG...]");
+            throw moat::usage_error("exec: missing command: moat exec NAME CMD [ARG...]");
         }
         return cmd_exec(g, name, command);
     }
@@ -169,7 +198,7 @@ int dispatch(int argc, char** argv) {
     if (*logs) return cmd_logs(g, name, service, follow);
     if (*run) {
         if (command.empty()) {
-            throw moat::usage_error("run: missing command: moat run [options] -- CMD [ARG...]");
+            throw moat::usage_error("run: missing command: moat run [options] CMD [ARG...]");
         }
         ra.command = command;
         return cmd_run(g, ra);

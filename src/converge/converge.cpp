@@ -10,7 +10,7 @@
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
-#include "plan/digest.hpp"
+#include "plan/changes.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -232,8 +232,8 @@ decision decide(state::store& store, const state::listing& l, const std::vector<
             continue;
         }
         std::string what = alive && rec.config_hash != plan::hash(p) ? "recreated" : "repaired";
-        if (auto files = plan::changed_files(rec.spec, p); what == "recreated" && !files.empty()) {
-            what += " (" + files + ")";
+        if (auto why = plan::changed_parts(rec.spec, p); what == "recreated" && !why.empty()) {
+            what += " (" + why + ")";
         }
         remove_container(store, rec);
         rep.actions.push_back({p.name, what});

@@ -2,6 +2,7 @@
 
 #include "config/loader.hpp"
 #include "plan/digest.hpp"
+#include "plan/file_modes.hpp"
 
 #include <unistd.h>
 
@@ -90,6 +91,7 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
             errors.push_back({it != p.keys.end() ? it->second : p.where,
                               "pipe '" + p.name + "': cannot read key file " + p.key_file, "create one with `moat keygen FILE`"});
         }
+        warn_if_too_open(p.key_file, "the key of pipe '" + p.name + "'");
         auto svc = pipe_service(p, resolve(m, p, "source", p.source, errors),
                                 resolve(m, p, "target", p.target, errors));
         // A copy of the key, owned by the container's root: in a user

@@ -303,6 +303,10 @@ container_plan plan_from_json(const nlohmann::json& j) {
     return p;
 }
 
+std::string egress_label(const container_plan& p) {
+    return p.egress == "vpn" && !p.tunnel.empty() ? "vpn:" + p.tunnel : p.egress;
+}
+
 std::string hash(const container_plan& p) {
     auto j = to_json(p);
     j.erase("uplink");

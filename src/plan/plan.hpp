@@ -147,6 +147,9 @@ inline bool has_user_namespace(const container_plan& p) { return p.users != "no"
 
 nlohmann::json to_json(const container_plan& p);
 container_plan plan_from_json(const nlohmann::json& j);
+// The egress as the configuration spells it: "none", "nat", "vpn:<tunnel>".
+std::string egress_label(const container_plan& p);
+
 // Stable hash of the canonical JSON (FNV-1a 64, hex) without `uplink`:
 // equal plans, equal hashes.
 std::string hash(const container_plan& p);

@@ -1,6 +1,7 @@
 #include "plan/tunnel.hpp"
 
 #include "plan/digest.hpp"
+#include "plan/file_modes.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel_checks.hpp"
 #include "plan/tunnel_files.hpp"
@@ -226,6 +227,7 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
     try {
         if (t.type == config::tunnel_type::wireguard) {
             auto wg = parse_wg_quick(text, t.config_path);
+            warn_if_too_open(t.config_path, "the private key of tunnel '" + t.name + "'");
             // The daemon has no CAP_NET_BIND_SERVICE (src/tunnel/daemon.hpp).
             if (wg.listen_port && *wg.listen_port > 0 && *wg.listen_port < 1024) {
                 throw usage_error(t.config_path + ": ListenPort " + std::to_string(*wg.listen_port) +

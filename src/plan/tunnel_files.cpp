@@ -7,6 +7,7 @@
 #include "plan/tunnel_files.hpp"
 
 #include "plan/digest.hpp"
+#include "plan/file_modes.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "tunnel/ovpn_file.hpp"
@@ -90,6 +91,7 @@ void plan_credentials(const config::tunnel& t, tunnel_plan& p) {
         if (auto why = unreadable(path); !why.empty()) {
             throw usage_error(at + why);
         }
+        warn_if_too_open(path, "the " + key + " of tunnel '" + t.name + "'");
         try {
             std::string text = sys::read_file(path);
             if (key == "passwordFile") {

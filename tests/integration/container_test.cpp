@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 using moat::test::lab;
@@ -55,6 +57,46 @@ TEST(Hello, ExampleAnswersFromTheHost) {
         if (line.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     EXPECT_EQ(line, "Hello, world!\n");
+}
+
+// The client commands the README gives for the hello example, exactly as
+// written there: "then `nc ...` (or `curl ...`)".
+std::vector<std::string> readme_client_commands() {
+    std::ifstream in(source_dir() + "/README.md");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::smatch m;
+    std::string s = text.str();
+    static const std::regex re(R"(On your host: `moat up -f examples/hello\.toml`, then `([^`]+)`\s*\(or `([^`]+)`\))");
+    if (!std::regex_search(s, m, re)) {
+        return {};
+    }
+    return {m[1], m[2]};
+}
+
+// Each README command prints the greeting and returns by itself. Its stdin
+// is a pipe that stays open, as a terminal would: a client that waits for
+// its own input to end (or a server that waits for the client to hang up)
+// hangs until the timeout (exit 124).
+TEST(Hello, ReadmeClientCommandsPrintTheGreetingAndReturn) {
+    auto commands = readme_client_commands();
+    ASSERT_EQ(commands.size(), 2U) << "README.md no longer says \"then `nc ...` (or `curl ...`)\"";
+    lab l;
+    up_ok(l, source_dir() + "/examples/hello.toml");
+    for (const auto& cmd : commands) {
+        std::string fifo = l.dir() + "/stdin";
+        moat::test::result r;
+        for (int i = 0; i < 30; ++i) {  // the service may still be starting: refused, try again
+            r = l.in("rm -f " + fifo + "; mkfifo " + fifo + "; sleep 30 >" + fifo + " & s=$!; timeout 5 " + cmd +
+                     " <" + fifo + "; rc=$?; kill $s; exit $rc");
+            if (r.code == 0 || r.code == 124) {
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        EXPECT_EQ(r.code, 0) << cmd << (r.code == 124 ? ": hung after the greeting" : "") << "\n" << r.out << r.err;
+        EXPECT_EQ(r.out, "Hello, world!\n") << cmd;
+    }
 }
 
 TEST(Container, SeesOnlyLoopbackAndEth0) {

@@ -64,9 +64,17 @@ TEST(Lifecycle, EditingTheFileConverges) {
     std::string v2 = config_v1;
     v2.replace(v2.find("100000"), 6, "200000");
     l.write("moat.toml", v2);
+    // plan and up say what changed (issue 15), plan each address's family.
+    auto planned = l.moat("plan -f " + file);
+    EXPECT_NE(planned.out.find("container beta: recreate (changed: services.idle.exec)"), std::string::npos)
+        << planned.out;
+    EXPECT_NE(planned.out.find("container alpha: unchanged"), std::string::npos) << planned.out;
+    EXPECT_NE(planned.out.find("  address IPv4: 10.171.2.2/"), std::string::npos) << planned.out;
+    EXPECT_NE(planned.out.find("  address IPv6: fc00:172::2/"), std::string::npos) << planned.out;
+    EXPECT_NE(planned.out.find("  route IPv6: default via fc00:172::1 dev eth0"), std::string::npos) << planned.out;
     auto r = l.moat("up -f " + file);
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_NE(r.out.find("beta                 recreated"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("beta                 recreated (changed: services.idle.exec)"), std::string::npos) << r.out;
     EXPECT_EQ(pid_of(l, "alpha"), alpha);
     EXPECT_NE(pid_of(l, "beta"), beta);
     // Remove beta from the file: `up` removes it and its link.

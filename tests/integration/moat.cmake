@@ -11,6 +11,11 @@ moat_test(lifecycle_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(container_test moat)
+# Issue 15: the command line's papercuts.
+moat_test(cli_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(cli_test moat)
 # Issue 13: bounded, rotated service logs that survive a recreate.
 moat_test(logs_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/logs_test.cpp

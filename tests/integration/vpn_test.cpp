@@ -80,6 +80,18 @@ hostBridge = "open"
     EXPECT_EQ(t.value("state", ""), "running") << t.dump();
     EXPECT_EQ(container_status(l, "c").value("egress", ""), "vpn") << status(l).dump(2);
     EXPECT_EQ(container_status(l, "n").value("egress", ""), "nat");
+    // Issue 15: which tunnel, in the JSON and wherever a confined container's egress is shown.
+    EXPECT_EQ(container_status(l, "c").value("tunnel", ""), "vpn0") << status(l).dump(2);
+    EXPECT_TRUE(container_status(l, "n")["tunnel"].is_null()) << status(l).dump(2);
+    auto text = l.moat("status").out;
+    EXPECT_NE(text.find(" vpn:vpn0 "), npos) << text;
+    auto again = l.moat("up -f " + file);
+    EXPECT_NE(again.out.find("egress vpn:vpn0"), npos) << again.out << again.err;
+    auto planned = l.moat("plan -f " + file).out;
+    EXPECT_NE(planned.find("  egress: vpn:vpn0\n"), npos) << planned;
+    // The rule of each family reads the same; the label tells them apart.
+    EXPECT_NE(planned.find("\nrule IPv4: "), npos) << planned;
+    EXPECT_NE(planned.find("\nrule IPv6: "), npos) << planned;
     for (const auto& c : status(l)["containers"]) {
         EXPECT_NE(c.value("name", ""), "_tunnels") << "internal containers are not listed";
     }

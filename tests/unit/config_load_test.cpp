@@ -21,7 +21,7 @@ TEST(config_load, hello_example_loads_and_validates) {
     ASSERT_EQ(c.services.size(), 1u);
     EXPECT_EQ(c.services[0].name, "greeting");
     EXPECT_EQ(c.services[0].description, "A simple greeting");
-    EXPECT_EQ(*c.services[0].script, R"(while true; do echo "Hello, world!" | nc -l -p 12345; done)");
+    EXPECT_EQ(*c.services[0].script, R"(while true; do echo "Hello, world!" | nc -N -l -p 12345; done)");
     EXPECT_EQ(c.services[0].restart, restart_policy::always);
     EXPECT_TRUE(c.auto_start);
     EXPECT_FALSE(c.egress.has_value());

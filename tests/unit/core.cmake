@@ -2,7 +2,7 @@
 moat_test(core_unit_test unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/inet_test.cpp ${CMAKE_CURRENT_LIST_DIR}/plan_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/plan_network_test.cpp ${CMAKE_CURRENT_LIST_DIR}/plan_tunnel_test.cpp
-          ${CMAKE_CURRENT_LIST_DIR}/plan_digest_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/plan_digest_test.cpp ${CMAKE_CURRENT_LIST_DIR}/plan_changes_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/store_test.cpp ${CMAKE_CURRENT_LIST_DIR}/tunnel_ovpn_file_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/tunnel_health_test.cpp ${CMAKE_CURRENT_LIST_DIR}/tunnel_wait_test.cpp ${CMAKE_CURRENT_LIST_DIR}/tunnel_heal_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/tunnel_natpmp_test.cpp
