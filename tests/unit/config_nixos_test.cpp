@@ -93,7 +93,7 @@ TEST(config_nixos, keys_that_would_unconfine_the_network_are_refused) {
     EXPECT_THAT(errors(R"({"containers": {"c": {"networkNamespace": "/run/netns/vpn"}}})"),
                 ElementsAre(HasSubstr("containers.c.networkNamespace is not supported")));
     EXPECT_THAT(errors(R"({"containers": {"c": {"extraFlags": ["--network-namespace-path=/run/netns/vpn"]}}})"),
-                ElementsAre(HasSubstr("\"--network-namespace-path=/run/netns/vpn\" is not supported")));
+                ElementsAre(HasSubstr("'--network-namespace-path=/run/netns/vpn' is not supported")));
     // tmpfs: a path only, and not one moat mounts itself.
     EXPECT_THAT(errors(R"({"containers": {"c": {"tmpfs": ["/var:mode=0700"]}}})"),
                 ElementsAre(HasSubstr("mount options")));
