@@ -32,6 +32,7 @@ restart = "always"
 privateNetwork = true
 hostAddress = "10.172.9.1"
 localAddress = "10.172.9.2"
+tmpfs = ["/mnt"]
 )" + extra;
 }
 
@@ -65,6 +66,10 @@ TEST(NetworkNames, MembersResolveEachOtherAndTheHostAsMembersComeAndGo) {
     EXPECT_EQ(lookup(l, "solo", "host.containers.internal"), "10.172.9.1");
     EXPECT_EQ(lookup(l, "solo", "a"), "");
     EXPECT_EQ(lookup(l, "a", "solo"), "");
+    // tmpfs (NixOS's key): an empty, writable tmpfs over the host's read-only /mnt.
+    auto fs = l.moat("exec solo -- sh -c 'stat -f -c %T /mnt && touch /mnt/x && ls /mnt'");
+    EXPECT_EQ(fs.out, "tmpfs\nx\n") << fs.err;
+    EXPECT_NE(l.moat("exec a -- touch /mnt/x").code, 0);  // the control: without it, read-only
     // The file is the container's, read-only on /etc/hosts, and no host path shows.
     EXPECT_NE(l.moat("exec a -- sh -c 'echo x >> /etc/hosts'").code, 0);
     auto info = l.moat("exec a -- grep -w /etc/hosts /proc/self/mountinfo").out;
