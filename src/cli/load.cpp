@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -103,6 +104,9 @@ namespace {
 
 loaded_plans load_and_plan(const std::string& file, const std::vector<std::string>& names, const state::store& store) {
     auto model = config::load_file(file);
+    for (const auto& n : model.notices) {
+        std::fprintf(stderr, "moat: note: %s\n", n.c_str());
+    }
     config::validate(model);
     // Features land issue by issue; until then their keys are refused, never ignored.
     config::feature_set implemented;

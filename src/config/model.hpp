@@ -139,6 +139,7 @@ struct container {
     std::vector<std::string> additional_capabilities;  // additionalCapabilities: "CAP_..." names
     std::vector<allowed_device> allowed_devices;    // allowedDevices
     bool ephemeral = false;                         // ephemeral
+    std::vector<std::string> tmpfs;                 // tmpfs: paths that get an empty tmpfs (NixOS's key)
     std::uint64_t log_size = 1 << 20;               // logSize: bytes per log file (moat's own key)
     unsigned log_files = 2;                         // logFiles: files per log, the current one included
     firewall_spec firewall;                              // firewall.*
@@ -215,6 +216,10 @@ struct model {
     std::vector<tunnel> tunnels;
     std::vector<pipe> pipes;
     std::optional<check_settings> check;  // [check]
+    // "file:line:col: ignored: containers.X.key (why)" for NixOS keys moat
+    // accepts without acting on them (config/nixos_keys.cpp); the CLI says
+    // each on stderr.
+    std::vector<std::string> notices;
 
     const container* find_container(const std::string& name) const;
     const network* find_network(const std::string& name) const;

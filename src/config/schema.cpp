@@ -7,6 +7,7 @@
 #include "config/log_limits.hpp"
 #include "config/port_forwarding.hpp"
 #include "config/names.hpp"
+#include "config/nixos_keys.hpp"
 
 #include <sys/socket.h>
 
@@ -22,6 +23,7 @@ public:
 
 private:
     value_reader _r;
+    std::vector<std::string> _notices;  // model::notices
 
     // Calls `each` for every valid-named member of the table `m` holds.
     template <typename F>
@@ -53,6 +55,9 @@ private:
 
 model schema::run(const tree_node& root) {
     model out;
+    if (bare_containers_set(_r, root)) {
+        return out;
+    }
     _r.fields(root, "the top level", "the top level", {
         {"containers", [&](auto& m) { named_tables(m, "container", [&](auto& c) { out.containers.push_back(read_container(c)); }); }},
         {"networks", [&](auto& m) { named_tables(m, "network", [&](auto& n) { out.networks.push_back(read_network(n)); }); }},
@@ -60,6 +65,7 @@ model schema::run(const tree_node& root) {
         {"pipes", [&](auto& m) { named_tables(m, "pipe", [&](auto& p) { out.pipes.push_back(read_pipe(p)); }); }},
         {"check", [&](auto& m) { out.check = read_check(m, "[check]", true); }},
     });
+    out.notices = std::move(_notices);
     return out;
 }
 
@@ -94,6 +100,7 @@ container schema::read_container(const tree_member& m) {
         {"check", [&](auto& f) { c.check = read_check(f, context, false); }},
     };
     read_container_network(c, fs);
+    add_nixos_only_fields(_r, c, fs, _notices);
     _r.fields(m.value, m.key, context, fs, &c.keys);
     return c;
 }

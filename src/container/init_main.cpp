@@ -2,6 +2,7 @@
 
 #include "config/capabilities.hpp"
 #include "container/handoff.hpp"
+#include "container/hosts_file.hpp"
 #include "container/rootfs.hpp"
 #include "container/spawn.hpp"
 #include "init/init.hpp"
@@ -116,13 +117,11 @@ rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r, st
         s.secrets.push_back({take(fds, sec.fd), sec.path});
     }
     s.masks = r.masks;
+    s.tmpfs = p.tmpfs;
     s.state_dir = r.state_dir;
     s.dns = p.dns;
-    s.hostname = p.hostname;
-    for (const auto* pair : {&p.v4, &p.v6}) {
-        if (*pair) {
-            s.local_addresses.push_back((*pair)->local.address.str());
-        }
+    if (has_own_hosts(p)) {
+        s.hosts = render_hosts(p, {});  // the other members come with the next sync_hosts
     }
     return s;
 }

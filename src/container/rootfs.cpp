@@ -114,21 +114,41 @@ void write_inside(int root, const std::string& path, const std::string& content,
     sys::check(::fchmod(fd.get(), mode), "setting the mode of " + path);
 }
 
+// tmpfs = [...] (systemd-nspawn's --tmpfs): mode 0755, nosuid and nodev as
+// nspawn mounts them; before /etc's files and the bind mounts, so that those
+// can go inside one. The host's read-only root cannot grow a directory.
+void setup_tmpfs(int root, const rootfs_spec& spec) {
+    for (const auto& path : spec.tmpfs) {
+        sys::unique_fd dir;
+        try {
+            dir = spec.host_root ? inside::find(root, path) : inside::make(root, path, kind::directory);
+        } catch (const std::system_error&) {
+        }
+        if (!dir || !inside::is_directory(dir.get())) {
+            throw moat::error("tmpfs " + path + ": no such directory inside the container root" +
+                              (spec.host_root ? " (the host's root is read-only: choose an existing directory)" : ""));
+        }
+        inside::mount_on(dir.get(), path, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+    }
+}
+
 // Written into the container's private /run and bind-mounted over /etc/*,
 // so the host's files are never modified.
+// /run/moat/hosts stays writable (by the container's root only, mode 0644):
+// moat rewrites it in place as the container's network gains and loses
+// members (hosts_file.hpp).
 void setup_etc(int root, const rootfs_spec& spec) {
-    if (spec.dns.empty()) {
-        return;
+    std::vector<std::pair<std::string, std::string>> files;
+    if (!spec.dns.empty()) {
+        std::string resolv = "# written by moat\n";
+        for (const auto& ns : spec.dns) {
+            resolv += "nameserver " + ns + "\n";
+        }
+        files.emplace_back("resolv.conf", resolv);
     }
-    std::string resolv = "# written by moat\n";
-    for (const auto& ns : spec.dns) {
-        resolv += "nameserver " + ns + "\n";
+    if (!spec.hosts.empty()) {
+        files.emplace_back("hosts", spec.hosts);
     }
-    std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    for (const auto& a : spec.local_addresses) {
-        hosts += a + "\t" + spec.hostname + "\n";
-    }
-    const std::pair<std::string, std::string> files[] = {{"resolv.conf", resolv}, {"hosts", hosts}};
     for (const auto& [name, content] : files) {
         std::string own = "/run/moat/" + name;
         write_inside(root, own, content, 0644);
@@ -199,6 +219,7 @@ void setup_rootfs(rootfs_spec& spec) {
     if (spec.host_root) {
         detail::mask_host_secrets(root, spec);
     }
+    setup_tmpfs(root, spec);
     setup_etc(root, spec);
     setup_binds(root, spec);
     copy_secrets(root, spec);

@@ -65,11 +65,11 @@ struct rootfs_spec {
     std::vector<std::string> nodes;  // where each node of the store goes, by index
     std::vector<bind_spec> binds;
     std::vector<secret_spec> secrets;
+    std::vector<std::string> tmpfs;  // tmpfs = [...]: an empty tmpfs on each (made in a directory root)
     std::vector<std::string> masks;  // further host paths to hide (key files, tunnel configs)
     std::string state_dir;           // moat's, hidden when the root shows it
     std::vector<std::string> dns;    // non-empty: own /etc/resolv.conf
-    std::string hostname;            // for /etc/hosts when dns is set
-    std::vector<std::string> local_addresses;  // for /etc/hosts
+    std::string hosts;               // non-empty: own /etc/hosts (hosts_file.hpp)
 };
 
 // Builds the root and pivots into it. Throws with context on failure.

@@ -6,6 +6,7 @@
 #include "converge/host.hpp"
 #include "converge/routing.hpp"
 
+#include "container/hosts_file.hpp"
 #include "container/runtime.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
@@ -278,6 +279,17 @@ std::vector<plan::network_plan> networks_for(const state::store& store, const st
 
 }  // namespace detail
 
+// Names on networks (container/hosts_file.hpp): every running container's
+// /etc/hosts lists the members its network has now.
+static void sync_hosts(const state::store& store, stopwatch& sw) {
+    std::vector<std::string> notes;
+    container::sync_hosts(store, notes);
+    for (const auto& n : notes) {
+        warn(n);
+    }
+    sw.step("names on networks: /etc/hosts updated");
+}
+
 bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
     bool committed = commit_firewall(store, firewall_spec(running), force);
     sync_sysctls(store, running);
@@ -329,6 +341,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
         roll_back(store, pend, attempted, d.keep);
         throw;
     }
+    sync_hosts(store, sw);
     return rep;
 }
 
@@ -390,6 +403,7 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
         store.remove(r.name);
         rep.actions.push_back({r.name, "removed"});
     }
+    sync_hosts(store, sw);
     return rep;
 }
 

@@ -136,6 +136,7 @@ container_plan plan_container(const config::container& c) {
     // container's own, writable as with `systemd-nspawn -D`.
     p.root_read_only = !c.root || *c.root == "/";
     p.ephemeral = c.ephemeral;
+    p.tmpfs = c.tmpfs;
     p.log_size = c.log_size;
     p.log_files = c.log_files;
     for (const auto& m : c.bind_mounts) {
@@ -238,6 +239,9 @@ nlohmann::json to_json(const container_plan& p) {
         }
         j["accessible_from"] = from;
     }
+    if (!p.tmpfs.empty()) {
+        j["tmpfs"] = p.tmpfs;
+    }
     if (p.log_size != container_plan{}.log_size || p.log_files != container_plan{}.log_files) {
         j["log_size"] = p.log_size;
         j["log_files"] = p.log_files;
@@ -284,6 +288,7 @@ container_plan plan_from_json(const nlohmann::json& j) {
     p.root = j.at("root");
     p.root_read_only = j.at("root_read_only");
     p.ephemeral = j.at("ephemeral");
+    p.tmpfs = j.value("tmpfs", std::vector<std::string>{});
     for (const auto& m : j.at("mounts")) {
         p.mounts.push_back({m.at("host_path"), m.at("mount_point"), m.at("read_only")});
     }

@@ -130,6 +130,7 @@ struct container_plan {
     std::string root = "/";
     bool root_read_only = true;
     bool ephemeral = false;
+    std::vector<std::string> tmpfs;  // tmpfs: paths that get an empty tmpfs of their own
     std::vector<mount_plan> mounts;
     std::vector<secret_plan> secrets;
     std::vector<service_plan> services;  // in start order (`after` resolved)

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <regex>
 #include <set>
 #include <string>
@@ -276,15 +278,26 @@ TEST(Exec, TerminalModeSizeSettingsAndLogin) {
     // moat login: a login shell on the container's pty, in its HOME; the
     // caller's environment (its HOME, a BASH_ENV to run) does not come along.
     t.output.clear();
-    std::vector<std::string> login = {"env", "HOME=/home/op", "BASH_ENV=/home/op/.evil", "FOO=leak"};
+    // The operator's dotfiles (a HOME with a .bashrc and .profile that say
+    // so) are not run, and the host's /root is not the container's.
+    std::string home = l.dir() + "/op-home";
+    ASSERT_EQ(::mkdir(home.c_str(), 0755), 0);
+    for (const char* rc : {"/.bashrc", "/.profile", "/.bash_profile"}) {
+        l.write("op-home" + std::string(rc), "echo HOST-DOTFILE-RAN\n");
+    }
+    std::vector<std::string> login = {"env", "HOME=" + home, "BASH_ENV=" + home + "/.bashrc", "ENV=" + home + "/.bashrc",
+                                      "FOO=leak"};
     for (const auto& a : moat_argv(l, {"login", "c"})) {
         login.push_back(a);
     }
     pid_t pid = start_on(t, login);
-    t.type("tty; echo \"HOME=$HOME PWD=$PWD FOO=${FOO:-unset} BASH_ENV=${BASH_ENV:-unset}\"; exit 4\r");
+    t.type("tty; echo \"HOME=$HOME PWD=$PWD FOO=${FOO:-unset} BASH_ENV=${BASH_ENV:-unset}\"; "
+           "echo ROOT-HAS-$(ls -A /root | wc -l)-FILES; exit 4\r");
     EXPECT_EQ(wait_reading(t, pid), 4);
     EXPECT_TRUE(std::regex_search(t.output, std::regex("/dev/pts/[0-9]+\r\n"))) << t.output;
     EXPECT_NE(t.output.find("HOME=/root PWD=/root FOO=unset BASH_ENV=unset"), std::string::npos) << t.output;
+    EXPECT_EQ(t.output.find("HOST-DOTFILE-RAN"), std::string::npos) << t.output;
+    EXPECT_NE(t.output.find("ROOT-HAS-0-FILES"), std::string::npos) << t.output;
     EXPECT_TRUE(same_modes(before, t.modes()));
 }
 

@@ -32,6 +32,7 @@ moat_test(network_test root
     ${CMAKE_CURRENT_LIST_DIR}/network_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/network_egress_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/network_forward_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/network_names_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(network_test moat)
 # The VPN lab fixture (vpn_lab.hpp) proven with real clients, without moat.

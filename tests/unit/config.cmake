@@ -10,4 +10,5 @@ moat_test(config_test unit
     ${CMAKE_CURRENT_LIST_DIR}/config_addresses_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/config_confined_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/config_port_forwarding_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/config_nixos_test.cpp
   LIBS moat_config GTest::gmock)

@@ -92,7 +92,9 @@ TEST(config_json, nesting_depth_is_limited) {
 TEST(config_json, columns_count_code_points_like_toml) {
     // "é" is two bytes but one column, in both readers.
     auto j = load_errors("{\"containers\": {\"c\": {\"description\": \"é\", \"root\": 1}}}", format::json);
-    EXPECT_EQ(brief(j.at(0)), "1:23: unknown key 'description' in container 'c' (hint: valid keys are autoStart, privateNetwork, hostAddress, localAddress, hostAddress6, localAddress6, hostBridge, egress, dns, accessibleFrom, forwardPorts, bindMounts, root, privateUsers, enableTun, additionalCapabilities, allowedDevices, ephemeral, logSize, logFiles, firewall, services, check)");
+    EXPECT_EQ(brief(j.at(0)), "1:23: unknown key 'description' in container 'c' (hint: valid keys are autoStart, privateNetwork, hostAddress, localAddress, hostAddress6, localAddress6, hostBridge, egress, dns, accessibleFrom, forwardPorts, bindMounts, root, privateUsers, enableTun, additionalCapabilities, allowedDevices, ephemeral, logSize, logFiles, firewall, services, check, tmpfs, networkNamespace, extraFlags, "
+              "interfaces, macvlans, extraVeths, localMacAddress, timeoutStartSec, restartIfChanged, copyResolvConf, "
+              "config, path, flake, nixpkgs, specialArgs)");
     EXPECT_EQ(brief(j.at(1)), "1:51: root: expected a string, got an integer");
     auto t = load_errors("containers.c = { root = \"/é\", ephemeral = 1 }\n");
     EXPECT_EQ(brief(t.at(0)), "1:43: ephemeral: expected true or false, got an integer");
