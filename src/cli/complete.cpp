@@ -214,7 +214,7 @@ completion complete_value(const line_state& st, const CLI::Option* o) {
     if (name == "egress") {
         completion c = words_of({"none", "nat"});
         for (const auto& t : tunnel_names(st.state_dir)) {
-            c.items.emplace_back("vpn:" + t, "confined to the running tunnel " + t);
+            c.items.emplace_back("vpn:" + t, "egress through tunnel " + t);
         }
         return c;
     }

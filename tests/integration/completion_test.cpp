@@ -5,6 +5,9 @@
 // name of a state directory where `moat up` ran in a lab namespace, its
 // services, and the configuration files for `up -f`.
 #include "lab.hpp"
+#include "../unit/complete_state.hpp"
+
+#include "sys/fs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -151,6 +154,27 @@ TEST_F(Completion, BashContainerAndServiceNamesOfARealStateDir) {
     // Another state directory has other containers (here: none).
     EXPECT_EQ(sorted_lines(bash("moat exec ", {"moat", "exec", ""}, "MOAT_STATE_DIR=" + l->dir() + "/none").out),
               lines{});
+}
+
+// Tunnel names need a VPN lab to be real; the `_tunnels` record is written
+// as `up` writes it. bash splits "vpn:w" into "vpn" ":" "w" (COMP_WORDBREAKS):
+// the reply replaces what follows the ':'.
+TEST_F(Completion, BashTunnelNamesAfterTheColon) {
+    std::string d = l->dir() + "/vpn-state";
+    moat::state::store st(d);
+    auto lock = st.lock();
+    st.save(moat::test::record(moat::plan::tunnels_container, moat::test::tunnels_host({"vpn0", "work"})));
+    lock.reset();
+    std::string env = "MOAT_STATE_DIR=" + d;
+    EXPECT_EQ(sorted_lines(bash("moat run --egress ", {"moat", "run", "--egress", ""}, env).out),
+              (lines{"nat", "none", "vpn:vpn0", "vpn:work"}));
+    EXPECT_EQ(sorted_lines(bash("moat run --egress vpn:", {"moat", "run", "--egress", "vpn", ":"}, env).out),
+              (lines{"vpn0", "work"}));
+    EXPECT_EQ(sorted_lines(bash("moat run --egress vpn:w", {"moat", "run", "--egress", "vpn", ":", "w"}, env).out),
+              lines{"work"});
+    EXPECT_EQ(sorted_lines(bash("moat run --egress=vpn:v", {"moat", "run", "--egress", "=", "vpn", ":", "v"}, env).out),
+              lines{"vpn0"});
+    moat::sys::remove_tree(d);
 }
 
 TEST_F(Completion, BashConfigurationFilesForUpF) {

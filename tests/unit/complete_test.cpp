@@ -3,10 +3,10 @@
 // and flags as the CLI defines them, values of flags, container, service
 // and tunnel names; a missing or damaged state directory gives no names, no
 // error output and exit 0; a held state lock does not make it wait.
+#include "complete_state.hpp"
+
 #include "../integration/lab.hpp"
 
-#include "plan/plan.hpp"
-#include "plan/tunnel.hpp"
 #include "state/store.hpp"
 #include "sys/fs.hpp"
 
@@ -55,41 +55,7 @@ answer complete(const std::vector<std::string>& words, const std::string& env = 
 }
 
 using words = std::vector<std::string>;
-
-state::container_record record(const std::string& name, const plan::container_plan& p) {
-    state::container_record r;
-    r.name = name;
-    r.init = {1234, 99};
-    r.cgroup = "/sys/fs/cgroup/moat/0123456789ab/" + name;
-    r.host_if = p.host_if;
-    r.spec = plan::to_json(p);
-    return r;
-}
-
-plan::container_plan container(const std::string& name, const std::vector<std::string>& services) {
-    plan::container_plan p;
-    p.name = p.hostname = name;
-    p.host_if = plan::host_link_name(name);
-    for (const auto& s : services) {
-        p.services.push_back({s, {"/bin/sleep", "1000"}, {}, "no", {}});
-    }
-    return p;
-}
-
-// `_tunnels` as `up` records it: one runner service per tunnel.
-plan::container_plan tunnels_host(const std::vector<std::string>& names) {
-    plan::container_plan p;
-    p.name = p.hostname = plan::tunnels_container;
-    p.tunnel_host = true;
-    for (const auto& n : names) {
-        plan::tunnel_plan t;
-        t.name = n;
-        t.type = "wireguard";
-        t.device = "tn-" + n;
-        p.services.push_back({"tunnel-" + n, {"/usr/bin/moat", "__tunnel", plan::to_json(t).dump()}, {}, "always", {}});
-    }
-    return p;
-}
+using test::record, test::container, test::tunnels_host;
 
 class Complete : public ::testing::Test {
 protected:
