@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 namespace moat::cli {
 
@@ -83,8 +84,11 @@ namespace {
 // The containers a configuration file declares; none when it does not load.
 std::vector<std::string> declared_names(const std::string& file) {
     std::vector<std::string> out;
-    if (file.empty() || file == "-") {
-        return out;  // stdin cannot be read twice
+    // Regular files only: stdin ("-") cannot be read twice, and a TAB must
+    // not hang on a FIFO.
+    std::error_code ec;
+    if (file.empty() || file == "-" || !std::filesystem::is_regular_file(file, ec)) {
+        return out;
     }
     try {
         for (const auto& c : config::load_file(file).containers) {

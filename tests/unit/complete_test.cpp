@@ -11,6 +11,7 @@
 #include "sys/fs.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -139,6 +140,11 @@ TEST_F(Complete, UpAndPlanOfferTheFilesContainers) {
     EXPECT_EQ(complete({flag(), "up", "-f", _tmp + "/m.toml", ""}).words, (words{"alpha", "beta"}));
     EXPECT_EQ(complete({flag(), "plan", "--file=" + _tmp + "/m.toml", "b"}).words, words{"beta"});
     EXPECT_TRUE(complete({flag(), "up", "-f", _tmp + "/missing.toml", ""}).words.empty());
+    // A FIFO is not read (the TAB would hang): nothing, at once.
+    ASSERT_EQ(::mkfifo((_tmp + "/fifo.toml").c_str(), 0600), 0);
+    auto fifo = complete({flag(), "up", "-f", _tmp + "/fifo.toml", ""});
+    EXPECT_EQ(fifo.code, 0) << fifo.err;
+    EXPECT_TRUE(fifo.words.empty());
 }
 
 TEST_F(Complete, DamagedOrMissingStateGivesNothingQuietly) {
