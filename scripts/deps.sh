@@ -10,7 +10,7 @@ build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11
 run="iproute2 netcat-openbsd procps"
 test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped openvpn
   wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3
-  miniupnpd-nftables natpmpc man-db groff-base"
+  miniupnpd-nftables natpmpc man-db groff-base zsh fish"
 # bench/network.sh: CNI's reference plugins (portmap and ipMasq drive the
 # iptables binaries; Debian's default is iptables-nft) and its python3 driver.
 # bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).

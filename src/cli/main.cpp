@@ -2,6 +2,7 @@
 // exceptions to exit codes (0 ok, 1 runtime failure, 2 bad usage/config).
 #include "cli/commands.hpp"
 #include "cli/suggest.hpp"
+#include "cli/complete.hpp"
 #include "config/names.hpp"
 #include "pipe/pipe.hpp"
 #include "plan/pipes.hpp"
@@ -146,6 +147,11 @@ int dispatch(int argc, char** argv) {
     app.add_subcommand("pipe", "spiped-compatible encrypted pipe (spiped's flags)")->allow_extras();
     app.add_subcommand("spipe", "one spiped connection on stdin/stdout (spipe's flags)")->allow_extras();
 
+    // Hidden: the shells' completion asks about the definition above
+    // (cli/complete.hpp); the words it completes follow "--".
+    if (argc == 2 && std::strcmp(argv[1], "__complete") == 0) {
+        return cmd_complete(app, command, g.state_dir);
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
