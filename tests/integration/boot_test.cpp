@@ -131,6 +131,7 @@ public:
     }
     // Waits for the main process; its exit code, or -1 on timeout.
     int wait_exit(std::chrono::seconds limit) {
+        if (_exited) return WIFEXITED(_status) ? WEXITSTATUS(_status) : 128 + WTERMSIG(_status);
         for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;) {
             int st = 0;
             if (::waitpid(_pid, &st, WNOHANG) == _pid) {
@@ -141,13 +142,21 @@ public:
         }
         return -1;
     }
-    // Datagrams until one contains `what` (returned), or "" after `limit`.
+    // Datagrams until one contains `what` (returned), or "" after `limit`
+    // or once the main process exited with nothing more queued.
     std::string await(const std::string& what, std::chrono::seconds limit) {
         for (auto end = std::chrono::steady_clock::now() + limit;;) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
             if (left.count() <= 0) return "";
             pollfd p{_socket, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            if (::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 200))) <= 0) {
+                if (_pid > 0 && ::waitpid(_pid, &_status, WNOHANG) == _pid) {
+                    _pid = -1;
+                    _exited = true;
+                }
+                if (_exited) return "";
+                continue;
+            }
             char buf[4096];
             ssize_t n = ::recv(_socket, buf, sizeof buf, 0);
             if (n <= 0) continue;
@@ -188,6 +197,8 @@ private:
     std::string _cgroup, _socket_path, _received;
     int _socket = -1;
     pid_t _pid = -1;
+    int _status = 0;
+    bool _exited = false;  // reaped by await(): the status is in _status
 };
 
 nlohmann::json container(lab& l, const std::string& name) {
