@@ -112,8 +112,13 @@ public:
             ::waitpid(_pid, nullptr, 0);
         }
         ::close(_socket);
-        stop_post();  // as systemd would, then its cgroup goes
-        sh("rmdir " + _cgroup + "/supervisor " + _cgroup + "/moat " + _cgroup + " 2>/dev/null");
+        // As systemd stops a unit (KillMode=mixed once the main process is
+        // gone): SIGKILL to all of its cgroup (cgroup.kill takes the whole
+        // subtree), ExecStopPost=, then the cgroup tree goes. Whatever a
+        // failed test left in the unit's cgroup goes with it.
+        sh("echo 1 > " + _cgroup + "/cgroup.kill; sleep 0.2");
+        stop_post();
+        sh("find " + _cgroup + " -depth -type d -exec rmdir {} + 2>/dev/null");
     }
 
     const unit_lines& unit() const { return _unit; }
