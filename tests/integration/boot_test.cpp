@@ -273,6 +273,13 @@ TEST(Boot, UnitStartsSupervisesAndStopsCleanly) {
     ASSERT_GT(again, 0) << u.log();
     EXPECT_NE(u.log().find("svc"), std::string::npos) << u.log();
     made.pids.push_back(again);
+    // Back-off: killed again at once, it comes back no sooner than 1 s later.
+    auto killed = std::chrono::steady_clock::now();
+    ASSERT_EQ(::kill(again, SIGKILL), 0);
+    int third = await_new_init(l, "svc", again, std::chrono::seconds(20));
+    ASSERT_GT(third, 0) << u.log();
+    EXPECT_GE(std::chrono::steady_clock::now() - killed, std::chrono::milliseconds(900)) << u.log();
+    made.pids.push_back(third);
 
     // SIGTERM: STOPPING=1, everything down, exit 0; ExecStopPost finds nothing.
     ASSERT_EQ(::kill(u.pid(), SIGTERM), 0);
