@@ -5,6 +5,7 @@
 #include "plan/plan.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
+#include "sys/notify.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,16 @@ namespace {
 
 std::string key(const check::finding& f) { return f.container + "/" + f.check; }
 
+// Under a service manager (sys/notify.hpp): READY=1 once the first round
+// is done, and WATCHDOG=1 after every round in which all checks passed, so a
+// unit's WatchdogSec= (longer than --watch's period plus a round) restarts
+// or alerts when checks keep failing or a round hangs. STATUS= says which.
+void tell_manager(bool first, bool all_ok, std::size_t failed, std::size_t total) {
+    std::string status = all_ok ? "STATUS=all " + std::to_string(total) + " checks passed"
+                                : "STATUS=" + std::to_string(failed) + " of " + std::to_string(total) + " checks failing";
+    sys::notify((first ? "READY=1\n" : "") + status + (all_ok ? "\nWATCHDOG=1" : ""));
+}
+
 // `--watch`: the checks again every `seconds`; a line per change of state,
 // and the recorded [check] onFailure command, once per run in which
 // something newly failed (with MOAT_CHECK_FAILED naming what).
@@ -31,7 +42,9 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
     for (bool first = true;; first = false) {
         auto findings = check::run(store, {names, std::chrono::milliseconds(1500)});
         std::string newly_failed;
+        std::size_t failed = 0;
         for (const auto& f : findings) {
+            failed += f.ok ? 0 : 1;
             auto it = last.find(key(f));
             if (it == last.end() ? (!f.ok || first) : it->second != f.ok) {
                 std::printf("%s %s %s: %s\n", f.ok ? "\u2713" : "\u2717", f.container.empty() ? "(host)" : f.container.c_str(), f.check.c_str(), f.evidence.c_str());
@@ -58,6 +71,7 @@ int watch(const state::store& store, const std::vector<std::string>& names, int 
             std::printf("onFailure: %s (exit %d)\n", cmd.c_str(), WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
         }
         std::fflush(stdout);  // a log file is read while we run
+        tell_manager(first, failed == 0, failed, findings.size());
         std::this_thread::sleep_for(std::chrono::seconds(seconds));
     }
 }

@@ -22,6 +22,9 @@ struct up_args {
 };
 
 int cmd_up(const globals& g, const up_args& a);
+// `up --foreground`: up, report readiness to a service manager, restart dead
+// containers with back-off, and `down -f` on SIGTERM (cmd_up_foreground.cpp).
+int cmd_up_foreground(const globals& g, const up_args& a);
 int cmd_down(const globals& g, const up_args& a);
 int cmd_plan(const globals& g, const up_args& a);
 int cmd_status(const globals& g, bool json);

@@ -8,6 +8,7 @@
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
 #include "sys/error.hpp"
+#include "sys/title.hpp"
 #include "tunnel/tunnel.hpp"
 
 #include <CLI/CLI.hpp>
@@ -91,6 +92,10 @@ int dispatch(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber);
     bool no_wait = false;
     up->add_flag("--no-wait", no_wait, "do not wait for tunnels (same as --wait 0)")->excludes(wait_opt);
+    bool foreground = false;
+    up->add_flag("--foreground", foreground,
+                 "stay: restart containers that stop (with back-off), tell a service manager READY=1 "
+                 "($NOTIFY_SOCKET), and on SIGTERM/SIGINT take down what FILE brought up");
     auto* down = app.add_subcommand("down", "stop and remove what moat created; no residue");
     down->add_option("-f,--file", ua.file, "configuration file (limits `down` to its containers)");
     down->add_flag("-q,--quiet", g.quiet, "print nothing but errors");
@@ -176,7 +181,7 @@ int dispatch(int argc, char** argv) {
         if (no_wait) {
             ua.wait_seconds = 0;
         }
-        return cmd_up(g, ua);
+        return foreground ? cmd_up_foreground(g, ua) : cmd_up(g, ua);
     }
     if (*down) {
         ua.file_given = down->count("--file") > 0;
@@ -225,6 +230,7 @@ std::string basename_of(const char* path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    moat::sys::remember_arguments(argc, argv);  // the containers' inits retitle themselves (sys/title.hpp)
     try {
         std::string self = basename_of(argv[0]);
         // Invoked through a symlink named spiped or spipe: be that program.

@@ -7,6 +7,7 @@
 #include "container/trees.hpp"
 #include "container/users.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/cgroup_layout.hpp"
 #include "sandbox/device_filter.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
@@ -148,7 +149,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     rec.uid_base = uid_base_for(store, plan);
     auto mount = sandbox::cgroup_mount();
     if (mount) {
-        rec.cgroup = *mount + "/moat/" + store.instance_id() + "/" + plan.name;
+        rec.cgroup = sandbox::instance_cgroup(*mount, store.instance_id()) + "/" + plan.name;
     }
     // Intent: cgroup and veth names are on disk before they exist; the
     // container's directory appears with its record in it.
@@ -177,6 +178,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     so.new_network = plan.private_network;
     so.new_users = rec.uid_base.has_value();
     so.cgroup_fd = cg_fd.get();
+    so.name = plan.name.c_str();
     if (opts.run_mode && !opts.terminal) {
         so.stdio = opts.command_stdio;
     }

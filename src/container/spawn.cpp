@@ -2,6 +2,7 @@
 
 #include "container/init_main.hpp"
 #include "sys/error.hpp"
+#include "sys/title.hpp"
 
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -25,6 +26,8 @@ namespace {
     // so the container's /dev/tty (the host's device node) never opens the
     // caller's terminal.
     ::setsid();
+    const char* title[] = {"moat-init", o.name ? o.name : "", nullptr};
+    sys::set_title("moat-init", title);
     for (int fd = 0; fd < 3; ++fd) {
         if (::dup2(o.stdio[fd] >= 0 ? o.stdio[fd] : devnull, fd) < 0) {
             ::_exit(127);

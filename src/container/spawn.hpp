@@ -42,6 +42,9 @@ struct spawn_options {
     // The init's stdin/stdout/stderr: /dev/null, or these three descriptors
     // (`moat run` in pipe mode: the relay's pipes, never the caller's own).
     std::array<int, 3> stdio{-1, -1, -1};
+    // What `ps` shows for the init (sys/title.hpp): "moat-init <container>"
+    // rather than a copy of the command line that forked it.
+    const char* name = nullptr;
 };
 
 struct spawned {

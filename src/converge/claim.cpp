@@ -1,6 +1,7 @@
 #include "converge/claim.hpp"
 
 #include "sandbox/cgroup.hpp"
+#include "sandbox/cgroup_layout.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
@@ -75,10 +76,12 @@ std::set<std::string> unrecorded_containers(const state::store& store) {
         recorded.insert(d.name);
     }
     std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(*mount + "/moat/" + store.instance_id(), ec)) {
-        auto name = e.path().filename().string();
-        if (e.is_directory() && !recorded.count(name)) {
-            out.insert(name);
+    for (const auto& top : sandbox::instance_cgroups(*mount, store.instance_id())) {
+        for (const auto& e : std::filesystem::directory_iterator(top, ec)) {
+            auto name = e.path().filename().string();
+            if (e.is_directory() && !recorded.count(name)) {
+                out.insert(name);
+            }
         }
     }
     return out;

@@ -9,6 +9,7 @@
 #include "plan/network.hpp"
 #include "plan/plan.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/cgroup_layout.hpp"
 #include "sys/fs.hpp"
 
 #include <cstdio>
@@ -26,7 +27,14 @@ state::container_record implied_record(const state::store& store, const state::d
     r.cgroup = d.cgroup;
     if (r.cgroup.empty()) {
         if (auto mount = sandbox::cgroup_mount()) {
+            // Where it is, in the default place or below a delegated cgroup.
             r.cgroup = *mount + "/moat/" + store.instance_id() + "/" + d.name;
+            for (const auto& top : sandbox::instance_cgroups(*mount, store.instance_id())) {
+                if (sys::path_exists(top + "/" + d.name)) {
+                    r.cgroup = top + "/" + d.name;
+                    break;
+                }
+            }
         }
     }
     // Internal containers (`_tunnels`, `_pipes`) have no veth of their own.

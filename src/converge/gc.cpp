@@ -10,6 +10,7 @@
 #include "netlink/sysctl.hpp"
 #include "plan/plan.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/cgroup_layout.hpp"
 #include "sys/error.hpp"
 
 #include <sys/socket.h>
@@ -50,18 +51,14 @@ void remove_cgroup_tree(const std::filesystem::path& dir) {
     }
 }
 
-void kill_cgroups(gc_report& rep, const std::string& instance) {
-    auto mount = sandbox::cgroup_mount();
-    if (!mount) {
-        return;
-    }
-    std::filesystem::path top = *mount + "/moat/" + instance;
+void kill_cgroups_in(gc_report& rep, const std::string& mount, const std::filesystem::path& top) {
+    std::string top_rel = top.string().substr(mount.size() + 1);
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(top, ec)) {
         if (!e.is_directory()) {
             continue;
         }
-        std::string rel = "moat/" + instance + "/" + e.path().filename().string();
+        std::string rel = top_rel + "/" + e.path().filename().string();
         step(rep, "cgroup " + rel, [&] {
             // cgroup.kill takes the whole subtree; then its directories go, deepest first.
             auto cg = sandbox::cgroup::create(e.path().string());
@@ -73,7 +70,22 @@ void kill_cgroups(gc_report& rep, const std::string& instance) {
         });
     }
     if (std::filesystem::exists(top, ec) && ::rmdir(top.c_str()) == 0) {
-        rep.removed.push_back("cgroup moat/" + instance);
+        rep.removed.push_back("cgroup " + top_rel);
+    }
+    if (top.parent_path() != std::filesystem::path(mount + "/moat")) {
+        ::rmdir(top.parent_path().c_str());  // a delegated base's moat/, unless shared
+    }
+}
+
+// Every moat/<instance> of the tree: the default one and those below a
+// cgroup delegated to a `moat up --foreground` (sandbox/cgroup_layout.hpp).
+void kill_cgroups(gc_report& rep, const std::string& instance) {
+    auto mount = sandbox::cgroup_mount();
+    if (!mount) {
+        return;
+    }
+    for (const auto& top : sandbox::instance_cgroups(*mount, instance)) {
+        kill_cgroups_in(rep, *mount, top);
     }
     ::rmdir((*mount + "/moat").c_str());  // fails while another instance has containers
 }

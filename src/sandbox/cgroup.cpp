@@ -151,8 +151,11 @@ void cgroup::remove() const {
     }
     // Parents are shared by the instance's other containers: EBUSY (it has
     // other children) ends the walk, ENOENT (a concurrent remove) does not.
-    for (auto pos = _relative.rfind('/'); pos != std::string::npos && pos > 0;
-         pos = _relative.rfind('/', pos - 1)) {
+    // Only moat's two levels, moat/<instance>: above them may be a cgroup
+    // delegated to moat (cgroup_layout.hpp), which its manager removes.
+    int levels = 0;
+    for (auto pos = _relative.rfind('/'); pos != std::string::npos && pos > 0 && levels < 2;
+         pos = _relative.rfind('/', pos - 1), ++levels) {
         std::string dir = _mount + "/" + _relative.substr(0, pos);
         if (::rmdir(dir.c_str()) < 0) {
             if (errno == EBUSY || errno == ENOTEMPTY) {

@@ -8,8 +8,9 @@
 // killing the PID namespace's init, which takes the namespace with it.
 //  * Paths are relative to that mount ("moat/<instance>/<container>"); an
 //    absolute path inside the mount is accepted too. Every component of the
-//    relative path belongs to moat: remove() deletes the leaf and then each
-//    parent that has become empty, and tolerates EBUSY/ENOENT on parents
+//    relative path below the mount's root or a delegated base (cgroup_layout.hpp)
+//    belongs to moat: remove() deletes the leaf and then moat/<instance> and
+//    moat when they have become empty, and tolerates EBUSY/ENOENT on parents
 //    that other containers still use or that a racing `down` removed.
 //  * kill_all() writes "1" to cgroup.kill (Linux 5.14), which SIGKILLs every
 //    member atomically — no race with a fork in progress. Older kernels get

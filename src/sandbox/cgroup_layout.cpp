@@ -1,0 +1,94 @@
+#include "sandbox/cgroup_layout.hpp"
+
+#include "sandbox/cgroup.hpp"
+#include "sys/error.hpp"
+#include "sys/fs.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
+namespace moat::sandbox {
+
+namespace {
+
+std::string base;  // below the mount, "" or "/system.slice/moat@x.service"
+
+// A unit's cgroup is system.slice/moat@x.service (2), a user manager's
+// user.slice/user-1000.slice/user@1000.service/app.slice/moat@x.service (5).
+constexpr int search_depth = 6;
+
+void search(const std::filesystem::path& dir, const std::string& instance, int depth,
+            std::vector<std::string>& out) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (!e.is_directory(ec) || e.is_symlink(ec)) {
+            continue;
+        }
+        if (e.path().filename() == "moat") {
+            if (std::filesystem::is_directory(e.path() / instance, ec)) {
+                out.push_back((e.path() / instance).string());
+            }
+            continue;  // containers' own cgroups below
+        }
+        if (depth > 1) {
+            search(e.path(), instance, depth - 1, out);
+        }
+    }
+}
+
+}  // namespace
+
+std::string instance_cgroup(const std::string& mount, const std::string& instance) {
+    return mount + base + "/moat/" + instance;
+}
+
+std::string unified_path_from(const std::string& text) {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("0::", 0) == 0) {
+            return line.substr(3);
+        }
+    }
+    return "/";
+}
+
+bool use_delegated_cgroup() {
+    auto mount = cgroup_mount();
+    if (!mount) {
+        return false;
+    }
+    std::string own = unified_path_from(sys::read_file("/proc/self/cgroup"));
+    // " (deleted)" would follow a removed cgroup; a path with ".." cannot be ours.
+    if (own.empty() || own == "/" || own[0] != '/' || own.find("/..") != std::string::npos ||
+        own.find(' ') != std::string::npos) {
+        return false;
+    }
+    try {
+        auto leaf = cgroup::create(*mount + own + "/supervisor");
+        leaf->attach(::getpid());
+    } catch (...) {
+        add_context("moving moat into a leaf of its delegated cgroup " + *mount + own);
+    }
+    base = own;
+    return true;
+}
+
+std::vector<std::string> instance_cgroups(const std::string& mount, const std::string& instance) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    std::string usual = mount + "/moat/" + instance;
+    if (std::filesystem::is_directory(usual, ec)) {
+        out.push_back(usual);
+    }
+    for (const auto& e : std::filesystem::directory_iterator(mount, ec)) {
+        if (e.is_directory(ec) && !e.is_symlink(ec) && e.path().filename() != "moat") {
+            search(e.path(), instance, search_depth - 1, out);
+        }
+    }
+    return out;
+}
+
+}  // namespace moat::sandbox
