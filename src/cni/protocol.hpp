@@ -38,6 +38,8 @@ enum class code : int {
     try_again_later = 11,
     not_available = 50,
     limited_connectivity = 51,
+    // moat's own (100+): the subnet has no free address left.
+    no_address = 100,
     internal = 999,
 };
 

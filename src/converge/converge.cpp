@@ -21,7 +21,6 @@
 
 namespace moat::converge {
 
-using detail::networks_for;
 using detail::roll_back;
 using detail::stop_container;
 
@@ -256,6 +255,8 @@ void stop_container(const state::container_record& rec, std::chrono::millisecond
     }
 }
 
+}  // namespace detail
+
 std::vector<plan::network_plan> networks_for(const state::store& store, const std::vector<plan::container_plan>& running,
                                              const std::vector<plan::network_plan>& planned) {
     std::map<std::string, plan::network_plan> out;
@@ -275,8 +276,6 @@ std::vector<plan::network_plan> networks_for(const state::store& store, const st
     }
     return v;
 }
-
-}  // namespace detail
 
 bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
     bool committed = commit_firewall(store, firewall_spec(running), force);
