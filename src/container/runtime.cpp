@@ -306,6 +306,20 @@ void await_ready(state::store& store, pending& p) {
     store.save(rec);
 }
 
+std::string netns_path(const state::container_record& record) {
+    if (record.origin == "cni" && record.cni.is_object()) {
+        return record.cni.value("netns", "");
+    }
+    return "/proc/" + std::to_string(record.init.pid) + "/ns/net";
+}
+
+std::string inner_ifname(const state::container_record& record) {
+    if (record.origin == "cni" && record.cni.is_object()) {
+        return record.cni.value("ifname", "eth0");
+    }
+    return "eth0";
+}
+
 bool running(const state::container_record& record) {
     // A CNI attachment has no init: the engine owns its processes, and it
     // is up from the moment its ADD completed until its DEL.

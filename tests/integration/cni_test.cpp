@@ -183,3 +183,39 @@ TEST(Cni, ProtocolErrorsAreTheSpecsObjects) {
 
 }  // namespace
 }  // namespace moat::test
+
+namespace moat::test {
+namespace {
+
+TEST(Cni, MoatsOwnCommandsSeeThePod) {
+    cni_lab c;
+    auto before = snapshot(c.l);
+    auto ns = c.l.add_ns("p");
+    auto a = c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    auto st = c.l.moat("status --json");
+    auto j = nlohmann::json::parse(st.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << st.out << st.err;
+    ASSERT_EQ(j["containers"].size(), 1u);
+    auto name = j["containers"][0]["name"].get<std::string>();
+    EXPECT_EQ(j["containers"][0]["origin"], "cni");
+    EXPECT_EQ(j["containers"][0]["state"], "running");
+    // `moat check` checks the pod where it is: its namespace, its interface.
+    auto ok = c.l.moat("check " + name);
+    EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("attachment"), std::string::npos) << ok.out;
+    c.l.in("ip addr flush dev eth0", ns);
+    auto bad = c.l.moat("check " + name);
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.out.find("missing on eth0"), std::string::npos) << bad.out;
+    auto ex = c.l.moat("exec " + name + " -- true");
+    EXPECT_NE(ex.code, 0);
+    EXPECT_NE(ex.err.find("CNI attachment"), std::string::npos) << ex.err;
+    // `moat down` removes it like any container: nothing left.
+    EXPECT_EQ(c.l.moat("down").code, 0);
+    EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);  // the engine's DEL after that is fine
+}
+
+}  // namespace
+}  // namespace moat::test
