@@ -2,6 +2,7 @@
 // resolver, its probes and — for egress "none" and "vpn" — marked probes
 // that a capture on the host's other interfaces must never see.
 #include "check/active.hpp"
+#include "container/runtime.hpp"
 
 #include "converge/host.hpp"
 #include "netlink/netlink.hpp"
@@ -177,7 +178,7 @@ private:
 
     void ask(subject& s) {
         try {
-            container_net net(s.record.init.pid);
+            container_net net(container::netns_path(s.record));
             if (asks_dns(s)) {
                 s.dns = ask_resolver(net, s.resolvers, s.targets, s.v4, s.v6, s.port, _opts.timeout);
             } else if (_cap) {
@@ -192,7 +193,7 @@ private:
 
     std::vector<egress_outcome> probe(subject& s, const std::map<std::string, std::vector<sys::ip_address>>& resolved) {
         try {
-            return probe_in(container_net(s.record.init.pid), s, resolved);
+            return probe_in(container_net(container::netns_path(s.record)), s, resolved);
         } catch (const std::exception& e) {
             egress_outcome r;
             r.target = s.plan.probes.front();

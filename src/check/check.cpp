@@ -133,7 +133,10 @@ subject make_subject(state::container_record r, std::vector<finding>* out) {
             (pair == &s.plan.v4 ? s.v4 : s.v6) = true;
         }
     }
-    detail::guarded(s.plan.name, "resolv.conf", *out, [&] { s.resolvers = detail::nameservers(s.record.init.pid); });
+    // A CNI attachment's resolv.conf is its engine's, out of moat's sight.
+    if (s.record.origin != "cni") {
+        detail::guarded(s.plan.name, "resolv.conf", *out, [&] { s.resolvers = detail::nameservers(s.record.init.pid); });
+    }
     return s;
 }
 
@@ -155,7 +158,7 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
         detail::guarded(s.plan.name, "host access", out, [&] {
             auto e = converge::firewall_spec({s.plan}).endpoints.at(0);
             auto link = nl.link_index(e.link());
-            detail::host_access_subject h{s.plan.name, s.record.init.pid, link.value_or(-1), std::nullopt, std::nullopt,
+            detail::host_access_subject h{s.plan.name, container::netns_path(s.record), link.value_or(-1), std::nullopt, std::nullopt,
                                           firewall::allowed_host_ports(e, "tcp"), firewall::allowed_host_ports(e, "udp")};
             if (s.plan.v4) {
                 h.gateway4 = s.plan.v4->host.address;

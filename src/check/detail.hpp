@@ -47,7 +47,7 @@ sockaddr_storage to_sockaddr(const sys::ip_address& a, std::uint16_t port, sockl
 // the namespace it was made in, wherever it is used afterwards.
 class container_net {
 public:
-    explicit container_net(pid_t pid);  // throws if the namespace is gone
+    explicit container_net(const std::string& netns_path);  // throws if the namespace is gone
     // Bound to `port` (0: any); SO_REUSEADDR so the marked ports can be reused at once.
     sys::unique_fd socket(int family, int type, int protocol, std::uint16_t port = 0) const;
 

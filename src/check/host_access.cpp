@@ -131,8 +131,8 @@ bool settle(attempt& a, short revents) {
     return n < 0 && errno != EAGAIN;  // an ICMP error: no answer will come
 }
 
-void probe_all(pid_t pid, std::vector<target>& targets, std::chrono::milliseconds timeout) {
-    container_net net(pid);
+void probe_all(const std::string& netns, std::vector<target>& targets, std::chrono::milliseconds timeout) {
+    container_net net(netns);
     std::mt19937 rng{std::random_device{}()};
     std::vector<attempt> running;
     for (auto& t : targets) {
@@ -210,7 +210,7 @@ void host_access_checks(const std::vector<host_access_subject>& subjects, const 
             std::size_t skipped = 0;
             auto targets = targets_for(s, sockets, host_addresses, skipped);
             try {
-                probe_all(s.pid, targets, timeout);
+                probe_all(s.netns, targets, timeout);
             } catch (const std::exception& e) {
                 return finding{s.name, "host access", false, std::string("cannot probe from inside: ") + e.what(), ""};
             }

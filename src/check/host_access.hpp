@@ -36,7 +36,7 @@ constexpr std::size_t max_probes = 48;
 // What one container may be probed for.
 struct host_access_subject {
     std::string name;
-    pid_t pid = 0;
+    std::string netns;                            // its network namespace, as a path
     int link_ifindex = 0;                         // its veth or bridge on the host
     std::optional<sys::ip_address> gateway4, gateway6;  // the host's address on that link
     std::vector<std::uint16_t> allowed_tcp, allowed_udp;  // as the firewall opens them

@@ -130,7 +130,7 @@ std::vector<sys::ip_address> nameservers(pid_t pid) {
     return out;
 }
 
-container_net::container_net(pid_t pid) : _ns(netlink::open_netns("/proc/" + std::to_string(pid) + "/ns/net")) {}
+container_net::container_net(const std::string& netns_path) : _ns(netlink::open_netns(netns_path)) {}
 
 sys::unique_fd container_net::socket(int family, int type, int protocol, std::uint16_t port) const {
     sys::unique_fd fd;

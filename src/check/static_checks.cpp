@@ -2,6 +2,8 @@
 #include "check/detail.hpp"
 
 #include "container/runtime.hpp"
+
+#include <unistd.h>
 #include "converge/host.hpp"
 #include "converge/routing.hpp"
 #include "netlink/netlink.hpp"
@@ -46,27 +48,28 @@ void links(netlink::socket& nl, const plan::container_plan& p, std::vector<findi
 }
 
 void inside(const state::container_record& r, const plan::container_plan& p, std::vector<finding>& out) {
-    std::string ns_path = "/proc/" + std::to_string(r.init.pid) + "/ns/net";
+    std::string ns_path = container::netns_path(r);
+    const std::string ifname = container::inner_ifname(r);
     sys::unique_fd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns) {
         out.push_back({p.name, "address", false, "cannot open " + ns_path, ""});
         return;
     }
     auto nl = netlink::socket::open_in(ns.get());
-    if (!nl.link("eth0")) {
+    if (!nl.link(ifname)) {
         // Deleting the host's end of a veth deletes the container's too.
-        out.push_back({p.name, "address", false, "eth0 missing inside the container",
+        out.push_back({p.name, "address", false, ifname + " missing inside the container",
                        "recreate it: `moat down " + p.name + "` and `moat up`"});
         return;
     }
-    auto addrs = nl.addresses("eth0");
+    auto addrs = nl.addresses(ifname);
     for (const auto* pair : {&p.v4, &p.v6}) {
         if (!*pair) {
             continue;
         }
         auto want = (*pair)->local.address;
         bool ok = std::any_of(addrs.begin(), addrs.end(), [&](const auto& a) { return a.local.address == want; });
-        out.push_back({p.name, "address", ok, want.str() + (ok ? " on eth0" : " missing on eth0"),
+        out.push_back({p.name, "address", ok, want.str() + (ok ? " on " + ifname : " missing on " + ifname),
                        ok ? "" : "recreate it: `moat down " + p.name + "` and `moat up`"});
     }
     auto routes = nl.routes(netlink::table_main);
@@ -226,12 +229,24 @@ void static_checks(const state::store& store, const state::container_record& r, 
                    const std::optional<std::string>& table, const std::map<std::string, bool>& route_localnet,
                    std::vector<finding>& out) {
     bool alive = container::running(r);
-    if (!alive) {
-        out.push_back(dead_init(r));
-        return;
+    if (r.origin == "cni") {
+        // No init of moat's: the engine owns the pod's processes.
+        alive = alive && ::access(container::netns_path(r).c_str(), F_OK) == 0;
+        out.push_back({p.name, "attachment", alive,
+                       "CNI " + r.cni.value("container_id", "") + "/" + container::inner_ifname(r) + " in " +
+                           container::netns_path(r) + (alive ? "" : ": namespace gone"),
+                       alive ? "" : "the engine's DEL (or `moat down " + p.name + "`) removes it"});
+        if (!alive) {
+            return;
+        }
+    } else {
+        if (!alive) {
+            out.push_back(dead_init(r));
+            return;
+        }
+        out.push_back({p.name, "init", true, "pid " + std::to_string(r.init.pid) + " alive", ""});
+        guarded(p.name, "services", out, [&] { services(store, p, out); });
     }
-    out.push_back({p.name, "init", true, "pid " + std::to_string(r.init.pid) + " alive", ""});
-    guarded(p.name, "services", out, [&] { services(store, p, out); });
     if (p.host_if.empty()) {
         return;
     }

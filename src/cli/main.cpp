@@ -1,8 +1,9 @@
 // moat's command line: global options, verb dispatch and the mapping from
 // exceptions to exit codes (0 ok, 1 runtime failure, 2 bad usage/config).
 #include "cli/commands.hpp"
-#include "cli/suggest.hpp"
 #include "cli/complete.hpp"
+#include "cli/suggest.hpp"
+#include "cni/plugin.hpp"
 #include "config/names.hpp"
 #include "pipe/pipe.hpp"
 #include "plan/pipes.hpp"
@@ -232,6 +233,11 @@ std::string basename_of(const char* path) {
 int main(int argc, char** argv) {
     moat::sys::remember_arguments(argc, argv);  // the containers' inits retitle themselves (sys/title.hpp)
     try {
+        // Executed by a CNI runtime (libcni sets CNI_COMMAND, passes no
+        // arguments): be the plugin (cni/plugin.hpp).
+        if (argc == 1 && std::getenv("CNI_COMMAND") != nullptr) {
+            return moat::cni::run_plugin();
+        }
         std::string self = basename_of(argv[0]);
         // Invoked through a symlink named spiped or spipe: be that program.
         if (self == "spiped") {

@@ -211,6 +211,11 @@ void wait_pidfd(int pidfd) {
 // alive after pidfd_open; and the user namespace read through /proc/PID was
 // its own only if it is still alive after that.
 sys::unique_fd open_init(const state::container_record& rec, bool& other_user_ns) {
+    if (rec.origin == "cni") {
+        throw moat::error("container " + rec.name + " is a CNI attachment (" + rec.cni.value("container_id", "") +
+                          " on network " + rec.cni.value("network", "") +
+                          "): its processes are its engine's; use the engine's exec");
+    }
     sys::unique_fd init(static_cast<int>(::syscall(SYS_pidfd_open, rec.init.pid, 0)));
     if (!init || !sys::process_alive(rec.init)) {
         throw moat::error("container " + rec.name + " is not running");

@@ -108,7 +108,8 @@ void sync_hosts(const state::store& store, std::vector<std::string>& notes) {
         }
     }
     for (const auto& self : all) {
-        if (!has_own_hosts(self.plan)) {
+        // A CNI attachment's /etc/hosts is its engine's.
+        if (self.rec.origin == "cni" || !has_own_hosts(self.plan)) {
             continue;
         }
         std::vector<const plan::container_plan*> members;

@@ -15,29 +15,29 @@ namespace moat::container {
 
 namespace {
 
-void add_pair(netlink::socket& host, netlink::socket& inner, const std::string& host_if,
+void add_pair(netlink::socket& host, netlink::socket& inner, const std::string& host_if, const std::string& inner_if,
               const plan::address_pair& ap) {
     if (ap.point_to_point && ap.host.address.is_v4()) {
         // nixos-container style: /32 on each end with the other as peer;
         // the kernel installs the host route to the peer.
         host.add_address(host_if, ap.host, ap.local.address);
-        inner.add_address("eth0", ap.local, ap.host.address);
+        inner.add_address(inner_if, ap.local, ap.host.address);
     } else if (ap.point_to_point) {
         // libnl 3.7 cannot set an IPv6 peer: /128 on each end plus an
         // explicit host route to the other end, as nixos-container does.
         host.add_address(host_if, ap.host);
-        inner.add_address("eth0", ap.local);
+        inner.add_address(inner_if, ap.local);
         netlink::route to_local;
         to_local.destination = ap.local;
         to_local.dev = host_if;
         host.add_route(to_local);
         netlink::route to_host;
         to_host.destination = ap.host;
-        to_host.dev = "eth0";
+        to_host.dev = inner_if;
         inner.add_route(to_host);
     } else {
         host.add_address(host_if, ap.host);
-        inner.add_address("eth0", ap.local);
+        inner.add_address(inner_if, ap.local);
     }
 }
 
@@ -59,6 +59,47 @@ netlink::mac_address eth0_mac(const plan::container_plan& plan) {
         mac[i] = static_cast<std::uint8_t>(h >> (8 * i));
     }
     return mac;
+}
+
+void wire_veth_with(netlink::socket& inner, const plan::container_plan& plan, int netns_fd,
+                    const std::string& inner_if, const std::string& instance) {
+    if (plan.host_if.empty()) {
+        return;
+    }
+    auto host = netlink::socket::open();
+    // Up at once: the kernel refuses routes through a link that is down.
+    host.create_veth(plan.host_if, inner_if, {netns_fd, plan.bridge_if, eth0_mac(plan), true});
+    host.set_alias(plan.host_if, netlink::owner_alias(instance, "container " + plan.name));
+    inner.set_up(inner_if);
+    // route_localnet off whatever the host's conf/default says: on, the host
+    // takes the container's frames for 127.0.0.0/8 (CVE-2020-8558). converge
+    // turns it on for the link only while a forward from 127.0.0.1 needs it.
+    netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/route_localnet", "0");
+    if (!plan.bridge_if.empty()) {
+        // A bridge port: the host's address and forwarding live on the bridge.
+        for (const auto* pair : {&plan.v4, &plan.v6}) {
+            if (*pair) {
+                inner.add_address(inner_if, (*pair)->local);
+            }
+        }
+    } else {
+        for (const auto* pair : {&plan.v4, &plan.v6}) {
+            if (*pair) {
+                add_pair(host, inner, plan.host_if, inner_if, **pair);
+            }
+        }
+        // The veth is the container's router.
+        netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/forwarding", "1");
+    }
+    for (const auto* pair : {&plan.v4, &plan.v6}) {
+        if (*pair) {
+            netlink::route r;
+            r.family = (*pair)->host.address.family;
+            r.gateway = (*pair)->host.address;
+            r.dev = inner_if;
+            inner.add_route(r);
+        }
+    }
 }
 
 }  // namespace
@@ -90,43 +131,12 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
     }
     auto inner = netlink::socket::open_in(ns.get());
     inner.set_up("lo");
-    if (plan.host_if.empty()) {
-        return;
-    }
-    auto host = netlink::socket::open();
-    // Up at once: the kernel refuses routes through a link that is down.
-    host.create_veth(plan.host_if, "eth0", {ns.get(), plan.bridge_if, eth0_mac(plan), true});
-    host.set_alias(plan.host_if, netlink::owner_alias(instance, "container " + plan.name));
-    inner.set_up("eth0");
-    // route_localnet off whatever the host's conf/default says: on, the host
-    // takes the container's frames for 127.0.0.0/8 (CVE-2020-8558). converge
-    // turns it on for the link only while a forward from 127.0.0.1 needs it.
-    netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/route_localnet", "0");
-    if (!plan.bridge_if.empty()) {
-        // A bridge port: the host's address and forwarding live on the bridge.
-        for (const auto* pair : {&plan.v4, &plan.v6}) {
-            if (*pair) {
-                inner.add_address("eth0", (*pair)->local);
-            }
-        }
-    } else {
-        for (const auto* pair : {&plan.v4, &plan.v6}) {
-            if (*pair) {
-                add_pair(host, inner, plan.host_if, **pair);
-            }
-        }
-        // The veth is the container's router.
-        netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/forwarding", "1");
-    }
-    for (const auto* pair : {&plan.v4, &plan.v6}) {
-        if (*pair) {
-            netlink::route r;
-            r.family = (*pair)->host.address.family;
-            r.gateway = (*pair)->host.address;
-            r.dev = "eth0";
-            inner.add_route(r);
-        }
-    }
+    wire_veth_with(inner, plan, ns.get(), "eth0", instance);
+}
+
+void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance) {
+    auto inner = netlink::socket::open_in(netns_fd);
+    wire_veth_with(inner, plan, netns_fd, inner_if, instance);
 }
 
 void unwire_network(const std::string& host_if, const std::string& instance) {

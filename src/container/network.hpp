@@ -18,6 +18,11 @@ namespace moat::container {
 // host end is marked as `instance`'s (netlink/owner.hpp).
 void wire_network(const plan::container_plan& plan, pid_t pid, const std::string& instance);
 
+// The veth part of that for a namespace someone else made (a CNI
+// attachment's): the peer is named `inner_if` there. The caller has set
+// up its loopback, or decided not to.
+void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance);
+
 // Throws when the host end of the plan's veth exists and is not
 // `instance`'s (another instance's, the host's own); deletes a stale one of
 // `instance`'s. Called before anything of the container is recorded or made.

@@ -121,6 +121,9 @@ sys::unique_fd open_directory(const std::string& path) {
 }  // namespace
 
 std::string instance_of(const state::container_record& rec) {
+    if (rec.origin == "cni" && rec.cni.is_object()) {
+        return rec.cni.value("instance", "");  // a pod has no cgroup of moat's
+    }
     // prepare() names the cgroup <mount>/moat/<instance id>/<name>.
     auto tail = "/" + rec.name;
     auto at = rec.cgroup.rfind("/moat/");
@@ -305,7 +308,28 @@ void await_ready(state::store& store, pending& p) {
     store.save(rec);
 }
 
-bool running(const state::container_record& record) { return sys::process_alive(record.init); }
+std::string netns_path(const state::container_record& record) {
+    if (record.origin == "cni" && record.cni.is_object()) {
+        return record.cni.value("netns", "");
+    }
+    return "/proc/" + std::to_string(record.init.pid) + "/ns/net";
+}
+
+std::string inner_ifname(const state::container_record& record) {
+    if (record.origin == "cni" && record.cni.is_object()) {
+        return record.cni.value("ifname", "eth0");
+    }
+    return "eth0";
+}
+
+bool running(const state::container_record& record) {
+    // A CNI attachment has no init: the engine owns its processes, and it
+    // is up from the moment its ADD completed until its DEL.
+    if (record.origin == "cni") {
+        return record.status == "running";
+    }
+    return sys::process_alive(record.init);
+}
 
 void request_stop(const state::container_record& rec) {
     if (sys::process_alive(rec.init)) {

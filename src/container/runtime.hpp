@@ -58,8 +58,13 @@ void stop(const state::container_record& record, std::chrono::milliseconds grace
 // Sends the init SIGTERM and returns; stop() then waits for it.
 void request_stop(const state::container_record& record);
 
-// Whether the record's init is alive.
+// Whether the record's init is alive (a CNI attachment: whether its ADD
+// completed).
 bool running(const state::container_record& record);
+// The container's network namespace as a path (/proc/<init>/ns/net, or a
+// CNI attachment's CNI_NETNS) and the name of its end of the veth there.
+std::string netns_path(const state::container_record& record);
+std::string inner_ifname(const state::container_record& record);
 // The moat instance (state::store::instance_id()) whose record this is, from
 // its cgroup path; "" without one (no cgroup v2).
 std::string instance_of(const state::container_record& record);

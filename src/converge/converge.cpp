@@ -22,7 +22,6 @@
 
 namespace moat::converge {
 
-using detail::networks_for;
 using detail::roll_back;
 using detail::stop_container;
 
@@ -257,6 +256,8 @@ void stop_container(const state::container_record& rec, std::chrono::millisecond
     }
 }
 
+}  // namespace detail
+
 std::vector<plan::network_plan> networks_for(const state::store& store, const std::vector<plan::container_plan>& running,
                                              const std::vector<plan::network_plan>& planned) {
     std::map<std::string, plan::network_plan> out;
@@ -276,8 +277,6 @@ std::vector<plan::network_plan> networks_for(const state::store& store, const st
     }
     return v;
 }
-
-}  // namespace detail
 
 // Names on networks (container/hosts_file.hpp): every running container's
 // /etc/hosts lists the members its network has now.

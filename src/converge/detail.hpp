@@ -15,11 +15,6 @@ namespace moat::converge::detail {
 // Stops a container; `_tunnels` takes its runners' tunnel devices with it.
 void stop_container(const state::container_record& rec, std::chrono::milliseconds grace = std::chrono::seconds(8));
 
-// The networks the given containers use: from the new plan where it has
-// them, else as recorded (containers of other files keep theirs).
-std::vector<plan::network_plan> networks_for(const state::store& store, const std::vector<plan::container_plan>& running,
-                                             const std::vector<plan::network_plan>& planned);
-
 // Undoes what `up` started — prepared containers, and those whose
 // prepare() failed half-way (`attempted` names them all) — so a failed `up`
 // leaves the host as it found it apart from containers that were already

@@ -26,6 +26,11 @@ link_info to_info(rtnl_link* l) {
     out.mtu = rtnl_link_get_mtu(l);
     const char* alias = rtnl_link_get_ifalias(l);
     out.alias = alias ? alias : "";
+    if (nl_addr* a = rtnl_link_get_addr(l); a != nullptr && nl_addr_get_len(a) == 6) {
+        mac_address m{};
+        std::memcpy(m.data(), nl_addr_get_binary_addr(a), m.size());
+        out.mac = m;
+    }
     return out;
 }
 

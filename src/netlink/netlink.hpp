@@ -85,6 +85,7 @@ struct link_info {
     int master = 0;    // ifindex of the bridge it is enslaved to, 0 = none
     unsigned mtu = 0;
     std::string alias;  // IFLA_IFALIAS; "" when none
+    std::optional<mac_address> mac;  // IFLA_ADDRESS of an Ethernet-like link
 };
 
 // What delete_link_if_owned() did.

@@ -40,7 +40,7 @@ bool container_name_ok(const std::string& name) {
 }
 
 nlohmann::json to_json(const container_record& r) {
-    return {{"name", r.name},
+    nlohmann::json j = {{"name", r.name},
             {"origin", r.origin},
             {"source", r.source},
             {"config_hash", r.config_hash},
@@ -51,6 +51,10 @@ nlohmann::json to_json(const container_record& r) {
             {"host_if", r.host_if},
             {"uid_base", r.uid_base ? nlohmann::json(*r.uid_base) : nlohmann::json()},
             {"spec", r.spec}};
+    if (!r.cni.is_null()) {
+        j["cni"] = r.cni;
+    }
+    return j;
 }
 
 container_record record_from_json(const nlohmann::json& j) {
@@ -69,6 +73,9 @@ container_record record_from_json(const nlohmann::json& j) {
     }
     if (j.contains("spec")) {
         r.spec = j["spec"];
+    }
+    if (auto it = j.find("cni"); it != j.end() && it->is_object()) {
+        r.cni = *it;
     }
     return r;
 }
@@ -116,8 +123,17 @@ std::optional<std::string> record_problem(const nlohmann::json& j, const std::st
             return std::string("its ") + key + " is not a string";
         }
     }
-    if (j.value("origin", "file") != "file" && j.value("origin", "file") != "run") {
-        return "its origin is neither \"file\" nor \"run\"";
+    std::string origin = j.value("origin", "file");
+    if (origin != "file" && origin != "run" && origin != "cni") {
+        return "its origin is none of \"file\", \"run\" and \"cni\"";
+    }
+    if (origin == "cni") {
+        const auto& c = j.contains("cni") ? j["cni"] : nlohmann::json();
+        for (const char* key : {"network", "container_id", "ifname", "netns", "instance"}) {
+            if (!c.is_object() || !c.contains(key) || !c[key].is_string()) {
+                return std::string("it is a CNI attachment's but does not say its ") + key;
+            }
+        }
     }
     if (!cgroup_ok(j["cgroup"], name)) {
         return "its cgroup " + j["cgroup"].get<std::string>() + " is not moat's cgroup for " + name;

@@ -60,7 +60,7 @@ namespace moat::state {
 
 struct container_record {
     std::string name;
-    std::string origin = "file";   // "file" (from a config file) or "run" (moat run)
+    std::string origin = "file";   // "file" (from a config file), "run" (moat run) or "cni" (a CNI attachment)
     std::string source;            // config file path for origin "file"
     std::string config_hash;       // of the container's definition, for convergence
     std::string status = "starting";  // starting | running | exited
@@ -71,6 +71,10 @@ struct container_record {
     // unset without one. Chosen by `up` for privateUsers = "pick".
     std::optional<std::uint32_t> uid_base;
     nlohmann::json spec;           // the resolved definition: addresses, egress, firewall, services
+    // Origin "cni": the attachment (cni/plugin.hpp) — network, container_id,
+    // ifname, netns, and the moat instance whose mark its veth carries (a
+    // pod has no cgroup of moat's to name it). Null otherwise.
+    nlohmann::json cni;
 };
 
 // A container directory whose record cannot be used.

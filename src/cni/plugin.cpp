@@ -1,0 +1,304 @@
+#include "cni/plugin.hpp"
+
+#include "cni/netconf.hpp"
+#include "cni/pod.hpp"
+#include "cni/protocol.hpp"
+#include "container/network.hpp"
+#include "container/runtime.hpp"
+#include "converge/converge.hpp"
+#include "converge/host.hpp"
+#include "firewall/firewall.hpp"
+#include "netlink/netlink.hpp"
+#include "state/store.hpp"
+#include "sys/error.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+namespace moat::cni {
+namespace {
+
+using nlohmann::json;
+
+std::string mac_text(const std::optional<netlink::mac_address>& m) {
+    if (!m) {
+        return "";
+    }
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", (*m)[0], (*m)[1], (*m)[2], (*m)[3], (*m)[4],
+                  (*m)[5]);
+    return buf;
+}
+
+// The plans of every container that runs now, `except` one.
+std::vector<plan::container_plan> running_plans(const state::store& st, const std::string& except) {
+    std::vector<plan::container_plan> out;
+    for (const auto& rec : st.containers()) {
+        if (rec.name != except && container::running(rec)) {
+            out.push_back(plan::plan_from_json(rec.spec));
+        }
+    }
+    return out;
+}
+
+sys::unique_fd open_netns(const std::string& path) {
+    sys::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        throw error(code::unknown_container, "cannot open CNI_NETNS " + path, sys::errno_error("open").what());
+    }
+    // Never wire "the container's" end into the namespace the plugin runs in
+    // (the host's): a runtime bug must not rename or address host links.
+    struct stat mine {}, theirs {};
+    if (::stat("/proc/self/ns/net", &mine) == 0 && ::fstat(fd.get(), &theirs) == 0 && mine.st_ino == theirs.st_ino &&
+        mine.st_dev == theirs.st_dev) {
+        throw error(code::invalid_environment, "CNI_NETNS is the plugin's own network namespace", path);
+    }
+    return fd;
+}
+
+// A network already recorded under this name must have the same subnet:
+// moving it would renumber every pod on it.
+void check_network_unchanged(const state::store& st, const netconf& nc) {
+    auto host = st.host();
+    auto it = host.networks.find(nc.moat_network);
+    if (it == host.networks.end()) {
+        return;
+    }
+    auto recorded = plan::network_from_json(it->second);
+    auto wanted = network_plan_of(nc);
+    if (recorded.gateway != wanted.gateway) {
+        throw error(code::invalid_config, "network " + nc.network + " has pods on " +
+                                              recorded.gateway.network().str() + "; its subnet cannot change to " +
+                                              nc.subnet.str() + " while they run");
+    }
+}
+
+std::set<sys::ip_address> addresses_on(const std::vector<plan::container_plan>& running, const std::string& network) {
+    std::set<sys::ip_address> out;
+    for (const auto& p : running) {
+        if (p.network == network && p.v4) {
+            out.insert(p.v4->local.address);
+        }
+    }
+    return out;
+}
+
+void add_result(result& r, const request& req, const plan::container_plan& p, const netconf& nc) {
+    auto host = netlink::socket::open();
+    auto host_link = host.link(p.host_if);
+    sys::unique_fd ns = open_netns(req.netns);
+    auto inner = netlink::socket::open_in(ns.get()).link(req.ifname);
+    int index = static_cast<int>(r.interfaces.size());
+    r.interfaces.push_back({p.host_if, mac_text(host_link ? host_link->mac : std::nullopt), "", 0, json::object()});
+    r.interfaces.push_back({req.ifname, mac_text(inner ? inner->mac : std::nullopt), req.netns,
+                            inner ? inner->mtu : 0, json::object()});
+    r.ips.push_back({p.v4->local.str(), p.v4->host.address.str(), index + 1});
+    r.routes.push_back({"0.0.0.0/0", p.v4->host.address.str(), json::object()});
+    r.dns.nameservers = nc.nameservers;
+    r.dns.search = nc.search;
+}
+
+// Takes down what a record names, tolerating all of it being gone.
+void remove_pod(state::store& st, const state::container_record& rec) {
+    if (!rec.host_if.empty()) {
+        container::unwire_network(rec.host_if, container::instance_of(rec));
+    }
+    st.remove(rec.name);
+    auto running = running_plans(st, rec.name);
+    converge::sync_firewall(st, running);
+    converge::sync_networks(st, converge::networks_for(st, running, {}));
+}
+
+json attachment_of(const request& r, const state::store& st) {
+    return {{"network", r.network}, {"container_id", r.container_id}, {"ifname", r.ifname}, {"netns", r.netns},
+            {"instance", st.instance_id()}};
+}
+
+result add(const request& r, const netconf& nc) {
+    if (nc.egress == "vpn") {
+        throw error(code::unsupported_field, "unsupported field \"egress\": \"vpn:" + nc.tunnel +
+                                                 "\" (VPN egress in CNI mode is not in this version; use \"none\" or \"nat\")");
+    }
+    state::store st(nc.state_dir);
+    auto lock = st.lock();
+    std::string name = pod_name(r.network, r.container_id, r.ifname);
+    sys::unique_fd ns = open_netns(r.netns);
+    if (netlink::socket::open_in(ns.get()).link(r.ifname)) {
+        throw error(code::invalid_config, "interface " + r.ifname + " already exists in " + r.netns);
+    }
+    if (auto old = st.load(name)) {
+        remove_pod(st, *old);  // a failed ADD's leftovers: its interface is gone (checked above)
+    }
+    check_network_unchanged(st, nc);
+    auto running = running_plans(st, name);
+    auto address = pod_address(nc, name, addresses_on(running, nc.moat_network));
+    auto p = pod_plan(nc, name, address, converge::default_uplink(), "");
+    state::container_record rec;
+    rec.name = name;
+    rec.origin = "cni";
+    rec.source = r.network;
+    rec.config_hash = plan::hash(p);
+    rec.host_if = p.host_if;
+    rec.spec = plan::to_json(p);
+    rec.cni = attachment_of(r, st);
+    container::check_link_free(p, st.instance_id());
+    st.save(rec);  // before anything is made: a kill -9 from here on leaves a record `down` can follow
+    try {
+        auto after = running;
+        after.push_back(p);
+        converge::sync_networks(st, converge::networks_for(st, after, {network_plan_of(nc)}));
+        container::wire_veth(p, ns.get(), r.ifname, st.instance_id());
+        rec.status = "running";
+        converge::sync_firewall(st, after, true);
+        st.save(rec);
+    } catch (...) {
+        try {
+            remove_pod(st, rec);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "moat: undoing the failed ADD: %s\n", e.what());
+        }
+        throw;
+    }
+    result out = r.prev_result.value_or(result{});
+    add_result(out, r, p, nc);
+    return out;
+}
+
+void del(const request& r, const netconf& nc) {
+    state::store st(nc.state_dir);
+    if (!st.exists()) {
+        return;
+    }
+    auto lock = st.lock_existing();
+    if (!lock.held()) {
+        return;
+    }
+    std::string name = pod_name(r.network, r.container_id, r.ifname);
+    if (auto rec = st.load(name)) {
+        remove_pod(st, *rec);
+    }
+    st.remove_if_empty();
+}
+
+// What the spec asks CHECK to verify of what this plugin made.
+void check(const request& r, const netconf& nc) {
+    state::store st(nc.state_dir);
+    std::string name = pod_name(r.network, r.container_id, r.ifname);
+    auto rec = st.exists() ? st.load(name) : std::nullopt;
+    if (!rec || !container::running(*rec)) {
+        throw error(code::unknown_container, "no attachment " + r.container_id + "/" + r.ifname + " on network " +
+                                                 r.network);
+    }
+    auto p = plan::plan_from_json(rec->spec);
+    auto host = netlink::socket::open();
+    auto veth = host.link(p.host_if);
+    auto bridge = host.link_index(p.bridge_if);
+    if (!veth || !bridge || veth->master != *bridge) {
+        throw error(code::internal, "the host end " + p.host_if + " is missing or not a port of " + p.bridge_if);
+    }
+    sys::unique_fd ns = open_netns(r.netns);
+    auto inner = netlink::socket::open_in(ns.get());
+    auto addrs = inner.addresses(r.ifname);
+    bool has = std::any_of(addrs.begin(), addrs.end(), [&](const auto& a) { return a.local == p.v4->local; });
+    if (!has) {
+        throw error(code::internal, p.v4->local.str() + " missing on " + r.ifname + " in " + r.netns);
+    }
+    auto routes = inner.routes(netlink::table_main, AF_INET);
+    bool route = std::any_of(routes.begin(), routes.end(), [&](const auto& rt) {
+        return !rt.destination && rt.gateway && *rt.gateway == p.v4->host.address;
+    });
+    if (!route) {
+        throw error(code::internal, "no default route via " + p.v4->host.address.str() + " in " + r.netns);
+    }
+    auto table = firewall::context().current();
+    if (!table || table->find("chain out_" + p.name + " {") == std::string::npos) {
+        throw error(code::internal, "the firewall has no chains for " + p.name + " (table inet moat)");
+    }
+}
+
+void gc(const request& r, const netconf& nc) {
+    state::store st(nc.state_dir);
+    if (!st.exists()) {
+        return;
+    }
+    auto lock = st.lock_existing();
+    if (!lock.held()) {
+        return;
+    }
+    std::set<std::string> valid;
+    for (const auto& a : r.valid_attachments) {
+        valid.insert(pod_name(r.network, a.container_id, a.ifname));
+    }
+    std::string failures;
+    for (const auto& rec : st.containers()) {
+        if (rec.origin != "cni" || rec.cni.value("network", "") != r.network || valid.count(rec.name)) {
+            continue;
+        }
+        try {
+            remove_pod(st, rec);
+        } catch (const std::exception& e) {
+            failures += (failures.empty() ? "" : "; ") + rec.name + ": " + e.what();
+        }
+    }
+    st.remove_if_empty();
+    if (!failures.empty()) {
+        throw error(code::internal, "GC could not remove every stale attachment", failures);
+    }
+}
+
+void status(const netconf& nc) {
+    state::store st(nc.state_dir);
+    try {
+        st.exists();  // its ownership is checked: a directory others can write is unusable
+        firewall::context().current();
+    } catch (const std::exception& e) {
+        throw error(code::not_available, "moat cannot serve ADD requests", e.what());
+    }
+}
+
+}  // namespace
+
+outcome handle(std::string_view stdin_text) {
+    std::string version = std::string(supported_versions().back());
+    try {
+        auto env = process_environment();
+        auto command = env("CNI_COMMAND");
+        if (command && *command == "VERSION") {
+            return {0, version_answer(stdin_text)};
+        }
+        auto r = parse_request(env, stdin_text);
+        version = r.cni_version;
+        auto nc = parse_netconf(r);
+        switch (r.verb) {
+        case verb::add: return {0, to_json(add(r, nc), r.cni_version).dump() + "\n"};
+        case verb::del: del(r, nc); return {0, ""};
+        case verb::check: check(r, nc); return {0, ""};
+        case verb::gc: gc(r, nc); return {0, ""};
+        case verb::status: status(nc); return {0, ""};
+        case verb::version: break;
+        }
+        return {0, version_answer(stdin_text)};
+    } catch (const error& e) {
+        return {1, error_answer(e, version)};
+    } catch (const std::exception& e) {
+        return {1, error_answer(error(code::internal, e.what()), version)};
+    }
+}
+
+int run_plugin() {
+    std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    auto o = handle(in);
+    std::fwrite(o.out.data(), 1, o.out.size(), stdout);
+    std::fflush(stdout);
+    return o.status;
+}
+
+}  // namespace moat::cni

@@ -1,0 +1,221 @@
+// moat as a CNI plugin, driven exactly as libcni drives a plugin: a clean
+// environment with the CNI_* variables, the request configuration on
+// stdin, the result or error object on stdout and the exit status — run
+// in a lab's host namespace against pod namespaces of the lab (LAB.md).
+#include "network_lab.hpp"
+#include "residue.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace moat::test {
+namespace {
+
+using nlohmann::json;
+
+struct invocation {
+    int code = -1;
+    json out;  // null when stdout was empty
+    std::string raw;
+};
+
+class cni_lab {
+public:
+    cni_lab() : w(l) {}
+
+    std::string conf(const std::string& version, const std::string& egress, const std::string& extra = "") const {
+        return R"({"cniVersion":")" + version + R"(","name":"pods","type":"moat","subnet":"10.89.0.0/24",)" +
+               R"("egress":")" + egress + R"(","stateDir":")" + l.state_dir() + "\"" + extra + "}";
+    }
+
+    // One plugin execution; `netns` "" leaves CNI_NETNS unset.
+    invocation run(const std::string& command, const std::string& config, const std::string& id = "",
+                   const std::string& netns = "", const std::string& ifname = "eth0") {
+        std::string env = "env -i CNI_COMMAND=" + command + " CNI_PATH=/usr/lib/cni";
+        if (!id.empty()) env += " CNI_CONTAINERID=" + id + " CNI_IFNAME=" + ifname;
+        if (!netns.empty()) env += " CNI_NETNS=/run/netns/" + netns;
+        auto r = l.in("printf '%s' " + shq(config) + " | " + env + " " + moat_binary());
+        invocation out{r.code, json(), r.out};
+        if (!r.out.empty()) {
+            out.out = json::parse(r.out, nullptr, false);
+        }
+        return out;
+    }
+
+    lab l;
+    wan w;
+};
+
+std::string body_from(lab& l, const std::string& ns, const std::string& url) {
+    return l.in("curl -s -m 3 " + url + " || true", ns).out;
+}
+
+TEST(Cni, VersionAnswersEverySupportedVersion) {
+    cni_lab c;
+    auto v = c.run("VERSION", R"({"cniVersion":"1.1.0"})");
+    ASSERT_EQ(v.code, 0) << v.raw;
+    EXPECT_EQ(v.out["cniVersion"], "1.1.0");
+    EXPECT_EQ(v.out["supportedVersions"], json({"0.4.0", "1.0.0", "1.1.0"}));
+}
+
+TEST(Cni, NatPodLeavesAsTheUplinkAndNonePodReachesNothing) {
+    cni_lab c;
+    auto nat_ns = c.l.add_ns("pa");
+    auto none_ns = c.l.add_ns("pb");
+    auto a = c.run("ADD", c.conf("1.0.0", "nat"), "podA", nat_ns);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    auto addr = a.out["ips"][0]["address"].get<std::string>();
+    EXPECT_EQ(addr.rfind("10.89.0.", 0), 0u) << addr;
+    EXPECT_EQ(a.out["ips"][0]["gateway"], "10.89.0.1");
+    EXPECT_EQ(a.out["interfaces"][1]["sandbox"], "/run/netns/" + nat_ns);
+    // The web server answers with the source it sees: the uplink's, NAT'ed.
+    EXPECT_EQ(body_from(c.l, nat_ns, "http://" + web4 + "/"), uplink4 + "\n");
+
+    auto b = c.run("ADD", c.conf("1.0.0", "none"), "podB", none_ns);
+    ASSERT_EQ(b.code, 0) << b.raw;
+    EXPECT_EQ(body_from(c.l, none_ns, "http://" + web4 + "/"), "");
+    // Positive control in the same lab and moment: the NAT pod still gets out.
+    EXPECT_EQ(body_from(c.l, nat_ns, "http://" + web4 + "/"), uplink4 + "\n");
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "none"), "podB", none_ns).code, 0);
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "podA", nat_ns).code, 0);
+}
+
+TEST(Cni, ResultShapeFollowsTheRequestVersion) {
+    cni_lab c;
+    auto ns = c.l.add_ns("p");
+    for (const char* v : {"0.4.0", "1.0.0", "1.1.0"}) {
+        auto a = c.run("ADD", c.conf(v, "nat"), "pod", ns);
+        ASSERT_EQ(a.code, 0) << v << ": " << a.raw;
+        EXPECT_EQ(a.out["cniVersion"], v);
+        EXPECT_EQ(a.out["ips"][0].contains("version"), std::string(v) == "0.4.0") << a.raw;
+        ASSERT_EQ(c.run("DEL", c.conf(v, "nat"), "pod", ns).code, 0);
+    }
+}
+
+TEST(Cni, DelIsIdempotentAndLeavesNothing) {
+    cni_lab c;
+    auto before = snapshot(c.l);
+    auto ns = c.l.add_ns("p");
+    ASSERT_EQ(c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
+    ASSERT_NE(c.l.in("ip -o link show").out.find("mb-cni-pods"), std::string::npos);  // control: it made things
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);       // again
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "unknown", ns).code, 0);   // never added
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod").code, 0);           // no CNI_NETNS
+    EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+    EXPECT_EQ(c.l.in("ip -o addr show", ns).out.find("10.89."), std::string::npos);
+}
+
+TEST(Cni, DelAfterThePodsNamespaceIsGone) {
+    cni_lab c;
+    auto before = snapshot(c.l);
+    auto ns = c.l.add_ns("p");
+    ASSERT_EQ(c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
+    sh("ip netns del " + ns);
+    auto d = c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns);
+    EXPECT_EQ(d.code, 0) << d.raw;
+    EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+}
+
+TEST(Cni, AddTwiceIsAnErrorAndChangesNothing) {
+    cni_lab c;
+    auto ns = c.l.add_ns("p");
+    auto first = c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns);
+    ASSERT_EQ(first.code, 0);
+    auto second = c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns);
+    EXPECT_NE(second.code, 0);
+    EXPECT_TRUE(second.out.contains("code") && second.out.contains("msg")) << second.raw;
+    EXPECT_EQ(body_from(c.l, ns, "http://" + web4 + "/"), uplink4 + "\n");  // the first still works
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
+}
+
+TEST(Cni, CheckPassesAfterAddAndFailsWhenTheAddressIsGone) {
+    cni_lab c;
+    auto ns = c.l.add_ns("p");
+    auto a = c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns);
+    ASSERT_EQ(a.code, 0);
+    std::string with_prev = c.conf("1.0.0", "nat", R"(,"prevResult":)" + a.out.dump());
+    auto ok = c.run("CHECK", with_prev, "pod", ns);
+    EXPECT_EQ(ok.code, 0) << ok.raw;
+    c.l.in("ip addr flush dev eth0", ns);
+    auto bad = c.run("CHECK", with_prev, "pod", ns);
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.raw.find("missing on eth0"), std::string::npos) << bad.raw;
+    EXPECT_EQ(c.run("DEL", with_prev, "pod", ns).code, 0);
+    EXPECT_NE(c.run("CHECK", with_prev, "pod", ns).code, 0);  // after DEL there is nothing to check
+}
+
+TEST(Cni, GcRemovesOnlyAttachmentsNotListed) {
+    cni_lab c;
+    auto before = snapshot(c.l);
+    auto keep = c.l.add_ns("k");
+    auto stale = c.l.add_ns("s");
+    ASSERT_EQ(c.run("ADD", c.conf("1.1.0", "nat"), "keep", keep).code, 0);
+    ASSERT_EQ(c.run("ADD", c.conf("1.1.0", "nat"), "stale", stale).code, 0);
+    auto gc = c.run("GC", c.conf("1.1.0", "nat", R"(,"cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}])"));
+    EXPECT_EQ(gc.code, 0) << gc.raw;
+    EXPECT_EQ(body_from(c.l, keep, "http://" + web4 + "/"), uplink4 + "\n");
+    EXPECT_EQ(c.l.in("ip -o link show eth0 2>/dev/null || true", stale).out, "");
+    EXPECT_EQ(c.run("GC", c.conf("1.0.0", "nat")).code, 1);  // GC needs 1.1.0
+    EXPECT_EQ(c.run("DEL", c.conf("1.1.0", "nat"), "keep", keep).code, 0);
+    EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+}
+
+TEST(Cni, ProtocolErrorsAreTheSpecsObjects) {
+    cni_lab c;
+    auto ns = c.l.add_ns("p");
+    auto missing = c.run("ADD", c.conf("1.0.0", "nat"));  // no container id, ifname, netns
+    EXPECT_EQ(missing.code, 1);
+    EXPECT_EQ(missing.out["code"], 4) << missing.raw;
+    auto old = c.run("ADD", c.conf("0.3.1", "nat"), "pod", ns);
+    EXPECT_EQ(old.out["code"], 1) << old.raw;
+    auto typo = c.run("ADD", c.conf("1.0.0", "nat", R"(,"egres":"none")"), "pod", ns);
+    EXPECT_EQ(typo.out["code"], 2) << typo.raw;
+    auto bad = c.run("ADD", c.conf("1.0.0", "sideways"), "pod", ns);
+    EXPECT_EQ(bad.out["code"], 7) << bad.raw;
+    auto status = c.run("STATUS", c.conf("1.1.0", "nat"));
+    EXPECT_EQ(status.code, 0) << status.raw;
+    // None of the refused requests made anything.
+    EXPECT_EQ(c.l.in("ip -o link show eth0 2>/dev/null || true", ns).out, "");
+    EXPECT_EQ(sh("test -e " + c.l.state_dir() + "/containers && ls " + c.l.state_dir() + "/containers || true").out,
+              "");
+}
+
+}  // namespace
+}  // namespace moat::test
+
+namespace moat::test {
+namespace {
+
+TEST(Cni, MoatsOwnCommandsSeeThePod) {
+    cni_lab c;
+    auto before = snapshot(c.l);
+    auto ns = c.l.add_ns("p");
+    auto a = c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    auto st = c.l.moat("status --json");
+    auto j = nlohmann::json::parse(st.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << st.out << st.err;
+    ASSERT_EQ(j["containers"].size(), 1u);
+    auto name = j["containers"][0]["name"].get<std::string>();
+    EXPECT_EQ(j["containers"][0]["origin"], "cni");
+    EXPECT_EQ(j["containers"][0]["state"], "running");
+    // `moat check` checks the pod where it is: its namespace, its interface.
+    auto ok = c.l.moat("check " + name);
+    EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("attachment"), std::string::npos) << ok.out;
+    c.l.in("ip addr flush dev eth0", ns);
+    auto bad = c.l.moat("check " + name);
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.out.find("missing on eth0"), std::string::npos) << bad.out;
+    auto ex = c.l.moat("exec " + name + " -- true");
+    EXPECT_NE(ex.code, 0);
+    EXPECT_NE(ex.err.find("CNI attachment"), std::string::npos) << ex.err;
+    // `moat down` removes it like any container: nothing left.
+    EXPECT_EQ(c.l.moat("down").code, 0);
+    EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);  // the engine's DEL after that is fine
+}
+
+}  // namespace
+}  // namespace moat::test
