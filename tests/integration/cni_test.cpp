@@ -219,3 +219,35 @@ TEST(Cni, MoatsOwnCommandsSeeThePod) {
 
 }  // namespace
 }  // namespace moat::test
+
+namespace moat::test {
+namespace {
+
+// runtimeConfig.portMappings (the portMappings capability, as the reference
+// portmap plugin reads it) becomes a forward of the pod: reachable from
+// the wan on the uplink's address, and gone after DEL.
+TEST(Cni, PortMappingsForwardFromTheUplink) {
+    cni_lab c;
+    auto ns = c.l.add_ns("p");
+    std::string conf = c.conf("1.0.0", "nat",
+                              R"(,"allowedTCPPorts":[8080],"runtimeConfig":{"portMappings":[)"
+                              R"({"hostPort":18080,"containerPort":8080,"protocol":"tcp"}]})");
+    auto a = c.run("ADD", conf, "pod", ns);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    // A web server on the pod's 8080, gone by itself after the test.
+    c.l.in("(timeout 30 python3 -c 'import http.server,socketserver;socketserver.TCPServer((\"\",8080),"
+           "http.server.SimpleHTTPRequestHandler).serve_forever()' >/dev/null 2>&1 &)",
+           ns);
+    bool served = eventually([&] { return !body_from(c.l, ns, "http://127.0.0.1:8080/").empty(); });
+    ASSERT_TRUE(served);
+    // From the wan, through the uplink's address and the host port.
+    EXPECT_TRUE(eventually([&] { return !body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18080/").empty(); },
+                           std::chrono::seconds(5)));
+    // Positive control the other way: a port that is not mapped answers nothing.
+    EXPECT_EQ(body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18081/"), "");
+    ASSERT_EQ(c.run("DEL", conf, "pod", ns).code, 0);
+    EXPECT_EQ(body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18080/"), "");
+}
+
+}  // namespace
+}  // namespace moat::test

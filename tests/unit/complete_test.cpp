@@ -96,7 +96,7 @@ TEST(CompleteCli, SubcommandsAreTheCliDefinitions) {
 
 TEST(CompleteCli, FlagsOfEachSubcommand) {
     EXPECT_EQ(complete({"status", "-"}).words, (words{"--help", "-h", "--json"}));
-    EXPECT_EQ(complete({"up", "--"}).words, (words{"--help", "--file", "--quiet", "--wait", "--no-wait"}));
+    EXPECT_EQ(complete({"up", "--"}).words, (words{"--help", "--file", "--quiet", "--wait", "--no-wait", "--foreground"}));
     EXPECT_EQ(complete({"--st"}).words, words{"--state-dir"});
     EXPECT_EQ(complete({"run", "--p"}).words, words{"--private-users"});
 }
