@@ -43,10 +43,13 @@ dpkg-deb -c "$deb"
 # 2. lintian, warnings included. Its verdict is reported at the end, so that
 # one run also shows whether the package installs and works.
 lint=0
-lintian --fail-on error,warning --no-tag-display-limit "$deb" || lint=1
+lintian --fail-on error,warning --tag-display-limit 0 "$deb" || lint=1
 
 # 3. The throw-away root, in a private mount namespace.
-MOAT_DEB_INNER=1 unshare -m --propagation private sh "$0" "$deb" "$src"
+base="$(mktemp -d /tmp/moat-deb-root.XXXXXX)"
+trap 'rm -rf "$base"' EXIT INT TERM
+MOAT_DEB_INNER=1 unshare -m --propagation private sh "$0" "$deb" "$base"
+rm -rf "$base"
 
 # 4. The host did not change.
 [ "$(sha256sum /var/lib/dpkg/status)" = "$host_status_before" ] || fail "the host's dpkg status file changed"
