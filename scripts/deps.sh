@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs everything moat needs to build (and, with --test, to run its test
-# suite and benchmarks) from Debian 12's own packages. Idempotent.
+# suite and benchmarks) from Debian 12's own packages. Idempotent. The suite
+# also builds the .deb (debhelper, dpkg-dev, fakeroot) and lints it (lintian);
+# debian/control's Build-Depends lists what that build needs.
 set -eu
 build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11-dev pandoc
   libnl-3-dev libnl-route-3-dev libnftables-dev libcap-dev libseccomp-dev libssl-dev"
@@ -10,7 +12,8 @@ build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11
 run="iproute2 netcat-openbsd procps"
 test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped openvpn
   wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3
-  miniupnpd-nftables natpmpc man-db groff-base zsh fish"
+  miniupnpd-nftables natpmpc man-db groff-base zsh fish
+  debhelper dpkg-dev fakeroot lintian ccache"
 # bench/network.sh: CNI's reference plugins (portmap and ipMasq drive the
 # iptables binaries; Debian's default is iptables-nft) and its python3 driver.
 # bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).

@@ -180,7 +180,11 @@ std::set<std::string> stop_recorded(gc_report& rep, state::store& store) {
 
 void forget_records(gc_report& rep, state::store& store) {
     auto host = store.host();
-    for (const auto& [key, original] : host.sysctls) {
+    // Not a structured binding: clang 14 (Debian 12's) cannot capture one in
+    // a lambda (P1091R3 came in clang 16).
+    for (const auto& entry : host.sysctls) {
+        const auto& key = entry.first;
+        const auto& original = entry.second;
         step(rep, "sysctl " + key, [&] {
             netlink::set_sysctl(key, original);
             rep.removed.push_back("sysctl " + key + " restored to " + original);
