@@ -1,7 +1,8 @@
 #!/bin/sh
 # The README's second command (and CI's, through .ci/run): install what the
-# tests need, build moat three ways — normal, ASan+UBSan, libFuzzer (clang) —
-# and run the whole suite with CTest. Networking tests create their own
+# tests need, build moat four ways — Release (g++), ASan+UBSan, libFuzzer
+# (clang), Release with clang — and run the whole suite with CTest (which
+# also builds the .deb and installs it into a throw-away root). Networking tests create their own
 # throw-away namespaces (docs/TESTING.md); nothing touches the host's network.
 set -eu
 cd "$(dirname "$0")/.."
