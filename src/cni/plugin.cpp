@@ -122,6 +122,12 @@ json attachment_of(const request& r, const state::store& st) {
             {"instance", st.instance_id()}};
 }
 
+// DEL and GC are best effort: without a state directory nothing of moat's
+// is there to remove, and they must not create one.
+state::state_lock lock_if_recorded(state::store& st) {
+    return st.exists() ? st.lock_existing() : state::state_lock{};
+}
+
 result add(const request& r, const netconf& nc) {
     if (nc.egress == "vpn") {
         throw error(code::unsupported_field, "unsupported field \"egress\": \"vpn:" + nc.tunnel +
@@ -174,10 +180,7 @@ result add(const request& r, const netconf& nc) {
 
 void del(const request& r, const netconf& nc) {
     state::store st(nc.state_dir);
-    if (!st.exists()) {
-        return;
-    }
-    auto lock = st.lock_existing();
+    auto lock = lock_if_recorded(st);
     if (!lock.held()) {
         return;
     }
@@ -226,10 +229,7 @@ void check(const request& r, const netconf& nc) {
 
 void gc(const request& r, const netconf& nc) {
     state::store st(nc.state_dir);
-    if (!st.exists()) {
-        return;
-    }
-    auto lock = st.lock_existing();
+    auto lock = lock_if_recorded(st);
     if (!lock.held()) {
         return;
     }
