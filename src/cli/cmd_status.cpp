@@ -56,7 +56,13 @@ nlohmann::json container_json(const state::store& store, const state::container_
             {"cgroup", r.cgroup},
             {"origin", r.origin},
             {"source", r.source},
-            {"services", alive ? store.services(r.name) : nlohmann::json::object()}};
+            // A CNI attachment (origin "cni"): whose it is; null otherwise.
+            {"cni", r.origin == "cni" ? nlohmann::json{{"network", r.cni.value("network", "")},
+                                                       {"container_id", r.cni.value("container_id", "")},
+                                                       {"ifname", r.cni.value("ifname", "")},
+                                                       {"netns", r.cni.value("netns", "")}}
+                                      : nlohmann::json()},
+            {"services", alive && r.origin != "cni" ? store.services(r.name) : nlohmann::json::object()}};
 }
 
 std::string egress_text(const nlohmann::json& c) {
@@ -179,8 +185,13 @@ int cmd_status(const globals& g, bool json) {
         for (const auto& [name, s] : c["services"].items()) {
             services += (services.empty() ? "" : ", ") + name + " " + s.value("state", "?");
         }
-        std::printf("%-20s %-9s %-8d %-16s %-*s %s\n", c["name"].get<std::string>().c_str(),
-                    c["state"].get<std::string>().c_str(), c["pid"].get<int>(), addr.c_str(), egress_width,
+        if (!c["cni"].is_null()) {  // the engine's pod: its processes are not moat's
+            services = "cni " + c["cni"]["container_id"].get<std::string>().substr(0, 12) + "/" +
+                       c["cni"]["ifname"].get<std::string>();
+        }
+        int pid = c["pid"].get<int>();
+        std::printf("%-20s %-9s %-8s %-16s %-*s %s\n", c["name"].get<std::string>().c_str(),
+                    c["state"].get<std::string>().c_str(), pid > 0 ? std::to_string(pid).c_str() : "-", addr.c_str(), egress_width,
                     egress_text(c).c_str(), services.empty() ? "-" : services.c_str());
     }
     if (!out["damaged"].empty()) {

@@ -200,6 +200,10 @@ TEST(Cni, MoatsOwnCommandsSeeThePod) {
     auto name = j["containers"][0]["name"].get<std::string>();
     EXPECT_EQ(j["containers"][0]["origin"], "cni");
     EXPECT_EQ(j["containers"][0]["state"], "running");
+    EXPECT_EQ(j["containers"][0]["cni"]["container_id"], "pod");
+    EXPECT_EQ(j["containers"][0]["cni"]["netns"], "/run/netns/" + ns);
+    auto text = c.l.moat("status");
+    EXPECT_NE(text.out.find("cni pod/eth0"), std::string::npos) << text.out;
     // `moat check` checks the pod where it is: its namespace, its interface.
     auto ok = c.l.moat("check " + name);
     EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
