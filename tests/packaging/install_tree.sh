@@ -29,10 +29,12 @@ for name in spiped spipe; do
 done
 
 # 2. --prefix at install time, with the links on: a configure-only tree with
-# the option on (the suite off, nothing compiled) gets the build's binary.
+# the option on (the suite off, nothing compiled) gets the build's binary;
+# nothing else is built there, so the man pages are off (docs_man_install
+# checks theirs).
 links="$stage/build-links"
 cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")"
-cmake -S "$src" -B "$links" -DCMAKE_CXX_COMPILER="$cxx" -DMOAT_TESTS=OFF \
+cmake -S "$src" -B "$links" -DCMAKE_CXX_COMPILER="$cxx" -DMOAT_TESTS=OFF -DMOAT_MAN=OFF \
   -DMOAT_INSTALL_SPIPED_LINKS=ON >/dev/null
 rel="${moat_bin#"$build"/}"
 mkdir -p "$links/$(dirname "$rel")"
