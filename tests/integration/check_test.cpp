@@ -151,10 +151,18 @@ TEST(Check, NoFalseAlarmInRepeatedRuns) {
     ASSERT_TRUE(eventually([&] { return check_json(c.l)["exit"] == 0; }));
     // Meanwhile the host itself keeps talking to the probe's addresses
     // (TCP, UDP, ICMP, both families): that is not the containers' leak.
-    auto chatter = c.l.in("for i in $(seq 3000); do echo x | nc -w1 " + web4 + " 80 >/dev/null; echo x | nc -6 -w1 " +
-                          web6 + " 80 >/dev/null; echo x | nc -u -w0 " + web4 + " 53; ping -c1 -W1 " + web4 +
-                          " >/dev/null; ping -6 -c1 -W1 " + web6 + " >/dev/null; done </dev/null >/dev/null 2>&1 & echo $!");
-    scope_exit stop{[&] { c.l.in("kill " + chatter.out); }};
+    // It runs until stopped (under `timeout`, so never for ever), and is
+    // stopped only while its pid is still that `timeout`: a loop that had
+    // ended would leave a pid the kernel may give to another test's process
+    // (a `moat up` of a test beside this one got this SIGTERM once).
+    const std::string loop = "while :; do echo x | nc -w1 " + web4 + " 80 >/dev/null; echo x | nc -6 -w1 " + web6 +
+                             " 80 >/dev/null; echo x | nc -u -w0 " + web4 + " 53; ping -c1 -W1 " + web4 +
+                             " >/dev/null; ping -6 -c1 -W1 " + web6 + " >/dev/null; done";
+    auto chatter = c.l.in("timeout 600 sh -c " + shq(loop) + " </dev/null >/dev/null 2>&1 & echo $!");
+    const std::string pid = std::to_string(std::atoi(chatter.out.c_str()));
+    scope_exit stop{[&] {
+        c.l.in("[ \"$(cat /proc/" + pid + "/comm 2>/dev/null)\" = timeout ] && kill " + pid + "; true");
+    }};
     for (int i = 0; i < 50; ++i) {
         auto j = check_json(c.l);
         ASSERT_EQ(j["exit"], 0) << "run " << i << ": " << failures(j) << j.dump(2);

@@ -328,7 +328,8 @@ egress = "nat"
     // A failed assertion must not leave `up` stopped with the state lock.
     struct killer {
         std::string pid;
-        ~killer() { sh("kill -KILL " + pid + " 2>/dev/null; true"); }
+        // Only while that pid is still moat: an `up` that ended frees it.
+        ~killer() { sh("[ \"$(cat /proc/" + pid + "/comm 2>/dev/null)\" = moat ] && kill -KILL " + pid + "; true"); }
     } guard{pid};
     auto stopped = [&] { return sh("grep -q '^State:.*T (stopped)' /proc/" + pid + "/status").code == 0; };
     ASSERT_TRUE(eventually(stopped, std::chrono::seconds(20))) << "up never reached the failpoint";
