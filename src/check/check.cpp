@@ -184,6 +184,27 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
 
 }  // namespace
 
+std::vector<finding> static_findings(const state::store& store, const state::container_record& r) {
+    std::vector<finding> out;
+    std::optional<std::string> table;
+    try {
+        table = firewall::context().current();
+    } catch (const std::exception&) {  // the firewall finding says the table is missing
+    }
+    std::vector<plan::container_plan> running;
+    for (const auto& other : store.containers()) {
+        if (container::running(other)) {
+            running.push_back(plan::plan_from_json(other.spec));
+        }
+    }
+    std::map<std::string, bool> localnet;
+    detail::guarded(r.name, "sysctl", out, [&] { localnet = converge::route_localnet(running); });
+    detail::guarded(r.name, "init", out, [&] {
+        detail::static_checks(store, r, plan::plan_from_json(r.spec), table, localnet, out);
+    });
+    return out;
+}
+
 std::vector<finding> run(const state::store& store, const options& opts) {
     std::vector<finding> out;
     std::vector<subject> checked, others;
