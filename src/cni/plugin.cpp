@@ -13,6 +13,7 @@
 #include "netlink/netlink.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
+#include "sys/failpoint.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -166,7 +167,9 @@ result attach(state::store& st, const request& r, const netconf& nc) {
         converge::sync_networks(st, converge::networks_for(st, after, {network_plan_of(nc)}));
         container::wire_veth(p, ns.get(), r.ifname, st.instance_id());
         rec.status = "running";
+        sys::failpoint("cni-before-firewall");
         converge::sync_firewall(st, after, true);
+        container::raise_host_end(p);  // only now can the pod's first frame pass
         st.save(rec);
     } catch (...) {
         try {

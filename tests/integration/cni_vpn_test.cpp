@@ -175,6 +175,48 @@ TEST_P(CniVpn, KillSwitchHoldsFromTheMomentAddReturns) {
     EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
 }
 
+// The engine may run processes in the pod's namespace before ADD: between
+// the link's creation and the firewall's commit (the plugin stopped right
+// there by a failpoint) nothing of the pod's may pass. Control: once the
+// plugin goes on, the same pod exits through the tunnel.
+TEST_P(CniVpn, NothingPassesBeforeTheFirewallKnowsThePod) {
+    const std::string type = GetParam();
+    cni_env c(type);
+    auto& l = c.e.l;
+    auto ns = l.add_ns("p");
+    auto conf = c.conf("vpods", pod_net, "vpn:vpn0", type);
+    auto out_file = l.dir() + "/add.out";
+    auto started = l.in("printf '%s' " + shq(conf) + " | env -i MOAT_FAILPOINT=stop:cni-before-firewall " +
+                        "CNI_COMMAND=ADD CNI_PATH=/usr/lib/cni CNI_CONTAINERID=pod CNI_IFNAME=eth0 CNI_NETNS=/run/netns/" +
+                        ns + " " + moat_binary() + " >" + out_file + " 2>" + out_file + ".err & echo $!");
+    int pid = std::atoi(started.out.c_str());
+    ASSERT_GT(pid, 0) << started.out << started.err;
+    auto state = [&] { return sh("awk '{print $3}' /proc/" + std::to_string(pid) + "/stat 2>/dev/null").out; };
+    ASSERT_TRUE(eventually([&] { return state() == "T\n"; }, std::chrono::seconds(30)))
+        << "the plugin did not reach the failpoint: " << sh("cat " + out_file + ".err").out << kernel_evidence(l);
+    ASSERT_EQ(l.in("ip -o link show eth0", ns).code, 0) << "the pod's link exists at this point";
+
+    const std::string leak = leak_filter(type, {pod_net});
+    capture out(l, c.e.w.uplink()), any(l, "any");
+    auto gen = l.in("timeout 10 /usr/bin/python3 -c " + shq(leak_generator) + " " + web4 + " " + web6 + " " + dns4 +
+                        " " + resolver(type) + " 2 f",
+                    ns);
+    out.stop();
+    any.stop();
+    EXPECT_NE(gen.out.find("moat-leak-probe sent"), npos) << gen.out << gen.err;
+    EXPECT_EQ(out.count(leak), 0) << out.packets(leak) << kernel_evidence(l);
+    EXPECT_EQ(any.count("src net " + pod_net), 0) << any.packets("src net " + pod_net);
+
+    ::kill(pid, SIGCONT);
+    ASSERT_TRUE(eventually([&] { return state().empty(); }, std::chrono::seconds(30)));
+    auto added = json::parse(sh("cat " + out_file).out, nullptr, false);
+    ASSERT_TRUE(added.is_object() && added.contains("ips")) << sh("cat " + out_file).out;
+    EXPECT_TRUE(pod_through_tunnel(l, ns, std::chrono::seconds(30))) << kernel_evidence(l);
+    auto tunnels = tunnels_host(l);
+    EXPECT_EQ(c.run("DEL", conf, "pod", ns).code, 0);
+    EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
+}
+
 // runtimeConfig.portMappings of a confined pod: a forward through the
 // tunnel only (the far end reaches it at the client's tunnel address),
 // never on the uplink; control: a NAT pod's mapping answers on the uplink.
