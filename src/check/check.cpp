@@ -133,9 +133,16 @@ subject make_subject(state::container_record r, std::vector<finding>* out) {
             (pair == &s.plan.v4 ? s.v4 : s.v6) = true;
         }
     }
-    // A CNI attachment's resolv.conf is its engine's, out of moat's sight.
+    // A CNI attachment's resolv.conf is its engine's, out of moat's sight:
+    // the resolvers asked are those ADD's result gave the engine.
     if (s.record.origin != "cni") {
         detail::guarded(s.plan.name, "resolv.conf", *out, [&] { s.resolvers = detail::nameservers(s.record.init.pid); });
+    } else {
+        for (const auto& d : s.plan.dns) {
+            if (auto a = sys::ip_address::parse(d)) {
+                s.resolvers.push_back(*a);
+            }
+        }
     }
     return s;
 }
@@ -246,7 +253,7 @@ std::vector<finding> run(const state::store& store, const options& opts) {
     detail::guarded("", "sysctl", out, [&] { localnet = converge::route_localnet(running); });
     for (const auto& s : checked) {
         detail::guarded(s.plan.name, "init", out, [&] { detail::static_checks(store, s.record, s.plan, table, localnet, out); });
-        if (container::running(s.record) && s.record.name.front() != '_') {
+        if (container::running(s.record) && s.record.name.front() != '_' && s.record.origin != "cni") {
             resolv_conf(s, out);
         }
     }

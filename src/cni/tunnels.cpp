@@ -105,6 +105,11 @@ void confine_pod(state::store& st, const netconf& nc, plan::container_plan& pod)
         throw error(code::invalid_config, "\"moatConfig\": " + std::string(e.what()));
     }
     pod = plans[0];
+    // `moat check` on the node probes the pod as [check] of the file says.
+    if (file.model.check && pod.probes.empty()) {
+        pod.probes = file.model.check->probes;
+        pod.on_failure = file.model.check->on_failure.value_or("");
+    }
     converge::mark_tunnel_owner(plans, st.instance_id());
     converge::up_options opts;
     opts.source = file.path;

@@ -7,6 +7,7 @@
 // by what is left after the last pod's DEL (nothing: the tunnel stops too).
 // Controls: a NAT pod on the same node is seen by the same capture and
 // exits by the uplink.
+#include "check_util.hpp"
 #include "residue.hpp"
 #include "vpn_moat.hpp"
 
@@ -170,6 +171,37 @@ TEST_P(CniVpn, KillSwitchHoldsFromTheMomentAddReturns) {
     EXPECT_TRUE(pod_through_tunnel(l, ns, std::chrono::seconds(60))) << kernel_evidence(l);
     EXPECT_TRUE(eventually([&] { return c.run("CHECK", conf, "pod", ns).code == 0; }, std::chrono::seconds(20)))
         << c.run("CHECK", conf, "pod", ns).raw;
+    auto tunnels = tunnels_host(l);
+    EXPECT_EQ(c.run("DEL", conf, "pod", ns).code, 0);
+    EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
+}
+
+// `moat check` on the node covers a confined pod with moatConfig's [check]
+// probe: healthy, it exits through the VPN server with 0 leaked packets;
+// with the server dead it fails, and still nothing leaks.
+TEST(CniVpnCheck, MoatCheckOnTheNodeProbesThePodThroughItsTunnel) {
+    cni_env c("wireguard");
+    auto& l = c.e.l;
+    l.write("tunnels.toml", "[check]\nprobe = \"http://" + probe_name + "/\"\n\n" + tunnel_toml(c.e, "wireguard"));
+    auto ns = l.add_ns("p");
+    auto conf = c.conf("vpods", pod_net, "vpn:vpn0");
+    ASSERT_EQ(c.run("ADD", conf, "pod", ns).code, 0) << kernel_evidence(l);
+    ASSERT_TRUE(pod_through_tunnel(l, ns, std::chrono::seconds(30))) << kernel_evidence(l);
+    nlohmann::json j;
+    std::string pod;
+    ASSERT_TRUE(eventually([&] { return (j = check_json(l))["exit"] == 0; }, std::chrono::seconds(30)))
+        << failures(j) << j.dump(2);
+    auto st = status_json(l);
+    for (const auto& ct : st["containers"]) pod = ct["name"].get<std::string>();
+    EXPECT_NE(evidence(j, pod, "egress").find("seen as " + vpn4), npos) << j.dump(2);
+    EXPECT_NE(evidence(j, pod, "leak").find(c.e.w.uplink() + ": 0"), npos) << j.dump(2);
+
+    c.e.v.kill_wireguard(SIGKILL);
+    ASSERT_TRUE(eventually([&] { return (j = check_json(l))["exit"] != 0; }, std::chrono::seconds(200)))
+        << j.dump(2);
+    // The path is dead before the handshake is stale: DNS through the tunnel fails first.
+    EXPECT_NE(failures(j).find(pod + "/dns"), npos) << j.dump(2);
+    EXPECT_NE(evidence(j, pod, "leak").find(c.e.w.uplink() + ": 0"), npos) << j.dump(2);
     auto tunnels = tunnels_host(l);
     EXPECT_EQ(c.run("DEL", conf, "pod", ns).code, 0);
     EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
