@@ -133,9 +133,16 @@ subject make_subject(state::container_record r, std::vector<finding>* out) {
             (pair == &s.plan.v4 ? s.v4 : s.v6) = true;
         }
     }
-    // A CNI attachment's resolv.conf is its engine's, out of moat's sight.
+    // A CNI attachment's resolv.conf is its engine's, out of moat's sight:
+    // the resolvers asked are those ADD's result gave the engine.
     if (s.record.origin != "cni") {
         detail::guarded(s.plan.name, "resolv.conf", *out, [&] { s.resolvers = detail::nameservers(s.record.init.pid); });
+    } else {
+        for (const auto& d : s.plan.dns) {
+            if (auto a = sys::ip_address::parse(d)) {
+                s.resolvers.push_back(*a);
+            }
+        }
     }
     return s;
 }
@@ -184,6 +191,27 @@ std::vector<finding> host_access(const std::vector<subject>& checked, std::chron
 
 }  // namespace
 
+std::vector<finding> static_findings(const state::store& store, const state::container_record& r) {
+    std::vector<finding> out;
+    std::optional<std::string> table;
+    try {
+        table = firewall::context().current();
+    } catch (const std::exception&) {  // the firewall finding says the table is missing
+    }
+    std::vector<plan::container_plan> running;
+    for (const auto& other : store.containers()) {
+        if (container::running(other)) {
+            running.push_back(plan::plan_from_json(other.spec));
+        }
+    }
+    std::map<std::string, bool> localnet;
+    detail::guarded(r.name, "sysctl", out, [&] { localnet = converge::route_localnet(running); });
+    detail::guarded(r.name, "init", out, [&] {
+        detail::static_checks(store, r, plan::plan_from_json(r.spec), table, localnet, out);
+    });
+    return out;
+}
+
 std::vector<finding> run(const state::store& store, const options& opts) {
     std::vector<finding> out;
     std::vector<subject> checked, others;
@@ -225,7 +253,7 @@ std::vector<finding> run(const state::store& store, const options& opts) {
     detail::guarded("", "sysctl", out, [&] { localnet = converge::route_localnet(running); });
     for (const auto& s : checked) {
         detail::guarded(s.plan.name, "init", out, [&] { detail::static_checks(store, s.record, s.plan, table, localnet, out); });
-        if (container::running(s.record) && s.record.name.front() != '_') {
+        if (container::running(s.record) && s.record.name.front() != '_' && s.record.origin != "cni") {
             resolv_conf(s, out);
         }
     }

@@ -52,4 +52,8 @@ struct options {
 // read.
 std::vector<finding> run(const state::store& store, const options& opts);
 
+// The static checks alone, of one record (a CNI CHECK of its pod): what
+// moat made for it is still there, its tunnel up for VPN egress.
+std::vector<finding> static_findings(const state::store& store, const state::container_record& r);
+
 }  // namespace moat::check

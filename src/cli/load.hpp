@@ -35,9 +35,5 @@ struct loaded_plans {
 loaded_plans load_plans(const std::string& file, const std::vector<std::string>& names, state::store& store,
                         bool new_store);
 
-// What planning needs from the host: its default route's interface, its
-// links, addresses and routes (netlink), and the running containers as the
-// records have them. Reads only.
-plan::host_context host_context_of(const state::store& store);
 
 }  // namespace moat::cli

@@ -3,6 +3,8 @@
 #include "cni/netconf.hpp"
 #include "cni/pod.hpp"
 #include "cni/protocol.hpp"
+#include "cni/tunnels.hpp"
+#include "check/check.hpp"
 #include "container/network.hpp"
 #include "container/runtime.hpp"
 #include "converge/converge.hpp"
@@ -11,6 +13,7 @@
 #include "netlink/netlink.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
+#include "sys/failpoint.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -102,7 +105,7 @@ void add_result(result& r, const request& req, const plan::container_plan& p, co
                             inner ? inner->mtu : 0, json::object()});
     r.ips.push_back({p.v4->local.str(), p.v4->host.address.str(), index + 1});
     r.routes.push_back({"0.0.0.0/0", p.v4->host.address.str(), json::object()});
-    r.dns.nameservers = nc.nameservers;
+    r.dns.nameservers = nc.nameservers.empty() ? p.dns : nc.nameservers;  // a VPN pod's: the tunnel's
     r.dns.search = nc.search;
 }
 
@@ -115,6 +118,7 @@ void remove_pod(state::store& st, const state::container_record& rec) {
     auto running = running_plans(st, rec.name);
     converge::sync_firewall(st, running);
     converge::sync_networks(st, converge::networks_for(st, running, {}));
+    stop_unused_tunnels(st);
 }
 
 json attachment_of(const request& r, const state::store& st) {
@@ -128,13 +132,7 @@ state::state_lock lock_if_recorded(state::store& st) {
     return st.exists() ? st.lock_existing() : state::state_lock{};
 }
 
-result add(const request& r, const netconf& nc) {
-    if (nc.egress == "vpn") {
-        throw error(code::unsupported_field, "unsupported field \"egress\": \"vpn:" + nc.tunnel +
-                                                 "\" (VPN egress in CNI mode is not in this version; use \"none\" or \"nat\")");
-    }
-    state::store st(nc.state_dir);
-    auto lock = st.lock();
+result attach(state::store& st, const request& r, const netconf& nc) {
     std::string name = pod_name(r.network, r.container_id, r.ifname);
     sys::unique_fd ns = open_netns(r.netns);
     if (netlink::socket::open_in(ns.get()).link(r.ifname)) {
@@ -158,12 +156,20 @@ result add(const request& r, const netconf& nc) {
     container::check_link_free(p, st.instance_id());
     st.save(rec);  // before anything is made: a kill -9 from here on leaves a record `down` can follow
     try {
+        if (nc.egress == "vpn") {
+            confine_pod(st, nc, p);  // `_tunnels` runs the tunnel before the pod has a link
+            rec.config_hash = plan::hash(p);
+            rec.spec = plan::to_json(p);
+            st.save(rec);
+        }
         auto after = running;
         after.push_back(p);
         converge::sync_networks(st, converge::networks_for(st, after, {network_plan_of(nc)}));
         container::wire_veth(p, ns.get(), r.ifname, st.instance_id());
         rec.status = "running";
+        sys::failpoint("cni-before-firewall");
         converge::sync_firewall(st, after, true);
+        container::raise_host_end(p);  // only now can the pod's first frame pass
         st.save(rec);
     } catch (...) {
         try {
@@ -176,6 +182,22 @@ result add(const request& r, const netconf& nc) {
     result out = r.prev_result.value_or(result{});
     add_result(out, r, p, nc);
     return out;
+}
+
+// A refused or failed ADD leaves nothing, not even a state directory.
+result add(const request& r, const netconf& nc) {
+    state::store st(nc.state_dir);
+    auto lock = st.lock();
+    try {
+        return attach(st, r, nc);
+    } catch (...) {
+        try {
+            st.remove_if_empty();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "moat: %s\n", e.what());
+        }
+        throw;
+    }
 }
 
 void del(const request& r, const netconf& nc) {
@@ -191,7 +213,10 @@ void del(const request& r, const netconf& nc) {
     st.remove_if_empty();
 }
 
-// What the spec asks CHECK to verify of what this plugin made.
+// CHECK runs `moat check`'s static checks of the pod: its link, address,
+// route, firewall chains and sysctls, and for VPN egress the tunnel, the
+// policy rule and the unreachable fallback. A tunnel that is only not up
+// (yet) is "try again later"; anything else is broken.
 void check(const request& r, const netconf& nc) {
     state::store st(nc.state_dir);
     std::string name = pod_name(r.network, r.container_id, r.ifname);
@@ -200,30 +225,17 @@ void check(const request& r, const netconf& nc) {
         throw error(code::unknown_container, "no attachment " + r.container_id + "/" + r.ifname + " on network " +
                                                  r.network);
     }
-    auto p = plan::plan_from_json(rec->spec);
-    auto host = netlink::socket::open();
-    auto veth = host.link(p.host_if);
-    auto bridge = host.link_index(p.bridge_if);
-    if (!veth || !bridge || veth->master != *bridge) {
-        throw error(code::internal, "the host end " + p.host_if + " is missing or not a port of " + p.bridge_if);
+    std::string failed;
+    bool only_tunnel = true;
+    for (const auto& f : check::static_findings(st, *rec)) {
+        if (!f.ok) {
+            failed += (failed.empty() ? "" : "; ") + f.check + ": " + f.evidence;
+            only_tunnel = only_tunnel && f.check == "tunnel";
+        }
     }
-    sys::unique_fd ns = open_netns(r.netns);
-    auto inner = netlink::socket::open_in(ns.get());
-    auto addrs = inner.addresses(r.ifname);
-    bool has = std::any_of(addrs.begin(), addrs.end(), [&](const auto& a) { return a.local == p.v4->local; });
-    if (!has) {
-        throw error(code::internal, p.v4->local.str() + " missing on " + r.ifname + " in " + r.netns);
-    }
-    auto routes = inner.routes(netlink::table_main, AF_INET);
-    bool route = std::any_of(routes.begin(), routes.end(), [&](const auto& rt) {
-        return !rt.destination && rt.gateway && *rt.gateway == p.v4->host.address;
-    });
-    if (!route) {
-        throw error(code::internal, "no default route via " + p.v4->host.address.str() + " in " + r.netns);
-    }
-    auto table = firewall::context().current();
-    if (!table || table->find("chain out_" + p.name + " {") == std::string::npos) {
-        throw error(code::internal, "the firewall has no chains for " + p.name + " (table inet moat)");
+    if (!failed.empty()) {
+        throw error(only_tunnel ? code::try_again_later : code::internal,
+                    "attachment " + r.container_id + "/" + r.ifname + " fails moat's checks", failed);
     }
 }
 
@@ -247,6 +259,11 @@ void gc(const request& r, const netconf& nc) {
         } catch (const std::exception& e) {
             failures += (failures.empty() ? "" : "; ") + rec.name + ": " + e.what();
         }
+    }
+    try {
+        stop_unused_tunnels(st);  // one a killed ADD started for no pod
+    } catch (const std::exception& e) {
+        failures += (failures.empty() ? "" : "; ") + std::string(e.what());
     }
     st.remove_if_empty();
     if (!failures.empty()) {

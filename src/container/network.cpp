@@ -62,13 +62,16 @@ netlink::mac_address eth0_mac(const plan::container_plan& plan) {
 }
 
 void wire_veth_with(netlink::socket& inner, const plan::container_plan& plan, int netns_fd,
-                    const std::string& inner_if, const std::string& instance) {
+                    const std::string& inner_if, const std::string& instance, bool raise_bridge_port = true) {
     if (plan.host_if.empty()) {
         return;
     }
     auto host = netlink::socket::open();
-    // Up at once: the kernel refuses routes through a link that is down.
-    host.create_veth(plan.host_if, inner_if, {netns_fd, plan.bridge_if, eth0_mac(plan), true});
+    // A point-to-point end is up at once: the kernel refuses routes through
+    // a link that is down. A bridge port's routes are the peer's, which
+    // only needs itself up (its carrier may wait).
+    bool up = plan.bridge_if.empty() || raise_bridge_port;
+    host.create_veth(plan.host_if, inner_if, {netns_fd, plan.bridge_if, eth0_mac(plan), up});
     host.set_alias(plan.host_if, netlink::owner_alias(instance, "container " + plan.name));
     inner.set_up(inner_if);
     // route_localnet off whatever the host's conf/default says: on, the host
@@ -136,7 +139,13 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
 
 void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance) {
     auto inner = netlink::socket::open_in(netns_fd);
-    wire_veth_with(inner, plan, netns_fd, inner_if, instance);
+    wire_veth_with(inner, plan, netns_fd, inner_if, instance, false);
+}
+
+void raise_host_end(const plan::container_plan& plan) {
+    if (!plan.host_if.empty()) {
+        netlink::socket::open().set_up(plan.host_if);
+    }
 }
 
 void unwire_network(const std::string& host_if, const std::string& instance) {

@@ -20,8 +20,12 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
 
 // The veth part of that for a namespace someone else made (a CNI
 // attachment's): the peer is named `inner_if` there. The caller has set
-// up its loopback, or decided not to.
+// up its loopback, or decided not to. A bridge port's host end is left
+// down: processes may already run in that namespace, and nothing of
+// theirs may pass before the firewall knows the link (raise_host_end()
+// after the commit). A point-to-point host end is up at once.
 void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance);
+void raise_host_end(const plan::container_plan& plan);
 
 // Throws when the host end of the plan's veth exists and is not
 // `instance`'s (another instance's, the host's own); deletes a stale one of

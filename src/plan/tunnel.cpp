@@ -301,6 +301,18 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
     return t;
 }
 
+void refuse_unsupported(const config::tunnel& t) {
+    const std::pair<const char*, bool> refused[] = {{"killSwitch = false", !t.kill_switch},
+                                                     {"namespace = true", t.in_namespace}};
+    for (const auto& [setting, set] : refused) {
+        if (set) {
+            std::string key = std::string(setting).substr(0, std::string(setting).find(' '));
+            throw usage_error(t.keys.at(key).str() + ": tunnels." + t.name + "." + setting +
+                              " is not supported yet in this version of moat");
+        }
+    }
+}
+
 std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host) {
     std::vector<tunnel_plan> out;
     for (const auto& s : tunnels_host.services) {

@@ -108,6 +108,10 @@ std::uint32_t tunnel_table(const std::string& tunnel);
 // Throws moat::usage_error pointing at the tunnel's `config` key.
 tunnel_plan plan_tunnel(const config::tunnel& t);
 
+// Settings that would weaken or change confinement (killSwitch = false,
+// namespace = true) are refused, never ignored: usage_error at the key.
+void refuse_unsupported(const config::tunnel& t);
+
 // Every host file a tunnel of `m` depends on that no container may see:
 // its config, the files an OpenVPN config names, its credentials files.
 // Best effort for files that cannot be read now (the planner refuses them

@@ -1,5 +1,6 @@
 #include "sys/process.hpp"
 
+#include "sys/error.hpp"
 #include "sys/fs.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -87,6 +88,15 @@ bool wait_gone(const process_id& p, std::chrono::milliseconds timeout) {
         }
     }
     return true;
+}
+
+std::string own_executable() {
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        throw errno_error("finding moat's own binary");
+    }
+    return std::string(exe, static_cast<size_t>(n));
 }
 
 }  // namespace moat::sys

@@ -9,8 +9,13 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace moat::sys {
+
+// The path of the running binary (/proc/self/exe): what containers run as
+// moat's helpers (pipes, tunnel runners).
+std::string own_executable();
 
 struct process_id {
     pid_t pid = 0;

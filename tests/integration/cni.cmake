@@ -5,3 +5,11 @@ moat_test(cni_test root
     ${CMAKE_CURRENT_LIST_DIR}/cni_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(cni_test moat)
+# Pods confined to a tunnel of a moat file, in the VPN lab (vpn_lab.hpp).
+moat_test(cni_vpn_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cni_vpn_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(cni_vpn_test moat)
