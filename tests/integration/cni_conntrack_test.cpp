@@ -63,12 +63,6 @@ public:
     wan w;
 };
 
-bool has(lab& l, const std::string& filter, const std::string& text) {
-    return eventually([&] {
-        auto e = ct_entries(l, filter);
-        return !e.empty() && e.find(text) != npos;
-    });
-}
 
 // Pod a: egress and a UDP port mapping served by an echo in its namespace;
 // pod b: egress only. Returns a's and b's addresses once the table shows
@@ -89,11 +83,11 @@ std::pair<std::string, std::string> two_pods_talking(cni_ct_lab& c, const std::s
     EXPECT_TRUE(eventually([&] { return (udp = ns_udp(c.l, c.w.ns(), uplink4, 15353, "ping")) == "udp-ping\n"; }))
         << udp;
     EXPECT_EQ(ns_udp(c.l, "", web4, echo_port, "host"), "udp-host\n");  // the host's own flow
-    EXPECT_TRUE(has(c.l, "-p udp --orig-src " + a, "dport=5300"));      // masqueraded egress
-    EXPECT_TRUE(has(c.l, "-p tcp --orig-src " + a, "ESTABLISHED"));
-    EXPECT_TRUE(has(c.l, "-p udp --reply-src " + a, "dport=15353"));    // the port mapping's DNAT
-    EXPECT_TRUE(has(c.l, "-p udp --orig-src " + b, "dport=5300"));
-    EXPECT_TRUE(has(c.l, "-p udp --orig-src " + uplink4, "dport=5300"));
+    EXPECT_TRUE(ct_has(c.l, "-p udp --orig-src " + a, "dport=5300"));      // masqueraded egress
+    EXPECT_TRUE(ct_has(c.l, "-p tcp --orig-src " + a, "ESTABLISHED"));
+    EXPECT_TRUE(ct_has(c.l, "-p udp --reply-src " + a, "dport=15353"));    // the port mapping's DNAT
+    EXPECT_TRUE(ct_has(c.l, "-p udp --orig-src " + b, "dport=5300"));
+    EXPECT_TRUE(ct_has(c.l, "-p udp --orig-src " + uplink4, "dport=5300"));
     return {a, b};
 }
 

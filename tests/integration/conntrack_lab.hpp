@@ -40,6 +40,14 @@ inline std::string ct_entries(lab& l, const std::string& filter) {
     return l.in("conntrack -L " + filter + " 2>/dev/null").out;
 }
 
+// Whether, within 10 s, some entry that `filter` selects contains `text`.
+inline bool ct_has(lab& l, const std::string& filter, const std::string& text) {
+    return eventually([&] {
+        auto e = ct_entries(l, filter);
+        return !e.empty() && e.find(text) != std::string::npos;
+    });
+}
+
 // Every entry naming `addr` in any of the four places: original source or
 // destination, reply source or destination.
 inline std::string ct_naming(lab& l, const std::string& addr) {

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 using namespace moat::test;
 
 namespace {
@@ -49,12 +51,6 @@ script = 'while true; do echo c | nc -4 -u -w1 198.51.100.10 5300; sleep 1; done
 restart = "always"
 )";
 
-bool has(lab& l, const std::string& filter, const std::string& text = "") {
-    return eventually([&] {
-        auto e = ct_entries(l, filter);
-        return !e.empty() && e.find(text) != npos;
-    });
-}
 
 }  // namespace
 
@@ -76,13 +72,13 @@ TEST(Conntrack, DownForgetsTheContainersFlowsAndNothingElse) {
     ASSERT_EQ(ns_udp(l, "", web4, echo_port, "host"), "udp-host\n");
 
     // Positive control: the table names gone in each role, and stays.
-    EXPECT_TRUE(has(l, "-p udp --orig-src " + gone4, "dport=5300"));    // masqueraded egress
-    EXPECT_TRUE(has(l, "-p udp --orig-src " + gone6, "dport=5300"));    // the same over IPv6
-    EXPECT_TRUE(has(l, "-p tcp --orig-src " + gone4, "ESTABLISHED"));   // a TCP flow it keeps
-    EXPECT_TRUE(has(l, "-p udp --reply-src " + gone4, "dport=5353"));   // DNAT'ed to it
-    EXPECT_TRUE(has(l, "-p tcp --reply-src " + gone4, "ESTABLISHED"));  // the same, TCP
-    EXPECT_TRUE(has(l, "-p udp --orig-src " + stays4, "dport=5300"));
-    EXPECT_TRUE(has(l, "-p udp --orig-src " + uplink4, "dport=5300"));
+    EXPECT_TRUE(ct_has(l, "-p udp --orig-src " + gone4, "dport=5300"));    // masqueraded egress
+    EXPECT_TRUE(ct_has(l, "-p udp --orig-src " + gone6, "dport=5300"));    // the same over IPv6
+    EXPECT_TRUE(ct_has(l, "-p tcp --orig-src " + gone4, "ESTABLISHED"));   // a TCP flow it keeps
+    EXPECT_TRUE(ct_has(l, "-p udp --reply-src " + gone4, "dport=5353"));   // DNAT'ed to it
+    EXPECT_TRUE(ct_has(l, "-p tcp --reply-src " + gone4, "ESTABLISHED"));  // the same, TCP
+    EXPECT_TRUE(ct_has(l, "-p udp --orig-src " + stays4, "dport=5300"));
+    EXPECT_TRUE(ct_has(l, "-p udp --orig-src " + uplink4, "dport=5300"));
 
     auto down = l.moat("down gone");
     ASSERT_EQ(down.code, 0) << down.out << down.err;
@@ -95,4 +91,43 @@ TEST(Conntrack, DownForgetsTheContainersFlowsAndNothingElse) {
     auto rest = l.moat("down");
     EXPECT_EQ(rest.code, 0) << rest.out << rest.err;
     EXPECT_EQ(ct_naming(l, stays4), "");
+}
+
+// `up` recreating a container (its configuration changed) forgets the old
+// instance's flows too: the wan's UDP flow through the forward, answered by
+// the old instance, is gone, though the new one has the same address.
+TEST(Conntrack, RecreateForgetsTheOldInstancesFlows) {
+    lab l;
+    wan w(l);
+    serve_udp_echo(l, w.ns());
+    auto file = l.write("moat.toml", config);
+    auto up = l.moat("up -f " + file);
+    ASSERT_EQ(up.code, 0) << up.out << up.err;
+    const std::string gone4 = address_of(l, "gone");
+    const int old_pid = container_status(l, "gone").value("pid", 0);
+    std::string udp;
+    ASSERT_TRUE(eventually([&] { return (udp = ns_udp(l, w.ns(), uplink4, 5353, "ping")) == "udp-ping\n"; })) << udp;
+    // The answered flow's source port on the wan (UNREPLIED ones are tries
+    // made before the echo service listened).
+    std::string port;
+    {
+        std::istringstream in(ct_entries(l, "-p udp --reply-src " + gone4 + " --dport 5353"));
+        for (std::string line; port.empty() && std::getline(in, line);) {
+            auto at = line.find("sport=");
+            if (line.find("UNREPLIED") == npos && at != npos) port = line.substr(at + 6, line.find(' ', at) - at - 6);
+        }
+    }
+    ASSERT_FALSE(port.empty()) << ct_entries(l, "-p udp");
+    const std::string old_flow = "-p udp --orig-src 203.0.113.1 --sport " + port + " --dport 5353";
+    ASSERT_NE(ct_entries(l, old_flow), "");  // control
+
+    std::string v2 = config;
+    v2.replace(v2.find("sleep 1; done'\nrestart"), 7, "sleep 2");  // gone's chatter: a new plan
+    file = l.write("moat.toml", v2);
+    up = l.moat("up -f " + file);
+    ASSERT_EQ(up.code, 0) << up.out << up.err;
+    ASSERT_NE(container_status(l, "gone").value("pid", 0), old_pid) << up.out;  // recreated
+    EXPECT_EQ(address_of(l, "gone"), gone4);
+    EXPECT_EQ(ct_entries(l, old_flow), "");
+    l.moat("down");
 }
