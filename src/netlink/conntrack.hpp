@@ -26,20 +26,29 @@
 //    user space, then one IPCTNL_MSG_CT_DELETE per match, after the dump has
 //    ended (a netlink socket answers one request at a time). The kernel can
 //    filter a dump by tuple (CTA_FILTER, Linux 5.8), but neither libnl-nf-3
-//    nor libnetfilter_conntrack 1.0.9 (Debian 12) builds that request, one
-//    filter matches one tuple direction only (four dumps per address), and
-//    older kernels ignore the attribute and dump everything; a single dump
-//    matched here is correct on every kernel. Matches are parsed objects
-//    held until deleted; the rest of the table is parsed and dropped one
-//    entry at a time, never cached. A delete names the entry by its
-//    original tuple, zone and CTA_ID, so it can never hit a newer entry with
-//    the same tuple.
+//    nor libnetfilter_conntrack 1.0.9 (Debian 12; it filters by mark, family
+//    and status only) builds that request, a filter's fields must all match
+//    (so "anywhere in the entry" would be four dumps per address), and
+//    kernels before 5.8 have no such filter; one dump matched here is
+//    correct on every kernel. Matches are parsed objects held until
+//    deleted; the rest of the table is parsed and dropped one entry at a
+//    time, never cached. A delete names the entry by its original tuple,
+//    zone and CTA_ID, so it can never hit a newer entry with the same tuple.
+//
+//  * Why libnl-nf-3 and not libnetfilter_conntrack: it is the library
+//    family moat already speaks rtnetlink with (libnl-3's socket, its error
+//    codes, the nl_addr conversions of detail.hpp), built from the same
+//    Debian source package as libnl-3 and libnl-route-3, so it adds one
+//    small library and no second netlink or error model; for this job (a
+//    dump and deletes) the two offer the same.
 //
 //  * Races are fine. An entry that expired or was deleted between the dump
 //    and the delete answers ENOENT, which counts as done. Entries created
 //    while the dump runs may be missed; callers flush only after the
-//    container's link is gone (and its forwards are out of the firewall), so
-//    no new flow of its can start.
+//    container's link is gone, so no flow of its can start; and since a
+//    packet for a forward can make an entry until the forward leaves the
+//    firewall, `down` flushes once more after that commit, and CNI DEL
+//    flushes only then.
 //
 //  * No table, nothing to do. Without nf_conntrack loaded in this kernel the
 //    namespace has no table and no entries (its sysctl directory
