@@ -117,6 +117,7 @@ void remove_pod(state::store& st, const state::container_record& rec) {
     st.remove(rec.name);
     auto running = running_plans(st, rec.name);
     converge::sync_firewall(st, running);
+    container::forget_flows(std::span(&rec, 1));  // now that no forward of its can make a new entry
     converge::sync_networks(st, converge::networks_for(st, running, {}));
     stop_unused_tunnels(st);
 }

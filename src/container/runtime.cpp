@@ -6,6 +6,7 @@
 #include "container/spawn.hpp"
 #include "container/trees.hpp"
 #include "container/users.hpp"
+#include "netlink/conntrack.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/cgroup_layout.hpp"
 #include "sandbox/device_filter.hpp"
@@ -352,6 +353,36 @@ void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
     }
     if (!rec.host_if.empty()) {
         unwire_network(rec.host_if, instance_of(rec));
+        forget_flows(std::span(&rec, 1));
+    }
+}
+
+void forget_flows(std::span<const state::container_record> records) {
+    // Only the container ends' addresses: never the host end or a bridge's
+    // gateway, which the host and other containers keep using. A damaged
+    // record (damage.hpp) no longer says which they were.
+    std::vector<sys::ip_address> own;
+    std::string names;
+    for (const auto& rec : records) {
+        if (rec.host_if.empty() || !rec.spec.is_object()) {
+            continue;
+        }
+        names += (names.empty() ? "" : ", ") + rec.name;
+        try {
+            auto p = plan::plan_from_json(rec.spec);
+            for (const auto* pair : {&p.v4, &p.v6}) {
+                if (*pair) {
+                    own.push_back((*pair)->local.address);
+                }
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "moat: warning: %s: reading its addresses: %s\n", rec.name.c_str(), e.what());
+        }
+    }
+    try {
+        netlink::flush_conntrack(own);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moat: warning: %s: deleting connection tracking entries: %s\n", names.c_str(), e.what());
     }
 }
 

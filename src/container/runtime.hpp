@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,9 +53,19 @@ void send_spec(const state::store& store, pending& p, const start_options& opts)
 void await_ready(state::store& store, pending& p);
 
 // Stops the container's processes (SIGTERM to its init, then SIGKILL for the
-// whole PID namespace and cgroup), deletes its veth and cgroup. The record
-// stays; the caller removes it once the firewall no longer names it.
+// whole PID namespace and cgroup), deletes its veth, cgroup and conntrack
+// entries (forget_flows). The record stays; the caller removes it once the
+// firewall no longer names it.
 void stop(const state::container_record& record, std::chrono::milliseconds grace = std::chrono::seconds(8));
+// Deletes the host namespace's conntrack entries that name the containers'
+// own addresses, in one dump of the table (netlink/conntrack.hpp), so that
+// none of their flows outlives them and a later holder of an address
+// inherits no NAT mapping. Called once their veths are gone: stop() does,
+// and callers again once the firewall no longer forwards to them (a packet
+// for a forward may create an entry until then). Best effort: records
+// without a veth or readable addresses have nothing to flush, and a failure
+// is a warning on stderr, never an error (removal must go on).
+void forget_flows(std::span<const state::container_record> records);
 // Sends the init SIGTERM and returns; stop() then waits for it.
 void request_stop(const state::container_record& record);
 

@@ -395,6 +395,7 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     }
     auto remaining = plans_of(still_running);
     rep.firewall_committed = sync_firewall(store, remaining);
+    container::forget_flows(gone);  // again: its forwards could make entries until this commit
     sw.step(rep.firewall_committed ? "firewall: updated" : "firewall: unchanged");
     sync_networks(store, networks_for(store, remaining, {}));
     sw.step("networks and sysctls: done");

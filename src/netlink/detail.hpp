@@ -47,6 +47,9 @@ nl_ptr<nl_addr> any_nl(int family);
 // nl_addr → ours; nullopt for null, empty or non-IP addresses.
 std::optional<sys::ip_address> from_nl(const nl_addr* a);
 std::optional<sys::ip_prefix> prefix_from_nl(const nl_addr* a);
+// A libnl-internal NLE_* code (positive) → the nearest errno, for failures
+// where the kernel sent none.
+int nle_to_errno(int nle);
 
 }  // namespace moat::netlink::detail
 

@@ -33,7 +33,7 @@ void validate_ifname(const std::string& name) {
     }
 }
 
-namespace {
+namespace detail {
 
 // libnl-internal failures (no kernel errno) → the nearest errno.
 int nle_to_errno(int nle) {
@@ -56,6 +56,10 @@ int nle_to_errno(int nle) {
     default: return EIO;
     }
 }
+
+}  // namespace detail
+
+namespace {
 
 // The extended ACK text (NLMSGERR_ATTR_MSG) that follows an nlmsgerr when
 // the request set NETLINK_EXT_ACK. libnl hands us only the nlmsgerr, which
@@ -104,7 +108,7 @@ void socket::impl::check(int rc, const std::string& what) const {
         }
         throw error(kernel_errno, text);
     }
-    throw error(nle_to_errno(-rc), what + ": " + nl_geterror(rc));
+    throw error(detail::nle_to_errno(-rc), what + ": " + nl_geterror(rc));
 }
 
 bool socket::impl::check_missing_ok(int rc, const std::string& what) const {

@@ -13,3 +13,11 @@ moat_test(cni_vpn_test root
     ${CMAKE_CURRENT_LIST_DIR}/cni_vpn_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(cni_vpn_test moat)
+
+# DEL deletes the pod's conntrack entries and no others (label root).
+moat_test(cni_conntrack_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cni_conntrack_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(cni_conntrack_test moat)
