@@ -273,18 +273,20 @@ TEST_F(CniEngine, BuildahPodIsMoatsWhileItRuns) {
         held = b.run(ctr, "moatnet", "i=0; while [ -e /tmp/hold ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; "
                                      "wget -qO- http://" + web4 + "/");
     });
+    // The record is written before ADD makes anything and says "running"
+    // only when ADD has completed: wait for that.
     nlohmann::json pod;
     bool seen = eventually([&] {
         auto st = status(l);
         for (const auto& c : st.value("containers", nlohmann::json::array())) {
             if (c.value("origin", "") == "cni") pod = c;
         }
-        return pod.is_object();
+        return pod.is_object() && pod["state"] == "running";
     });
-    EXPECT_TRUE(seen) << l.moat("status").out;
+    EXPECT_TRUE(seen) << pod.dump() << l.moat("status").out;
     if (seen) {
-        EXPECT_EQ(pod["state"], "running") << pod.dump();
         EXPECT_EQ(pod["cni"]["ifname"], "eth0") << pod.dump();
+        // Buildah's handle on the namespace runc made (see the top of this file).
         EXPECT_EQ(pod["cni"]["netns"].get<std::string>().rfind("/proc/", 0), 0u) << pod.dump();
         auto check = l.moat("check " + pod["name"].get<std::string>());
         EXPECT_EQ(check.code, 0) << check.out << check.err;
