@@ -8,12 +8,14 @@ build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11
   libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libnftables-dev libcap-dev libseccomp-dev libssl-dev"
 # What the containers of the examples run, and the lab's tools (iproute2 and
 # nftables only to set up and inspect the lab; moat itself uses netlink and
-# libnftables in-process).
+# libnftables in-process). cni_engine_test runs moat as the CNI plugin of a
+# real engine: buildah with runc, on a busybox-static image built offline.
 run="iproute2 netcat-openbsd procps"
 test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped openvpn
   wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3
   miniupnpd-nftables natpmpc man-db groff-base zsh fish
-  debhelper dpkg-dev fakeroot lintian ccache"
+  debhelper dpkg-dev fakeroot lintian ccache
+  buildah runc busybox-static"
 # bench/network.sh: CNI's reference plugins (portmap and ipMasq drive the
 # iptables binaries; Debian's default is iptables-nft) and its python3 driver.
 # bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).

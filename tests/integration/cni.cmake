@@ -21,3 +21,12 @@ moat_test(cni_conntrack_test root
     ${CMAKE_CURRENT_LIST_DIR}/cni_conntrack_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(cni_conntrack_test moat)
+
+# moat under a real engine: Buildah with runc on "type": "moat" networks.
+moat_test(cni_engine_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cni_engine_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(cni_engine_test moat)
