@@ -94,19 +94,38 @@ std::set<sys::ip_address> addresses_on(const std::vector<plan::container_plan>& 
     return out;
 }
 
-void add_result(result& r, const request& req, const plan::container_plan& p, const netconf& nc) {
-    auto host = netlink::socket::open();
-    auto host_link = host.link(p.host_if);
-    sys::unique_fd ns = open_netns(req.netns);
-    auto inner = netlink::socket::open_in(ns.get()).link(req.ifname);
+void add_result(result& r, const request& req, int netns_fd, const plan::container_plan& p, const netconf& nc,
+                bool default_route) {
+    auto host_link = netlink::socket::open().link(p.host_if);
+    auto inner = netlink::socket::open_in(netns_fd).link(req.ifname);
     int index = static_cast<int>(r.interfaces.size());
     r.interfaces.push_back({p.host_if, mac_text(host_link ? host_link->mac : std::nullopt), "", 0, json::object()});
     r.interfaces.push_back({req.ifname, mac_text(inner ? inner->mac : std::nullopt), req.netns,
                             inner ? inner->mtu : 0, json::object()});
     r.ips.push_back({p.v4->local.str(), p.v4->host.address.str(), index + 1});
-    r.routes.push_back({"0.0.0.0/0", p.v4->host.address.str(), json::object()});
+    if (default_route) {
+        r.routes.push_back({"0.0.0.0/0", p.v4->host.address.str(), json::object()});
+    }
     r.dns.nameservers = nc.nameservers.empty() ? p.dns : nc.nameservers;  // a VPN pod's: the tunnel's
     r.dns.search = nc.search;
+}
+
+// Whether the attachment sets the pod's default route: not when the pod has
+// one already (another network's, moat being a second attachment, as for a
+// Multus extra network), which stays as it is. A VPN-confined attachment
+// must be the pod's way out, or it would confine nothing.
+bool takes_default_route(int netns_fd, const request& r, const netconf& nc) {
+    auto routes = netlink::socket::open_in(netns_fd).routes(netlink::table_main, AF_INET);
+    auto it = std::find_if(routes.begin(), routes.end(), [](const netlink::route& rt) { return !rt.destination; });
+    if (it == routes.end()) {
+        return true;
+    }
+    if (nc.egress == "vpn") {
+        throw error(code::invalid_config, "the pod already has a default route (" + it->str() +
+                                              "): an attachment confined to tunnel " + nc.tunnel +
+                                              " must be its way out; make network " + r.network + " its first");
+    }
+    return false;
 }
 
 // Takes down what a record names, tolerating all of it being gone.
@@ -133,29 +152,23 @@ state::state_lock lock_if_recorded(state::store& st) {
     return st.exists() ? st.lock_existing() : state::state_lock{};
 }
 
-result attach(state::store& st, const request& r, const netconf& nc) {
-    std::string name = pod_name(r.network, r.container_id, r.ifname);
-    sys::unique_fd ns = open_netns(r.netns);
-    if (netlink::socket::open_in(ns.get()).link(r.ifname)) {
-        throw error(code::invalid_config, "interface " + r.ifname + " already exists in " + r.netns);
-    }
-    if (auto old = st.load(name)) {
-        remove_pod(st, *old);  // a failed ADD's leftovers: its interface is gone (checked above)
-    }
-    check_network_unchanged(st, nc);
-    auto running = running_plans(st, name);
-    auto address = pod_address(nc, name, addresses_on(running, nc.moat_network));
-    auto p = pod_plan(nc, name, address, converge::default_uplink(), "");
+state::container_record pod_record(const state::store& st, const request& r, const plan::container_plan& p) {
     state::container_record rec;
-    rec.name = name;
+    rec.name = p.name;
     rec.origin = "cni";
     rec.source = r.network;
     rec.config_hash = plan::hash(p);
     rec.host_if = p.host_if;
     rec.spec = plan::to_json(p);
     rec.cni = attachment_of(r, st);
-    container::check_link_free(p, st.instance_id());
-    st.save(rec);  // before anything is made: a kill -9 from here on leaves a record `down` can follow
+    return rec;
+}
+
+// Makes what the saved record names: the tunnel of a VPN pod, the bridge,
+// the veth, the firewall; undone on failure.
+void make_pod(state::store& st, state::container_record& rec, plan::container_plan& p,
+              std::vector<plan::container_plan> running, int netns_fd, const request& r, const netconf& nc,
+              bool default_route) {
     try {
         if (nc.egress == "vpn") {
             confine_pod(st, nc, p);  // `_tunnels` runs the tunnel before the pod has a link
@@ -163,13 +176,12 @@ result attach(state::store& st, const request& r, const netconf& nc) {
             rec.spec = plan::to_json(p);
             st.save(rec);
         }
-        auto after = running;
-        after.push_back(p);
-        converge::sync_networks(st, converge::networks_for(st, after, {network_plan_of(nc)}));
-        container::wire_veth(p, ns.get(), r.ifname, st.instance_id());
+        running.push_back(p);
+        converge::sync_networks(st, converge::networks_for(st, running, {network_plan_of(nc)}));
+        container::wire_veth(p, netns_fd, r.ifname, st.instance_id(), default_route);
         rec.status = "running";
         sys::failpoint("cni-before-firewall");
-        converge::sync_firewall(st, after, true);
+        converge::sync_firewall(st, running, true);
         container::raise_host_end(p);  // only now can the pod's first frame pass
         st.save(rec);
     } catch (...) {
@@ -180,8 +192,28 @@ result attach(state::store& st, const request& r, const netconf& nc) {
         }
         throw;
     }
+}
+
+result attach(state::store& st, const request& r, const netconf& nc) {
+    std::string name = pod_name(r.network, r.container_id, r.ifname);
+    sys::unique_fd ns = open_netns(r.netns);
+    if (netlink::socket::open_in(ns.get()).link(r.ifname)) {
+        throw error(code::invalid_config, "interface " + r.ifname + " already exists in " + r.netns);
+    }
+    bool default_route = takes_default_route(ns.get(), r, nc);
+    if (auto old = st.load(name)) {
+        remove_pod(st, *old);  // a failed ADD's leftovers: its interface is gone (checked above)
+    }
+    check_network_unchanged(st, nc);
+    auto running = running_plans(st, name);
+    auto address = pod_address(nc, name, addresses_on(running, nc.moat_network));
+    auto p = pod_plan(nc, name, address, converge::default_uplink(), "");
+    auto rec = pod_record(st, r, p);
+    container::check_link_free(p, st.instance_id());
+    st.save(rec);  // before anything is made: a kill -9 from here on leaves a record `down` can follow
+    make_pod(st, rec, p, std::move(running), ns.get(), r, nc, default_route);
     result out = r.prev_result.value_or(result{});
-    add_result(out, r, p, nc);
+    add_result(out, r, ns.get(), p, nc, default_route);
     return out;
 }
 

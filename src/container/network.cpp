@@ -62,7 +62,8 @@ netlink::mac_address eth0_mac(const plan::container_plan& plan) {
 }
 
 void wire_veth_with(netlink::socket& inner, const plan::container_plan& plan, int netns_fd,
-                    const std::string& inner_if, const std::string& instance, bool raise_bridge_port = true) {
+                    const std::string& inner_if, const std::string& instance, bool raise_bridge_port = true,
+                    bool default_route = true) {
     if (plan.host_if.empty()) {
         return;
     }
@@ -95,7 +96,7 @@ void wire_veth_with(netlink::socket& inner, const plan::container_plan& plan, in
         netlink::set_sysctl("net/ipv4/conf/" + plan.host_if + "/forwarding", "1");
     }
     for (const auto* pair : {&plan.v4, &plan.v6}) {
-        if (*pair) {
+        if (*pair && default_route) {
             netlink::route r;
             r.family = (*pair)->host.address.family;
             r.gateway = (*pair)->host.address;
@@ -137,9 +138,10 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
     wire_veth_with(inner, plan, ns.get(), "eth0", instance);
 }
 
-void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance) {
+void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance,
+               bool default_route) {
     auto inner = netlink::socket::open_in(netns_fd);
-    wire_veth_with(inner, plan, netns_fd, inner_if, instance, false);
+    wire_veth_with(inner, plan, netns_fd, inner_if, instance, false, default_route);
 }
 
 void raise_host_end(const plan::container_plan& plan) {

@@ -24,7 +24,11 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
 // down: processes may already run in that namespace, and nothing of
 // theirs may pass before the firewall knows the link (raise_host_end()
 // after the commit). A point-to-point host end is up at once.
-void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance);
+// Without `default_route` the namespace keeps the default route it has
+// (another network's: moat is a second attachment) and gets only the
+// subnet's.
+void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance,
+               bool default_route = true);
 void raise_host_end(const plan::container_plan& plan);
 
 // Throws when the host end of the plan's veth exists and is not

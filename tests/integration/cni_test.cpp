@@ -80,6 +80,31 @@ TEST(Cni, NatPodLeavesAsTheUplinkAndNonePodReachesNothing) {
     EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "podA", nat_ns).code, 0);
 }
 
+// moat as a second network (a Multus extra network, `--network a,b`): the
+// pod keeps the default route it has; moat's attachment adds its subnet
+// only. Control: the first attachment set the default route itself.
+TEST(Cni, SecondAttachmentKeepsThePodsDefaultRoute) {
+    cni_lab c;
+    auto before = snapshot(c.l);
+    auto ns = c.l.add_ns("p");
+    auto first = c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns);
+    ASSERT_EQ(first.code, 0) << first.raw;
+    EXPECT_EQ(first.out["routes"].size(), 1u) << first.raw;
+    const std::string extra = R"({"cniVersion":"1.0.0","name":"extra","type":"moat","subnet":"10.90.0.0/24",)"
+                              R"("egress":"none","stateDir":")" + c.l.state_dir() + "\"}";
+    auto second = c.run("ADD", extra, "pod", ns, "net1");
+    ASSERT_EQ(second.code, 0) << second.raw;
+    EXPECT_FALSE(second.out.contains("routes")) << second.raw;
+    EXPECT_EQ(c.l.in("ip -4 route show default | grep -c .", ns).out, "1\n");
+    EXPECT_EQ(c.l.in("ip -4 route show default", ns).out.rfind("default via 10.89.0.1 dev eth0 ", 0), 0u);
+    EXPECT_NE(c.l.in("ip -4 route show 10.90.0.0/24", ns).out.find("dev net1"), std::string::npos);
+    EXPECT_EQ(body_from(c.l, ns, "http://" + web4 + "/"), uplink4 + "\n");  // still out through the first
+    EXPECT_EQ(c.run("CHECK", extra, "pod", ns, "net1").code, 0);
+    EXPECT_EQ(c.run("DEL", extra, "pod", ns, "net1").code, 0);
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
+    EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+}
+
 TEST(Cni, ResultShapeFollowsTheRequestVersion) {
     cni_lab c;
     auto ns = c.l.add_ns("p");

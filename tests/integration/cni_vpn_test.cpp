@@ -47,9 +47,9 @@ struct cni_env {
     }
 
     invocation run(const std::string& command, const std::string& config, const std::string& id = "",
-                   const std::string& netns = "") {
+                   const std::string& netns = "", const std::string& ifname = "eth0") {
         std::string env = "env -i CNI_COMMAND=" + command + " CNI_PATH=/usr/lib/cni";
-        if (!id.empty()) env += " CNI_CONTAINERID=" + id + " CNI_IFNAME=eth0";
+        if (!id.empty()) env += " CNI_CONTAINERID=" + id + " CNI_IFNAME=" + ifname;
         if (!netns.empty()) env += " CNI_NETNS=/run/netns/" + netns;
         auto r = e.l.in("printf '%s' " + shq(config) + " | " + env + " " + moat_binary());
         invocation out{r.code, json(), r.out + r.err};
@@ -312,6 +312,17 @@ TEST(CniVpnConfig, BadMoatConfigIsRefusedBeforeAnythingIsMade) {
     // Nothing was made: no link in the pod, no tunnel, no state.
     EXPECT_EQ(l.in("ip -o link show eth0 2>/dev/null || true", ns).out, "");
     EXPECT_FALSE(device_exists(l));
+    EXPECT_EQ(residue(l, {}, c.e.w.uplink()), "");
+    // A pod whose way out is another network's cannot be confined by a
+    // second attachment: refused, and its first attachment stays as it was.
+    auto first = c.run("ADD", c.conf("npods", "10.92.0.0/24", "nat"), "pod", ns);
+    ASSERT_EQ(first.code, 0) << first.raw;
+    auto second = c.run("ADD", c.conf("vpods", pod_net, "vpn:vpn0"), "pod", ns, "net1");
+    EXPECT_EQ(second.out.value("code", 0), 7) << second.raw;
+    EXPECT_NE(second.raw.find("already has a default route"), npos) << second.raw;
+    EXPECT_EQ(l.in("ip -o link show net1 2>/dev/null || true", ns).out, "");
+    EXPECT_FALSE(device_exists(l));
+    EXPECT_EQ(c.run("DEL", c.conf("npods", "10.92.0.0/24", "nat"), "pod", ns).code, 0);
     EXPECT_EQ(residue(l, {}, c.e.w.uplink()), "");
     // Positive control: the same request with the good file works.
     auto ok = c.run("ADD", c.conf("vpods", pod_net, "vpn:vpn0"), "pod", ns);
