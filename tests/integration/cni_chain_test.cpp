@@ -239,5 +239,129 @@ TEST(CniChain, AFailedAddLeavesNoLease) {
     EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
 }
 
+// A web server on `port` of pod namespace ns, gone by itself after a while.
+void serve_in_pod(lab& l, const std::string& ns, int port) {
+    l.in("(timeout 60 python3 -c 'import http.server,socketserver;socketserver.TCPServer((\"\"," +
+             std::to_string(port) + "),http.server.SimpleHTTPRequestHandler).serve_forever()' >/dev/null 2>&1 &)",
+         ns);
+    ASSERT_TRUE(eventually(
+        [&] { return !body_from(l, ns, "http://127.0.0.1:" + std::to_string(port) + "/").empty(); }));
+}
+
+// portmap gets moat's result as prevResult, takes the pod's address from it
+// and DNATs the host port in the namespace it runs in (the lab's host, with
+// Debian's iptables-nft). moat's firewall still decides what reaches the
+// pod: a mapped port moat does not open stays closed.
+TEST(CniChain, PortmapForwardsTheWanToThePodOnPortsMoatOpens) {
+    chain_lab c;
+    auto moat = c.moat_subnet();
+    moat["allowedTCPPorts"] = {8080};
+    auto list = chain_lab::conflist({moat, {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}});
+    json runtime = {{"portMappings", json::array({{{"hostPort", 18080}, {"containerPort", 8080}, {"protocol", "tcp"}},
+                                                  {{"hostPort", 18081}, {"containerPort", 8081}, {"protocol", "tcp"}}})}};
+    auto ns = c.l.add_ns("p");
+    auto a = c.add(list, "pod", ns, runtime);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    // portmap passes moat's result on: the runtime caches moat's interfaces and address.
+    EXPECT_EQ(a.out["interfaces"].size(), 2u) << a.raw;
+    auto rules = c.l.in("iptables-nft -t nat -S").out;
+    EXPECT_NE(rules.find("--dport 18080"), std::string::npos) << rules;
+    EXPECT_NE(rules.find(ip_of(a) + ":8080"), std::string::npos) << rules;
+    EXPECT_NE(rules.find(ip_of(a) + ":8081"), std::string::npos) << rules;
+    serve_in_pod(c.l, ns, 8080);
+    serve_in_pod(c.l, ns, 8081);
+    EXPECT_TRUE(eventually([&] { return !body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18080/").empty(); },
+                           std::chrono::seconds(5)));
+    // portmap DNATs 18081 too, but moat keeps the pod's 8081 closed; and a
+    // port nobody mapped answers nothing.
+    EXPECT_EQ(body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18081/"), "");
+    EXPECT_EQ(body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18082/"), "");
+    // CHECK: moat's passes; Debian's portmap 1.1.1 then fails an IPv4-only
+    // result looking for ip6tables rules it never made
+    // (containernetworking/plugins#819, fixed upstream in 1.2.0).
+    auto ck = c.check(list, "pod", ns, runtime);
+    EXPECT_TRUE(ck.code == 0 || ck.raw.rfind("portmap CHECK: ", 0) == 0) << ck.raw;
+    auto d = c.del(list, "pod", ns, runtime);
+    EXPECT_EQ(d.code, 0) << d.raw;
+    rules = c.l.in("iptables-nft -t nat -S").out;
+    EXPECT_EQ(rules.find("18080"), std::string::npos) << rules;
+    EXPECT_EQ(rules.find("CNI-DN-"), std::string::npos) << rules;
+    EXPECT_EQ(body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18080/"), "");
+}
+
+// tuning changes sysctls and the MTU inside the pod after moat made its
+// interface; a pod without it keeps the defaults.
+TEST(CniChain, TuningSetsSysctlsInThePod) {
+    chain_lab c;
+    auto tuned = chain_lab::conflist(
+        {c.moat_subnet(), {{"type", "tuning"}, {"mtu", 1400}, {"sysctl", {{"net.core.somaxconn", "777"}}}}});
+    auto plain = chain_lab::conflist({c.moat_subnet()});
+    auto ns_t = c.l.add_ns("t");
+    auto ns_p = c.l.add_ns("q");
+    auto a = c.add(tuned, "tuned", ns_t);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    ASSERT_EQ(c.add(plain, "plain", ns_p).code, 0);
+    EXPECT_EQ(c.l.in("sysctl -n net.core.somaxconn", ns_t).out, "777\n");
+    EXPECT_NE(c.l.in("sysctl -n net.core.somaxconn", ns_p).out, "777\n");  // control
+    EXPECT_NE(c.l.in("ip -o link show eth0", ns_t).out.find("mtu 1400"), std::string::npos);
+    EXPECT_EQ(c.l.in("ip -o link show eth0", ns_p).out.find("mtu 1400"), std::string::npos);
+    EXPECT_EQ(body_from(c.l, ns_t, "http://" + web4 + "/"), uplink4 + "\n");
+    EXPECT_EQ(c.check(tuned, "tuned", ns_t).code, 0);
+    EXPECT_EQ(c.del(tuned, "tuned", ns_t).code, 0);
+    EXPECT_EQ(c.del(plain, "plain", ns_p).code, 0);
+}
+
+// bandwidth shapes the host end of moat's veth (from moat's result: the
+// interface without a sandbox) and the pod's ingress through an ifb device.
+TEST(CniChain, BandwidthShapesMoatsHostEnd) {
+    chain_lab c;
+    auto list = chain_lab::conflist({c.moat_subnet(), {{"type", "bandwidth"},
+                                                       {"ingressRate", 8000000},
+                                                       {"ingressBurst", 80000},
+                                                       {"egressRate", 8000000},
+                                                       {"egressBurst", 80000}}});
+    auto ns = c.l.add_ns("p");
+    auto a = c.add(list, "pod", ns);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    auto host_if = a.out["interfaces"][0]["name"].get<std::string>();
+    EXPECT_NE(c.l.in("tc qdisc show dev " + host_if).out.find("tbf"), std::string::npos);
+    EXPECT_NE(c.l.in("ip -o link show type ifb").out, "");
+    // The rate holds: 2 MB from the pod's side take about 2 s at 8 Mbit/s.
+    c.l.in("head -c 2000000 /dev/zero > " + c.l.dir() + "/blob");
+    c.l.in("(cd " + c.l.dir() + " && timeout 60 python3 -m http.server 8081 >/dev/null 2>&1 &)", c.w.ns());
+    ASSERT_TRUE(eventually([&] { return c.l.in("curl -s -o /dev/null -m 2 http://203.0.113.1:8081/blob", c.w.ns()).code == 0; }));
+    auto t = c.l.in("curl -s -o /dev/null -m 20 -w '%{time_total}' http://203.0.113.1:8081/blob", ns);
+    EXPECT_GT(std::stod(t.out.empty() ? "0" : t.out), 1.2) << t.out << t.err;
+    EXPECT_EQ(c.del(list, "pod", ns).code, 0);
+    EXPECT_EQ(c.l.in("ip -o link show type ifb").out, "");
+    // Control: the same download without the shaping is fast.
+    auto plain = chain_lab::conflist({c.moat_subnet()});
+    ASSERT_EQ(c.add(plain, "pod", ns).code, 0);
+    t = c.l.in("curl -s -o /dev/null -m 20 -w '%{time_total}' http://203.0.113.1:8081/blob", ns);
+    EXPECT_LT(std::stod(t.out.empty() ? "99" : t.out), 1.0) << t.out << t.err;
+    EXPECT_EQ(c.del(plain, "pod", ns).code, 0);
+}
+
+// The reference `firewall` plugin adds ACCEPT rules for the pod in its own
+// iptables chains. moat owns the pod's firewall: a packet must pass every
+// base chain, so those rules open nothing that moat's table closes.
+TEST(CniChain, TheFirewallPluginCannotOpenWhatMoatCloses) {
+    chain_lab c;
+    auto closed = chain_lab::conflist({c.moat_subnet("none"), {{"type", "firewall"}, {"backend", "iptables"}}});
+    auto open = chain_lab::conflist({c.moat_subnet("nat"), {{"type", "firewall"}, {"backend", "iptables"}}});
+    auto ns_c = c.l.add_ns("c");
+    auto ns_o = c.l.add_ns("o");
+    auto a = c.add(closed, "closed", ns_c);
+    ASSERT_EQ(a.code, 0) << a.raw;
+    auto b = c.add(open, "open", ns_o);
+    ASSERT_EQ(b.code, 0) << b.raw;
+    EXPECT_NE(c.l.in("iptables-nft -S CNI-FORWARD").out.find(ip_of(a)), std::string::npos);
+    EXPECT_EQ(body_from(c.l, ns_c, "http://" + web4 + "/"), "");
+    EXPECT_EQ(body_from(c.l, ns_o, "http://" + web4 + "/"), uplink4 + "\n");  // control
+    EXPECT_EQ(c.del(closed, "closed", ns_c).code, 0);
+    EXPECT_EQ(c.del(open, "open", ns_o).code, 0);
+    EXPECT_EQ(c.l.in("iptables-nft -S CNI-FORWARD 2>/dev/null").out.find("10.89."), std::string::npos);
+}
+
 }  // namespace
 }  // namespace moat::test
