@@ -278,7 +278,7 @@ TEST(CniChain, PortmapForwardsTheWanToThePodOnPortsMoatOpens) {
     EXPECT_EQ(body_from(c.l, c.w.ns(), "http://" + uplink4 + ":18082/"), "");
     // CHECK: moat's passes; Debian's portmap 1.1.1 then fails an IPv4-only
     // result looking for ip6tables rules it never made
-    // (containernetworking/plugins#819, fixed upstream in 1.2.0).
+    // (containernetworking/plugins#819).
     auto ck = c.check(list, "pod", ns, runtime);
     EXPECT_TRUE(ck.code == 0 || ck.raw.rfind("portmap CHECK: ", 0) == 0) << ck.raw;
     auto d = c.del(list, "pod", ns, runtime);
