@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -181,9 +182,15 @@ TEST(CniChain, HostLocalLeasesThePodsAddressAndDelReleasesIt) {
     }
     EXPECT_NE(ip_of(a), ip_of(b));
     EXPECT_NE(c.l.in("ip -o -4 addr show mb-cni-pods").out.find("10.77.0.1/24"), std::string::npos);
-    // moat's record keeps what IPAM gave: status shows it.
+    // moat's record keeps what IPAM gave: status and check work from it.
     auto st = status(c.l);
     ASSERT_EQ(st["containers"].size(), 2u) << st.dump();
+    for (const auto& entry : st["containers"]) {
+        auto name = entry["name"].get<std::string>();
+        auto id = entry["cni"]["container_id"].get<std::string>();
+        EXPECT_EQ(address_of(c.l, name), ip_of(id == "podA" ? a : b)) << entry.dump();
+        EXPECT_EQ(c.l.moat("check " + name).code, 0);
+    }
     EXPECT_EQ(c.check(list, "podA", ns_a).code, 0);
     // CHECK goes to host-local too: without its lease it fails.
     sh("mv " + data + "/pods/" + ip_of(a) + " " + c.l.dir() + "/moved");
@@ -361,6 +368,34 @@ TEST(CniChain, TheFirewallPluginCannotOpenWhatMoatCloses) {
     EXPECT_EQ(c.del(closed, "closed", ns_c).code, 0);
     EXPECT_EQ(c.del(open, "open", ns_o).code, 0);
     EXPECT_EQ(c.l.in("iptables-nft -S CNI-FORWARD 2>/dev/null").out.find("10.89."), std::string::npos);
+}
+
+// GC (1.1.0) removes the attachments not listed and releases their leases
+// with IPAM DEL. Debian 12's host-local speaks up to 1.0.0 and refuses that
+// DEL: GC still succeeds, with a warning, and the listed pod keeps its lease.
+TEST(CniChain, GcWithIpamRemovesOnlyUnlistedPods) {
+    chain_lab c;
+    std::string data = c.l.dir() + "/leases";
+    auto list = chain_lab::conflist({c.moat_ipam("10.77.0.0/24", data)});
+    auto keep = c.l.add_ns("k");
+    auto stale = c.l.add_ns("s");
+    auto k = c.add(list, "keep", keep);
+    ASSERT_EQ(k.code, 0) << k.raw;
+    ASSERT_EQ(c.add(list, "stale", stale).code, 0);
+    auto gc_conf = c.moat_ipam("10.77.0.0/24", data);
+    gc_conf["cniVersion"] = "1.1.0";
+    gc_conf["name"] = "pods";
+    gc_conf["cni.dev/valid-attachments"] = json::array({{{"containerID", "keep"}, {"ifname", "eth0"}}});
+    auto gc = c.l.in("printf '%s' " + shq(gc_conf.dump()) + " | env -i CNI_COMMAND=GC CNI_PATH=" + c.bin + ":" +
+                     reference_plugins + " " + c.bin + "/moat");
+    EXPECT_EQ(gc.code, 0) << gc.out << gc.err;
+    EXPECT_EQ(c.l.in("ip -o link show eth0 2>/dev/null || true", stale).out, "");
+    EXPECT_EQ(body_from(c.l, keep, "http://" + web4 + "/"), uplink4 + "\n");  // control: the listed pod works
+    auto held = c.leases(data);
+    EXPECT_NE(std::find(held.begin(), held.end(), ip_of(k)), held.end());
+    EXPECT_EQ(c.del(list, "keep", keep).code, 0);
+    EXPECT_EQ(c.del(list, "stale", stale).code, 0);  // the engine's DEL releases what GC could not
+    EXPECT_EQ(c.leases(data), std::vector<std::string>{});
 }
 
 }  // namespace
