@@ -110,42 +110,58 @@ std::vector<std::string> environment(const std::string& command, const std::map<
     return env;
 }
 
+// One pipe end the pump serves: stdin to feed, or stdout/stderr to drain.
+struct stream {
+    sys::unique_fd fd;
+    std::string* sink = nullptr;  // nullptr: the plugin's stdin
+};
+
+// Returns false when the stream is done (EOF, all written, or the plugin
+// closed its end: EPIPE).
+bool serve(stream& s, const std::string& input, std::size_t& sent) {
+    if (s.sink == nullptr) {
+        ssize_t w = ::write(s.fd.get(), input.data() + sent, input.size() - sent);
+        if (w > 0) {
+            sent += static_cast<std::size_t>(w);
+        }
+        return sent < input.size() && (w >= 0 || errno == EAGAIN || errno == EINTR);
+    }
+    char buf[4096];
+    ssize_t r = ::read(s.fd.get(), buf, sizeof buf);
+    if (r > 0) {
+        s.sink->append(buf, static_cast<std::size_t>(r));
+    }
+    return r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
 // Feeds stdin and drains stdout and stderr at once: a plugin that writes
 // much before it reads must not deadlock against us.
 void pump(sys::unique_fd in, sys::unique_fd out, sys::unique_fd err, const std::string& input, output& o) {
     ignore_sigpipe guard;
-    std::size_t sent = 0;
-    if (input.empty()) {
-        in.reset();
-    } else {
+    std::vector<stream> streams;
+    if (!input.empty()) {
         ::fcntl(in.get(), F_SETFL, O_NONBLOCK);
+        streams.push_back({std::move(in), nullptr});
+    } else {
+        in.reset();  // EOF at once: the plugin's read of its stdin must end
     }
-    while (in || out || err) {
-        pollfd p[3];
-        nfds_t n = 0;
-        sys::unique_fd* owner[3];
-        std::string* sink[3] = {nullptr, nullptr, nullptr};
-        if (in) { p[n] = {in.get(), POLLOUT, 0}; owner[n++] = &in; }
-        if (out) { p[n] = {out.get(), POLLIN, 0}; sink[n] = &o.out; owner[n++] = &out; }
-        if (err) { p[n] = {err.get(), POLLIN, 0}; sink[n] = &o.err; owner[n++] = &err; }
-        if (::poll(p, n, -1) < 0) {
-            if (errno == EINTR) continue;
-            throw sys::errno_error("polling the IPAM plugin's pipes");
+    streams.push_back({std::move(out), &o.out});
+    streams.push_back({std::move(err), &o.err});
+    std::size_t sent = 0;
+    while (!streams.empty()) {
+        std::vector<pollfd> p;
+        for (const auto& s : streams) {
+            p.push_back({s.fd.get(), static_cast<short>(s.sink == nullptr ? POLLOUT : POLLIN), 0});
         }
-        for (nfds_t i = 0; i < n; ++i) {
-            if (p[i].revents == 0) continue;
-            if (sink[i] == nullptr) {
-                ssize_t w = ::write(p[i].fd, input.data() + sent, input.size() - sent);
-                if (w > 0) sent += static_cast<std::size_t>(w);
-                if ((w < 0 && errno != EAGAIN && errno != EINTR) || sent == input.size()) owner[i]->reset();
+        if (::poll(p.data(), p.size(), -1) < 0) {
+            if (errno == EINTR) {
                 continue;
             }
-            char buf[4096];
-            ssize_t r = ::read(p[i].fd, buf, sizeof buf);
-            if (r > 0) {
-                sink[i]->append(buf, static_cast<std::size_t>(r));
-            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                owner[i]->reset();
+            throw sys::errno_error("polling the IPAM plugin's pipes");
+        }
+        for (std::size_t i = p.size(); i-- > 0;) {
+            if (p[i].revents != 0 && !serve(streams[i], input, sent)) {
+                streams.erase(streams.begin() + static_cast<std::ptrdiff_t>(i));
             }
         }
     }

@@ -195,6 +195,7 @@ TEST(CniIpam, RunsThePluginWithOurEnvironmentAndTheConfigOnStdin) {
     EXPECT_EQ(o.out, R"(DEL c1 kept|{"name":"pods"})");
     auto other = ipam::run(p, "DEL", "x", {{"CNI_CONTAINERID", "c2"}});
     EXPECT_EQ(other.out, "DEL c2 kept|x");
+    EXPECT_EQ(ipam::run(p, "CHECK", "").out, "CHECK c1 kept|");  // an empty stdin is an EOF, not a hang
     ::unsetenv("MOAT_IPAM_TEST");
     ::unsetenv("CNI_CONTAINERID");
     ::unsetenv("CNI_COMMAND");
