@@ -11,15 +11,20 @@ build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11
 # libnftables in-process). cni_engine_test runs moat as the CNI plugin of a
 # real engine: buildah with runc, on a busybox-static image built offline.
 run="iproute2 netcat-openbsd procps"
+# cni_chain_test chains moat with CNI's reference plugins
+# (containernetworking-plugins: host-local, portmap, tuning, bandwidth,
+# firewall); portmap and firewall drive the iptables binaries (Debian's
+# default is iptables-nft), in a lab namespace only.
 test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped openvpn
   wireguard-go wireguard-tools dnsmasq-base conntrack iperf3 psmisc iputils-ping python3
   miniupnpd-nftables natpmpc man-db groff-base zsh fish
+  containernetworking-plugins iptables
   debhelper dpkg-dev fakeroot lintian ccache
   buildah runc busybox-static"
-# bench/network.sh: CNI's reference plugins (portmap and ipMasq drive the
-# iptables binaries; Debian's default is iptables-nft) and its python3 driver.
+# bench/network.sh: CNI's reference plugins (in test=, with iptables for
+# portmap and ipMasq) and its python3 driver.
 # bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).
-bench="hyperfine bubblewrap systemd-container containernetworking-plugins iptables python3 openssl"
+bench="hyperfine bubblewrap systemd-container python3 openssl"
 
 pkgs="$build $run"
 for arg in "$@"; do

@@ -65,15 +65,13 @@ std::vector<std::string> strings(const json& j, const char* key, const std::stri
 void refuse_unknown(const json& config) {
     static const std::set<std::string> known = {
         "cniVersion", "cniVersions", "name", "type", "runtimeConfig", "prevResult", "args", "capabilities",
-        "dns", "subnet", "egress", "moatConfig", "stateDir", "allowedTCPPorts", "allowedUDPPorts",
+        "dns", "subnet", "ipam", "egress", "moatConfig", "stateDir", "allowedTCPPorts", "allowedUDPPorts",
     };
     for (const auto& [key, value] : config.items()) {
         if (known.count(key) || key.rfind("cni.dev/", 0) == 0) {
             continue;
         }
-        std::string why = key == "ipam"   ? " (moat allocates addresses from \"subnet\" itself)"
-                          : key == "ipMasq" ? " (use \"egress\": \"nat\")"
-                                            : "";
+        std::string why = key == "ipMasq" ? " (use \"egress\": \"nat\")" : "";
         throw error(code::unsupported_field, "unsupported field \"" + key + "\": " + value.dump() + why);
     }
 }
@@ -99,10 +97,29 @@ void read_egress(netconf& nc, const json& config) {
     }
 }
 
-void read_subnet(netconf& nc, const json& config) {
+// Exactly one of "subnet" (moat allocates) and "ipam" (a plugin does).
+void read_addressing(netconf& nc, const json& config) {
     std::string subnet = text(config, "subnet");
+    auto ipam = config.find("ipam");
+    bool has_ipam = ipam != config.end() && !ipam->is_null();
+    if (has_ipam && !subnet.empty()) {
+        throw error(code::invalid_config, "\"subnet\" and \"ipam\" are both given: moat allocates from \"subnet\" "
+                                          "itself or delegates to the \"ipam\" plugin, give one of them");
+    }
+    if (has_ipam) {
+        if (!ipam->is_object() || !ipam->contains("type") || !(*ipam)["type"].is_string() ||
+            (*ipam)["type"].get<std::string>().empty()) {
+            invalid("ipam", "must be an object naming its plugin in \"type\", e.g. {\"type\": \"host-local\", ...}");
+        }
+        nc.ipam_type = (*ipam)["type"].get<std::string>();
+        if (nc.ipam_type.find('/') != std::string::npos || nc.ipam_type == "." || nc.ipam_type == "..") {
+            invalid("ipam", "\"type\" must name a plugin binary in CNI_PATH, not \"" + nc.ipam_type + "\"");
+        }
+        return;
+    }
     if (subnet.empty()) {
-        invalid("subnet", "is required: the IPv4 prefix moat allocates pod addresses from, e.g. \"10.89.0.0/24\"");
+        throw error(code::invalid_config, "\"subnet\" or \"ipam\" is required: the IPv4 prefix moat allocates pod "
+                                          "addresses from (e.g. \"10.89.0.0/24\"), or the IPAM plugin to delegate to");
     }
     auto p = sys::ip_prefix::parse(subnet);
     if (!p || !p->address.is_v4() || subnet.find('/') == std::string::npos) {
@@ -158,7 +175,7 @@ netconf parse_netconf(const request& r) {
         throw error(code::invalid_config, "network name \"" + r.network + "\" cannot be a moat network name: " +
                                               *problem + " (after the prefix \"cni-\")");
     }
-    read_subnet(nc, config);
+    read_addressing(nc, config);
     read_egress(nc, config);
     if (auto dir = text(config, "stateDir"); !dir.empty()) {
         if (auto problem = config::path_problem(dir)) {

@@ -31,7 +31,11 @@ struct port_mapping {
 struct netconf {
     std::string network;       // the CNI network's name
     std::string moat_network;  // "cni-<name>": its name among moat's networks
-    sys::ip_prefix subnet;     // IPv4; the bridge takes the first address
+    sys::ip_prefix subnet;     // IPv4; the bridge takes the first address (or `gateway`)
+    std::string ipam_type;     // "ipam": {"type": ...}; "" = moat allocates from `subnet`
+    // With ipam: the bridge's address when the lease names one (cni/pod.hpp
+    // use_lease); unset = the subnet's first address.
+    std::optional<sys::ip_address> gateway;
     std::string egress = "nat";  // "none" | "nat" | "vpn"
     std::string tunnel;          // egress "vpn": the tunnel's name in moatConfig
     std::string moat_config;     // a moat configuration file (its [tunnels])
@@ -44,7 +48,9 @@ struct netconf {
 };
 
 // Throws cni::error: unsupported_field (2) for a key moat does not know or
-// does not support yet, invalid_config (7) for a bad value.
+// does not support yet, invalid_config (7) for a bad value or for both or
+// neither of `subnet` and `ipam`. With `ipam` the subnet is not known yet:
+// it comes from the first lease (cni/pod.hpp).
 netconf parse_netconf(const request& r);
 
 }  // namespace moat::cni

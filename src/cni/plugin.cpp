@@ -1,5 +1,6 @@
 #include "cni/plugin.hpp"
 
+#include "cni/ipam.hpp"
 #include "cni/netconf.hpp"
 #include "cni/pod.hpp"
 #include "cni/protocol.hpp"
@@ -75,12 +76,8 @@ void check_network_unchanged(const state::store& st, const netconf& nc) {
     if (it == host.networks.end()) {
         return;
     }
-    auto recorded = plan::network_from_json(it->second);
-    auto wanted = network_plan_of(nc);
-    if (recorded.gateway != wanted.gateway) {
-        throw error(code::invalid_config, "network " + nc.network + " has pods on " +
-                                              recorded.gateway.network().str() + "; its subnet cannot change to " +
-                                              nc.subnet.str() + " while they run");
+    if (auto problem = network_change_problem(nc, plan::network_from_json(it->second).gateway)) {
+        throw error(code::invalid_config, *problem);
     }
 }
 
@@ -126,6 +123,21 @@ bool takes_default_route(int netns_fd, const request& r, const netconf& nc) {
                                               " must be its way out; make network " + r.network + " its first");
     }
     return false;
+}
+
+// With "ipam": the address the plugin leased (it must be free on the
+// network); else moat's own allocation from the subnet.
+sys::ip_address address_for(const netconf& nc, const std::string& name, const std::set<sys::ip_address>& taken,
+                            const std::optional<result>& leased) {
+    if (!leased) {
+        return pod_address(nc, name, taken);
+    }
+    auto a = lease_of(*leased, nc.ipam_type).address.address;
+    if (taken.count(a)) {
+        throw error(code::invalid_config, "the IPAM plugin \"" + nc.ipam_type + "\" leased " + a.str() +
+                                              ", which another pod of network " + nc.network + " has");
+    }
+    return a;
 }
 
 // Takes down what a record names, tolerating all of it being gone.
@@ -194,26 +206,38 @@ void make_pod(state::store& st, state::container_record& rec, plan::container_pl
     }
 }
 
-result attach(state::store& st, const request& r, const netconf& nc) {
+result attach(state::store& st, const request& r, const netconf& config) {
     std::string name = pod_name(r.network, r.container_id, r.ifname);
     sys::unique_fd ns = open_netns(r.netns);
     if (netlink::socket::open_in(ns.get()).link(r.ifname)) {
         throw error(code::invalid_config, "interface " + r.ifname + " already exists in " + r.netns);
     }
-    bool default_route = takes_default_route(ns.get(), r, nc);
+    bool default_route = takes_default_route(ns.get(), r, config);
     if (auto old = st.load(name)) {
         remove_pod(st, *old);  // a failed ADD's leftovers: its interface is gone (checked above)
+        if (!config.ipam_type.empty()) {
+            ipam::exec_del(r, config);  // and its lease: host-local refuses a second one for the same id
+        }
     }
+    ipam::lease lease(r, config);  // IPAM ADD; released (IPAM DEL) if anything below throws
+    const netconf nc = lease.leased() ? use_lease(config, lease_of(*lease.leased(), config.ipam_type)) : config;
     check_network_unchanged(st, nc);
     auto running = running_plans(st, name);
-    auto address = pod_address(nc, name, addresses_on(running, nc.moat_network));
+    auto address = address_for(nc, name, addresses_on(running, nc.moat_network), lease.leased());
     auto p = pod_plan(nc, name, address, converge::default_uplink(), "");
     auto rec = pod_record(st, r, p);
+    if (lease.leased()) {  // what the plugin gave, for status and for whoever reads the record
+        rec.cni["ipam"] = {{"type", nc.ipam_type}, {"result", to_json(*lease.leased(), r.cni_version)}};
+    }
     container::check_link_free(p, st.instance_id());
     st.save(rec);  // before anything is made: a kill -9 from here on leaves a record `down` can follow
     make_pod(st, rec, p, std::move(running), ns.get(), r, nc, default_route);
+    lease.keep();  // the pod is made: from here on the lease goes with the engine's DEL
     result out = r.prev_result.value_or(result{});
     add_result(out, r, ns.get(), p, nc, default_route);
+    if (lease.leased() && out.dns.empty()) {
+        out.dns = lease.leased()->dns;  // host-local's resolvConf, when the configuration has no "dns"
+    }
     return out;
 }
 
@@ -234,16 +258,22 @@ result add(const request& r, const netconf& nc) {
 }
 
 void del(const request& r, const netconf& nc) {
-    state::store st(nc.state_dir);
-    auto lock = lock_if_recorded(st);
-    if (!lock.held()) {
-        return;
+    {
+        state::store st(nc.state_dir);
+        auto lock = lock_if_recorded(st);
+        if (lock.held()) {
+            std::string name = pod_name(r.network, r.container_id, r.ifname);
+            if (auto rec = st.load(name)) {
+                remove_pod(st, *rec);
+            }
+            st.remove_if_empty();
+        }
     }
-    std::string name = pod_name(r.network, r.container_id, r.ifname);
-    if (auto rec = st.load(name)) {
-        remove_pod(st, *rec);
+    // Also with no record: a failed ADD may have left a lease, and the
+    // plugin's DEL of nothing succeeds.
+    if (!nc.ipam_type.empty()) {
+        ipam::exec_del(r, nc);
     }
-    st.remove_if_empty();
 }
 
 // CHECK runs `moat check`'s static checks of the pod: its link, address,
@@ -270,6 +300,26 @@ void check(const request& r, const netconf& nc) {
         throw error(only_tunnel ? code::try_again_later : code::internal,
                     "attachment " + r.container_id + "/" + r.ifname + " fails moat's checks", failed);
     }
+    if (!nc.ipam_type.empty()) {
+        ipam::exec_check(r, nc);
+    }
+}
+
+// GC of an attachment with a lease releases it as the engine's DEL would
+// (IPAM DEL with its CNI_CONTAINERID and CNI_IFNAME). A plugin older than
+// GC's version 1.1.0 (Debian 12's host-local) refuses: the pod is gone all
+// the same, so that is a warning, not a failed GC.
+void release_lease(const request& r, const netconf& nc, const state::container_record& rec) {
+    if (nc.ipam_type.empty()) {
+        return;
+    }
+    try {
+        ipam::exec_del(r, nc, {{"CNI_CONTAINERID", rec.cni.value("container_id", "")},
+                               {"CNI_IFNAME", rec.cni.value("ifname", "")},
+                               {"CNI_NETNS", rec.cni.value("netns", "")}});
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moat: GC: releasing the IPAM lease of %s: %s\n", rec.name.c_str(), e.what());
+    }
 }
 
 void gc(const request& r, const netconf& nc) {
@@ -289,6 +339,7 @@ void gc(const request& r, const netconf& nc) {
         }
         try {
             remove_pod(st, rec);
+            release_lease(r, nc, rec);
         } catch (const std::exception& e) {
             failures += (failures.empty() ? "" : "; ") + rec.name + ": " + e.what();
         }

@@ -10,7 +10,10 @@
 // code's. ADD: record, bridge, veth with its peer created directly in the
 // pod's namespace as CNI_IFNAME, addresses and default route, firewall
 // commit, record "running", result. DEL: the reverse, tolerating anything
-// already gone, and the network's bridge goes with its last member.
+// already gone, and the network's bridge goes with its last member. With an
+// `ipam` object the address comes from that plugin (cni/ipam.hpp): its ADD
+// before the record, its DEL on every DEL (record or not) and on a failed
+// ADD, its CHECK after ours; the first lease fixes the network's subnet.
 #pragma once
 
 #include <string>
