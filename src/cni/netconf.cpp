@@ -66,6 +66,7 @@ void refuse_unknown(const json& config) {
     static const std::set<std::string> known = {
         "cniVersion", "cniVersions", "name", "type", "runtimeConfig", "prevResult", "args", "capabilities",
         "dns", "subnet", "ipam", "egress", "moatConfig", "stateDir", "allowedTCPPorts", "allowedUDPPorts",
+        "keepWhenIdle",
     };
     for (const auto& [key, value] : config.items()) {
         if (known.count(key) || key.rfind("cni.dev/", 0) == 0) {
@@ -182,6 +183,12 @@ netconf parse_netconf(const request& r) {
             invalid("stateDir", *problem);
         }
         nc.state_dir = dir;
+    }
+    if (auto it = config.find("keepWhenIdle"); it != config.end() && !it->is_null()) {
+        if (!it->is_boolean()) {
+            invalid("keepWhenIdle", "must be true or false, not " + it->dump());
+        }
+        nc.keep_idle = it->get<bool>();
     }
     nc.tcp_ports = ports(config, "allowedTCPPorts");
     nc.udp_ports = ports(config, "allowedUDPPorts");

@@ -40,6 +40,7 @@ struct netconf {
     std::string tunnel;          // egress "vpn": the tunnel's name in moatConfig
     std::string moat_config;     // a moat configuration file (its [tunnels])
     std::string state_dir = "/run/moat";
+    bool keep_idle = false;  // keepWhenIdle: the bridge and the tunnel stay after the last pod
     std::vector<std::uint16_t> tcp_ports;  // allowedTCPPorts: reachable from the host and the network
     std::vector<std::uint16_t> udp_ports;
     std::vector<std::string> nameservers;   // dns.nameservers, passed through to the result

@@ -25,6 +25,10 @@ plan::network_plan network_plan_of(const netconf& nc) {
     if (nc.gateway) {
         p.gateway = {*nc.gateway, nc.subnet.length};  // the IPAM plugin's, not the subnet's first
     }
+    p.keep_idle = nc.keep_idle;
+    if (nc.keep_idle && nc.egress == "vpn") {
+        p.keep_tunnel = nc.tunnel;
+    }
     return p;
 }
 

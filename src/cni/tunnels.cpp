@@ -136,6 +136,11 @@ void stop_unused_tunnels(state::store& st) {
             return;
         }
     }
+    for (const auto& [name, j] : st.host().networks) {  // keepWhenIdle keeps its network's tunnel too
+        if (served.count(plan::network_from_json(j).keep_tunnel)) {
+            return;
+        }
+    }
     converge::down(st, {plan::tunnels_container});
 }
 

@@ -35,7 +35,8 @@ namespace moat::cni {
 // invalid_config for a moatConfig that cannot be used (with its file:line).
 void confine_pod(state::store& st, const netconf& nc, plan::container_plan& pod);
 
-// Stops `_tunnels` when nothing running is confined to a tunnel it serves.
+// Stops `_tunnels` when nothing running is confined to a tunnel it serves
+// and no network kept when idle (keepWhenIdle) names one.
 void stop_unused_tunnels(state::store& st);
 
 }  // namespace moat::cni

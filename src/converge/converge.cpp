@@ -259,7 +259,7 @@ void stop_container(const state::container_record& rec, std::chrono::millisecond
 }  // namespace detail
 
 std::vector<plan::network_plan> networks_for(const state::store& store, const std::vector<plan::container_plan>& running,
-                                             const std::vector<plan::network_plan>& planned) {
+                                             const std::vector<plan::network_plan>& planned, bool drop_kept) {
     std::map<std::string, plan::network_plan> out;
     for (const auto& n : planned) {
         out.emplace(n.name, n);
@@ -269,6 +269,11 @@ std::vector<plan::network_plan> networks_for(const state::store& store, const st
         auto it = host.networks.find(p.network);
         if (!p.network.empty() && !out.count(p.network) && it != host.networks.end()) {
             out.emplace(p.network, plan::network_from_json(it->second));
+        }
+    }
+    for (const auto& [name, j] : host.networks) {
+        if (auto n = plan::network_from_json(j); n.keep_idle && !drop_kept) {
+            out.emplace(name, std::move(n));
         }
     }
     std::vector<plan::network_plan> v;
@@ -397,7 +402,7 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     rep.firewall_committed = sync_firewall(store, remaining);
     container::forget_flows(gone);  // again: its forwards could make entries until this commit
     sw.step(rep.firewall_committed ? "firewall: updated" : "firewall: unchanged");
-    sync_networks(store, networks_for(store, remaining, {}));
+    sync_networks(store, networks_for(store, remaining, {}, names.empty()));  // `down` of all: kept ones too
     sw.step("networks and sysctls: done");
     for (const auto& r : gone) {
         store.remove(r.name);

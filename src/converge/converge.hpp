@@ -67,10 +67,11 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
 report down(state::store& store, const std::vector<std::string>& names, const progress_fn& progress = {});
 
 // The networks the given containers use: from `planned` where it has
-// them, else as recorded (containers of other files keep theirs). What
-// sync_networks() must keep when `running` runs.
+// them, else as recorded (containers of other files keep theirs), and the
+// recorded ones kept when idle (CNI's keepWhenIdle) unless `drop_kept`.
+// What sync_networks() must keep when `running` runs.
 std::vector<plan::network_plan> networks_for(const state::store& store, const std::vector<plan::container_plan>& running,
-                                             const std::vector<plan::network_plan>& planned);
+                                             const std::vector<plan::network_plan>& planned, bool drop_kept = false);
 
 // The firewall's input for the given plans (those with a veth).
 firewall::spec firewall_spec(const std::vector<plan::container_plan>& plans);

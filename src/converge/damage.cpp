@@ -83,7 +83,7 @@ void add_networks(state::host_record& h, const std::vector<plan::container_plan>
         if (p.network.empty() || !p.v4 || h.networks.count(p.network)) {
             continue;
         }
-        plan::network_plan n{p.network, p.bridge_if, p.v4->host, std::nullopt};
+        plan::network_plan n{p.network, p.bridge_if, p.v4->host, std::nullopt, false, {}};
         if (p.v6) {
             n.gateway6 = p.v6->host;
         }

@@ -76,7 +76,10 @@ std::set<std::string> sync_networks(state::store& store, const std::vector<plan:
     for (const auto& [name, j] : std::map(host.networks)) {
         auto recorded = plan::network_from_json(j);
         auto it = want.find(name);
-        if (it == want.end() || !(*it->second == recorded)) {
+        if (it != want.end() && it->second->same_bridge(recorded) && !(*it->second == recorded)) {
+            host.networks[name] = plan::to_json(*it->second);  // keepWhenIdle changed: the bridge stays
+            store.save_host(host);
+        } else if (it == want.end() || !it->second->same_bridge(recorded)) {
             auto d = nl.delete_link_if_owned(recorded.bridge_if, store.instance_id());
             if (d.what == netlink::owned_deletion::result::kept) {
                 std::fprintf(stderr, "moat: note: network %s: left %s alone: %s\n", name.c_str(),

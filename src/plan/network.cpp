@@ -25,8 +25,13 @@ network_plan plan_network(const config::network& n) {
 }
 
 nlohmann::json to_json(const network_plan& n) {
-    return {{"name", n.name}, {"bridge_if", n.bridge_if}, {"gateway", n.gateway.str()},
-            {"gateway6", n.gateway6 ? nlohmann::json(n.gateway6->str()) : nlohmann::json()}};
+    nlohmann::json j = {{"name", n.name}, {"bridge_if", n.bridge_if}, {"gateway", n.gateway.str()},
+                        {"gateway6", n.gateway6 ? nlohmann::json(n.gateway6->str()) : nlohmann::json()}};
+    if (n.keep_idle) {  // only then: the records of every other network stay as they were
+        j["keep_idle"] = true;
+        j["keep_tunnel"] = n.keep_tunnel;
+    }
+    return j;
 }
 
 network_plan network_from_json(const nlohmann::json& j) {
@@ -37,6 +42,8 @@ network_plan network_from_json(const nlohmann::json& j) {
     if (!j.at("gateway6").is_null()) {
         n.gateway6 = sys::ip_prefix::parse(j.at("gateway6").get<std::string>());
     }
+    n.keep_idle = j.value("keep_idle", false);
+    n.keep_tunnel = j.value("keep_tunnel", "");
     return n;
 }
 

@@ -32,7 +32,15 @@ struct network_plan {
     std::string bridge_if;                   // "mb-<name>"
     sys::ip_prefix gateway;                  // the bridge's address: first of the subnet, subnet's length
     std::optional<sys::ip_prefix> gateway6;
+    // A CNI network's keepWhenIdle: the bridge (and the tunnel its pods
+    // use, `keep_tunnel`) stay when its last member goes, until `moat down`.
+    bool keep_idle = false;
+    std::string keep_tunnel;
     bool operator==(const network_plan&) const = default;
+    // The same bridge with the same addresses (whatever is kept when idle).
+    bool same_bridge(const network_plan& o) const {
+        return name == o.name && bridge_if == o.bridge_if && gateway == o.gateway && gateway6 == o.gateway6;
+    }
 };
 
 std::string bridge_name(const std::string& network);

@@ -105,6 +105,33 @@ TEST(Cni, SecondAttachmentKeepsThePodsDefaultRoute) {
     EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
 }
 
+// keepWhenIdle: the network's bridge stays after its last pod (control: it
+// goes without the key), the next pod gets it as it was, and `moat down`
+// removes it.
+TEST(Cni, KeepWhenIdleKeepsTheBridgeUntilDown) {
+    cni_lab c;
+    auto before = snapshot(c.l);
+    auto ns = c.l.add_ns("p");
+    auto bridge = [&] { return c.l.in("ip -o link show mb-cni-pods 2>/dev/null || true").out; };
+    ASSERT_EQ(c.run("ADD", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
+    ASSERT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
+    EXPECT_EQ(bridge(), "") << "control: without keepWhenIdle the bridge goes with the last pod";
+    const std::string keep = c.conf("1.0.0", "nat", R"(,"keepWhenIdle":true)");
+    ASSERT_EQ(c.run("ADD", keep, "pod", ns).code, 0);
+    auto index = bridge().substr(0, bridge().find(':'));
+    ASSERT_EQ(c.run("DEL", keep, "pod", ns).code, 0);
+    EXPECT_NE(bridge(), "") << "kept when idle";
+    EXPECT_EQ(c.l.in("ip -o link show | grep -c ve-p || true").out, "0\n");
+    auto again = c.run("ADD", keep, "pod", ns);
+    ASSERT_EQ(again.code, 0) << again.raw;
+    EXPECT_EQ(bridge().substr(0, bridge().find(':')), index) << "the same bridge, not a new one";
+    EXPECT_EQ(body_from(c.l, ns, "http://" + web4 + "/"), uplink4 + "\n");
+    ASSERT_EQ(c.run("DEL", keep, "pod", ns).code, 0);
+    EXPECT_EQ(c.run("ADD", c.conf("1.0.0", "nat", R"(,"keepWhenIdle":"yes")"), "pod", ns).out.value("code", 0), 7);
+    EXPECT_EQ(c.l.moat("down").code, 0);
+    EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+}
+
 TEST(Cni, ResultShapeFollowsTheRequestVersion) {
     cni_lab c;
     auto ns = c.l.add_ns("p");

@@ -207,6 +207,30 @@ TEST(CniVpnCheck, MoatCheckOnTheNodeProbesThePodThroughItsTunnel) {
     EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
 }
 
+// keepWhenIdle on a confined network keeps its tunnel after the last pod:
+// the next pod exits through the same daemon at once; `moat down` removes it.
+TEST(CniVpnKeep, KeepWhenIdleKeepsTheTunnelForTheNextPod) {
+    cni_env c("wireguard");
+    auto& l = c.e.l;
+    auto ns = l.add_ns("p");
+    auto conf = c.conf("vpods", pod_net, "vpn:vpn0");
+    conf.insert(conf.size() - 1, R"(,"keepWhenIdle":true)");
+    ASSERT_EQ(c.run("ADD", conf, "pod", ns).code, 0) << kernel_evidence(l);
+    ASSERT_TRUE(pod_through_tunnel(l, ns, std::chrono::seconds(30))) << kernel_evidence(l);
+    auto daemons = daemon_pids(l, "wireguard");
+    auto tunnels = tunnels_host(l);
+    ASSERT_EQ(c.run("DEL", conf, "pod", ns).code, 0);
+    EXPECT_TRUE(device_exists(l)) << "the tunnel stays for the next pod";
+    EXPECT_EQ(daemon_pids(l, "wireguard"), daemons);
+    ASSERT_EQ(c.run("ADD", conf, "pod2", ns).code, 0);
+    EXPECT_TRUE(pod_through_tunnel(l, ns, std::chrono::seconds(5))) << kernel_evidence(l);
+    EXPECT_EQ(daemon_pids(l, "wireguard"), daemons);
+    ASSERT_EQ(c.run("DEL", conf, "pod2", ns).code, 0);
+    EXPECT_EQ(l.moat("down").code, 0);
+    EXPECT_FALSE(device_exists(l));
+    EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
+}
+
 // The engine may run processes in the pod's namespace before ADD: between
 // the link's creation and the firewall's commit (the plugin stopped right
 // there by a failpoint) nothing of the pod's may pass. Control: once the
