@@ -8,6 +8,14 @@
 #            runtimeConfig.portMappings entry per pod (20000+i -> 80/tcp)
 #   bridge   Debian's containernetworking-plugins: bridge (host-local IPAM,
 #            ipMasq, isGateway) then portmap with the same mapping
+#   moat-before  optional (MOAT_BEFORE=BINARY and "moat-before" in
+#            CONTENDERS): moat's configuration with another build, to
+#            measure a change before and after in the same run
+#
+# The plugins' own state (moat's stateDir, host-local's dataDir) lives under
+# STATE_BASE (default /dev/shm, a tmpfs, as /run — moat's default
+# /run/moat — is on a usual node; STATE_BASE=/tmp puts it on disk, where
+# every fsync of moat's crash-safe state store is paid in full).
 #
 # Both are driven the same way by bench/cni_pods.py, which plays libcni:
 # each plugin of the chain exec'd per pod with the CNI_* environment and its
@@ -30,6 +38,7 @@
 # Writes bench/results/cni.md (or OUTPUT.md; raw measurements to cni.tsv
 # beside it). Knobs: REPS (default "1:20 10:20 100:5", size:repetitions),
 # CONTENDERS (default "moat bridge"), MOAT (default build/moat, copied),
+# MOAT_BEFORE, STATE_BASE (above),
 # REPORT_FROM=TSV only renders the report, KEEP=1 keeps the work directory.
 set -euo pipefail
 export LC_ALL=C
@@ -48,14 +57,22 @@ for n in $sizes; do (( reps_of[$n] > max_reps )) && max_reps=${reps_of[$n]}; don
 
 id="mcn$$"
 work=$(mktemp -d /tmp/moat-cnibench.XXXXXX)
+state_base=${STATE_BASE:-/dev/shm}
+state=$(mktemp -d "$state_base/moat-cnibench-state.XXXXXX")
+state_fs="$(stat -f -c %T "$state") ($state_base)"
 if [[ -z ${REPORT_FROM:-} ]]; then
     [[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)" >&2; exit 1; }
     if [[ ! -x /usr/lib/cni/bridge || ! -x /usr/lib/cni/portmap ]] || ! command -v iptables nft nc >/dev/null; then
         "$root/scripts/deps.sh" --bench
     fi
-    mkdir -p "$work/cni"
-    cp "${MOAT:-$root/build/moat}" "$work/cni/moat"
-    q "$work/cni/moat" version || { echo "no working moat binary at ${MOAT:-$root/build/moat}" >&2; exit 1; }
+    mkdir -p "$work/cni-moat"
+    cp "${MOAT:-$root/build/moat}" "$work/cni-moat/moat"
+    q "$work/cni-moat/moat" version || { echo "no working moat binary at ${MOAT:-$root/build/moat}" >&2; exit 1; }
+    if [[ " $contenders " == *" moat-before "* ]]; then
+        mkdir -p "$work/cni-moat-before"
+        cp "${MOAT_BEFORE:?moat-before needs MOAT_BEFORE=BINARY}" "$work/cni-moat-before/moat"
+        q "$work/cni-moat-before/moat" version || { echo "no working moat binary at $MOAT_BEFORE" >&2; exit 1; }
+    fi
 fi
 bg=()
 lab=""
@@ -67,7 +84,7 @@ cleanup() {
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
     done
-    if [[ -n ${KEEP:-} ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+    if [[ -n ${KEEP:-} ]]; then echo "kept $work $state" >&2; else rm -rf "$work" "$state"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -90,7 +107,7 @@ lab_up() {
     ip -n "$lab-h" link set up0 up
     ip -n "$lab-w" link set wan0 up
     ip -n "$lab-h" route add default via 203.0.113.1
-    rm -rf "$work/moat-state" "$work/ipam"
+    rm -rf "$state/moat-state" "$state/ipam"
 }
 pods_up() {  # N: the pods' namespaces, as a runtime makes them (untimed)
     local i
@@ -101,14 +118,14 @@ lab_down() {
     local - l=$1 p ns
     set +e
     # A failed run's moat pods: DEL what the state dir records (it has no processes).
-    if [[ -d $work/moat-state ]]; then
-        q nsenter --net=/run/netns/"$l-h" "$work/cni/moat" --state-dir "$work/moat-state" down -q
+    if [[ -d $state/moat-state ]]; then
+        q nsenter --net=/run/netns/"$l-h" "$work/cni-moat/moat" --state-dir "$state/moat-state" down -q
     fi
     for ns in $(ip netns list | awk -v p="$l-" 'index($1, p) == 1 { print $1 }'); do
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
     done
-    rm -rf "$work/moat-state" "$work/ipam"
+    rm -rf "$state/moat-state" "$state/ipam"
     lab=""
 }
 
@@ -121,8 +138,8 @@ residue() {
         /^table / { t++; next } /^[ \t]*chain / { c++; next } /^[ \t]*(type |}|$)/ { next } { r++ }
         END { if (t) printf "%d nft tables, %d chains, %d rules", t, c, r }')
     [[ -n $fw ]] && left+=("$fw")
-    if [[ -d $work/moat-state ]] && [[ -n $(find "$work/moat-state" -mindepth 1 -print -quit 2>/dev/null) ]]; then
-        left+=("moat state: $(find "$work/moat-state" -type f | wc -l) files")
+    if [[ -d $state/moat-state ]] && [[ -n $(find "$state/moat-state" -mindepth 1 -print -quit 2>/dev/null) ]]; then
+        left+=("moat state: $(find "$state/moat-state" -type f | wc -l) files")
     fi
     local IFS=';'
     echo "${left[*]}"
@@ -165,7 +182,7 @@ results="$work/results.tsv"
 declare -A checked skip
 driver() {  # OP CONTENDER N REP
     local o
-    if o=$(inlab "$py" "$root/bench/cni_pods.py" "$1" "$work" "$2" "$3" "$lab-p" 2>"$work/log"); then
+    if o=$(inlab "$py" "$root/bench/cni_pods.py" "$1" "$work" "$2" "$3" "$lab-p" "$state" 2>"$work/log"); then
         awk -v op="$1" -v c="$2" -v n="$3" -v r="$4" '{ parts = ""; for (k = 3; k <= NF; k++) parts = parts (k > 3 ? " " : "") $k
             printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", op, c, n, r, $1, $2, parts }' <<<"$o" >>"$results"
         awk '{ s += $2 } END { printf "%.1f ms per pod", s * 1000 / NR }' <<<"$o"
@@ -215,11 +232,12 @@ mkdir -p "$(dirname "$out")"
     "$(uname -r)" "$(nproc)" "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%Y-%m-%d)" "$(iptables -V)" \
     "$(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null)" \
-    "$( { [[ -x $work/cni/moat ]] && "$work/cni/moat" version 2>/dev/null | head -1; } || true)" >"$out" <<'PY'
+    "$( { [[ -x $work/cni-moat/moat ]] && "$work/cni-moat/moat" version 2>/dev/null | head -1; } || true)" \
+    "$state_fs" "${MOAT_BEFORE_LABEL:-an earlier build}" >"$out" <<'PY'
 import collections, statistics, sys
-results, contenders, kernel, cpus, cpu, load, date, iptables, cniver, moatver = sys.argv[1:]
+results, contenders, kernel, cpus, cpu, load, date, iptables, cniver, moatver, statefs, beforelabel = sys.argv[1:]
 contenders = contenders.split()
-label = {"moat": "moat (`type: moat`)",
+label = {"moat": "moat (`type: moat`)", "moat-before": "moat, %s" % beforelabel,
          "bridge": "bridge + portmap %s" % cniver.split("+")[0]}
 samples = collections.defaultdict(list)        # (op, c, n) -> [seconds per pod]
 parts = collections.defaultdict(list)          # (op, c, n, plugin) -> [seconds]
@@ -248,12 +266,12 @@ def q(v, p):
     return v[min(len(v) - 1, int(p * len(v)))] if v else None
 def ms(s): return "n/a" if s is None else ("%.1f ms" % (s * 1e3) if s >= 0.01 else "%.2f ms" % (s * 1e3))
 
-def paired(op, n):
-    """Median over repetitions of (bridge's mean per pod / moat's) in the same repetition."""
+def paired(op, n, slow="bridge", fast="moat"):
+    """Median over repetitions of (slow's mean per pod / fast's) in the same repetition."""
     v = []
     for (o, c, nn, r), xs in per_rep.items():
-        if o == op and c == "moat" and nn == n and (op, "bridge", n, r) in per_rep:
-            v.append(statistics.mean(per_rep[op, "bridge", n, r]) / statistics.mean(xs))
+        if o == op and c == fast and nn == n and (op, slow, n, r) in per_rep:
+            v.append(statistics.mean(per_rep[op, slow, n, r]) / statistics.mean(xs))
     return med(v)
 
 print("## CNI: ADD and DEL per pod, moat against bridge + portmap\n")
@@ -265,8 +283,9 @@ print("`bench/cni.sh`, %s on %s: N pods attached one after the other to one netw
       " namespaces are made before the clock starts and deleted after DEL (the runtime's work, not"
       " the plugin's)." % (", ".join("N=%d" % n for n in sizes), date,
                           ", ".join("%d at N=%d" % (reps[n], n) for n in sizes)))
-print("Kernel %s, %s CPUs (%s), %s, load average at the end %s (the machine is shared).\n"
-      % (kernel, cpus, cpu, iptables, load))
+print("Kernel %s, %s CPUs (%s), %s, load average at the end %s (the machine is shared)."
+      " The plugins' state (moat's `stateDir`, host-local's `dataDir`) on %s.\n"
+      % (kernel, cpus, cpu, iptables, load, statefs))
 print("- **Driver** (`bench/cni_pods.py`, in the lab's host namespace under `nsenter --net`): plays"
       " libcni. Per pod, each plugin of the chain is exec'd with `CNI_COMMAND`, `CNI_CONTAINERID=bench-i`,"
       " `CNI_NETNS=/run/netns/POD`, `CNI_IFNAME=eth0`, `CNI_PATH` and its configuration on stdin; a"
@@ -324,5 +343,17 @@ if set(contenders) >= {"moat", "bridge"}:
         pa, pd = paired("add", n), paired("del", n)
         print("| %d | %.2fx (%.2fx) | %s | %.2fx (%.2fx) | %s |" % (
             n, ba / ma, pa or 0, verdict(ba / ma >= 5), bd / md, pd or 0, verdict(bd / md >= 1)))
+if set(contenders) >= {"moat", "moat-before"}:
+    print("\nThis build against %s, same run (ratio = before / now; in brackets paired per repetition):\n" % beforelabel)
+    print("| N | ADD before | ADD now | ratio | DEL before | DEL now | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for n in sizes:
+        b, a = samples.get(("add", "moat-before", n)), samples.get(("add", "moat", n))
+        bd, ad = samples.get(("del", "moat-before", n)), samples.get(("del", "moat", n))
+        if not (a and b and ad and bd):
+            continue
+        print("| %d | %s | %s | %.2fx (%.2fx) | %s | %s | %.2fx (%.2fx) |" % (
+            n, ms(med(b)), ms(med(a)), med(b) / med(a), paired("add", n, "moat-before") or 0,
+            ms(med(bd)), ms(med(ad)), med(bd) / med(ad), paired("del", n, "moat-before") or 0))
 PY
 cat "$out"

@@ -9,7 +9,9 @@ runs the chain in reverse, each plugin getting the ADD's final result as
 prevResult (what libcni keeps in its cache). The contenders:
 
   moat     one plugin: {"type": "moat", "subnet", "egress": "nat",
-           runtimeConfig.portMappings with the pod's one mapping}
+           runtimeConfig.portMappings with the pod's one mapping}; the
+           binary is WORKDIR/cni-moat/moat ("moat-before": the same
+           configuration, WORKDIR/cni-moat-before/moat, an older build)
   bridge   bridge (host-local IPAM, ipMasq, isGateway) -> portmap (the same
            mapping in runtimeConfig.portMappings)
 
@@ -18,13 +20,14 @@ it is the runtime's job, not the plugin's, and it is not timed. Must run in
 the lab's host namespace (`nsenter --net=...`): the plugins act on the
 namespace they run in.
 
-  cni_pods.py add|del WORKDIR CONTENDER N NSPREFIX
+  cni_pods.py add|del WORKDIR CONTENDER N NSPREFIX STATEDIR
 
 prints one line per pod, "I SECONDS PLUGIN=SECONDS ...": the wall time of
 that pod's whole chain (every exec, from the first fork to the last exit;
 the driver's own JSON work between the plugins is in it, and is the same
 for both) and of each plugin. ADD's results are kept in
-WORKDIR/results-CONTENDER.json for DEL.
+WORKDIR/results-CONTENDER.json for DEL. The plugins' own state (moat's
+stateDir, host-local's dataDir) lives under STATEDIR (argument 6).
 """
 import json
 import os
@@ -41,12 +44,12 @@ def mapping(i):
     return [{"hostPort": HOST_PORT_BASE + i, "containerPort": 80, "protocol": "tcp"}]
 
 
-def chain(contender, work, i):
+def chain(contender, state, i):
     """The plugin configurations of pod i's chain, in ADD order."""
-    if contender == "moat":
+    if contender.startswith("moat"):
         return [{
             "cniVersion": VERSION, "name": "bench", "type": "moat",
-            "subnet": SUBNET, "egress": "nat", "stateDir": os.path.join(work, "moat-state"),
+            "subnet": SUBNET, "egress": "nat", "stateDir": os.path.join(state, "moat-state"),
             "capabilities": {"portMappings": True},
             "runtimeConfig": {"portMappings": mapping(i)},
         }]
@@ -58,7 +61,7 @@ def chain(contender, work, i):
                 "type": "host-local",
                 "ranges": [[{"subnet": SUBNET}]],
                 "routes": [{"dst": "0.0.0.0/0"}],
-                "dataDir": os.path.join(work, "ipam"),
+                "dataDir": os.path.join(state, "ipam"),
             },
         }, {
             "cniVersion": VERSION, "name": "bench", "type": "portmap",
@@ -89,8 +92,9 @@ def plugin(cni_path, command, conf, i, netns, prev=None):
 
 
 def main():
-    op, work, contender, n, prefix = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-    cni_path = os.path.join(work, "cni") if contender == "moat" else "/usr/lib/cni"
+    op, work, contender, n, prefix, state = sys.argv[1:7]
+    n = int(n)
+    cni_path = os.path.join(work, "cni-" + contender) if contender.startswith("moat") else "/usr/lib/cni"
     results_file = os.path.join(work, "results-%s.json" % contender)
     lines = []
     if op == "add":
@@ -99,7 +103,7 @@ def main():
             netns = "/run/netns/%s%d" % (prefix, i)
             prev, parts = None, []
             t0 = time.perf_counter()
-            for conf in chain(contender, work, i):
+            for conf in chain(contender, state, i):
                 t = time.perf_counter()
                 prev = plugin(cni_path, "ADD", conf, i, netns, prev)
                 parts.append("%s=%.6f" % (conf["type"], time.perf_counter() - t))
@@ -116,13 +120,13 @@ def main():
             netns = "/run/netns/%s%d" % (prefix, i)
             parts = []
             t0 = time.perf_counter()
-            for conf in reversed(chain(contender, work, i)):
+            for conf in reversed(chain(contender, state, i)):
                 t = time.perf_counter()
                 plugin(cni_path, "DEL", conf, i, netns, results[i])
                 parts.append("%s=%.6f" % (conf["type"], time.perf_counter() - t))
             lines.append("%d %.6f %s" % (i, time.perf_counter() - t0, " ".join(parts)))
     else:
-        sys.exit("usage: cni_pods.py add|del WORKDIR CONTENDER N NSPREFIX")
+        sys.exit("usage: cni_pods.py add|del WORKDIR CONTENDER N NSPREFIX STATEDIR")
     print("\n".join(lines))
 
 
