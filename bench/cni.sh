@@ -107,6 +107,9 @@ lab_up() {
     ip -n "$lab-h" link set up0 up
     ip -n "$lab-w" link set wan0 up
     ip -n "$lab-h" route add default via 203.0.113.1
+    # moat's NAT takes the default route's device as the uplink: a lab
+    # without it would measure something else.
+    [[ $(ip -n "$lab-h" route show default) == *"dev up0"* ]] || { echo "cni.sh: lab $lab has no uplink" >&2; exit 1; }
     rm -rf "$state/moat-state" "$state/ipam"
 }
 pods_up() {  # N: the pods' namespaces, as a runtime makes them (untimed)
