@@ -59,7 +59,7 @@ id="mcn$$"
 work=$(mktemp -d /tmp/moat-cnibench.XXXXXX)
 state_base=${STATE_BASE:-/dev/shm}
 state=$(mktemp -d "$state_base/moat-cnibench-state.XXXXXX")
-state_fs="$(stat -f -c %T "$state") ($state_base)"
+state_fs="$(findmnt -n -o FSTYPE --target "$state") ($state_base)"
 if [[ -z ${REPORT_FROM:-} ]]; then
     [[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)" >&2; exit 1; }
     if [[ ! -x /usr/lib/cni/bridge || ! -x /usr/lib/cni/portmap ]] || ! command -v iptables nft nc >/dev/null; then
