@@ -12,6 +12,7 @@ mkdir -p bench/results
 ./bench/network.sh bench/results/network.md >/dev/null
 ./bench/vpn.sh bench/results/vpn.md >/dev/null
 ./bench/check.sh bench/results/check.md >/dev/null
+./bench/cni.sh bench/results/cni.md >/dev/null
 {
   echo "# Benchmarks"
   echo
@@ -27,5 +28,7 @@ mkdir -p bench/results
   cat bench/results/vpn.md
   echo
   cat bench/results/check.md
+  echo
+  cat bench/results/cni.md
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md"

@@ -12,21 +12,30 @@ namespace moat::converge {
 
 firewall::claim own_claim(const state::store& store) { return {store.instance_id(), store.dir()}; }
 
-table_claim judge_claim(std::optional<std::string> listing, const std::string& instance, bool recorded) {
+table_claim judge_comment(const std::optional<std::optional<std::string>>& comment, const std::string& instance,
+                          bool recorded) {
     table_claim c;
-    c.listing = std::move(listing);
-    if (!c.listing) {
+    c.present = comment.has_value();
+    if (!c.present) {
         return c;
     }
-    if (auto comment = firewall::listing_comment(*c.listing)) {
-        c.owner = firewall::parse_claim(*comment);
+    if (*comment) {
+        c.owner = firewall::parse_claim(**comment);
     }
     c.ours = c.owner ? c.owner->instance == instance : recorded;
     return c;
 }
 
-table_claim read_claim(const state::store& store, firewall::context& nft) {
-    return judge_claim(nft.current(), store.instance_id(), store.host().nft_table);
+table_claim judge_claim(std::optional<std::string> listing, const std::string& instance, bool recorded) {
+    std::optional<std::optional<std::string>> comment;
+    if (listing) {
+        comment = firewall::listing_comment(*listing);
+    }
+    return judge_comment(comment, instance, recorded);
+}
+
+table_claim read_claim(const state::store& store) {
+    return judge_comment(firewall::table_comment(), store.instance_id(), store.host().nft_table);
 }
 
 std::string foreign_table_message(const table_claim& c, const state::store& store) {
@@ -101,8 +110,7 @@ void claim_network_namespace(const state::store& store, const plan::host_plan& p
     if (!needs_namespace(plan)) {
         return;
     }
-    firewall::context nft;
-    auto c = read_claim(store, nft);
+    auto c = read_claim(store);
     if (c.foreign()) {
         throw usage_error(foreign_table_message(c, store));
     }

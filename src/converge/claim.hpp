@@ -38,18 +38,22 @@ firewall::claim own_claim(const state::store& store);
 
 // The namespace's `inet moat` table, seen from one instance.
 struct table_claim {
-    std::optional<std::string> listing;     // the table's listing; nullopt: no table
+    bool present = false;                   // the table exists
     std::optional<firewall::claim> owner;   // its claim; nullopt: none
     bool ours = false;                      // this instance may replace or delete it
 
-    bool exists() const { return listing.has_value(); }
+    bool exists() const { return present; }
     bool foreign() const { return exists() && !ours; }
 };
 
 // `instance` is the caller's id; `recorded` whether its records say it made
 // the table (host.json's nft_table), which decides for a table without claim.
 table_claim judge_claim(std::optional<std::string> listing, const std::string& instance, bool recorded);
-table_claim read_claim(const state::store& store, firewall::context& nft);
+// The same from the table's comment (firewall::table_comment()'s answer).
+table_claim judge_comment(const std::optional<std::optional<std::string>>& comment, const std::string& instance,
+                          bool recorded);
+// Reads the claim with one netlink request (firewall::table_comment()), not a listing.
+table_claim read_claim(const state::store& store);
 
 // What to tell the user about a table that is not theirs.
 std::string foreign_table_message(const table_claim& c, const state::store& store);

@@ -183,7 +183,7 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
         return false;  // nothing to do: not even a libnftables context
     }
     firewall::context nft;
-    auto claim = read_claim(store, nft);
+    auto claim = read_claim(store);
     if (claim.foreign()) {
         if (!spec.endpoints.empty()) {
             // `up` refused earlier (claim_network_namespace); this is `run`,
@@ -213,16 +213,21 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
     if (!force && host.nft_table && host.nft_ruleset == script && claim.exists() && claim.owner) {
         return false;
     }
-    // Intent first: a crash after the commit must still let `down` find the table.
-    host.nft_table = true;
-    store.save_host(host);
+    // Intent first: a crash after the commit must still let `down` find the
+    // table. When host.json already says so (every commit but the first),
+    // writing it again adds nothing a crash could need, and costs a write
+    // with two fsyncs on every CNI ADD and DEL.
+    if (!host.nft_table) {
+        host.nft_table = true;
+        store.save_host(host);
+    }
     sys::failpoint("before-firewall");
     try {
         // An absent table is created, never replaced: if another instance
         // made one since the look above, this fails and changes nothing.
         nft.apply(script, firewall::claim_comment(own_claim(store)), !claim.exists());
     } catch (...) {
-        if (!claim.exists() && read_claim(store, nft).foreign()) {
+        if (!claim.exists() && read_claim(store).foreign()) {
             add_context("another moat instance took this network namespace at the same time");
         }
         throw;

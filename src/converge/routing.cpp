@@ -171,8 +171,7 @@ void sync_routing(state::store& store, const std::vector<plan::container_plan>& 
     std::optional<bool> may_delete;
     auto owned_namespace = [&] {
         if (!may_delete) {
-            firewall::context nft;
-            may_delete = !read_claim(store, nft).foreign();
+            may_delete = !read_claim(store).foreign();
         }
         return *may_delete;
     };

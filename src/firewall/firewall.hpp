@@ -203,6 +203,11 @@ std::optional<claim> parse_claim(const std::string& comment);
 // The comment of the table in a `list table` listing; nullopt when it has none.
 std::optional<std::string> listing_comment(const std::string& listing);
 
+// Whether table inet moat exists (nullopt: it does not) and its comment
+// (inner nullopt: it has none), read with one NFT_MSG_GETTABLE: what the
+// claim check needs, without listing the table (table_comment.cpp).
+std::optional<std::optional<std::string>> table_comment();
+
 // RAII over struct nft_ctx with buffered output and error streams.
 class context {
 public:

@@ -168,5 +168,38 @@ TEST_F(firewall_table, hundreds_of_containers_in_one_transaction) {
     EXPECT_NE(listing.find("\"ve-c0\" . 10.231.0.2 : goto out_c0"), std::string::npos);
 }
 
+// The claim check's one-request read (table_comment.cpp) against what nft
+// itself lists, with each case's control: no table; a table with moat's
+// claim; one without a comment; one whose comment is not moat's; and a
+// table of the same name in another family, which is not ours.
+TEST_F(firewall_table, table_comment_reads_what_nft_lists) {
+    auto read = [&] {
+        std::optional<std::optional<std::string>> out;
+        _ns.in([&] { out = table_comment(); });
+        return out;
+    };
+    EXPECT_EQ(read(), std::nullopt);
+    nft("add table ip moat '{ comment \"moat:aaaa:/elsewhere\"; }'");
+    EXPECT_EQ(read(), std::nullopt);  // ip moat is not inet moat
+
+    auto claim = claim_comment({"0123456789ab", "/run/moat"});
+    _ctx.apply(render(spec{{container("webapp", 0)}}), claim);
+    auto got = read();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(*got, claim);
+    EXPECT_EQ(*got, listing_comment(nft("list table inet moat")));  // the listing's view
+
+    _ctx.remove();
+    nft("add table inet moat");
+    got = read();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(*got, std::nullopt);
+    EXPECT_EQ(listing_comment(nft("list table inet moat")), std::nullopt);
+
+    nft("delete table inet moat");
+    nft("add table inet moat '{ comment \"a host rule set\"; }'");
+    EXPECT_EQ(read(), std::optional<std::optional<std::string>>(std::string("a host rule set")));
+}
+
 }  // namespace
 }  // namespace moat::firewall
