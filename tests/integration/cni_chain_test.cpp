@@ -7,6 +7,7 @@
 // of the lab (LAB.md); the reference plugins' iptables rules (portmap,
 // firewall) land in the lab's host namespace, where the plugin runs.
 #include "network_lab.hpp"
+#include "cni_driver.hpp"
 #include "residue.hpp"
 
 #include <gtest/gtest.h>
@@ -23,11 +24,7 @@ using nlohmann::json;
 
 const std::string reference_plugins = "/usr/lib/cni";
 
-struct invocation {
-    int code = -1;
-    json out;  // null when stdout was empty
-    std::string raw;
-};
+using invocation = cni_invocation;
 
 class chain_lab {
 public:
@@ -137,15 +134,10 @@ private:
     invocation exec(const std::string& type, const std::string& command, const json& conf, const std::string& id,
                     const std::string& ns) {
         std::string plugin = std::filesystem::exists(bin + "/" + type) ? bin + "/" + type : reference_plugins + "/" + type;
-        std::string env = "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=" + command + " CNI_PATH=" + bin +
-                          ":" + reference_plugins + " CNI_CONTAINERID=" + id + " CNI_IFNAME=eth0";
-        if (!ns.empty()) env += " CNI_NETNS=/run/netns/" + ns;
-        auto r = l.in("printf '%s' " + shq(conf.dump()) + " | " + env + " " + plugin);
-        invocation out{r.code, json(), type + " " + command + ": " + r.out + r.err};
-        if (!r.out.empty()) {
-            out.out = json::parse(r.out, nullptr, false);
-        }
-        return out;
+        auto r = cni_exec(l, command, conf.dump(), id, ns, "eth0", plugin, bin + ":" + reference_plugins,
+                          "PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+        r.raw = type + " " + command + ": " + r.raw;
+        return r;
     }
 };
 

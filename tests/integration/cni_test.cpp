@@ -2,6 +2,7 @@
 // environment with the CNI_* variables, the request configuration on
 // stdin, the result or error object on stdout and the exit status — run
 // in a lab's host namespace against pod namespaces of the lab (LAB.md).
+#include "cni_driver.hpp"
 #include "network_lab.hpp"
 #include "residue.hpp"
 
@@ -13,11 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-struct invocation {
-    int code = -1;
-    json out;  // null when stdout was empty
-    std::string raw;
-};
+using invocation = cni_invocation;
 
 class cni_lab {
 public:
@@ -31,15 +28,7 @@ public:
     // One plugin execution; `netns` "" leaves CNI_NETNS unset.
     invocation run(const std::string& command, const std::string& config, const std::string& id = "",
                    const std::string& netns = "", const std::string& ifname = "eth0") {
-        std::string env = "env -i CNI_COMMAND=" + command + " CNI_PATH=/usr/lib/cni";
-        if (!id.empty()) env += " CNI_CONTAINERID=" + id + " CNI_IFNAME=" + ifname;
-        if (!netns.empty()) env += " CNI_NETNS=/run/netns/" + netns;
-        auto r = l.in("printf '%s' " + shq(config) + " | " + env + " " + moat_binary());
-        invocation out{r.code, json(), r.out};
-        if (!r.out.empty()) {
-            out.out = json::parse(r.out, nullptr, false);
-        }
-        return out;
+        return cni_exec(l, command, config, id, netns, ifname);
     }
 
     lab l;

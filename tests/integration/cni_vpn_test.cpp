@@ -8,6 +8,7 @@
 // Controls: a NAT pod on the same node is seen by the same capture and
 // exits by the uplink.
 #include "check_util.hpp"
+#include "cni_driver.hpp"
 #include "residue.hpp"
 #include "vpn_moat.hpp"
 
@@ -18,11 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-struct invocation {
-    int code = -1;
-    json out;
-    std::string raw;
-};
+using invocation = cni_invocation;
 
 class CniVpn : public testing::TestWithParam<std::string> {};
 
@@ -48,13 +45,7 @@ struct cni_env {
 
     invocation run(const std::string& command, const std::string& config, const std::string& id = "",
                    const std::string& netns = "", const std::string& ifname = "eth0") {
-        std::string env = "env -i CNI_COMMAND=" + command + " CNI_PATH=/usr/lib/cni";
-        if (!id.empty()) env += " CNI_CONTAINERID=" + id + " CNI_IFNAME=" + ifname;
-        if (!netns.empty()) env += " CNI_NETNS=/run/netns/" + netns;
-        auto r = e.l.in("printf '%s' " + shq(config) + " | " + env + " " + moat_binary());
-        invocation out{r.code, json(), r.out + r.err};
-        if (!r.out.empty()) out.out = json::parse(r.out, nullptr, false);
-        return out;
+        return cni_exec(e.l, command, config, id, netns, ifname);
     }
 };
 
