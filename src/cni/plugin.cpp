@@ -146,11 +146,13 @@ void remove_pod(state::store& st, const state::container_record& rec) {
         container::unwire_network(rec.host_if, container::instance_of(rec));
     }
     st.remove(rec.name);
+    // The tunnel first: its runner, while alive, may add its address rule
+    // into the tunnel's table again after the sweep below removed it.
+    stop_unused_tunnels(st);
     auto running = running_plans(st, rec.name);
     converge::sync_firewall(st, running);
     container::forget_flows(std::span(&rec, 1));  // now that no forward of its can make a new entry
     converge::sync_networks(st, converge::networks_for(st, running, {}));
-    stop_unused_tunnels(st);
 }
 
 json attachment_of(const request& r, const state::store& st) {

@@ -391,6 +391,9 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     for (const auto& r : gone) {
         stop_container(r);
         sw.step(r.name + ": stopped");
+        if (r.name == plan::tunnels_container && r.spec.is_object()) {
+            remove_runner_rules(store, plan::plan_from_json(r.spec));
+        }
     }
     std::vector<state::container_record> still_running;
     for (auto& r : left) {

@@ -122,6 +122,22 @@ void remove_tunnel_devices(const plan::container_plan& tunnels, const std::strin
     }
 }
 
+void remove_runner_rules(const state::store& store, const plan::container_plan& tunnels) {
+    std::set<std::uint32_t> tables;
+    for (const auto& t : plan::tunnels_served(tunnels)) {
+        tables.insert(t.table);
+    }
+    if (tables.empty() || read_claim(store).foreign()) {
+        return;
+    }
+    auto nl = netlink::socket::open();
+    for (const auto& r : nl.rules()) {
+        if (r.priority == plan::tunnel_address_rule_priority && tables.count(r.table)) {
+            nl.delete_rule(r);
+        }
+    }
+}
+
 void record_routing(state::host_record& h, const std::vector<plan::container_plan>& plans) {
     auto rp = routing_for(plans);
     for (const auto& r : rp.routes) {

@@ -52,6 +52,14 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running);
 // an older moat) are deleted; absent ones are fine.
 void remove_tunnel_devices(const plan::container_plan& tunnels, const std::string& instance);
 
+// Deletes the rules the stopped `_tunnels`' runners made for their tunnels'
+// own addresses (priority tunnel_address_rule_priority, into a served
+// tunnel's table). sync_routing() sweeps them with a table it recorded; a
+// tunnel stopped before any confined member's routes were recorded (a CNI
+// ADD failing right after starting it) has none. Rules carry no owner:
+// nothing is deleted in another instance's namespace (claim.hpp).
+void remove_runner_rules(const state::store& store, const plan::container_plan& tunnels);
+
 // Adds to `h` the routes and rules routing_for(plans) makes that it does
 // not record yet, so that sync_routing() removes them once they are no
 // longer wanted: a damaged host.json is rebuilt from the records (damage.hpp).

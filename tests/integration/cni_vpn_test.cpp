@@ -222,6 +222,35 @@ TEST(CniVpnKeep, KeepWhenIdleKeepsTheTunnelForTheNextPod) {
     EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
 }
 
+// An ADD that fails after it started the tunnel (a failpoint throws before
+// the firewall commit) releases its host-local lease as well: the request's
+// CNI_* variables hidden from what the tunnel's start forks are back for
+// the IPAM plugin's DEL. Control: the same ADD without the failure leases.
+TEST(CniVpnIpam, FailedAddAfterTheTunnelStartedReleasesTheLease) {
+    cni_env c("wireguard");
+    auto& l = c.e.l;
+    auto ns = l.add_ns("p");
+    const std::string leases = l.dir() + "/leases";
+    auto conf = c.conf("vpods", pod_net, "vpn:vpn0");
+    const std::string subnet_key = "\"subnet\":\"" + pod_net + "\",";
+    conf.replace(conf.find(subnet_key), subnet_key.size(),
+                 "\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"" + leases +
+                     "\",\"ranges\":[[{\"subnet\":\"" + pod_net + "\"}]]},");
+    auto failed = cni_exec(l, "ADD", conf, "pod", ns, "eth0", "", "/usr/lib/cni", "MOAT_FAILPOINT=throw:cni-before-firewall");
+    EXPECT_EQ(failed.code, 1) << failed.raw;
+    EXPECT_NE(failed.raw.find("failpoint cni-before-firewall"), npos) << failed.raw;
+    EXPECT_EQ(sh("ls " + leases + "/vpods 2>/dev/null | grep -c '^10\\.' || true").out, "0\n") << "the lease was kept";
+    EXPECT_FALSE(device_exists(l)) << "the tunnel went with the failed ADD";
+    EXPECT_EQ(residue(l, {}, c.e.w.uplink()), "");
+    auto ok = c.run("ADD", conf, "pod", ns);
+    ASSERT_EQ(ok.code, 0) << ok.raw;
+    EXPECT_EQ(sh("ls " + leases + "/vpods | grep -c '^10\\.'").out, "1\n");
+    auto tunnels = tunnels_host(l);
+    EXPECT_EQ(c.run("DEL", conf, "pod", ns).code, 0);
+    EXPECT_EQ(sh("ls " + leases + "/vpods 2>/dev/null | grep -c '^10\\.' || true").out, "0\n");
+    EXPECT_EQ(residue(l, tunnels, c.e.w.uplink()), "");
+}
+
 // The engine may run processes in the pod's namespace before ADD: between
 // the link's creation and the firewall's commit (the plugin stopped right
 // there by a failpoint) nothing of the pod's may pass. Control: once the
