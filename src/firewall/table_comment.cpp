@@ -107,7 +107,7 @@ std::optional<std::optional<std::string>> table_comment() {
             }
             throw sys::errno_error("reading nftables' answer about table inet moat");
         }
-        int left = static_cast<int>(n);
+        auto left = static_cast<unsigned int>(n);
         for (auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
             if (h->nlmsg_type == NLMSG_ERROR) {
                 int err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
