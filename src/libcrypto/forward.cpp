@@ -4,12 +4,23 @@
 
 #include "libcrypto/libcrypto.hpp"
 
-#include "sys/error.hpp"
+#include "sys/shared_library.hpp"
 
-#include <dlfcn.h>
+#include <openssl/opensslv.h>  // macros only: OPENSSL_SHLIB_VERSION
 #include <string.h>
 
-#include <string>
+namespace moat::libcrypto {
+
+namespace {
+
+// The ABI moat was built against: libcrypto.so.3 for OpenSSL 3.x.
+constexpr sys::shared_library crypto("libcrypto.so." OPENSSL_MSTR(OPENSSL_SHLIB_VERSION), "OpenSSL 3, libssl3");
+
+}  // namespace
+
+void load() { crypto.handle(); }
+
+}  // namespace moat::libcrypto
 
 // Hidden from here on, declarations included: the definitions below bind
 // only calls inside moat's own executable, never the library's own calls.
@@ -17,50 +28,14 @@
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/opensslv.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-
-namespace moat::libcrypto {
-
-namespace {
-
-constexpr const char* soname = "libcrypto.so." OPENSSL_MSTR(OPENSSL_SHLIB_VERSION);
-
-void* handle() {
-    static void* const h = [] {
-        void* p = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-        if (!p) {
-            const char* why = ::dlerror();
-            throw moat::error(std::string("loading OpenSSL's ") + soname + " (libssl3): " + (why ? why : "not found"));
-        }
-        return p;
-    }();
-    return h;
-}
-
-void* symbol(const char* name) {
-    void* h = handle();
-    ::dlerror();
-    void* f = ::dlsym(h, name);
-    if (!f) {
-        throw moat::error(std::string(soname) + " has no " + name + " (built against OpenSSL " +
-                          OPENSSL_VERSION_STR + ")");
-    }
-    return f;
-}
-
-}  // namespace
-
-void load() { handle(); }
-
-}  // namespace moat::libcrypto
 
 // One forwarder: the real function is looked up on the first call (a
 // function-local static: thread-safe), then called directly.
 #define MOAT_FORWARD(ret, name, params, args)                                                  \
     extern "C" ret name params {                                                               \
-        static const auto real = reinterpret_cast<decltype(&name)>(moat::libcrypto::symbol(#name)); \
+        static const auto real = reinterpret_cast<decltype(&name)>(moat::libcrypto::crypto.symbol(#name)); \
         return real args;                                                                      \
     }
 
