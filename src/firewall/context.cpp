@@ -3,7 +3,9 @@
 // diagnostics into exception text.
 #include <nftables/libnftables.h>
 
-#include <atomic>
+#include <unistd.h>
+
+#include <mutex>
 #include <sstream>
 
 #include "firewall/firewall.hpp"
@@ -32,24 +34,46 @@ std::string trimmed(std::string s) {
 // init is handed its spec. Kept open, the socket is closed when the next
 // context is made — by then the work has long run — or at exit. The
 // parked context is only ever freed, never used again, so the namespace it
-// was made in does not matter.
+// was made in does not matter. A child cloned meanwhile (a container's
+// init) inherits the pointer but not the right to free it: its copy of the
+// socket was closed with its other descriptors, and the number may name
+// something else there.
 namespace {
-std::atomic<nft_ctx*> parked{nullptr};
 
-void free_parked() noexcept {
-    if (nft_ctx* old = parked.exchange(nullptr)) {
+struct parked_context {
+    std::mutex lock;
+    nft_ctx* ctx = nullptr;
+    pid_t owner = 0;
+};
+
+parked_context& parked() {
+    static parked_context p;
+    return p;
+}
+
+// Parks `next` (may be null) and frees what was parked before, if this
+// process parked it.
+void park(nft_ctx* next) noexcept {
+    auto& p = parked();
+    nft_ctx* old = nullptr;
+    {
+        std::lock_guard hold(p.lock);
+        if (p.owner == ::getpid()) {
+            old = p.ctx;
+        }
+        p.ctx = next;
+        p.owner = ::getpid();
+    }
+    if (old) {
         nft_ctx_free(old);
     }
 }
+
 }  // namespace
 
-void context::deleter::operator()(nft_ctx* c) const noexcept {
-    if (nft_ctx* old = parked.exchange(c)) {
-        nft_ctx_free(old);
-    }
-}
+void context::deleter::operator()(nft_ctx* c) const noexcept { park(c); }
 
-context::context() : _ctx((free_parked(), nft_ctx_new(NFT_CTX_DEFAULT))) {
+context::context() : _ctx((park(nullptr), nft_ctx_new(NFT_CTX_DEFAULT))) {
     if (!_ctx) {
         throw error("creating nftables context: out of memory");
     }
