@@ -51,30 +51,42 @@ fi
 args=()
 for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "nsenter --net=/run/netns/$ns ${cmds[$i]}"); done
 nsenter --net=/run/netns/"$ns" true
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$out/start.json" "${args[@]}" >&2
+# hyperfine runs all of one command's runs before the next command's, so a
+# change in the machine's load lands on some rows only; in ROUNDS rounds
+# of RUNS/ROUNDS runs each, every row samples every period alike.
+rounds="${ROUNDS:-5}"
+for r in $(seq 1 "$rounds"); do
+  hyperfine -N --warmup $((r == 1 ? 20 : 5)) --runs $((runs / rounds)) --export-json "$out/start-$r.json" "${args[@]}" >&2
+done
 
 mkdir -p bench/results
 for i in "${!names[@]}"; do printf '%s\t%s\n' "${names[$i]}" "${cmds[$i]//$state/STATE}"; done |
-  sed "s|$disk_state|DISK_STATE|g; s|${before_state:-/nonexistent}|BEFORE_STATE|g; s|$moat|moat|g" > "$out/cmds.tsv"
-python3 - "$out/start.json" "$out/cmds.tsv" > bench/results/start.md <<'PY'
+  sed "s|$disk_state|DISK_STATE|g; s|${before_state:-/nonexistent}|BEFORE_STATE|g; s|$moat|moat|g; s|${BEFORE:-/nonexistent}|BEFORE|g" > "$out/cmds.tsv"
+python3 - "$out/cmds.tsv" "$out"/start-*.json > bench/results/start.md <<'PY'
 import json, statistics, sys, subprocess
-res = json.load(open(sys.argv[1]))["results"]
-cmds = [l.rstrip("\n").split("\t", 1) for l in open(sys.argv[2])]
+cmds = [l.rstrip("\n").split("\t", 1) for l in open(sys.argv[1])]
+rounds = [json.load(open(f))["results"] for f in sys.argv[2:]]
+res = [{"command": r["command"], "times": [t for rr in rounds for t in rr[i]["times"]],
+        # hyperfine gives CPU time as a mean per command: one value per round.
+        "cpu": [rr[i]["user"] + rr[i]["system"] for rr in rounds]}
+       for i, r in enumerate(rounds[0])]
 floor = statistics.median(res[0]["times"])
 print("## Container start: one-off container running `true`\n")
-print("`bench/start.sh`, %d runs each after 20 warm-ups, `hyperfine -N`, every command wrapped in"
+print("`bench/start.sh`, %d runs each in %d alternating rounds (20 warm-ups before the first),"
+      " `hyperfine -N`, every command wrapped in"
       " `nsenter --net` of the same lab namespace (that wrapper's cost is in every row)."
       " moat's state directory is on a tmpfs (`/dev/shm`), as its default `/run/moat` is on a systemd"
-      " host, except in the \"state on disk\" row (ext4, `/var/tmp`)." % len(res[0]["times"]))
+      " host, except in the \"state on disk\" row (ext4, `/var/tmp`)." % (len(res[0]["times"]), len(rounds)))
 print("Kernel %s, %s CPUs.\n" % (subprocess.check_output(["uname", "-r"], text=True).strip(),
                                    subprocess.check_output(["nproc"], text=True).strip()))
-print("| command | median | p10 | p90 | ratio to floor |")
-print("|---|---|---|---|---|")
+print("| command | median | p10 | p90 | ratio to floor | CPU (user+sys), median of the rounds' means |")
+print("|---|---|---|---|---|---|")
 for r in res:
     t = sorted(r["times"]); n = len(t)
     med = statistics.median(t)
-    print("| %s | %.2f ms | %.2f ms | %.2f ms | %.2fx |" % (r["command"], med * 1e3, t[n // 10] * 1e3,
-                                                          t[(9 * n) // 10] * 1e3, med / floor))
+    print("| %s | %.2f ms | %.2f ms | %.2f ms | %.2fx | %.1f ms |" % (
+        r["command"], med * 1e3, t[n // 10] * 1e3, t[(9 * n) // 10] * 1e3, med / floor,
+        statistics.median(r["cpu"]) * 1e3))
 print("\nThe commands (each run as `nsenter --net=/run/netns/LAB COMMAND`):\n")
 for name, cmd in cmds:
     print("- %s: `%s`" % (name, cmd))
