@@ -3,6 +3,7 @@
 
 #include "netlink/detail.hpp"
 #include "netlink/netlink.hpp"
+#include "sys/unique_fd.hpp"
 
 #include <linux/netlink.h>
 #include <netlink/errno.h>
@@ -86,17 +87,17 @@ int on_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
 // hash table shared by all namespaces (nf_conntrack_buckets: 262144 on the
 // benchmark machine), taking each bucket's lock, whatever this namespace
 // holds: about 10 ms of system time there, the largest part of a `run
-// --network private` teardown in a namespace without traffic. With a count of 0 there is nothing it could
-// find. The caller has already deleted the container's veth, so no new entry
-// naming its addresses can appear after the count is read.
+// --network private` teardown in a namespace without traffic. With a count
+// of 0 there is nothing it could find. The callers flush after the
+// container's link is gone (conntrack.hpp), so no new entry naming its
+// addresses can appear after the count is read.
 bool has_conntrack_entries() {
     char buf[32] = {};
-    int fd = ::open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    sys::unique_fd fd(::open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC));
+    if (!fd) {
         return false;  // no nf_conntrack in this kernel or namespace: no table
     }
-    auto n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
+    auto n = ::read(fd.get(), buf, sizeof buf - 1);
     // Unreadable or unexpected: dump, as before this shortcut.
     return n <= 0 || !(buf[0] == '0' && (buf[1] == '\n' || buf[1] == '\0'));
 }
