@@ -3,6 +3,9 @@
 // diagnostics into exception text.
 #include <nftables/libnftables.h>
 
+#include <unistd.h>
+
+#include <mutex>
 #include <sstream>
 
 #include "firewall/firewall.hpp"
@@ -22,9 +25,55 @@ std::string trimmed(std::string s) {
 
 }  // namespace
 
-void context::deleter::operator()(nft_ctx* c) const noexcept { nft_ctx_free(c); }
+// Closing a context is parked until the next one is made. Closing any
+// NETLINK_NETFILTER socket makes the kernel wait for nf_tables' deferred
+// destruction of what the last commit replaced when that is still pending
+// (nft_rcv_nl_event() on NETLINK_URELEASE flushes the destroy work, which
+// waits out an RCU grace period): 5-15 ms on the benchmark machine, spent
+// right after the commit that every container start makes, before the
+// init is handed its spec. Kept open, the socket is closed when the next
+// context is made — by then the work has long run — or at exit. The
+// parked context is only ever freed, never used again, so the namespace it
+// was made in does not matter. A child cloned meanwhile (a container's
+// init) inherits the pointer but not the right to free it: its copy of the
+// socket was closed with its other descriptors, and the number may name
+// something else there.
+namespace {
 
-context::context() : _ctx(nft_ctx_new(NFT_CTX_DEFAULT)) {
+struct parked_context {
+    std::mutex lock;
+    nft_ctx* ctx = nullptr;
+    pid_t owner = 0;
+};
+
+parked_context& parked() {
+    static parked_context p;
+    return p;
+}
+
+// Parks `next` (may be null) and frees what was parked before, if this
+// process parked it.
+void park(nft_ctx* next) noexcept {
+    auto& p = parked();
+    nft_ctx* old = nullptr;
+    {
+        std::lock_guard hold(p.lock);
+        if (p.owner == ::getpid()) {
+            old = p.ctx;
+        }
+        p.ctx = next;
+        p.owner = ::getpid();
+    }
+    if (old) {
+        nft_ctx_free(old);
+    }
+}
+
+}  // namespace
+
+void context::deleter::operator()(nft_ctx* c) const noexcept { park(c); }
+
+context::context() : _ctx((park(nullptr), nft_ctx_new(NFT_CTX_DEFAULT))) {
     if (!_ctx) {
         throw error("creating nftables context: out of memory");
     }

@@ -19,6 +19,7 @@
 #include <ctime>
 #include <thread>
 
+#include "libcrypto/libcrypto.hpp"
 #include "pipe/pipe.hpp"
 #include "pipe/server.hpp"
 #include "sys/error.hpp"
@@ -352,6 +353,7 @@ int spiped_main(int argc, char** argv, const std::string& prog) {
         return 1;
     }
     try {
+        libcrypto::load();  // before the daemon confines itself (libcrypto/libcrypto.hpp)
         return serve_daemon(prog, o, a);
     } catch (const std::exception& e) {
         std::cerr << prog << ": " << e.what() << "\n";
@@ -388,6 +390,7 @@ int spipe_main(int argc, char** argv, const std::string& prog) {
     try {
         prctl(PR_SET_DUMPABLE, 0);
         std::signal(SIGPIPE, SIG_IGN);  // stdout may be a pipe; write() errors are handled
+        libcrypto::load();
         secret32 key = hash_key_file(o.key_file);
         server_config cfg = make_config(o);
         cfg.side = role::client;
