@@ -230,11 +230,14 @@ void static_checks(const state::store& store, const state::container_record& r, 
                    std::vector<finding>& out) {
     bool alive = container::running(r);
     if (r.origin == "cni") {
-        // No init of moat's: the engine owns the pod's processes.
-        alive = alive && ::access(container::netns_path(r).c_str(), F_OK) == 0;
+        // No init of moat's: the engine owns the pod's processes. Its record
+        // says running only once its ADD completed.
+        bool there = ::access(container::netns_path(r).c_str(), F_OK) == 0;
+        std::string why = !alive ? ": its ADD has not completed (in progress, or it failed)" : there ? "" : ": namespace gone";
+        alive = alive && there;
         out.push_back({p.name, "attachment", alive,
                        "CNI " + r.cni.value("container_id", "") + "/" + container::inner_ifname(r) + " in " +
-                           container::netns_path(r) + (alive ? "" : ": namespace gone"),
+                           container::netns_path(r) + why,
                        alive ? "" : "the engine's DEL (or `moat down " + p.name + "`) removes it"});
         if (!alive) {
             return;

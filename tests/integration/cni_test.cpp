@@ -9,6 +9,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include <cstdlib>
+
 namespace moat::test {
 namespace {
 
@@ -119,6 +123,31 @@ TEST(Cni, KeepWhenIdleKeepsTheBridgeUntilDown) {
     EXPECT_EQ(c.run("ADD", c.conf("1.0.0", "nat", R"(,"keepWhenIdle":"yes")"), "pod", ns).out.value("code", 0), 7);
     EXPECT_EQ(c.l.moat("down").code, 0);
     EXPECT_EQ(residue(c.l, before, c.w.uplink()), "");
+}
+
+// `moat check` during an ADD (the plugin stopped by a failpoint before its
+// firewall commit) says the ADD has not completed, not that the pod's
+// namespace is gone (it is there); afterwards the pod passes.
+TEST(Cni, CheckDuringAnAddSaysItHasNotCompleted) {
+    cni_lab c;
+    auto ns = c.l.add_ns("p");
+    auto out_file = c.l.dir() + "/add.out";
+    auto started = c.l.in("printf '%s' " + shq(c.conf("1.0.0", "nat")) +
+                          " | env -i MOAT_FAILPOINT=stop:cni-before-firewall CNI_COMMAND=ADD CNI_PATH=/usr/lib/cni "
+                          "CNI_CONTAINERID=pod CNI_IFNAME=eth0 CNI_NETNS=/run/netns/" + ns + " " + moat_binary() +
+                          " >" + out_file + " 2>&1 & echo $!");
+    int pid = std::atoi(started.out.c_str());
+    ASSERT_GT(pid, 0);
+    auto state = [&] { return sh("awk '{print $3}' /proc/" + std::to_string(pid) + "/stat 2>/dev/null").out; };
+    ASSERT_TRUE(eventually([&] { return state() == "T\n"; }, std::chrono::seconds(20))) << sh("cat " + out_file).out;
+    auto during = c.l.moat("check --json");
+    ::kill(pid, SIGCONT);
+    EXPECT_NE(during.out.find("its ADD has not completed"), std::string::npos) << during.out;
+    EXPECT_EQ(during.out.find("namespace gone"), std::string::npos) << during.out;
+    ASSERT_TRUE(eventually([&] { return state().empty(); }, std::chrono::seconds(20)));
+    auto after = c.l.moat("check --json");
+    EXPECT_EQ(after.out.find("its ADD has not completed"), std::string::npos) << after.out;
+    EXPECT_EQ(c.run("DEL", c.conf("1.0.0", "nat"), "pod", ns).code, 0);
 }
 
 TEST(Cni, ResultShapeFollowsTheRequestVersion) {
