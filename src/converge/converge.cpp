@@ -319,6 +319,10 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
         for (const auto& n : sync_networks(store, networks_for(store, after, plan.networks))) {
             sw.step("network " + n + ": bridge ready");
         }
+        // One scan for every container's uid range (runtime.hpp), after
+        // decide() removed what it replaces.
+        auto uid_bases = container::uid_bases_in(store);
+        so.uid_bases = &uid_bases;
         for (const auto* p : d.to_start) {
             attempted.push_back(p->name);
             pend.push_back(container::prepare(store, *p, so));
