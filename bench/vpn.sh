@@ -525,7 +525,8 @@ bench_moat() {  # TYPE REP
         # When the new runner started the new daemon: its "started" line
         # after the kill, as the init stamped it (milliseconds, UTC).
         local started_us=-1 stamp
-        stamp=$(moatc logs _tunnels 2>/dev/null | awk '/moat: tunnel vpn0: started / { s = $1 } END { print s }')
+        moatc logs _tunnels >"$work/tunnels-$t-$rep.log" 2>&1 || true  # KEEP=1 keeps it
+        stamp=$(awk '/moat: tunnel vpn0: started / { s = $1 } END { print s }' "$work/tunnels-$t-$rep.log")
         [[ -n $stamp ]] && started_us=$(( $(date -u -d "${stamp%Z}" +%s%6N) - kill_us ))
         q moatc down -q || echo "   WARNING: moat down failed" >&2
         left=$(residue)

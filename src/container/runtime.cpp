@@ -353,7 +353,7 @@ void request_stop(const state::container_record& rec) {
     }
 }
 
-void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
+void stop(const state::container_record& rec, std::chrono::milliseconds grace, bool keep_link) {
     if (sys::process_alive(rec.init)) {
         // The init forwards SIGTERM to every service and exits when they are
         // gone; SIGKILL of a PID namespace's init then kills whatever is left.
@@ -366,7 +366,7 @@ void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
     if (!rec.cgroup.empty()) {
         sandbox::cgroup::destroy(rec.cgroup, std::chrono::seconds(5));
     }
-    if (!rec.host_if.empty()) {
+    if (!rec.host_if.empty() && !keep_link) {
         unwire_network(rec.host_if, instance_of(rec));
         forget_flows(std::span(&rec, 1));
     }

@@ -67,8 +67,11 @@ void await_ready(state::store& store, pending& p);
 // Stops the container's processes (SIGTERM to its init, then SIGKILL for the
 // whole PID namespace and cgroup), deletes its veth, cgroup and conntrack
 // entries (forget_flows). The record stays; the caller removes it once the
-// firewall no longer names it.
-void stop(const state::container_record& record, std::chrono::milliseconds grace = std::chrono::seconds(8));
+// firewall no longer names it. keep_link: the veth is left to the caller,
+// which deletes many at once (netlink::socket::delete_links_if_owned) and
+// then forgets their flows.
+void stop(const state::container_record& record, std::chrono::milliseconds grace = std::chrono::seconds(8),
+          bool keep_link = false);
 // Deletes the host namespace's conntrack entries that name the containers'
 // own addresses, in one dump of the table (netlink/conntrack.hpp), so that
 // none of their flows outlives them and a later holder of an address

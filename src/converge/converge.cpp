@@ -247,8 +247,8 @@ decision decide(state::store& store, const state::listing& l, const std::vector<
 
 namespace detail {
 
-void stop_container(const state::container_record& rec, std::chrono::milliseconds grace) {
-    container::stop(rec, grace);
+void stop_container(const state::container_record& rec, std::chrono::milliseconds grace, bool keep_link) {
+    container::stop(rec, grace, keep_link);
     // `_tunnels` takes its runners' tunnel devices with it; a damaged
     // record no longer says which (damage.hpp).
     if (rec.name == plan::tunnels_container && rec.spec.is_object()) {
@@ -388,9 +388,12 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
         container::request_stop(r);
     }
     for (const auto& r : gone) {
-        stop_container(r);
+        stop_container(r, std::chrono::seconds(8), true);
         sw.step(r.name + ": stopped");
     }
+    delete_veths(gone);
+    container::forget_flows(gone);
+    sw.step("veths deleted");
     std::vector<state::container_record> still_running;
     for (auto& r : left) {
         if (container::running(r)) {
