@@ -12,6 +12,8 @@ mkdir -p bench/results
 ./bench/network.sh bench/results/network.md >/dev/null
 ./bench/vpn.sh bench/results/vpn.md >/dev/null
 ./bench/check.sh bench/results/check.md >/dev/null
+RESTART_ONLY=1 REPS=20 ./bench/vpn.sh bench/results/tunnel-restart.md >/dev/null
+./bench/memory.sh bench/results/memory.md >/dev/null
 {
   echo "# Benchmarks"
   echo
@@ -27,5 +29,9 @@ mkdir -p bench/results
   cat bench/results/vpn.md
   echo
   cat bench/results/check.md
+  echo
+  cat bench/results/tunnel-restart.md
+  echo
+  cat bench/results/memory.md
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md"
