@@ -31,7 +31,8 @@
 # Writes bench/results/network.md (or OUTPUT.md; the raw measurements go to
 # network.tsv beside it); bench/report.sh puts it in
 # docs/BENCHMARKS.md. Knobs: REPS (default 5), SIZES (default "1 10 100";
-# MOAT_BENCH_N1000=1 adds 1000), CONTENDERS (default "cni ipbatch moat
+# MOAT_BENCH_N1000=1 adds 1000), STATE_ON_DISK=1 (state directories on
+# /tmp's file system instead of tmpfs), CONTENDERS (default "cni ipbatch moat
 # moat-nosvc"), MOAT (default build/moat, copied so a rebuild mid-run does not
 # matter), CHECK=0 skips the (untimed) traffic check at N=1, REPORT_FROM=TSV
 # only renders the report from earlier raw measurements.
@@ -51,6 +52,12 @@ fi
 id="mnb$$"
 work=$(mktemp -d /tmp/moat-netbench.XXXXXX)
 moat="$work/moat"
+# moat's state directories on tmpfs, as its default /run/moat is on a usual
+# system: a record is saved with fsync (ARCHITECTURE.md, "No residue"), which
+# on a shared disk costs whatever the other tenants' writes make it (here
+# 2.7-3.4 s of a 4 s `up` of 100 containers, against ~0 on tmpfs).
+# STATE_ON_DISK=1 keeps them beside the work directory instead.
+if [[ ${STATE_ON_DISK:-0} == 1 ]]; then states=$work; else states=$(mktemp -d /dev/shm/moat-netbench-state.XXXXXX); fi
 cp "${MOAT:-$root/build/moat}" "$moat" 2>/dev/null || echo "no moat binary at ${MOAT:-$root/build/moat}" >&2
 bg=()  # PIDs of the traffic check's listeners
 lab=""
@@ -63,7 +70,7 @@ cleanup() {
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
     done
-    rm -rf "$work"
+    rm -rf "$work" "$states"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -95,7 +102,7 @@ lab_up() {
     ip -n "$lab-h" link set up0 up
     ip -n "$lab-w" link set wan0 up
     ip -n "$lab-h" route add default via 203.0.113.1
-    state="$work/state-$run_no"
+    state="$states/state-$run_no"
     : >"$work/moat-pids"
 }
 # Kills what a failed run left (moat's containers by their recorded PIDs,
@@ -103,8 +110,8 @@ lab_up() {
 lab_down() {
     local - l=$1 p ns
     set +e
-    if [[ -d $work/state-${l##*-} ]]; then
-        q nsenter --net=/run/netns/"$l-h" "$moat" --state-dir "$work/state-${l##*-}" down -q
+    if [[ -d $states/state-${l##*-} ]]; then
+        q nsenter --net=/run/netns/"$l-h" "$moat" --state-dir "$states/state-${l##*-}" down -q
         moat_pids >>"$work/moat-pids"
     fi
     while read -r p; do
@@ -350,7 +357,7 @@ python3 - "$results" "$contenders" "$sizes" \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%Y-%m-%d)" "$(iptables -V)" \
     "$(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null)" \
     "$("$moat" version 2>/dev/null | head -1 || true)" >"$out" <<'PY'
-import collections, statistics, sys
+import collections, os, statistics, sys
 (results, contenders, sizes, kernel, cpus, cpu, load, date, iptables,
  cniver, moatver) = sys.argv[1:]
 contenders, sizes = contenders.split(), [int(s) for s in sizes.split()]
@@ -409,7 +416,10 @@ print("- **moat**: `moat up -q -f FILE` with `[networks.bench] subnet = \"10.88.
       " and N containers (`privateNetwork`, `hostBridge = \"bench\"`, one `forwardPorts` entry),"
       " with one `exec = [\"/bin/sleep\", \"infinity\"]` service each or with none; `moat down -q`."
       " A moat container is more than a network namespace (mount/PID namespaces, cgroup, init"
-      " process), and that is in its time.%s\n" % ((" Version: %s." % moatver) if moatver else ""))
+      " process), and that is in its time. Its `--state-dir` is %s.%s\n" % (
+          "on /tmp's file system (`STATE_ON_DISK=1`): every record save waits for the disk (fsync)"
+          if os.environ.get("STATE_ON_DISK") == "1" else "on tmpfs (`/dev/shm`), as moat's default `/run/moat` is",
+          (" Version: %s." % moatver) if moatver else ""))
 print("| contender | N | add, total | add per container | (add range) | delete, total | delete per container | (delete range) | left after teardown |")
 print("|---|---|---|---|---|---|---|---|---|")
 for c in contenders:

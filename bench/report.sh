@@ -13,6 +13,8 @@ mkdir -p bench/results
 ./bench/vpn.sh bench/results/vpn.md >/dev/null
 ./bench/check.sh bench/results/check.md >/dev/null
 ./bench/cni.sh bench/results/cni.md >/dev/null
+RESTART_ONLY=1 REPS=20 ./bench/vpn.sh bench/results/tunnel-restart.md >/dev/null
+./bench/memory.sh bench/results/memory.md >/dev/null
 {
   echo "# Benchmarks"
   echo
@@ -30,5 +32,9 @@ mkdir -p bench/results
   cat bench/results/check.md
   echo
   cat bench/results/cni.md
+  echo
+  cat bench/results/tunnel-restart.md
+  echo
+  cat bench/results/memory.md
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md"

@@ -30,7 +30,8 @@ namespace moat::container {
 namespace {
 
 // The base of the container's uid range, or nullopt without a user namespace.
-std::optional<std::uint32_t> uid_base_for(const state::store& store, const plan::container_plan& plan) {
+std::optional<std::uint32_t> uid_base_for(const state::store& store, const plan::container_plan& plan,
+                                          const start_options& opts) {
     if (plan.users == "no") {
         return std::nullopt;
     }
@@ -40,20 +41,17 @@ std::optional<std::uint32_t> uid_base_for(const state::store& store, const plan:
     if (plan.users == "base") {
         return plan.users_base;
     }
+    auto scanned = opts.uid_bases ? std::map<std::string, std::uint32_t>() : uid_bases_in(store);
+    auto& bases = opts.uid_bases ? *opts.uid_bases : scanned;
     std::set<std::uint32_t> taken;
-    auto listing = store.scan();
-    for (const auto& r : listing.records) {
-        if (r.name != plan.name && r.uid_base) {
-            taken.insert(*r.uid_base);
+    for (const auto& [name, base] : bases) {
+        if (name != plan.name) {
+            taken.insert(base);
         }
     }
-    // A damaged record's container may still run (or own its logs) as that uid.
-    for (const auto& d : listing.damaged) {
-        if (d.name != plan.name && d.uid_base) {
-            taken.insert(*d.uid_base);
-        }
-    }
-    return pick_uid_base(store.instance_id() + "/" + plan.name, taken);
+    auto base = pick_uid_base(store.instance_id() + "/" + plan.name, taken);
+    bases[plan.name] = base;
+    return base;
 }
 
 // The init writes its logs and services.json as the container's root.
@@ -136,6 +134,23 @@ std::string instance_of(const state::container_record& rec) {
     return end > start ? rec.cgroup.substr(start, end - start) : "";
 }
 
+std::map<std::string, std::uint32_t> uid_bases_in(const state::store& store) {
+    std::map<std::string, std::uint32_t> out;
+    auto listing = store.scan();
+    for (const auto& r : listing.records) {
+        if (r.uid_base) {
+            out[r.name] = *r.uid_base;
+        }
+    }
+    // A damaged record's container may still run (or own its logs) as that uid.
+    for (const auto& d : listing.damaged) {
+        if (d.uid_base) {
+            out.emplace(d.name, *d.uid_base);
+        }
+    }
+    return out;
+}
+
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts) {
     // Before anything is recorded: a name another instance (or the host)
     // holds is refused, never recorded and so never deleted later.
@@ -150,7 +165,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     rec.config_hash = plan::hash(plan);
     rec.host_if = plan.host_if;
     rec.spec = plan::to_json(plan);
-    rec.uid_base = uid_base_for(store, plan);
+    rec.uid_base = uid_base_for(store, plan, opts);
     auto mount = sandbox::cgroup_mount();
     if (mount) {
         rec.cgroup = sandbox::instance_cgroup(*mount, store.instance_id()) + "/" + plan.name;
@@ -338,7 +353,7 @@ void request_stop(const state::container_record& rec) {
     }
 }
 
-void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
+void stop(const state::container_record& rec, std::chrono::milliseconds grace, bool keep_link) {
     if (sys::process_alive(rec.init)) {
         // The init forwards SIGTERM to every service and exits when they are
         // gone; SIGKILL of a PID namespace's init then kills whatever is left.
@@ -351,7 +366,7 @@ void stop(const state::container_record& rec, std::chrono::milliseconds grace) {
     if (!rec.cgroup.empty()) {
         sandbox::cgroup::destroy(rec.cgroup, std::chrono::seconds(5));
     }
-    if (!rec.host_if.empty()) {
+    if (!rec.host_if.empty() && !keep_link) {
         unwire_network(rec.host_if, instance_of(rec));
         forget_flows(std::span(&rec, 1));
     }

@@ -13,6 +13,8 @@
 #include "state/store.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -42,7 +44,17 @@ struct start_options {
     // Host files the container must not see though its root shows them:
     // every pipe's key file and every tunnel's files of the configuration.
     std::vector<std::string> masks;
+    // The uid ranges other containers hold (name -> base), from one scan of
+    // the state directory by a caller that prepares many containers at once
+    // (`up`, under the state lock); prepare() adds the one it picks. Null:
+    // prepare() scans for itself. A scan reads every record, so N
+    // containers each scanning would read N²/2 records (issue 17).
+    std::map<std::string, std::uint32_t>* uid_bases = nullptr;
 };
+
+// Every record's uid base, damaged ones included (their containers may
+// still run as that uid): what start_options::uid_bases starts from.
+std::map<std::string, std::uint32_t> uid_bases_in(const state::store& store);
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts);
 // Sends the spec; waits for "ok" from the init (its root is built). Throws with
@@ -55,8 +67,11 @@ void await_ready(state::store& store, pending& p);
 // Stops the container's processes (SIGTERM to its init, then SIGKILL for the
 // whole PID namespace and cgroup), deletes its veth, cgroup and conntrack
 // entries (forget_flows). The record stays; the caller removes it once the
-// firewall no longer names it.
-void stop(const state::container_record& record, std::chrono::milliseconds grace = std::chrono::seconds(8));
+// firewall no longer names it. keep_link: the veth is left to the caller,
+// which deletes many at once (netlink::socket::delete_links_if_owned) and
+// then forgets their flows.
+void stop(const state::container_record& record, std::chrono::milliseconds grace = std::chrono::seconds(8),
+          bool keep_link = false);
 // Deletes the host namespace's conntrack entries that name the containers'
 // own addresses, in one dump of the table (netlink/conntrack.hpp), so that
 // none of their flows outlives them and a later holder of an address

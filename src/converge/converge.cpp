@@ -247,8 +247,8 @@ decision decide(state::store& store, const state::listing& l, const std::vector<
 
 namespace detail {
 
-void stop_container(const state::container_record& rec, std::chrono::milliseconds grace) {
-    container::stop(rec, grace);
+void stop_container(const state::container_record& rec, std::chrono::milliseconds grace, bool keep_link) {
+    container::stop(rec, grace, keep_link);
     // `_tunnels` takes its runners' tunnel devices with it; a damaged
     // record no longer says which (damage.hpp).
     if (rec.name == plan::tunnels_container && rec.spec.is_object()) {
@@ -324,6 +324,10 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
         for (const auto& n : sync_networks(store, networks_for(store, after, plan.networks))) {
             sw.step("network " + n + ": bridge ready");
         }
+        // One scan for every container's uid range (runtime.hpp), after
+        // decide() removed what it replaces.
+        auto uid_bases = container::uid_bases_in(store);
+        so.uid_bases = &uid_bases;
         for (const auto* p : d.to_start) {
             attempted.push_back(p->name);
             pend.push_back(container::prepare(store, *p, so));
@@ -389,12 +393,15 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
         container::request_stop(r);
     }
     for (const auto& r : gone) {
-        stop_container(r);
+        stop_container(r, std::chrono::seconds(8), true);
         sw.step(r.name + ": stopped");
         if (r.name == plan::tunnels_container && r.spec.is_object()) {
             remove_runner_rules(store, plan::plan_from_json(r.spec));
         }
     }
+    delete_veths(gone);
+    container::forget_flows(gone);
+    sw.step("veths deleted");
     std::vector<state::container_record> still_running;
     for (auto& r : left) {
         if (container::running(r)) {

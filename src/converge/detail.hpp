@@ -13,7 +13,9 @@
 namespace moat::converge::detail {
 
 // Stops a container; `_tunnels` takes its runners' tunnel devices with it.
-void stop_container(const state::container_record& rec, std::chrono::milliseconds grace = std::chrono::seconds(8));
+// keep_link: as container::stop()'s.
+void stop_container(const state::container_record& rec, std::chrono::milliseconds grace = std::chrono::seconds(8),
+                    bool keep_link = false);
 
 // Undoes what `up` started — prepared containers, and those whose
 // prepare() failed half-way (`attempted` names them all) — so a failed `up`

@@ -4,6 +4,7 @@
 #include "converge/host.hpp"
 
 #include "converge/claim.hpp"
+#include "container/runtime.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
 #include "netlink/owner.hpp"
@@ -237,6 +238,30 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
     host.nft_listing = nft.current().value_or("");
     store.save_host(host);
     return true;
+}
+
+// The host ends of the veths of stopped containers, in one request per
+// instance (netlink::socket::delete_links_if_owned; the peers go with
+// them). A link another instance marked is left alone, as stop() would.
+void delete_veths(const std::vector<state::container_record>& stopped) {
+    std::map<std::string, std::vector<std::string>> by_instance;
+    for (const auto& r : stopped) {
+        if (!r.host_if.empty()) {
+            by_instance[container::instance_of(r)].push_back(r.host_if);
+        }
+    }
+    if (by_instance.empty()) {
+        return;
+    }
+    auto nl = netlink::socket::open();
+    for (const auto& [instance, names] : by_instance) {
+        auto results = nl.delete_links_if_owned(names, instance);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (results[i].what == netlink::owned_deletion::result::kept) {
+                std::fprintf(stderr, "moat: note: left %s alone: %s\n", names[i].c_str(), results[i].reason.c_str());
+            }
+        }
+    }
 }
 
 }  // namespace moat::converge

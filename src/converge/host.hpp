@@ -23,6 +23,13 @@ std::string default_uplink();
 // Refuses a bridge name that exists but is not recorded as moat's.
 std::set<std::string> sync_networks(state::store& store, const std::vector<plan::network_plan>& wanted);
 
+// The host ends of the veths of stopped containers (container::stop with
+// keep_link), deleted in one request per instance
+// (netlink::socket::delete_links_if_owned; the peers go with them): one
+// wait for the kernel's RCU grace period for all. A link another instance
+// marked is left alone, with a note, as stop() would.
+void delete_veths(const std::vector<state::container_record>& stopped);
+
 // The host sysctls the running containers need set to 1.
 std::set<std::string> needed_sysctls(const std::vector<plan::container_plan>& running);
 

@@ -25,9 +25,12 @@
 //  * Exit: on every SIGCHLD, waitpid(-1, WNOHANG) until nothing is left, so
 //    orphans adopted from the services are reaped too. A service is
 //    restarted by its policy ("no"; "on-failure" = non-zero status or a
-//    signal; "always") after a back-off that starts at 100 ms and doubles
-//    per consecutive restart up to 5 s, back to 100 ms once a run lasted
-//    10 s: a crash loop costs little, a rare crash restarts quickly.
+//    signal; "always"). The first restart since the service last ran for
+//    10 s (or since it was first started) is immediate; each further one
+//    waits a back-off that starts at 100 ms and doubles up to 5 s, and a
+//    run of 10 s starts the count again: a rare crash (a daemon killed
+//    once) restarts at once, a crash loop gets one immediate restart and
+//    then backs off, so it never spins.
 //  * SIGTERM/SIGINT: restarts stop, SIGTERM goes to every service's process
 //    group, and after the grace period SIGKILL goes to everything — as PID 1
 //    of a namespace kill(-1) reaches every process in it (only then: outside
@@ -90,7 +93,7 @@ struct spec {
     bool inherit_stdio = false;  // `moat run`: the exit_with service uses init's stdio
     std::map<std::string, std::string> base_environment;  // under each service's own
     std::chrono::milliseconds grace{5000};  // SIGTERM -> SIGKILL
-    std::chrono::milliseconds backoff_initial{100};
+    std::chrono::milliseconds backoff_initial{100};  // the second restart's; the first is immediate
     std::chrono::milliseconds backoff_max{5000};
     std::chrono::milliseconds backoff_reset_after{10000};  // a run this long resets the back-off
 };

@@ -3,6 +3,7 @@
 #include "sys/error.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,7 +66,7 @@ supervisor::supervisor(const spec& s, std::function<int()> prepare_child)
         unit u;
         u.svc = &svc;
         u.cmd = command_for(svc, s.base_environment);
-        u.backoff = s.backoff_initial;
+        u.backoff = milliseconds(0);  // the first restart of a window is immediate
         _units.push_back(std::move(u));
     }
     open_outputs();
@@ -143,10 +144,15 @@ void supervisor::exited(unit& u, int status) {
 
 void supervisor::schedule_restart(unit& u, milliseconds ran, const std::string& how) {
     if (ran >= _spec.backoff_reset_after) {
-        u.backoff = _spec.backoff_initial;  // it ran long enough: not a crash loop
+        u.backoff = milliseconds(0);  // it ran long enough: not a crash loop
     }
+    // The first restart since the last healthy run is immediate (a daemon
+    // killed once, a tunnel's runner whose daemon died, is back at once); from
+    // the second on the back-off grows. A crash loop thus gets one free
+    // restart per healthy run of backoff_reset_after, never a spin: it cannot
+    // earn a second one without running that long.
     milliseconds delay = u.backoff;
-    u.backoff = std::min(u.backoff * 2, _spec.backoff_max);
+    u.backoff = delay.count() == 0 ? _spec.backoff_initial : std::min(delay * 2, _spec.backoff_max);
     u.st = state::restarting;
     u.delay = delay;
     u.restart_at = clock::now() + delay;
@@ -294,6 +300,11 @@ int supervisor::run() {
         }
     }
     reap();  // a service may have died before SIGCHLD was read
+    // The container's init is a fork of the CLI: its heap is the CLI's at
+    // the fork, with every chunk freed since (the spec's parsing, the root's
+    // building) held in dirty pages of its own. Handing the free ones back
+    // before it idles keeps an idle container's memory to what it uses.
+    ::malloc_trim(0);
     while (!finished()) {
         rearm();
         auto ready = _events.wait();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "netlink/netlink.hpp"
+#include "netlink/owner.hpp"
 #include "netlink/watch.hpp"
 #include "netlink_lab.hpp"
 #include "sys/error.hpp"
@@ -109,6 +110,46 @@ TEST(netlink_link, delete_is_idempotent_and_takes_the_peer_along) {
     EXPECT_TRUE(host.link("ve-del").is_null());
     EXPECT_TRUE(container.link("eth0").is_null());
     EXPECT_FALSE(s.delete_link("ve-del"));
+}
+
+// Issue 17: many veths deleted in one request through a device group; only
+// this instance's, the rest as delete_link_if_owned() treats them.
+TEST(netlink_link, links_deleted_together_only_if_owned) {
+    lab_ns host, c1, c2, c3, c4;
+    auto s = socket::open_in(host.fd());
+    const std::string me = "0123456789ab", other = "ba9876543210";
+    s.create_veth("ve-a", "eth0", c1.fd());
+    s.create_veth("ve-b", "eth0", c2.fd());
+    s.create_veth("ve-other", "eth0", c3.fd());
+    s.create_veth("ve-bystander", "eth0", c4.fd());  // ours too, but not asked for
+    s.create_veth("ve-unmarked", "peer-unmarked");
+    for (const char* n : {"ve-a", "ve-b", "ve-bystander"}) {
+        s.set_alias(n, owner_alias(me, std::string("container ") + n));
+    }
+    s.set_alias("ve-other", owner_alias(other, "container x"));
+    auto r = s.delete_links_if_owned({"ve-a", "ve-other", "ve-gone", "ve-b", "ve-unmarked"}, me, false);
+    ASSERT_EQ(r.size(), 5u);
+    EXPECT_EQ(r[0].what, owned_deletion::result::deleted);
+    EXPECT_EQ(r[1].what, owned_deletion::result::kept);
+    EXPECT_NE(r[1].reason.find(other), std::string::npos) << r[1].reason;
+    EXPECT_EQ(r[2].what, owned_deletion::result::absent);
+    EXPECT_EQ(r[3].what, owned_deletion::result::deleted);
+    EXPECT_EQ(r[4].what, owned_deletion::result::kept);  // no mark, legacy = false
+    EXPECT_TRUE(host.link("ve-a").is_null());
+    EXPECT_TRUE(host.link("ve-b").is_null());
+    EXPECT_TRUE(c1.link("eth0").is_null());  // the peers went with them
+    EXPECT_TRUE(c2.link("eth0").is_null());
+    EXPECT_TRUE(host.link("ve-other").is_object());
+    EXPECT_TRUE(host.link("ve-unmarked").is_object());
+    auto bystander = host.link("ve-bystander");
+    ASSERT_TRUE(bystander.is_object());
+    EXPECT_TRUE(c4.link("eth0").is_object());
+    // The group was theirs alone: the bystander stayed in the default one.
+    EXPECT_EQ(bystander.value("group", std::string("default")), "default") << bystander;
+    // Nothing left to do: all absent or kept, no request fails.
+    r = s.delete_links_if_owned({"ve-a", "ve-b"}, me);
+    EXPECT_EQ(r[0].what, owned_deletion::result::absent);
+    EXPECT_EQ(r[1].what, owned_deletion::result::absent);
 }
 
 TEST(netlink_link, eexist_is_reported_and_distinguishable) {

@@ -99,7 +99,14 @@ TEST_P(VpnUpWait, HealthyServerConnectsOnTheFirstTry) {
     ASSERT_EQ(t.r.code, 0) << t.r.out << t.r.err;
     std::cerr << "[up] " << type << ": exit 0 after " << t.seconds << " s:\n" << t.r.err;
     EXPECT_EQ(http_get(e.l, "c", "http://" + web4 + "/", 5), vpn4 + "\n") << t.r.err << kernel_evidence(e.l);
-    EXPECT_NE(t.r.err.find("moat: tunnel vpn0 up in "), npos) << t.r.err;
+    // `up` says how long it waited, unless the tunnel was already up at its
+    // first look (tunnel_wait.cpp): since the runner stopped sleeping 20 ms
+    // per wake-up (issue 17) an OpenVPN tunnel in this lab often is. Either
+    // way nothing failed and no other word about the tunnel was said.
+    if (t.r.err.find("moat: tunnel vpn0 up in ") == npos) {
+        EXPECT_EQ(t.r.err.find("moat: tunnel vpn0"), npos) << t.r.err;
+        EXPECT_EQ(tunnel_status(e.l)["health"]["state"], "up") << tunnel_status(e.l).dump(2);
+    }
     // Unchanged and up: a second `up` does not wait.
     auto again = up(e.l, "-f " + e.l.dir() + "/moat.toml");
     EXPECT_EQ(again.r.code, 0) << again.r.out << again.r.err;
