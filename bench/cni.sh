@@ -43,6 +43,8 @@
 set -euo pipefail
 export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lab.sh
+. "$root/bench/lab.sh"
 out=${1:-$root/bench/results/cni.md}
 reps_spec=${REPS:-"1:20 10:20 100:5"}
 contenders=${CONTENDERS:-"moat bridge"}
@@ -97,19 +99,7 @@ run_no=0
 lab_up() {
     run_no=$((run_no + 1))
     lab="$id-$run_no"
-    ip netns add "$lab-h"
-    ip netns add "$lab-w"
-    ip -n "$lab-h" link set lo up
-    ip -n "$lab-w" link set lo up
-    ip -n "$lab-h" link add up0 type veth peer name wan0 netns "$lab-w"
-    ip -n "$lab-h" addr add 203.0.113.10/24 dev up0
-    ip -n "$lab-w" addr add 203.0.113.1/24 dev wan0
-    ip -n "$lab-h" link set up0 up
-    ip -n "$lab-w" link set wan0 up
-    ip -n "$lab-h" route add default via 203.0.113.1
-    # moat's NAT takes the default route's device as the uplink: a lab
-    # without it would measure something else.
-    [[ $(ip -n "$lab-h" route show default) == *"dev up0"* ]] || { echo "cni.sh: lab $lab has no uplink" >&2; exit 1; }
+    lab_uplink "$lab-h" "$lab-w" || exit 1
     rm -rf "$state/moat-state" "$state/ipam"
 }
 pods_up() {  # N: the pods' namespaces, as a runtime makes them (untimed)
@@ -135,11 +125,9 @@ lab_down() {
 # What the lab's host namespace holds beyond lo and the uplink; "" when clean.
 residue() {
     local links fw left=()
-    links=$(ip -n "$lab-h" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); if ($2 != "lo" && $2 != "up0") print $2 }')
-    [[ -n $links ]] && left+=("$(wc -l <<<"$links") links ($(head -3 <<<"$links" | tr '\n' ' ' | sed 's/ $//'))")
-    fw=$(inlab nft list ruleset 2>/dev/null | awk '
-        /^table / { t++; next } /^[ \t]*chain / { c++; next } /^[ \t]*(type |}|$)/ { next } { r++ }
-        END { if (t) printf "%d nft tables, %d chains, %d rules", t, c, r }')
+    links=$(lab_extra_links "$lab-h")
+    [[ -n $links ]] && left+=("$links")
+    fw=$(lab_firewall "$lab-h")
     [[ -n $fw ]] && left+=("$fw")
     if [[ -d $state/moat-state ]] && [[ -n $(find "$state/moat-state" -mindepth 1 -print -quit 2>/dev/null) ]]; then
         left+=("moat state: $(find "$state/moat-state" -type f | wc -l) files")

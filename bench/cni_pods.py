@@ -31,9 +31,10 @@ stateDir, host-local's dataDir) lives under STATEDIR (argument 6).
 """
 import json
 import os
-import subprocess
 import sys
 import time
+
+from cni_exec import plugin
 
 VERSION = "1.0.0"
 SUBNET = "10.88.0.0/16"
@@ -69,26 +70,6 @@ def chain(contender, state, i):
             "runtimeConfig": {"portMappings": mapping(i)},
         }]
     sys.exit("unknown contender " + contender)
-
-
-def plugin(cni_path, command, conf, i, netns, prev=None):
-    if prev is not None:
-        conf = dict(conf, prevResult=prev)
-    env = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "CNI_COMMAND": command,
-        "CNI_CONTAINERID": "bench-%d" % i,
-        "CNI_NETNS": netns,
-        "CNI_IFNAME": "eth0",
-        "CNI_PATH": cni_path,
-    }
-    p = subprocess.run([os.path.join(cni_path, conf["type"])], input=json.dumps(conf).encode(),
-                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        sys.exit("%s %s for pod %d failed (%d): %s %s" % (
-            conf["type"], command, i, p.returncode, p.stdout.decode().strip(), p.stderr.decode().strip()))
-    out = p.stdout.decode().strip()
-    return json.loads(out) if out else None
 
 
 def main():

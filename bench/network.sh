@@ -39,6 +39,8 @@
 set -euo pipefail
 export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lab.sh
+. "$root/bench/lab.sh"
 out=${1:-$root/bench/results/network.md}
 reps=${REPS:-5}
 sizes=${SIZES:-"1 10 100"}
@@ -92,16 +94,7 @@ run_no=0
 lab_up() {
     run_no=$((run_no + 1))
     lab="$id-$run_no"
-    ip netns add "$lab-h"
-    ip netns add "$lab-w"
-    ip -n "$lab-h" link set lo up
-    ip -n "$lab-w" link set lo up
-    ip -n "$lab-h" link add up0 type veth peer name wan0 netns "$lab-w"
-    ip -n "$lab-h" addr add 203.0.113.10/24 dev up0
-    ip -n "$lab-w" addr add 203.0.113.1/24 dev wan0
-    ip -n "$lab-h" link set up0 up
-    ip -n "$lab-w" link set wan0 up
-    ip -n "$lab-h" route add default via 203.0.113.1
+    lab_uplink "$lab-h" "$lab-w" || exit 1
     state="$states/state-$run_no"
     : >"$work/moat-pids"
 }
@@ -137,11 +130,9 @@ except Exception: pass' || true
 # What the lab's host namespace holds beyond lo and the uplink; "" when clean.
 residue() {
     local links fw netns left=()
-    links=$(ip -n "$lab-h" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); if ($2 != "lo" && $2 != "up0") print $2 }')
-    [[ -n $links ]] && left+=("$(wc -l <<<"$links") links ($(head -3 <<<"$links" | tr '\n' ' ')...)")
-    fw=$(inlab nft list ruleset 2>/dev/null | awk '
-        /^table / { t++; next } /^[ \t]*chain / { c++; next } /^[ \t]*(type |}|$)/ { next } { r++ }
-        END { if (t) printf "%d nft tables, %d chains, %d rules", t, c, r }')
+    links=$(lab_extra_links "$lab-h")
+    [[ -n $links ]] && left+=("$links")
+    fw=$(lab_firewall "$lab-h")
     [[ -n $fw ]] && left+=("$fw")
     netns=$(ip netns list | awk -v p="$lab-c" 'index($1, p) == 1' | wc -l)
     [[ $netns -gt 0 ]] && left+=("$netns container netns")

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from cni_exec import plugin
+
 CNI_PATH = os.environ.get("CNI_PATH", "/usr/lib/cni")
 VERSION = "1.0.0"
 BRIDGE = "cni-bench"
@@ -59,26 +61,6 @@ def portmap_conf(i):
     }
 
 
-def plugin(command, conf, i, netns, prev=None):
-    if prev is not None:
-        conf = dict(conf, prevResult=prev)
-    env = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "CNI_COMMAND": command,
-        "CNI_CONTAINERID": "bench-%d" % i,
-        "CNI_NETNS": netns,
-        "CNI_IFNAME": "eth0",
-        "CNI_PATH": CNI_PATH,
-    }
-    p = subprocess.run([os.path.join(CNI_PATH, conf["type"])], input=json.dumps(conf).encode(),
-                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        sys.exit("cni %s %s for container %d failed (%d): %s %s" % (
-            conf["type"], command, i, p.returncode, p.stdout.decode().strip(), p.stderr.decode().strip()))
-    out = p.stdout.decode().strip()
-    return json.loads(out) if out else None
-
-
 def run(*argv):
     subprocess.run(argv, check=True)
 
@@ -94,16 +76,16 @@ def main():
             name = "%s%d" % (prefix, i)
             run("ip", "netns", "add", name)
             netns = "/run/netns/" + name
-            r = plugin("ADD", bconf, i, netns)
-            results[i] = plugin("ADD", portmap_conf(i), i, netns, prev=r)
+            r = plugin(CNI_PATH, "ADD", bconf, i, netns)
+            results[i] = plugin(CNI_PATH, "ADD", portmap_conf(i), i, netns, prev=r)
     elif op == "del":
         with open(results_file) as f:
             results = {int(k): v for k, v in json.load(f).items()}
         for i in range(n, 0, -1):
             name = "%s%d" % (prefix, i)
             netns = "/run/netns/" + name
-            plugin("DEL", portmap_conf(i), i, netns, prev=results[i])
-            plugin("DEL", bconf, i, netns, prev=results[i])
+            plugin(CNI_PATH, "DEL", portmap_conf(i), i, netns, prev=results[i])
+            plugin(CNI_PATH, "DEL", bconf, i, netns, prev=results[i])
             run("ip", "netns", "del", name)
         run("ip", "link", "del", BRIDGE)
     else:

@@ -2,8 +2,9 @@
 // (netlink/conntrack.hpp): its masqueraded egress (UDP, and a TCP
 // connection it holds open) and a UDP port mapping's DNAT'ed flow are gone
 // from the host's table, while another pod's flows and the host's own stay.
-// The plugin runs as libcni runs it (cni_test.cpp); the table is read with
+// The plugin runs as libcni runs it (cni_driver.hpp); the table is read with
 // conntrack(8) in the lab's host (LAB.md).
+#include "cni_driver.hpp"
 #include "conntrack_lab.hpp"
 
 #include <gtest/gtest.h>
@@ -24,25 +25,19 @@ public:
                l.state_dir() + "\"" + extra + "}";
     }
 
-    // One plugin execution, as libcni makes it; returns its exit status and
-    // stdout.
-    result run(const std::string& command, const std::string& config, const std::string& id = "",
-               const std::string& netns = "") {
-        std::string env = "env -i CNI_COMMAND=" + command + " CNI_PATH=/usr/lib/cni";
-        if (!id.empty()) env += " CNI_CONTAINERID=" + id + " CNI_IFNAME=eth0";
-        if (!netns.empty()) env += " CNI_NETNS=/run/netns/" + netns;
-        return l.in("printf '%s' " + shq(config) + " | " + env + " " + moat_binary());
+    cni_invocation run(const std::string& command, const std::string& config, const std::string& id = "",
+                       const std::string& netns = "") {
+        return cni_exec(l, command, config, id, netns);
     }
 
     // ADD of pod `id` in a new lab namespace; its address, "" on failure.
     std::string add(const std::string& id, const std::string& ns, const std::string& config) {
         auto a = run("ADD", config, id, ns);
-        auto j = nlohmann::json::parse(a.out, nullptr, false);
-        if (a.code != 0 || !j.is_object() || !j.contains("ips")) {
-            ADD_FAILURE() << "ADD " << id << ": " << a.out << a.err;
+        if (a.code != 0 || !a.out.is_object() || !a.out.contains("ips")) {
+            ADD_FAILURE() << "ADD " << id << ": " << a.raw;
             return "";
         }
-        auto addr = j["ips"][0]["address"].get<std::string>();
+        auto addr = a.out["ips"][0]["address"].get<std::string>();
         return addr.substr(0, addr.find('/'));
     }
 
@@ -100,8 +95,8 @@ TEST(CniConntrack, DelForgetsThePodsFlowsAndNothingElse) {
     auto [a, b] = two_pods_talking(c, ns_a, ns_b, c.conf(mapping));
     ASSERT_FALSE(a.empty() || b.empty());
     auto d = c.run("DEL", c.conf(mapping), "podA", ns_a);
-    ASSERT_EQ(d.code, 0) << d.out << d.err;
-    EXPECT_EQ(d.err.find("warning"), npos) << d.err;
+    ASSERT_EQ(d.code, 0) << d.raw;
+    EXPECT_EQ(d.raw.find("warning"), npos) << d.raw;
     EXPECT_EQ(ct_naming(c.l, a), "");
     // No collateral: the other pod's flows and the host's own remain.
     EXPECT_NE(ct_entries(c.l, "-p udp --orig-src " + b), "");
@@ -115,7 +110,7 @@ TEST(CniConntrack, GcForgetsTheFlowsOfWhatItRemoves) {
     auto [a, b] = two_pods_talking(c, ns_a, ns_b, c.conf(mapping));
     ASSERT_FALSE(a.empty() || b.empty());
     auto gc = c.run("GC", c.conf(R"(,"cni.dev/valid-attachments":[{"containerID":"podB","ifname":"eth0"}])"));
-    ASSERT_EQ(gc.code, 0) << gc.out << gc.err;
+    ASSERT_EQ(gc.code, 0) << gc.raw;
     EXPECT_EQ(ct_naming(c.l, a), "");
     EXPECT_NE(ct_entries(c.l, "-p udp --orig-src " + b), "");
     EXPECT_EQ(c.run("DEL", c.conf(), "podB", ns_b).code, 0);
