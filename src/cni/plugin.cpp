@@ -91,10 +91,16 @@ std::set<sys::ip_address> addresses_on(const std::vector<plan::container_plan>& 
     return out;
 }
 
-void add_result(result& r, const request& req, int netns_fd, const plan::container_plan& p, const netconf& nc,
+// `host` and `inner`: netlink sockets in the host's and the pod's namespace.
+struct pod_sockets {
+    netlink::socket host;
+    netlink::socket inner;
+};
+
+void add_result(result& r, const request& req, pod_sockets& nl, const plan::container_plan& p, const netconf& nc,
                 bool default_route) {
-    auto host_link = netlink::socket::open().link(p.host_if);
-    auto inner = netlink::socket::open_in(netns_fd).link(req.ifname);
+    auto host_link = nl.host.link(p.host_if);
+    auto inner = nl.inner.link(req.ifname);
     int index = static_cast<int>(r.interfaces.size());
     r.interfaces.push_back({p.host_if, mac_text(host_link ? host_link->mac : std::nullopt), "", 0, json::object()});
     r.interfaces.push_back({req.ifname, mac_text(inner ? inner->mac : std::nullopt), req.netns,
@@ -111,8 +117,8 @@ void add_result(result& r, const request& req, int netns_fd, const plan::contain
 // one already (another network's, moat being a second attachment, as for a
 // Multus extra network), which stays as it is. A VPN-confined attachment
 // must be the pod's way out, or it would confine nothing.
-bool takes_default_route(int netns_fd, const request& r, const netconf& nc) {
-    auto routes = netlink::socket::open_in(netns_fd).routes(netlink::table_main, AF_INET);
+bool takes_default_route(netlink::socket& inner, const request& r, const netconf& nc) {
+    auto routes = inner.routes(netlink::table_main, AF_INET);
     auto it = std::find_if(routes.begin(), routes.end(), [](const netlink::route& rt) { return !rt.destination; });
     if (it == routes.end()) {
         return true;
@@ -181,8 +187,8 @@ state::container_record pod_record(const state::store& st, const request& r, con
 // Makes what the saved record names: the tunnel of a VPN pod, the bridge,
 // the veth, the firewall; undone on failure.
 void make_pod(state::store& st, state::container_record& rec, plan::container_plan& p,
-              std::vector<plan::container_plan> running, int netns_fd, const request& r, const netconf& nc,
-              bool default_route) {
+              std::vector<plan::container_plan> running, pod_sockets& nl, int netns_fd, const request& r,
+              const netconf& nc, bool default_route) {
     try {
         if (nc.egress == "vpn") {
             confine_pod(st, nc, p);  // `_tunnels` runs the tunnel before the pod has a link
@@ -192,11 +198,11 @@ void make_pod(state::store& st, state::container_record& rec, plan::container_pl
         }
         running.push_back(p);
         converge::sync_networks(st, converge::networks_for(st, running, {network_plan_of(nc)}));
-        container::wire_veth(p, netns_fd, r.ifname, st.instance_id(), default_route);
+        container::wire_veth(nl.host, nl.inner, p, netns_fd, r.ifname, st.instance_id(), default_route);
         rec.status = "running";
         sys::failpoint("cni-before-firewall");
         converge::sync_firewall(st, running, true);
-        container::raise_host_end(p);  // only now can the pod's first frame pass
+        container::raise_host_end(nl.host, p);  // only now can the pod's first frame pass
         st.save(rec);
     } catch (...) {
         try {
@@ -211,10 +217,11 @@ void make_pod(state::store& st, state::container_record& rec, plan::container_pl
 result attach(state::store& st, const request& r, const netconf& config) {
     std::string name = pod_name(r.network, r.container_id, r.ifname);
     sys::unique_fd ns = open_netns(r.netns);
-    if (netlink::socket::open_in(ns.get()).link(r.ifname)) {
+    pod_sockets nl{netlink::socket::open(), netlink::socket::open_in(ns.get())};
+    if (nl.inner.link(r.ifname)) {
         throw error(code::invalid_config, "interface " + r.ifname + " already exists in " + r.netns);
     }
-    bool default_route = takes_default_route(ns.get(), r, config);
+    bool default_route = takes_default_route(nl.inner, r, config);
     if (auto old = st.load(name)) {
         remove_pod(st, *old);  // a failed ADD's leftovers: its interface is gone (checked above)
         if (!config.ipam_type.empty()) {
@@ -233,10 +240,10 @@ result attach(state::store& st, const request& r, const netconf& config) {
     }
     container::check_link_free(p, st.instance_id());
     st.save(rec);  // before anything is made: a kill -9 from here on leaves a record `down` can follow
-    make_pod(st, rec, p, std::move(running), ns.get(), r, nc, default_route);
+    make_pod(st, rec, p, std::move(running), nl, ns.get(), r, nc, default_route);
     lease.keep();  // the pod is made: from here on the lease goes with the engine's DEL
     result out = r.prev_result.value_or(result{});
-    add_result(out, r, ns.get(), p, nc, default_route);
+    add_result(out, r, nl, p, nc, default_route);
     if (lease.leased() && out.dns.empty()) {
         out.dns = lease.leased()->dns;  // host-local's resolvConf, when the configuration has no "dns"
     }

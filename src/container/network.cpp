@@ -61,13 +61,12 @@ netlink::mac_address eth0_mac(const plan::container_plan& plan) {
     return mac;
 }
 
-void wire_veth_with(netlink::socket& inner, const plan::container_plan& plan, int netns_fd,
+void wire_veth_with(netlink::socket& host, netlink::socket& inner, const plan::container_plan& plan, int netns_fd,
                     const std::string& inner_if, const std::string& instance, bool raise_bridge_port = true,
                     bool default_route = true) {
     if (plan.host_if.empty()) {
         return;
     }
-    auto host = netlink::socket::open();
     // A point-to-point end is up at once: the kernel refuses routes through
     // a link that is down. A bridge port's routes are the peer's, which
     // only needs itself up (its carrier may wait).
@@ -135,18 +134,20 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
     }
     auto inner = netlink::socket::open_in(ns.get());
     inner.set_up("lo");
-    wire_veth_with(inner, plan, ns.get(), "eth0", instance);
-}
-
-void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance,
-               bool default_route) {
-    auto inner = netlink::socket::open_in(netns_fd);
-    wire_veth_with(inner, plan, netns_fd, inner_if, instance, false, default_route);
-}
-
-void raise_host_end(const plan::container_plan& plan) {
     if (!plan.host_if.empty()) {
-        netlink::socket::open().set_up(plan.host_if);
+        auto host = netlink::socket::open();
+        wire_veth_with(host, inner, plan, ns.get(), "eth0", instance);
+    }
+}
+
+void wire_veth(netlink::socket& host, netlink::socket& inner, const plan::container_plan& plan, int netns_fd,
+               const std::string& inner_if, const std::string& instance, bool default_route) {
+    wire_veth_with(host, inner, plan, netns_fd, inner_if, instance, false, default_route);
+}
+
+void raise_host_end(netlink::socket& host, const plan::container_plan& plan) {
+    if (!plan.host_if.empty()) {
+        host.set_up(plan.host_if);
     }
 }
 

@@ -7,6 +7,7 @@
 // netlink socket opened inside its namespace, without entering it.
 #pragma once
 
+#include "netlink/netlink.hpp"
 #include "plan/plan.hpp"
 
 #include <sys/types.h>
@@ -26,10 +27,11 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
 // after the commit). A point-to-point host end is up at once.
 // Without `default_route` the namespace keeps the default route it has
 // (another network's: moat is a second attachment) and gets only the
-// subnet's.
-void wire_veth(const plan::container_plan& plan, int netns_fd, const std::string& inner_if, const std::string& instance,
-               bool default_route = true);
-void raise_host_end(const plan::container_plan& plan);
+// subnet's. `host` is a socket in the host's namespace, `inner` one in
+// the attachment's: a CNI ADD opens each once for all it does.
+void wire_veth(netlink::socket& host, netlink::socket& inner, const plan::container_plan& plan, int netns_fd,
+               const std::string& inner_if, const std::string& instance, bool default_route = true);
+void raise_host_end(netlink::socket& host, const plan::container_plan& plan);
 
 // Throws when the host end of the plan's veth exists and is not
 // `instance`'s (another instance's, the host's own); deletes a stale one of
