@@ -395,9 +395,6 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     for (const auto& r : gone) {
         stop_container(r, std::chrono::seconds(8), true);
         sw.step(r.name + ": stopped");
-        if (r.name == plan::tunnels_container && r.spec.is_object()) {
-            remove_runner_rules(store, plan::plan_from_json(r.spec));
-        }
     }
     delete_veths(gone);
     container::forget_flows(gone);

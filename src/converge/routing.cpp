@@ -77,13 +77,24 @@ netlink::rule rule_from(const nlohmann::json& j) {
 
 routing_plan routing_for(const std::vector<plan::container_plan>& running) {
     routing_plan rp;
-    std::set<std::uint32_t> tables;
+    std::set<std::uint32_t> tables, confined_tables;
     for (const auto& p : running) {
         if (p.egress == "vpn" && !p.tunnel.empty()) {
             add_confined(rp, p);
-            tables.insert(plan::tunnel_table(p.tunnel));
+            confined_tables.insert(plan::tunnel_table(p.tunnel));
+        }
+        // A served tunnel's table is recorded from the moment `_tunnels`
+        // runs, not only once a member is confined to it: when the table
+        // is no longer wanted, sync_routing() sweeps the rule its runner
+        // made into it — also after a CNI ADD that failed right after
+        // starting the tunnel, before any member's routes existed.
+        if (p.name == plan::tunnels_container) {
+            for (const auto& t : plan::tunnels_served(p)) {
+                tables.insert(t.table);
+            }
         }
     }
+    tables.insert(confined_tables.begin(), confined_tables.end());
     for (auto table : tables) {
         for (int family : {AF_INET, AF_INET6}) {
             netlink::route r;
@@ -94,7 +105,7 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running) {
             rp.routes.push_back(r);
         }
     }
-    if (!tables.empty()) {
+    if (!confined_tables.empty()) {
         for (int family : {AF_INET, AF_INET6}) {
             netlink::rule r;
             r.family = family;
@@ -118,22 +129,6 @@ void remove_tunnel_devices(const plan::container_plan& tunnels, const std::strin
             if (d.what == netlink::owned_deletion::result::kept) {
                 std::fprintf(stderr, "moat: note: left tunnel device %s alone: %s\n", t.device.c_str(), d.reason.c_str());
             }
-        }
-    }
-}
-
-void remove_runner_rules(const state::store& store, const plan::container_plan& tunnels) {
-    std::set<std::uint32_t> tables;
-    for (const auto& t : plan::tunnels_served(tunnels)) {
-        tables.insert(t.table);
-    }
-    if (tables.empty() || read_claim(store).foreign()) {
-        return;
-    }
-    auto nl = netlink::socket::open();
-    for (const auto& r : nl.rules()) {
-        if (r.priority == plan::tunnel_address_rule_priority && tables.count(r.table)) {
-            nl.delete_rule(r);
         }
     }
 }

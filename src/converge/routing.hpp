@@ -5,7 +5,9 @@
 // Table T of tunnel X (plan::tunnel_table) holds
 //   * "default dev <X's device>", kept there by the tunnel runner while the
 //     tunnel is up (src/tunnel), and removed by the kernel with the device;
-//   * "unreachable default" (IPv4 and IPv6) with the worst metric, so that
+//   * "unreachable default" (IPv4 and IPv6) with the worst metric, from
+//     the moment `_tunnels` serves X (so the runner's rules below go with
+//     the table when it stops, members or not), so that
 //     without the tunnel the answer is "unreachable" at once, never the
 //     main table (routing has no fall-through: table T never consults main,
 //     which is also why a more specific route in main — TunnelVision,
@@ -51,14 +53,6 @@ routing_plan routing_for(const std::vector<plan::container_plan>& running);
 // devices of `instance` (their alias, netlink/owner.hpp; or none, made by
 // an older moat) are deleted; absent ones are fine.
 void remove_tunnel_devices(const plan::container_plan& tunnels, const std::string& instance);
-
-// Deletes the rules the stopped `_tunnels`' runners made for their tunnels'
-// own addresses (priority tunnel_address_rule_priority, into a served
-// tunnel's table). sync_routing() sweeps them with a table it recorded; a
-// tunnel stopped before any confined member's routes were recorded (a CNI
-// ADD failing right after starting it) has none. Rules carry no owner:
-// nothing is deleted in another instance's namespace (claim.hpp).
-void remove_runner_rules(const state::store& store, const plan::container_plan& tunnels);
 
 // Adds to `h` the routes and rules routing_for(plans) makes that it does
 // not record yet, so that sync_routing() removes them once they are no
