@@ -52,34 +52,6 @@ std::optional<state::container_record> running_tunnels(const state::store& st) {
     return std::nullopt;
 }
 
-// The engine's CNI_* variables describe this request, not the daemons
-// `_tunnels` runs for every later one: they are not handed down to what
-// `up` forks, and are back for the rest of the request (an IPAM plugin's
-// DEL after a failure needs them).
-class request_environment_hidden {
-public:
-    request_environment_hidden() {
-        for (const char* v : names) {
-            if (const char* value = std::getenv(v)) {
-                _saved.emplace_back(v, value);
-                ::unsetenv(v);
-            }
-        }
-    }
-    ~request_environment_hidden() {
-        for (const auto& [k, v] : _saved) {
-            ::setenv(k.c_str(), v.c_str(), 1);
-        }
-    }
-    request_environment_hidden(const request_environment_hidden&) = delete;
-    request_environment_hidden& operator=(const request_environment_hidden&) = delete;
-
-private:
-    static constexpr const char* names[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS",
-                                             "CNI_IFNAME",  "CNI_ARGS",        "CNI_PATH"};
-    std::vector<std::pair<std::string, std::string>> _saved;
-};
-
 void confine_to(plan::container_plan& pod, const plan::tunnel_plan& t) {
     pod.egress = "vpn";
     pod.tunnel = t.name;
@@ -139,7 +111,6 @@ void confine_pod(state::store& st, const netconf& nc, plan::container_plan& pod)
     opts.secrets = plan::tunnel_secret_files(file.model);
     plan::host_plan hp;
     hp.containers.push_back(std::move(plans[1]));
-    request_environment_hidden hidden;
     converge::up(st, hp, opts);
 }
 

@@ -14,6 +14,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <optional>
+#include <string>
+
 namespace moat::container {
 
 namespace {
@@ -126,7 +130,8 @@ rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r, st
     return s;
 }
 
-init::spec init_spec_from(const plan::container_plan& p, const init_request& r, int log_dir_fd) {
+init::spec init_spec_from(const plan::container_plan& p, const init_request& r, int log_dir_fd,
+                          const std::optional<std::string>& term) {
     init::spec s;
     s.container = p.name;
     s.log_dir_fd = log_dir_fd;
@@ -142,8 +147,8 @@ init::spec init_spec_from(const plan::container_plan& p, const init_request& r, 
         s.services.push_back(cmd);
         s.exit_with = "command";
         s.inherit_stdio = true;
-        if (const char* term = ::getenv("TERM")) {
-            s.base_environment["TERM"] = term;
+        if (term) {
+            s.base_environment["TERM"] = *term;
         }
         return s;
     }
@@ -207,6 +212,15 @@ std::uint64_t extra_capabilities(const plan::container_plan& p) {
 }
 
 int init_main() {
+    // The init is a fork of the CLI and so holds the CLI's environment (a
+    // CNI request's CNI_* variables, whatever the user exported): it ends
+    // here. Services get the environment the spec builds; only a `run`'s
+    // command keeps the user's TERM.
+    std::optional<std::string> term;
+    if (const char* t = ::getenv("TERM")) {
+        term = t;
+    }
+    ::clearenv();
     init_request req;
     plan::container_plan p;
     std::vector<sys::unique_fd> fds;
@@ -241,7 +255,7 @@ int init_main() {
     handoff::send_answer(init_channel_fd, "ok", master.get());
     master.reset();
     ::close(init_channel_fd);
-    return init::run(init_spec_from(p, req, log_dir.get()), [] { return sandbox::drop_privileges_noexcept(); });
+    return init::run(init_spec_from(p, req, log_dir.get(), term), [] { return sandbox::drop_privileges_noexcept(); });
 }
 
 }  // namespace moat::container
