@@ -6,7 +6,6 @@
 #include "converge/host.hpp"
 #include "converge/routing.hpp"
 
-#include "container/fork_server.hpp"
 #include "container/hosts_file.hpp"
 #include "container/runtime.hpp"
 #include "firewall/firewall.hpp"
@@ -304,9 +303,6 @@ bool sync_firewall(state::store& store, const std::vector<plan::container_plan>&
 }
 
 report up(state::store& store, const plan::host_plan& plan, const up_options& opts) {
-    // First, while the heap is small: the inits are cloned from this quiet
-    // copy, not from the CLI that builds plans and caches (fork_server.hpp).
-    container::fork_server forks;
     claim_network_namespace(store, plan);  // another instance's namespace: exit 2 before anything is touched
     report rep;
     stopwatch sw(opts.progress);
@@ -318,7 +314,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
     so.origin = "file";
     so.source = opts.source;
     so.masks = opts.secrets;
-    so.forks = &forks;
+    so.forks = opts.forks;
     std::vector<container::pending> pend;
     std::vector<std::string> attempted;
     try {
