@@ -2,9 +2,11 @@
 # bench/memory.sh [OUTPUT.md] — memory of idle containers (issue 17): N
 # containers (default 200) on one bridge with NAT, each with one `sleep
 # infinity` service, brought up by `moat up`; then, per container, the PSS
-# and RSS of its init (a fork of the moat CLI, moat's whole resident share:
-# no moat daemon stays behind `up`) and of its service, from
-# /proc/PID/smaps_rollup (smem is not needed). PSS divides each shared page
+# and RSS of its init (a clone of `up`'s fork server, itself a copy of the
+# moat CLI: moat's whole resident share, no moat daemon stays behind `up`)
+# and of its service, from
+# /proc/PID/smaps_rollup (smem is not needed), and where the median
+# init's private pages are, by mapping. PSS divides each shared page
 # by the number of processes mapping it, so the sum over the inits is what
 # N containers cost in user memory, and sum / N the cost of one.
 #
