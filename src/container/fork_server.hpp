@@ -56,6 +56,7 @@ public:
     // spawn_init() done by the server. options.stdio must be unset (the
     // init's stdio is /dev/null).
     spawned spawn(const spawn_options& options);
+    pid_t pid() const { return _pid; }
 
 private:
     pid_t _pid = -1;
