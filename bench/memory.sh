@@ -24,7 +24,6 @@ lab="mmb$$"
 work=$(mktemp -d /tmp/moat-membench.XXXXXX)
 chmod 755 "$work"
 moat="$work/moat"
-cp "${MOAT:-$root/build/moat}" "$moat"
 state="$work/state"
 cleanup() {
     set +e
@@ -36,6 +35,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+cp "${MOAT:-$root/build/moat}" "$moat"  # after the trap: a missing binary leaves no temp dir
 
 ip netns add "$lab"
 ip -n "$lab" link set lo up
