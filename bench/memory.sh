@@ -2,9 +2,11 @@
 # bench/memory.sh [OUTPUT.md] — memory of idle containers (issue 17): N
 # containers (default 200) on one bridge with NAT, each with one `sleep
 # infinity` service, brought up by `moat up`; then, per container, the PSS
-# and RSS of its init (a fork of the moat CLI, moat's whole resident share:
-# no moat daemon stays behind `up`) and of its service, from
-# /proc/PID/smaps_rollup (smem is not needed). PSS divides each shared page
+# and RSS of its init (a clone of `up`'s fork server, itself a copy of the
+# moat CLI: moat's whole resident share, no moat daemon stays behind `up`)
+# and of its service, from
+# /proc/PID/smaps_rollup (smem is not needed), and where the median
+# init's private pages are, by mapping. PSS divides each shared page
 # by the number of processes mapping it, so the sum over the inits is what
 # N containers cost in user memory, and sum / N the cost of one.
 #
@@ -22,7 +24,6 @@ lab="mmb$$"
 work=$(mktemp -d /tmp/moat-membench.XXXXXX)
 chmod 755 "$work"
 moat="$work/moat"
-cp "${MOAT:-$root/build/moat}" "$moat"
 state="$work/state"
 cleanup() {
     set +e
@@ -34,6 +35,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+cp "${MOAT:-$root/build/moat}" "$moat"  # after the trap: a missing binary leaves no temp dir
 
 ip netns add "$lab"
 ip -n "$lab" link set lo up
@@ -63,12 +65,13 @@ def rollup(pid):
                 out[parts[0].rstrip(":")] = int(parts[1])
     return out
 
-inits, services = [], []
+inits, services, pids = [], [], []
 for c in json.load(open(status))["containers"]:
     pid = c.get("pid")
     if not pid:
         continue
     inits.append(rollup(pid))
+    pids.append(pid)
     # The init's children: its services (one `sleep` each).
     kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
     for k in kids:
@@ -89,6 +92,23 @@ for name, rows in (("init (moat's share)", inits), ("service (`sleep`)", service
     priv = [r["Private_Clean"] + r["Private_Dirty"] for r in rows]
     print("| %s | %.0f | %.1f | %.0f | %.0f | %.0f |" % (name, med(rows, "Pss"), avg(rows, "Pss"), med(rows, "Rss"),
                                                         statistics.median(priv), med(rows, "Anonymous")))
+# Where an init's private pages are: per mapping of the init with the median
+# PSS, from /proc/PID/smaps (the heap, the stack, each library's data).
+mid = sorted(range(len(inits)), key=lambda i: inits[i]["Pss"])[len(inits) // 2]
+by_map, name = {}, None
+with open("/proc/%d/smaps" % pids[mid]) as f:
+    for line in f:
+        parts = line.split()
+        if parts and "-" in parts[0] and not parts[0].endswith(":"):
+            name = os.path.basename(parts[5]) if len(parts) > 5 else "[anonymous]"
+        elif parts and parts[0] in ("Private_Clean:", "Private_Dirty:"):
+            by_map[name] = by_map.get(name, 0) + int(parts[1])
+print("\nPrivate pages of the median init (PID %d, PSS %d KiB), by mapping (KiB, 8 and more):\n"
+      % (pids[mid], inits[mid]["Pss"]))
+print("| mapping | private |\n|---|---|")
+for k, v in sorted(by_map.items(), key=lambda kv: -kv[1]):
+    if v >= 8:
+        print("| `%s` | %d |" % (k, v))
 pss = avg(inits, "Pss")
 print("\nTarget (issue 17): an idle container's init under 256 KiB PSS: %.1f KiB per init (the sum over"
       " the %d inits / N): **%s**." % (pss, n, "met" if pss < 256 else "missed"))

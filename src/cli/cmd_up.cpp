@@ -4,6 +4,7 @@
 // exits 1 with the daemon's reason when one does not, everything applied.
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
+#include "container/fork_server.hpp"
 #include "container/runtime.hpp"
 #include "converge/claim.hpp"
 #include "converge/converge.hpp"
@@ -96,6 +97,10 @@ int cmd_up(const globals& g, const up_args& a) {
     state::store store(g.state_dir);
     std::vector<plan::tunnel_plan> tunnels;
     {
+        // First, while the heap is small and whole: the inits are cloned
+        // from this quiet copy, not from the CLI once it has built plans,
+        // JSON and caches (container/fork_server.hpp, issue 17).
+        container::fork_server forks;
         auto lock = store.lock();
         auto loaded = load_plans(a.file, a.names, store, lock.created());
         // The directories of forwarded ports, before the binds that need them.
@@ -113,6 +118,7 @@ int cmd_up(const globals& g, const up_args& a) {
         }
         opts.secrets = loaded.secrets;
         opts.progress = printer(g);
+        opts.forks = &forks;
         converge::report rep;
         try {
             rep = converge::up(store, {loaded.networks, loaded.plans}, opts);

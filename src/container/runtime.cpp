@@ -1,5 +1,6 @@
 #include "container/runtime.hpp"
 
+#include "container/fork_server.hpp"
 #include "container/handoff.hpp"
 #include "container/init_main.hpp"
 #include "container/network.hpp"
@@ -201,7 +202,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     if (opts.run_mode && !opts.terminal) {
         so.stdio = opts.command_stdio;
     }
-    auto child = spawn_init(so);
+    auto child = opts.forks && !opts.run_mode ? opts.forks->spawn(so) : spawn_init(so);
     p.pid = child.pid;
     p.channel = std::move(child.channel);
     rec.init = {child.pid, sys::process_start_time(child.pid).value_or(0)};

@@ -22,6 +22,8 @@
 
 namespace moat::container {
 
+class fork_server;  // fork_server.hpp
+
 enum class network_mode { host, private_net };
 
 struct pending {
@@ -50,6 +52,9 @@ struct start_options {
     // prepare() scans for itself. A scan reads every record, so N
     // containers each scanning would read N²/2 records (issue 17).
     std::map<std::string, std::uint32_t>* uid_bases = nullptr;
+    // Where the init is cloned (fork_server.hpp): `up` starts many, from a
+    // server forked before its heap grew. Null: this process forks it.
+    fork_server* forks = nullptr;
 };
 
 // Every record's uid base, damaged ones included (their containers may

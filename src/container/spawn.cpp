@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 namespace moat::container {
@@ -53,17 +54,9 @@ namespace {
 
 }  // namespace
 
-spawned spawn_init(const spawn_options& o) {
-    int pair[2];
-    sys::check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), "creating the init's socket");
-    sys::unique_fd ours(pair[0]), theirs(pair[1]);
-    sys::unique_fd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
-    if (!devnull) {
-        throw sys::errno_error("opening /dev/null");
-    }
-
+long clone_init(const spawn_options& o, int channel, int devnull, std::uint64_t extra_flags) noexcept {
     clone_args ca{};
-    ca.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+    ca.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | extra_flags;
     if (o.new_network) {
         ca.flags |= CLONE_NEWNET;
     }
@@ -74,16 +67,30 @@ spawned spawn_init(const spawn_options& o) {
         ca.flags |= CLONE_INTO_CGROUP;
         ca.cgroup = static_cast<std::uint64_t>(o.cgroup_fd);
     }
-    ca.exit_signal = SIGCHLD;
+    // With CLONE_PARENT clone3 wants exit_signal 0 and uses the caller's
+    // own (the fork server's: SIGCHLD, from fork()).
+    ca.exit_signal = (extra_flags & CLONE_PARENT) ? 0 : SIGCHLD;
+    long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid == 0) {
+        init_child(channel, devnull, o);
+    }
+    return pid < 0 ? -errno : pid;
+}
+
+spawned spawn_init(const spawn_options& o) {
+    int pair[2];
+    sys::check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), "creating the init's socket");
+    sys::unique_fd ours(pair[0]), theirs(pair[1]);
+    sys::unique_fd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!devnull) {
+        throw sys::errno_error("opening /dev/null");
+    }
     // The child runs on with a copy of our stdio buffers: empty them
     // first, or whatever they hold would be written twice.
     std::fflush(nullptr);
-    long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
+    long pid = clone_init(o, theirs.get(), devnull.get());
     if (pid < 0) {
-        throw sys::errno_error("creating the container's namespaces (clone3)");
-    }
-    if (pid == 0) {
-        init_child(theirs.get(), devnull.get(), o);
+        throw sys::errno_error(clone_failed, static_cast<int>(-pid));
     }
     return spawned{static_cast<pid_t>(pid), std::move(ours)};
 }

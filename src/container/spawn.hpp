@@ -30,6 +30,7 @@
 #include "sys/unique_fd.hpp"
 
 #include <array>
+#include <cstdint>
 
 #include <sys/types.h>
 
@@ -53,6 +54,14 @@ struct spawned {
 };
 
 spawned spawn_init(const spawn_options& options);
+
+// The clone3 itself, for spawn_init() and the fork server (fork_server.hpp):
+// the child runs the init with `channel` (moved to fd 3) and stdio from
+// options.stdio or `devnull`; returns the child's pid, or -errno.
+// extra_flags: CLONE_PARENT from the fork server. No allocation, no throw.
+long clone_init(const spawn_options& options, int channel, int devnull, std::uint64_t extra_flags = 0) noexcept;
+// The message of a failed clone_init(), wherever it ran.
+inline constexpr const char* clone_failed = "creating the container's namespaces (clone3)";
 
 // The fd the init finds its socket on.
 inline constexpr int init_channel_fd = 3;

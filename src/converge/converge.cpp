@@ -314,6 +314,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
     so.origin = "file";
     so.source = opts.source;
     so.masks = opts.secrets;
+    so.forks = opts.forks;
     std::vector<container::pending> pend;
     std::vector<std::string> attempted;
     try {

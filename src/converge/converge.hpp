@@ -29,6 +29,10 @@
 #include <string>
 #include <vector>
 
+namespace moat::container {
+class fork_server;
+}
+
 namespace moat::converge {
 
 struct action {
@@ -56,6 +60,8 @@ struct up_options {
     std::set<std::string> declared;
     std::vector<std::string> secrets;  // host files no container may see (container::start_options::masks)
     progress_fn progress;
+    // Clones the inits (container/fork_server.hpp); null: `up` forks them itself.
+    container::fork_server* forks = nullptr;
 };
 
 report up(state::store& store, const plan::host_plan& plan, const up_options& opts);

@@ -141,3 +141,7 @@ moat_test(validate_test root
     ${CMAKE_CURRENT_LIST_DIR}/validate_test.cpp
   LIBS moat_lab moat_sandbox moat_sys nlohmann_json::nlohmann_json)
 add_dependencies(validate_test moat)
+# Issue 17: `up`'s fork server, driven directly.
+moat_test(fork_server_test root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fork_server_test.cpp
+  LIBS moat_container moat_sys)

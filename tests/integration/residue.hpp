@@ -71,6 +71,9 @@ inline std::string residue(lab& l, const made& m, const std::string& keep_link =
     for (const auto& cg : m.cgroups) {
         if (!cg.empty() && sh("test -e " + cg).code == 0) out << "cgroup " << cg << "\n";
     }
+    // `up`'s fork server (container/fork_server.hpp) never outlives it.
+    auto forks = sh("for p in $(ip netns pids " + l.host_ns() + "); do grep -qx moat-forks /proc/$p/comm 2>/dev/null && echo $p; done; true");
+    if (!forks.out.empty()) out << "fork server alive: " << forks.out;
     auto mounts = sh("grep -c '" + l.dir() + "' /proc/self/mountinfo || true");
     if (mounts.out != "0\n") out << "mounts: " << mounts.out;
     auto state = sh("test -e " + l.state_dir() + " && find " + l.state_dir() + " || true");
