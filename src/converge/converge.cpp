@@ -305,6 +305,51 @@ void end_tunnel_tables_unreachable(state::store& store, const std::vector<plan::
     }
 }
 
+// Prepares every container `up` starts, `_tunnels` first and released at
+// once (tunnels_first()): its runners start their daemons while the others
+// are prepared and the firewall is committed. Returns whether it was.
+bool prepare_all(state::store& store, decision& d, const std::vector<plan::container_plan>& after,
+                 const container::start_options& so, std::vector<container::pending>& pend,
+                 std::vector<std::string>& attempted, stopwatch& sw) {
+    bool released = false;
+    for (const auto* p : tunnels_first(d.to_start)) {
+        attempted.push_back(p->name);
+        pend.push_back(container::prepare(store, *p, so));
+        sw.step(p->name + ": namespaces, cgroup and network ready");
+        d.keep.push_back(*p);
+        if (p->name == plan::tunnels_container) {
+            end_tunnel_tables_unreachable(store, after);
+            container::send_spec(store, pend.back(), so);
+            released = true;
+            sw.step(p->name + ": released, its runners start the tunnels");
+            sys::failpoint("after-tunnels-released");
+        }
+    }
+    return released;
+}
+
+// After the commit: all other inits build their roots at once; then each
+// is waited for, `_tunnels` last (as before issue 14's change), so that a
+// confined container is marked running, and may be entered, as soon as its
+// own init is ready rather than after `_tunnels`'.
+void release_all(state::store& store, std::vector<container::pending>& pend, bool tunnels_released,
+                 const container::start_options& so, stopwatch& sw) {
+    std::size_t others = tunnels_released ? 1 : 0;  // _tunnels is pend[0] then
+    for (std::size_t i = others; i < pend.size(); ++i) {
+        container::send_spec(store, pend[i], so);
+    }
+    auto await = [&](container::pending& pd) {
+        container::await_ready(store, pd);
+        sw.step(pd.record.name + ": root file system built, services starting");
+    };
+    for (std::size_t i = others; i < pend.size(); ++i) {
+        await(pend[i]);
+    }
+    if (tunnels_released) {
+        await(pend.front());
+    }
+}
+
 }  // namespace
 
 namespace detail {
@@ -390,43 +435,11 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
         // decide() removed what it replaces.
         auto uid_bases = container::uid_bases_in(store);
         so.uid_bases = &uid_bases;
-        // `_tunnels` first, and released at once (see tunnels_first()):
-        // its runners start their daemons while the other containers are
-        // prepared and the firewall is committed.
-        bool tunnels_sent = false;
-        for (const auto* p : tunnels_first(d.to_start)) {
-            attempted.push_back(p->name);
-            pend.push_back(container::prepare(store, *p, so));
-            sw.step(p->name + ": namespaces, cgroup and network ready");
-            d.keep.push_back(*p);
-            if (p->name == plan::tunnels_container) {
-                end_tunnel_tables_unreachable(store, after);
-                container::send_spec(store, pend.back(), so);
-                tunnels_sent = true;
-                sw.step(p->name + ": released, its runners start the tunnels");
-                sys::failpoint("after-tunnels-released");
-            }
-        }
+        bool tunnels_released = prepare_all(store, d, after, so, pend, attempted, sw);
         // New veths need their ingress guards bound, even if the text is the same.
         rep.firewall_committed = sync_firewall(store, d.keep, !pend.empty());
         sw.step(rep.firewall_committed ? "firewall: committed table inet moat" : "firewall: unchanged");
-        // All other inits build their roots at once; then each is waited for.
-        for (std::size_t i = tunnels_sent ? 1 : 0; i < pend.size(); ++i) {
-            container::send_spec(store, pend[i], so);
-        }
-        // `_tunnels` last, as before issue 14's change: a confined container
-        // is marked running (and may be entered) as soon as its own init is
-        // ready, not after `_tunnels`', whose runners need none of it.
-        auto await = [&](container::pending& pd) {
-            container::await_ready(store, pd);
-            sw.step(pd.record.name + ": root file system built, services starting");
-        };
-        for (std::size_t i = tunnels_sent ? 1 : 0; i < pend.size(); ++i) {
-            await(pend[i]);
-        }
-        if (tunnels_sent) {
-            await(pend.front());
-        }
+        release_all(store, pend, tunnels_released, so, sw);
     } catch (...) {
         roll_back(store, pend, attempted, d.keep);
         throw;
