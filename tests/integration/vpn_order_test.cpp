@@ -8,7 +8,8 @@
 //  * a confined container runs nothing, and sends nothing anywhere, before
 //    the firewall that confines it is committed (`up` is held right before
 //    the commit while the tunnel comes up; `moat exec` is refused);
-//  * a failure after the tunnel started rolls everything back.
+//  * a failure after the tunnel started rolls everything back, and `down`
+//    after a kill -9 right after the release removes everything.
 #include "vpn_moat.hpp"
 
 using namespace moat::test;
@@ -97,6 +98,34 @@ TEST_P(VpnTunnelFirst, FailureAfterTheTunnelStartedLeavesNothing) {
     auto st = status(l);
     EXPECT_TRUE(!st.contains("containers") || st["containers"].empty()) << st.dump(2);
     // The same file then comes up normally.
+    up_ok(l, file);
+    EXPECT_TRUE(through_tunnel(l, "p", std::chrono::seconds(20))) << kernel_evidence(l);
+    EXPECT_EQ(l.moat("down").code, 0);
+    EXPECT_EQ(kernel(l), before);
+}
+
+// kill -9 of `up` right after it released `_tunnels`: the runner goes on
+// starting the tunnel with no confined container to serve; `down` removes
+// it all (device, the runner's rules, the table, processes), and a new
+// `up` of the same file works.
+TEST_P(VpnTunnelFirst, KillNineAfterTheReleaseThenDownLeavesNothing) {
+    const std::string type = GetParam();
+    env e;
+    auto& l = e.l;
+    const std::string before = kernel(l);
+    auto file = l.write("moat.toml", confined_config(e, type));
+    auto r = sh("MOAT_FAILPOINT=after-tunnels-released " + enter(l.host_ns()) + moat_binary() + " --state-dir " +
+                l.state_dir() + " up -q -f " + file);
+    EXPECT_EQ(r.code, 128 + 9) << r.err;  // it really died there
+    EXPECT_NE(l.in("ip route show table " + table).out.find("unreachable default"), npos) << kernel_evidence(l);
+    // The tunnel comes up on its own; the runner's rule for its address points into T.
+    EXPECT_TRUE(eventually([&] { return tunnel_routed(l); }, std::chrono::seconds(20))) << kernel_evidence(l);
+    EXPECT_EQ(l.in("ip link show ve-p >/dev/null 2>&1").code, 1) << "p was never prepared";
+    auto down = l.moat("down");
+    EXPECT_EQ(down.code, 0) << down.out << down.err;
+    EXPECT_EQ(kernel(l), before) << "kernel state after down differs from before up";
+    EXPECT_TRUE(daemon_pids(l, type).empty());
+    EXPECT_EQ(sh("ip netns pids " + l.host_ns()).out, "") << "processes left in the lab's host";
     up_ok(l, file);
     EXPECT_TRUE(through_tunnel(l, "p", std::chrono::seconds(20))) << kernel_evidence(l);
     EXPECT_EQ(l.moat("down").code, 0);
