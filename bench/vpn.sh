@@ -48,6 +48,12 @@
 # KEEP=1 keeps the work directory (logs, raw iperf3/ping output) for a look,
 # STARTUP_ONLY=1 measures only up -> first packet (moat and by hand; no
 # kill -9, no data path), for many repetitions in little time.
+# PROBE=service (STARTUP_ONLY) runs moat's probe as the container's own
+# service instead of through `moat exec` once the container runs: the first
+# packet of what the container itself runs, without the exec's own start.
+# MOAT_BEFORE=PATH (with STARTUP_ONLY) also measures that binary's up -> first
+# packet in the same labs (rows "before"; e.g. the landed tree's build/moat
+# against this one's), the three contenders rotating which goes first.
 # RESTART_ONLY=1 (issue 17) measures only kill -9 -> first packet under moat
 # against the same daemon's own start -> first packet by hand (no data path);
 # the report compares the two per repetition (target: within 50 ms).
@@ -78,7 +84,13 @@ if [[ -z ${REPORT_FROM:-} ]]; then
         sleep 3
     done
     q "$moat" version || { echo "no working moat binary at ${MOAT:-$root/build/moat}" >&2; exit 1; }
+    if [[ -n ${MOAT_BEFORE:-} ]]; then
+        [[ -n $startup_only ]] || { echo "MOAT_BEFORE needs STARTUP_ONLY=1" >&2; exit 1; }
+        cp "$MOAT_BEFORE" "$work/moat-before" && chmod 755 "$work/moat-before" && q "$work/moat-before" version ||
+            { echo "no working moat binary at $MOAT_BEFORE" >&2; exit 1; }
+    fi
 fi
+who=moat  # the row's name: "before" while MOAT_BEFORE's binary runs
 pids=()  # daemons we started (their own PIDs)
 lab=""
 cleanup() {
@@ -190,8 +202,12 @@ egress = "vpn:vpn0"
 $dns
 
 [containers.c.services.main]
-exec = ["/bin/sleep", "infinity"]
 EOF
+        if [[ ${PROBE:-exec} == service ]]; then
+            printf "exec = [\"%s\", \"-c\", '''\n%s\n''', \"service\"]\n" "$py" "$probe" >>"$work/moat-$t.toml"
+        else
+            echo 'exec = ["/bin/sleep", "infinity"]' >>"$work/moat-$t.toml"
+        fi
     done
 }
 
@@ -286,6 +302,8 @@ if mode == "restart":
     print("down %.6f" % time.time(), flush=True)
 t = first_success(30)
 print("ok %.6f %d" % (t, fails) if t else "timeout", flush=True)
+while mode == "service":  # the container's own service (PROBE=service): it stays
+    time.sleep(3600)
 sys.exit(0 if t else 1)
 PY
 )
@@ -459,9 +477,17 @@ bench_moat() {  # TYPE REP
     ( in_h "$moat" --state-dir "$state" up -q -f "$work/moat-$t.toml" >"$work/up.log" 2>&1; rc=$?
       echo "$rc $(now_us)" >"$work/up.done" ) &
     upid=$!
-    # The probe starts as soon as `moat exec` finds the container running.
+    # The probe starts as soon as `moat exec` finds the container running,
+    # or (PROBE=service) is the container's own service: its lines are read
+    # from `moat logs c`, they carry their own times.
     end=$(( t0 + 30000000 ))
     while (( $(now_us) < end )); do
+        if [[ ${PROBE:-exec} == service ]]; then
+            moatc logs c 2>/dev/null | grep -oE '(start|ok) [0-9.]+( [0-9]+)?' >"$work/probe.out" || true
+            grep -q '^ok' "$work/probe.out" && break
+            sleep 0.05
+            continue
+        fi
         moatc exec c -- "$py" -c "$probe" up >"$work/probe.out" 2>>"$work/probe.err" && break
         grep -q '^ok' "$work/probe.out" && break
         sleep 0.01
@@ -492,10 +518,10 @@ bench_moat() {  # TYPE REP
         [[ -n $stamp ]] && started_us=$(( $(date -u -d "${stamp%Z}" +%s%6N) - t0 ))
         q moatc down -q || echo "   WARNING: moat down failed" >&2
         left=$(residue)
-        echo "   moat $t: up returned $((up_us / 1000)) ms, device $((dev_us / 1000)) ms, route $((route_us / 1000)) ms," \
+        echo "   $who $t: up returned $((up_us / 1000)) ms, device $((dev_us / 1000)) ms, route $((route_us / 1000)) ms," \
             "daemon started $((started_us / 1000)) ms, probe started $((probe_us / 1000)) ms, first packet $((first_us / 1000)) ms" \
             "($first_fails failed before); left: ${left:-nothing}" >&2
-        printf 'moat\t%s\t%s\t%s\t%s\t-1\t-1\t-1\t-1\t-1\t-1\t%s\t%s\t%s\t%s\t-1\t%s\t%s\n' "$t" "$rep" "$up_us" "$first_us" \
+        printf '%s\t%s\t%s\t%s\t%s\t-1\t-1\t-1\t-1\t-1\t-1\t%s\t%s\t%s\t%s\t-1\t%s\t%s\n' "$who" "$t" "$rep" "$up_us" "$first_us" \
             "${left:-nothing}" "$route_us" "$probe_us" "$first_fails" "$dev_us" "$started_us" >>"$results"
         return
     fi
@@ -646,7 +672,14 @@ for rep in $(seq "$reps"); do
         echo "== rep $rep/$reps: $t" >&2
         lab_up
         # Alternate which one goes first.
-        if (( rep % 2 )); then bench_moat "$t" "$rep"; bench_manual "$t" "$rep"
+        if [[ -n ${MOAT_BEFORE:-} ]]; then
+            before() { local moat="$work/moat-before" who=before; bench_moat "$@"; }
+            case $(( rep % 3 )) in
+                1) bench_moat "$t" "$rep"; bench_manual "$t" "$rep"; before "$t" "$rep" ;;
+                2) bench_manual "$t" "$rep"; before "$t" "$rep"; bench_moat "$t" "$rep" ;;
+                0) before "$t" "$rep"; bench_moat "$t" "$rep"; bench_manual "$t" "$rep" ;;
+            esac
+        elif (( rep % 2 )); then bench_moat "$t" "$rep"; bench_manual "$t" "$rep"
         else bench_manual "$t" "$rep"; bench_moat "$t" "$rep"; fi
         lab_down
     done
@@ -820,6 +853,27 @@ for t in types:
           " began (its log line, stamped by the init to the millisecond); from there the route in the"
           " tunnel's table took %s and the first packet %s — against %s by hand." % (
               label[t], ms(med(s0)), ms(med(sr)), ms(med(s1)), ms(med(vals("manual", t, "first")))))
+if any(rows.get(("before", t)) for t in types):
+    print("\n#### The same, before and after (MOAT_BEFORE)\n")
+    print("*before*: the binary MOAT_BEFORE names, measured in the same labs as *moat* (*after*) and"
+          " *by hand*, the three rotating which goes first. Medians; *daemon started* is the runner's"
+          " \"started\" line after `moat up` began.\n")
+    print("| tunnel | before | (range) | after | (range) | by hand | before − by hand | after − by hand | (range) | daemon started: before | after | target (≤ 10 ms) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for t in types:
+        h = {r["rep"]: r["first"] for r in rows.get(("manual", t), []) if r["first"] > 0}
+        b = {r["rep"]: r["first"] for r in rows.get(("before", t), []) if r["first"] > 0}
+        a = {r["rep"]: r["first"] for r in rows.get(("moat", t), []) if r["first"] > 0}
+        db = [b[i] - h[i] for i in sorted(b) if i in h]
+        da = [a[i] - h[i] for i in sorted(a) if i in h]
+        if not db or not da:
+            continue
+        sb = [r["started"] for r in rows.get(("before", t), []) if r["started"] > 0]
+        sa = [r["started"] for r in rows.get(("moat", t), []) if r["started"] > 0]
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label[t], ms(med(list(b.values()))), rng(list(b.values()), ms), ms(med(list(a.values()))),
+            rng(list(a.values()), ms), ms(med(list(h.values()))), ms(med(db)), ms(med(da)), rng(da, ms),
+            ms(med(sb)), ms(med(sa)), "**met**" if med(da) <= 0.010 else "**missed**"))
 if not any(vals(w, t, "tcp") for w in ("moat", "manual") for t in types):
     # STARTUP_ONLY: no data path measured
     left = sorted(set(r["left"] for t in types for r in rows.get(("moat", t), [])))

@@ -243,6 +243,113 @@ decision decide(state::store& store, const state::listing& l, const std::vector<
     return d;
 }
 
+// The order in which `up` prepares what it starts: `_tunnels` first, the
+// rest as planned. Issue 14: a confined container's first packet waits for
+// its tunnel's daemon, which `_tunnels`' runner starts only once its init
+// has its spec; so that init gets it before the others are even prepared.
+// Safe because `_tunnels` has no link of moat's (host network) and nothing
+// in `table inet moat` is about the runners or their daemons: the firewall
+// confines containers' links, and none of the confined containers runs
+// anything before its spec, which is still sent after the commit below.
+std::vector<const plan::container_plan*> tunnels_first(const std::vector<const plan::container_plan*>& to_start) {
+    std::vector<const plan::container_plan*> out;
+    for (const auto* p : to_start) {
+        if (p->name == plan::tunnels_container) {
+            out.insert(out.begin(), p);
+        } else {
+            out.push_back(p);
+        }
+    }
+    return out;
+}
+
+// Before a runner of `_tunnels` can put a rule "from <tunnel address> lookup
+// T" (routing.hpp) in place: every tunnel table the containers of `after`
+// use ends in "unreachable", as sync_routing() makes it — recorded first,
+// so that a roll back or `down` removes it, and the runners' rules with it.
+// Only the tables: the confined containers' own rules and link routes need
+// their veths and come with the full sync_routing() before their specs.
+void end_tunnel_tables_unreachable(state::store& store, const std::vector<plan::container_plan>& after) {
+    std::vector<plan::container_plan> tables;
+    for (const auto& p : after) {
+        if (p.egress == "vpn" && !p.tunnel.empty()) {
+            plan::container_plan t;  // no address: routing_for() gives only its table's defaults
+            t.name = p.name;
+            t.egress = p.egress;
+            t.tunnel = p.tunnel;
+            tables.push_back(std::move(t));
+        }
+    }
+    auto want = routing_for(tables);
+    if (want.routes.empty()) {
+        return;
+    }
+    auto host = store.host();
+    record_routing(host, tables);
+    store.save_host(host);
+    auto nl = netlink::socket::open();
+    auto add = [](auto&& make) {
+        try {
+            make();
+        } catch (const netlink::error& e) {
+            if (!e.exists()) {
+                throw;
+            }
+        }
+    };
+    for (const auto& r : want.routes) {
+        add([&] { nl.add_route(r); });
+    }
+    for (const auto& r : want.rules) {
+        add([&] { nl.add_rule(r); });
+    }
+}
+
+// Prepares every container `up` starts, `_tunnels` first and released at
+// once (tunnels_first()): its runners start their daemons while the others
+// are prepared and the firewall is committed. Returns whether it was.
+bool prepare_all(state::store& store, decision& d, const std::vector<plan::container_plan>& after,
+                 const container::start_options& so, std::vector<container::pending>& pend,
+                 std::vector<std::string>& attempted, stopwatch& sw) {
+    bool released = false;
+    for (const auto* p : tunnels_first(d.to_start)) {
+        attempted.push_back(p->name);
+        pend.push_back(container::prepare(store, *p, so));
+        sw.step(p->name + ": namespaces, cgroup and network ready");
+        d.keep.push_back(*p);
+        if (p->name == plan::tunnels_container) {
+            end_tunnel_tables_unreachable(store, after);
+            container::send_spec(store, pend.back(), so);
+            released = true;
+            sw.step(p->name + ": released, its runners start the tunnels");
+            sys::failpoint("after-tunnels-released");
+        }
+    }
+    return released;
+}
+
+// After the commit: all other inits build their roots at once; then each
+// is waited for, `_tunnels` last (as before issue 14's change), so that a
+// confined container is marked running, and may be entered, as soon as its
+// own init is ready rather than after `_tunnels`'.
+void release_all(state::store& store, std::vector<container::pending>& pend, bool tunnels_released,
+                 const container::start_options& so, stopwatch& sw) {
+    std::size_t others = tunnels_released ? 1 : 0;  // _tunnels is pend[0] then
+    for (std::size_t i = others; i < pend.size(); ++i) {
+        container::send_spec(store, pend[i], so);
+    }
+    auto await = [&](container::pending& pd) {
+        container::await_ready(store, pd);
+        sw.step(pd.record.name + ": root file system built, services starting");
+    };
+    for (std::size_t i = others; i < pend.size(); ++i) {
+        await(pend[i]);
+    }
+    if (tunnels_released) {
+        await(pend.front());
+    }
+}
+
 }  // namespace
 
 namespace detail {
@@ -329,23 +436,11 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
         // decide() removed what it replaces.
         auto uid_bases = container::uid_bases_in(store);
         so.uid_bases = &uid_bases;
-        for (const auto* p : d.to_start) {
-            attempted.push_back(p->name);
-            pend.push_back(container::prepare(store, *p, so));
-            sw.step(p->name + ": namespaces, cgroup and network ready");
-            d.keep.push_back(*p);
-        }
+        bool tunnels_released = prepare_all(store, d, after, so, pend, attempted, sw);
         // New veths need their ingress guards bound, even if the text is the same.
         rep.firewall_committed = sync_firewall(store, d.keep, !pend.empty());
         sw.step(rep.firewall_committed ? "firewall: committed table inet moat" : "firewall: unchanged");
-        // All inits build their roots at once; then each is waited for.
-        for (auto& pd : pend) {
-            container::send_spec(store, pd, so);
-        }
-        for (auto& pd : pend) {
-            container::await_ready(store, pd);
-            sw.step(pd.record.name + ": root file system built, services starting");
-        }
+        release_all(store, pend, tunnels_released, so, sw);
     } catch (...) {
         roll_back(store, pend, attempted, d.keep);
         throw;

@@ -57,6 +57,7 @@ moat_test(vpn_test root
     ${CMAKE_CURRENT_LIST_DIR}/vpn_privsep_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_run_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/vpn_forward_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/vpn_order_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(vpn_test moat moat_tunnel_probe)
 target_compile_definitions(vpn_test PRIVATE MOAT_TUNNEL_PROBE="$<TARGET_FILE:moat_tunnel_probe>")
