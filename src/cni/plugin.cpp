@@ -150,7 +150,7 @@ void remove_pod(state::store& st, const state::container_record& rec) {
     // into the tunnel's table again after the sweep below removed it.
     stop_unused_tunnels(st);
     auto running = running_plans(st, rec.name);
-    converge::sync_firewall(st, running);
+    converge::sync_firewall(st, running, false, true);  // only this pod's objects go
     container::forget_flows(std::span(&rec, 1));  // now that no forward of its can make a new entry
     converge::sync_networks(st, converge::networks_for(st, running, {}));
 }
@@ -195,7 +195,7 @@ void make_pod(state::store& st, state::container_record& rec, plan::container_pl
         container::wire_veth(p, netns_fd, r.ifname, st.instance_id(), default_route);
         rec.status = "running";
         sys::failpoint("cni-before-firewall");
-        converge::sync_firewall(st, running, true);
+        converge::sync_firewall(st, running, true, true);  // only this pod's objects are added
         container::raise_host_end(p);  // only now can the pod's first frame pass
         st.save(rec);
     } catch (...) {

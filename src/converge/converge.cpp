@@ -294,8 +294,9 @@ static void sync_hosts(const state::store& store, stopwatch& sw) {
     sw.step("names on networks: /etc/hosts updated");
 }
 
-bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
-    bool committed = commit_firewall(store, firewall_spec(running), force);
+bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force,
+                   bool incremental) {
+    bool committed = commit_firewall(store, firewall_spec(running), force, incremental);
     sync_sysctls(store, running);
     sync_route_localnet(running);
     sync_routing(store, running);

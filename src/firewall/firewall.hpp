@@ -163,6 +163,18 @@ struct spec {
 // mixed address families in a forward).
 std::string render(const spec& s);
 
+// The nft commands (one batch) that turn table inet moat as committed from
+// render() text `committed` into render() text `wanted` in place: only the
+// chains, rules and set elements that differ (incremental.cpp). nullopt
+// when it cannot be done so (a set or a chain's hook changed, text not in
+// render()'s shape): then the whole table is replaced. Empty when equal.
+std::optional<std::string> incremental_update(const std::string& committed, const std::string& wanted);
+
+// A listing with its top-level sets, maps and chains sorted by kind and
+// name, their text unchanged: the kernel lists chains in creation order,
+// which after incremental updates is not render()'s. Compare listings so.
+std::string canonical_listing(const std::string& listing);
+
 // The host's own ports (of `protocol`, "tcp" or "udp") that new traffic of
 // `e` may reach: its host_*_ports, less 53 and 853 for egress "vpn".
 std::vector<std::uint16_t> allowed_host_ports(const endpoint& e, const std::string& protocol);
