@@ -18,6 +18,11 @@
 //    other rules is flushed and filled again in the new render's order, so
 //    the order of rules inside any chain never depends on history. A chain
 //    whose hook changed cannot be changed in place: no incremental update.
+// New chains and elements are made with "create", which fails where one
+// exists already (as "delete" fails where one is missing): a table that is
+// not what the committed script says — changed behind moat's back, or a
+// crash between a commit and its record — fails the batch, and the caller
+// replaces the table whole, rather than getting rules twice.
 // The commands run as ONE batch (one transaction, all or nothing): element
 // deletions first (they hold references to the chains deleted next), then
 // chain deletions and flushes, then every new chain, empty, before any
@@ -202,10 +207,10 @@ std::optional<std::string> incremental_update(const std::string& committed, cons
             std::set_difference(a.elements.begin(), a.elements.end(), it->second.elements.begin(),
                                 it->second.elements.end(), std::back_inserter(added));
             if (!added.empty()) {
-                add_elements += "add element" + t + a.name + " " + element_list(added) + "\n";
+                add_elements += "create element" + t + a.name + " " + element_list(added) + "\n";
             }
         } else if (it == before->end()) {
-            add_chains += "add chain" + t + a.name + (a.head.empty() ? "" : " { " + a.head.front() + " }") + "\n";
+            add_chains += "create chain" + t + a.name + (a.head.empty() ? "" : " { " + a.head.front() + " }") + "\n";
             for (const auto& r : a.rules) {
                 add_rules += "add rule" + t + a.name + " " + r + "\n";
             }

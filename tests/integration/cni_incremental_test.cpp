@@ -59,9 +59,15 @@ public:
                R"(,"containerPort":80,"protocol":"tcp"}]}})";
     }
     cni_invocation add(const std::string& id, int port) {
+        if (!netns.count(id)) {
+            netns[id] = l.add_ns(id);
+        }
+        return cni_exec(l, "ADD", conf(port), id, netns[id], "eth0");
+    }
+    cni_invocation add_killed_after_the_commit(const std::string& id, int port) {
         auto ns = l.add_ns(id);
         netns[id] = ns;
-        return cni_exec(l, "ADD", conf(port), id, ns, "eth0");
+        return cni_exec(l, "ADD", conf(port), id, ns, "eth0", "", "/usr/lib/cni", "MOAT_FAILPOINT=after-firewall");
     }
     cni_invocation del(const std::string& id, int port) { return cni_exec(l, "DEL", conf(port), id, netns[id], "eth0"); }
 
@@ -143,6 +149,40 @@ TEST(CniIncremental, AddsAndDelsLeaveTheTableAFullCommitMakes) {
         EXPECT_EQ(c.del(id, port).code, 0);
     }
     EXPECT_EQ(c.l.in("nft list table inet moat").code, 1);  // the last DEL removed it
+}
+
+// A kill -9 between the commit and its record leaves host.json's script
+// behind the kernel's table. What comes next must not build on that: an
+// ADD whose pod's objects exist already fails to make them again
+// ("create") and replaces the table whole — with "add" its rules would be
+// there twice; the DEL of the killed ADD (its record never says
+// "running") replaces the table whole, taking away what only the kernel
+// knew of.
+TEST(CniIncremental, ARecordBehindTheTableFallsBackToTheWholeTable) {
+    incremental_lab c;
+    ASSERT_EQ(c.add("pa", 20001).code, 0);
+    auto killed = c.add_killed_after_the_commit("pb", 20002);
+    ASSERT_NE(killed.code, 0) << killed.raw;
+    auto first = c.table_handle();
+    ASSERT_NE(c.listing().find("dport 20002 dnat"), std::string::npos);  // committed, not recorded
+    auto next = c.add("pc", 20003);
+    ASSERT_EQ(next.code, 0) << next.raw;
+    auto after = c.listing();
+    EXPECT_EQ(canonical(after), canonical(c.full_commit()));
+    EXPECT_EQ(evidence(check_json(c.l), "", "firewall rules"), "table inet moat as committed");
+
+    // The engine's DEL of the killed ADD: nothing of pb is left.
+    ASSERT_EQ(c.del("pb", 20002).code, 0);
+    after = c.listing();
+    EXPECT_EQ(after.find("20002"), std::string::npos) << after;
+    EXPECT_EQ(canonical(after), canonical(c.full_commit()));
+    ASSERT_EQ(c.add("pb", 20002).code, 0);  // its ADD again
+    EXPECT_EQ(canonical(c.listing()), canonical(c.full_commit()));
+    for (const auto& [id, port] : std::map<std::string, int>{{"pa", 20001}, {"pb", 20002}, {"pc", 20003}}) {
+        EXPECT_EQ(c.del(id, port).code, 0);
+    }
+    EXPECT_EQ(c.l.in("nft list table inet moat").code, 1);
+    (void)first;
 }
 
 }  // namespace

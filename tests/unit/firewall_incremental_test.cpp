@@ -30,12 +30,12 @@ TEST(firewall_incremental, a_pod_added_is_its_own_chains_and_elements_only) {
     auto after = render(spec{{pod("a", "10.0.0.2", 20001), pod("b", "10.0.0.3", 20002), pod("c", "10.0.0.4", 20003)}});
     auto update = incremental_update(before, after);
     ASSERT_TRUE(update);
-    for (const char* want : {"add chain inet moat guard_b { type filter hook ingress device \"ve-b\" priority -500; policy accept; }\n",
-                             "add chain inet moat in_b\n", "add chain inet moat out_b\n", "add chain inet moat dnat_tcp_20002\n",
-                             "add chain inet moat dnato_tcp_20002\n",
-                             "add element inet moat to4 { \"mb-pods\" . 10.0.0.3 : goto in_b }\n",
-                             "add element inet moat masq4 { \"eth0\" . 10.0.0.3 }\n",
-                             "add element inet moat dnat_pre { tcp . 20002 : jump dnat_tcp_20002 }\n",
+    for (const char* want : {"create chain inet moat guard_b { type filter hook ingress device \"ve-b\" priority -500; policy accept; }\n",
+                             "create chain inet moat in_b\n", "create chain inet moat out_b\n", "create chain inet moat dnat_tcp_20002\n",
+                             "create chain inet moat dnato_tcp_20002\n",
+                             "create element inet moat to4 { \"mb-pods\" . 10.0.0.3 : goto in_b }\n",
+                             "create element inet moat masq4 { \"eth0\" . 10.0.0.3 }\n",
+                             "create element inet moat dnat_pre { tcp . 20002 : jump dnat_tcp_20002 }\n",
                              "add rule inet moat dnat_tcp_20002 meta nfproto ipv4 fib daddr type local tcp dport 20002 dnat ip to 10.0.0.3:80\n"}) {
         EXPECT_TRUE(contains(*update, want)) << want << "\n" << *update;
     }
@@ -48,6 +48,7 @@ TEST(firewall_incremental, a_pod_added_is_its_own_chains_and_elements_only) {
     ASSERT_TRUE(back);
     EXPECT_LT(back->find("delete element inet moat to4"), back->find("delete chain inet moat in_b\n")) << *back;
     EXPECT_FALSE(contains(*back, "add ")) << *back;
+    EXPECT_FALSE(contains(*back, "create ")) << *back;
     EXPECT_EQ(incremental_update(after, after), "");
 }
 
