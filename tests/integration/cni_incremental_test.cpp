@@ -145,7 +145,22 @@ TEST(CniIncremental, AddsAndDelsLeaveTheTableAFullCommitMakes) {
     EXPECT_NE(canonical(damaged), canonical(full));
     EXPECT_EQ(evidence(check_json(c.l), "", "firewall rules"), "table inet moat as committed");
 
-    for (const auto& [id, port] : std::map<std::string, int>{{"pc", 20003}, {"pd", 20004}, {"pe", 20005}}) {
+    // host.json of an older moat: the listing it kept is read and ignored
+    // while a script is recorded, and dropped by the next commit.
+    {
+        std::ifstream f(c.l.state_dir() + "/host.json");
+        json host = json::parse(f);
+        host["nft_listing"] = "table inet moat {\n}\n";
+        std::ofstream(c.l.state_dir() + "/host.json") << host.dump(2) << "\n";
+    }
+    EXPECT_EQ(evidence(check_json(c.l), "", "firewall rules"), "table inet moat as committed");
+    ASSERT_EQ(c.add("pf", 20006).code, 0);
+    {
+        std::ifstream f(c.l.state_dir() + "/host.json");
+        EXPECT_FALSE(json::parse(f).contains("nft_listing"));
+    }
+    EXPECT_EQ(canonical(c.listing()), canonical(c.full_commit()));
+    for (const auto& [id, port] : std::map<std::string, int>{{"pc", 20003}, {"pd", 20004}, {"pe", 20005}, {"pf", 20006}}) {
         EXPECT_EQ(c.del(id, port).code, 0);
     }
     EXPECT_EQ(c.l.in("nft list table inet moat").code, 1);  // the last DEL removed it
