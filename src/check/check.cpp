@@ -1,8 +1,10 @@
 #include "check/check.hpp"
 
 #include "check/active.hpp"
+#include "check/expected_listing.hpp"
 #include "check/host_access.hpp"
 #include "container/runtime.hpp"
+#include "converge/claim.hpp"
 #include "converge/converge.hpp"
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
@@ -74,17 +76,23 @@ void firewall_drift(const state::store& store, const std::optional<std::string>&
                        "`moat down` removes what it can find by name"});
     }
     const auto& host = reading.record;
-    if (!host.nft_table || host.nft_listing.empty()) {
+    if (!host.nft_table || (host.nft_ruleset.empty() && host.nft_listing.empty())) {
         return;  // no table meant to be there, or recorded by an older moat
     }
     if (!live) {
         out.push_back({"", "firewall rules", false, "table inet moat missing", "`moat up` restores it"});
         return;
     }
+    // The script committed in a scratch namespace and listed there; a
+    // host.json of an older moat has the listing taken after its commit.
+    std::string expected = host.nft_ruleset.empty()
+                               ? host.nft_listing
+                               : detail::expected_listing(host.nft_ruleset, firewall::claim_comment(converge::own_claim(store)));
     std::vector<std::string> missing, extra;
-    // The provider-forwarded port's elements are the tunnel runner's.
-    for (const auto& line : plan::diff_lines(firewall::without_forwarded_elements(host.nft_listing),
-                                             firewall::without_forwarded_elements(*live))) {
+    // The provider-forwarded port's elements are the tunnel runner's; the
+    // chains' order is their history's (firewall::canonical_listing()).
+    for (const auto& line : plan::diff_lines(firewall::canonical_listing(firewall::without_forwarded_elements(expected)),
+                                             firewall::canonical_listing(firewall::without_forwarded_elements(*live)))) {
         if (!line.starts_with("  ") && !trimmed(line.substr(2)).empty()) {
             (line[0] == '-' ? missing : extra).push_back(trimmed(line.substr(2)));
         }

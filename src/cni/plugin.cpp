@@ -43,11 +43,21 @@ std::string mac_text(const std::optional<netlink::mac_address>& m) {
 }
 
 // The plans of every container that runs now, `except` one.
-std::vector<plan::container_plan> running_plans(const state::store& st, const std::string& except) {
+// `settled`, when given, says whether every other record is running: an
+// ADD killed between its commit and its record leaves one that is not,
+// and objects in the table that host.json's script does not know, which
+// only a whole replacement of the table takes away.
+std::vector<plan::container_plan> running_plans(const state::store& st, const std::string& except,
+                                                bool* settled = nullptr) {
     std::vector<plan::container_plan> out;
+    if (settled) {
+        *settled = true;
+    }
     for (const auto& rec : st.containers()) {
         if (rec.name != except && container::running(rec)) {
             out.push_back(plan::plan_from_json(rec.spec));
+        } else if (rec.name != except && settled) {
+            *settled = false;
         }
     }
     return out;
@@ -146,8 +156,12 @@ sys::ip_address address_for(const netconf& nc, const std::string& name, const st
     return a;
 }
 
-// Takes down what a record names, tolerating all of it being gone.
-void remove_pod(state::store& st, const state::container_record& rec) {
+// Takes down what a record names, tolerating all of it being gone. The
+// table changes in place only for a pod whose ADD completed: an ADD killed
+// between its commit and its record, or one failing after its commit, may
+// have left objects in the table that host.json's script does not know,
+// and only a whole replacement takes those away.
+void remove_pod(state::store& st, const state::container_record& rec, bool completed) {
     if (!rec.host_if.empty()) {
         container::unwire_network(rec.host_if, container::instance_of(rec));
     }
@@ -155,8 +169,10 @@ void remove_pod(state::store& st, const state::container_record& rec) {
     // The tunnel first: its runner, while alive, may add its address rule
     // into the tunnel's table again after the sweep below removed it.
     stop_unused_tunnels(st);
-    auto running = running_plans(st, rec.name);
-    converge::sync_firewall(st, running);
+    bool settled = false;
+    auto running = running_plans(st, rec.name, &settled);
+    bool in_place = completed && settled;
+    converge::sync_firewall(st, running, !in_place, in_place);  // in place: only this pod's objects go
     container::forget_flows(std::span(&rec, 1));  // now that no forward of its can make a new entry
     converge::sync_networks(st, converge::networks_for(st, running, {}));
 }
@@ -188,7 +204,7 @@ state::container_record pod_record(const state::store& st, const request& r, con
 // the veth, the firewall; undone on failure.
 void make_pod(state::store& st, state::container_record& rec, plan::container_plan& p,
               std::vector<plan::container_plan> running, pod_sockets& nl, int netns_fd, const request& r,
-              const netconf& nc, bool default_route) {
+              const netconf& nc, bool default_route, bool settled) {
     try {
         if (nc.egress == "vpn") {
             confine_pod(st, nc, p);  // `_tunnels` runs the tunnel before the pod has a link
@@ -201,12 +217,12 @@ void make_pod(state::store& st, state::container_record& rec, plan::container_pl
         container::wire_veth(nl.host, nl.inner, p, netns_fd, r.ifname, st.instance_id(), default_route);
         rec.status = "running";
         sys::failpoint("cni-before-firewall");
-        converge::sync_firewall(st, running, true);
+        converge::sync_firewall(st, running, true, settled);  // in place: only this pod's objects are added
         container::raise_host_end(nl.host, p);  // only now can the pod's first frame pass
         st.save(rec);
     } catch (...) {
         try {
-            remove_pod(st, rec);
+            remove_pod(st, rec, false);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "moat: undoing the failed ADD: %s\n", e.what());
         }
@@ -223,7 +239,7 @@ result attach(state::store& st, const request& r, const netconf& config) {
     }
     bool default_route = takes_default_route(nl.inner, r, config);
     if (auto old = st.load(name)) {
-        remove_pod(st, *old);  // a failed ADD's leftovers: its interface is gone (checked above)
+        remove_pod(st, *old, old->status == "running");  // a failed ADD's leftovers: its interface is gone (checked above)
         if (!config.ipam_type.empty()) {
             ipam::exec_del(r, config);  // and its lease: host-local refuses a second one for the same id
         }
@@ -231,7 +247,8 @@ result attach(state::store& st, const request& r, const netconf& config) {
     ipam::lease lease(r, config);  // IPAM ADD; released (IPAM DEL) if anything below throws
     const netconf nc = lease.leased() ? use_lease(config, lease_of(*lease.leased(), config.ipam_type)) : config;
     check_network_unchanged(st, nc);
-    auto running = running_plans(st, name);
+    bool settled = false;
+    auto running = running_plans(st, name, &settled);
     auto address = address_for(nc, name, addresses_on(running, nc.moat_network), lease.leased());
     auto p = pod_plan(nc, name, address, converge::default_uplink(), "");
     auto rec = pod_record(st, r, p);
@@ -240,7 +257,7 @@ result attach(state::store& st, const request& r, const netconf& config) {
     }
     container::check_link_free(p, st.instance_id());
     st.save(rec);  // before anything is made: a kill -9 from here on leaves a record `down` can follow
-    make_pod(st, rec, p, std::move(running), nl, ns.get(), r, nc, default_route);
+    make_pod(st, rec, p, std::move(running), nl, ns.get(), r, nc, default_route, settled);
     lease.keep();  // the pod is made: from here on the lease goes with the engine's DEL
     result out = r.prev_result.value_or(result{});
     add_result(out, r, nl, p, nc, default_route);
@@ -273,7 +290,7 @@ void del(const request& r, const netconf& nc) {
         if (lock.held()) {
             std::string name = pod_name(r.network, r.container_id, r.ifname);
             if (auto rec = st.load(name)) {
-                remove_pod(st, *rec);
+                remove_pod(st, *rec, rec->status == "running");
             }
             st.remove_if_empty();
         }
@@ -347,7 +364,7 @@ void gc(const request& r, const netconf& nc) {
             continue;
         }
         try {
-            remove_pod(st, rec);
+            remove_pod(st, rec, rec.status == "running");
             release_lease(r, nc, rec);
         } catch (const std::exception& e) {
             failures += (failures.empty() ? "" : "; ") + rec.name + ": " + e.what();

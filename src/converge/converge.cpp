@@ -263,54 +263,11 @@ std::vector<const plan::container_plan*> tunnels_first(const std::vector<const p
     return out;
 }
 
-// Before a runner of `_tunnels` can put a rule "from <tunnel address> lookup
-// T" (routing.hpp) in place: every tunnel table the containers of `after`
-// use ends in "unreachable", as sync_routing() makes it — recorded first,
-// so that a roll back or `down` removes it, and the runners' rules with it.
-// Only the tables: the confined containers' own rules and link routes need
-// their veths and come with the full sync_routing() before their specs.
-void end_tunnel_tables_unreachable(state::store& store, const std::vector<plan::container_plan>& after) {
-    std::vector<plan::container_plan> tables;
-    for (const auto& p : after) {
-        if (p.egress == "vpn" && !p.tunnel.empty()) {
-            plan::container_plan t;  // no address: routing_for() gives only its table's defaults
-            t.name = p.name;
-            t.egress = p.egress;
-            t.tunnel = p.tunnel;
-            tables.push_back(std::move(t));
-        }
-    }
-    auto want = routing_for(tables);
-    if (want.routes.empty()) {
-        return;
-    }
-    auto host = store.host();
-    record_routing(host, tables);
-    store.save_host(host);
-    auto nl = netlink::socket::open();
-    auto add = [](auto&& make) {
-        try {
-            make();
-        } catch (const netlink::error& e) {
-            if (!e.exists()) {
-                throw;
-            }
-        }
-    };
-    for (const auto& r : want.routes) {
-        add([&] { nl.add_route(r); });
-    }
-    for (const auto& r : want.rules) {
-        add([&] { nl.add_rule(r); });
-    }
-}
-
 // Prepares every container `up` starts, `_tunnels` first and released at
 // once (tunnels_first()): its runners start their daemons while the others
 // are prepared and the firewall is committed. Returns whether it was.
-bool prepare_all(state::store& store, decision& d, const std::vector<plan::container_plan>& after,
-                 const container::start_options& so, std::vector<container::pending>& pend,
-                 std::vector<std::string>& attempted, stopwatch& sw) {
+bool prepare_all(state::store& store, decision& d, const container::start_options& so,
+                 std::vector<container::pending>& pend, std::vector<std::string>& attempted, stopwatch& sw) {
     bool released = false;
     for (const auto* p : tunnels_first(d.to_start)) {
         attempted.push_back(p->name);
@@ -318,7 +275,11 @@ bool prepare_all(state::store& store, decision& d, const std::vector<plan::conta
         sw.step(p->name + ": namespaces, cgroup and network ready");
         d.keep.push_back(*p);
         if (p->name == plan::tunnels_container) {
-            end_tunnel_tables_unreachable(store, after);
+            // Before a runner can put its rule "from <tunnel address>
+            // lookup T" in place, every table T it serves ends in
+            // "unreachable" (routing.hpp), recorded first so that a roll
+            // back or `down` removes it, and the runners' rules with it.
+            add_routing(store, {*p});
             container::send_spec(store, pend.back(), so);
             released = true;
             sw.step(p->name + ": released, its runners start the tunnels");
@@ -401,8 +362,9 @@ static void sync_hosts(const state::store& store, stopwatch& sw) {
     sw.step("names on networks: /etc/hosts updated");
 }
 
-bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force) {
-    bool committed = commit_firewall(store, firewall_spec(running), force);
+bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force,
+                   bool incremental) {
+    bool committed = commit_firewall(store, firewall_spec(running), force, incremental);
     sync_sysctls(store, running);
     sync_route_localnet(running);
     sync_routing(store, running);
@@ -436,7 +398,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
         // decide() removed what it replaces.
         auto uid_bases = container::uid_bases_in(store);
         so.uid_bases = &uid_bases;
-        bool tunnels_released = prepare_all(store, d, after, so, pend, attempted, sw);
+        bool tunnels_released = prepare_all(store, d, so, pend, attempted, sw);
         // New veths need their ingress guards bound, even if the text is the same.
         rep.firewall_committed = sync_firewall(store, d.keep, !pend.empty());
         sw.step(rep.firewall_committed ? "firewall: committed table inet moat" : "firewall: unchanged");

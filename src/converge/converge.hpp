@@ -92,7 +92,9 @@ std::map<std::string, bool> route_localnet(const std::vector<plan::container_pla
 // Commits the firewall for the given running containers (or removes the
 // table when there are none), sets or restores the host sysctls they need
 // and brings route_localnet of their links to route_localnet(); true when the table was committed. `force`: commit even when the
-// text is unchanged (interfaces were recreated).
-bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force = false);
+// text is unchanged (interfaces were recreated). `incremental`: the table
+// may be changed in place by what differs (commit_firewall()): CNI ADD/DEL.
+bool sync_firewall(state::store& store, const std::vector<plan::container_plan>& running, bool force = false,
+                   bool incremental = false);
 
 }  // namespace moat::converge

@@ -178,7 +178,32 @@ void sync_sysctls(state::store& store, const std::vector<plan::container_plan>& 
     }
 }
 
-bool commit_firewall(state::store& store, const firewall::spec& spec, bool force) {
+namespace {
+
+// The pod's own objects only (firewall::incremental_update()), in one
+// transaction, when the table is ours and host.json records the script it
+// was committed from. Any failure — the table was changed behind moat's
+// back, an older kernel took a guard chain with its device — changed
+// nothing (one batch): the caller replaces the whole table instead.
+bool commit_incrementally(firewall::context& nft, const state::host_record& host, const std::string& script) {
+    if (!host.nft_table || host.nft_ruleset.empty()) {
+        return false;
+    }
+    auto update = firewall::incremental_update(host.nft_ruleset, script);
+    if (!update || update->empty()) {
+        return false;
+    }
+    try {
+        nft.run(*update);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+}  // namespace
+
+bool commit_firewall(state::store& store, const firewall::spec& spec, bool force, bool incremental) {
     auto host = store.host();
     if (spec.endpoints.empty() && !host.nft_table) {
         return false;  // nothing to do: not even a libnftables context
@@ -223,10 +248,14 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
         store.save_host(host);
     }
     sys::failpoint("before-firewall");
+    // A table of an older moat (no claim) is replaced whole, to carry one.
+    bool in_place = incremental && claim.exists() && claim.owner && commit_incrementally(nft, host, script);
     try {
         // An absent table is created, never replaced: if another instance
         // made one since the look above, this fails and changes nothing.
-        nft.apply(script, firewall::claim_comment(own_claim(store)), !claim.exists());
+        if (!in_place) {
+            nft.apply(script, firewall::claim_comment(own_claim(store)), !claim.exists());
+        }
     } catch (...) {
         if (!claim.exists() && read_claim(store).foreign()) {
             add_context("another moat instance took this network namespace at the same time");
@@ -234,8 +263,11 @@ bool commit_firewall(state::store& store, const firewall::spec& spec, bool force
         throw;
     }
     sys::failpoint("after-firewall");
+    // The whole script, as if the table had been committed whole: what the
+    // next commit compares with, and what `moat check` commits in a scratch
+    // namespace to know the listing to expect (check/expected_listing.cpp).
     host.nft_ruleset = script;
-    host.nft_listing = nft.current().value_or("");
+    host.nft_listing.clear();
     store.save_host(host);
     return true;
 }

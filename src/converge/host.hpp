@@ -40,6 +40,10 @@ void sync_sysctls(state::store& store, const std::vector<plan::container_plan>& 
 // Commits the firewall for `spec` (or removes the table when it has no
 // endpoints); skips an identical re-commit unless `force` (ingress hooks
 // are bound to interfaces that were just recreated). True when committed.
-bool commit_firewall(state::store& store, const firewall::spec& spec, bool force = false);
+// With `incremental` (CNI ADD and DEL), a table that is ours and was
+// committed from host.json's script is changed in place, in one
+// transaction, by what differs (firewall::incremental_update()); anything
+// else, or a failure of that, replaces the whole table.
+bool commit_firewall(state::store& store, const firewall::spec& spec, bool force = false, bool incremental = false);
 
 }  // namespace moat::converge

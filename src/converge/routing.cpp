@@ -147,6 +147,41 @@ void record_routing(state::host_record& h, const std::vector<plan::container_pla
     }
 }
 
+namespace {
+
+// Adding what is already there (drift repair finds most of it) is fine.
+void add_all(netlink::socket& nl, const routing_plan& want) {
+    auto add = [](auto&& make) {
+        try {
+            make();
+        } catch (const netlink::error& e) {
+            if (!e.exists()) {
+                throw;
+            }
+        }
+    };
+    for (const auto& r : want.routes) {
+        add([&] { nl.add_route(r); });
+    }
+    for (const auto& r : want.rules) {
+        add([&] { nl.add_rule(r); });
+    }
+}
+
+}  // namespace
+
+void add_routing(state::store& store, const std::vector<plan::container_plan>& plans) {
+    auto want = routing_for(plans);
+    if (want.routes.empty() && want.rules.empty()) {
+        return;
+    }
+    auto host = store.host();
+    record_routing(host, plans);
+    store.save_host(host);
+    auto nl = netlink::socket::open();
+    add_all(nl, want);
+}
+
 void sync_routing(state::store& store, const std::vector<plan::container_plan>& running) {
     auto want = routing_for(running);
     auto host = store.host();
@@ -196,22 +231,7 @@ void sync_routing(state::store& store, const std::vector<plan::container_plan>& 
             nl.delete_route(route_from(j));
         }
     }
-    // Adding what is already there (drift repair finds most of it) is fine.
-    auto add = [](auto&& make) {
-        try {
-            make();
-        } catch (const netlink::error& e) {
-            if (!e.exists()) {
-                throw;
-            }
-        }
-    };
-    for (const auto& r : want.routes) {
-        add([&] { nl.add_route(r); });
-    }
-    for (const auto& r : want.rules) {
-        add([&] { nl.add_rule(r); });
-    }
+    add_all(nl, want);
     // Rules into a tunnel table no longer wanted (the tunnel runner adds one
     // for the tunnel's own address) go with that table.
     std::set<std::uint32_t> wanted_tables, gone_tables;

@@ -59,6 +59,11 @@ void remove_tunnel_devices(const plan::container_plan& tunnels, const std::strin
 // longer wanted: a damaged host.json is rebuilt from the records (damage.hpp).
 void record_routing(state::host_record& h, const std::vector<plan::container_plan>& plans);
 
+// Records, then adds what routing_for(plans) wants, deleting nothing: for
+// `up` before `_tunnels`' runners start (the tables they serve end in
+// "unreachable" before their rules exist); sync_routing() follows.
+void add_routing(state::store& store, const std::vector<plan::container_plan>& plans);
+
 // Adds what routing_for(running) wants (drift included) and removes what an
 // earlier run recorded and is no longer wanted; recorded before it is made.
 void sync_routing(state::store& store, const std::vector<plan::container_plan>& running);

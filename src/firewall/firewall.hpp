@@ -3,13 +3,16 @@
 // Theory of operation
 // -------------------
 // moat owns exactly one nftables table and never touches any other (the "No
-// collateral" guarantee in PRODUCT.md). The table is not patched rule by rule:
-// render() turns a plain spec (what the planner derived from the config) into
-// the WHOLE table as nft script text, deterministically, and context::apply()
-// commits "add table; delete table; <table>" as ONE libnftables batch. The
-// kernel runs a batch as one transaction, so the old table is replaced
-// atomically, or — on any error — nothing changes at all. There is never a
-// moment in which a container runs without its rules.
+// collateral" guarantee in PRODUCT.md). render() turns a plain spec (what the
+// planner derived from the config) into the WHOLE table as nft script text,
+// deterministically, and context::apply() commits "add table; delete table;
+// <table>" as ONE libnftables batch. The kernel runs a batch as one
+// transaction, so the old table is replaced atomically, or — on any error —
+// nothing changes at all. There is never a moment in which a container runs
+// without its rules. CNI ADD and DEL instead commit only what differs
+// between the last committed render and the new one (incremental_update(),
+// also one batch); render() keeps a container's part of the table in chains
+// of its own and elements of named sets so that this is small.
 //
 // Shape of the table (render.cpp has the details). An endpoint is one
 // container; its "link" is the host interface its traffic is routed
@@ -71,7 +74,11 @@
 //    "both" anywhere) and `nat_output` (sides "uplink" and "both": from the
 //    host itself, including
 //    127.0.0.1 — whose replies arrive on the link addressed to 127.0.0.1
-//    after un-NAT, hence route_localnet above). Connections from 127/8 or
+//    after un-NAT, hence route_localnet above). Each (protocol, host port)
+//    is a chain of its own (dnat_P_N, dnato_P_N), jumped to through the
+//    verdict maps dnat_pre/dnat_out keyed by (l4proto, th dport); the
+//    masquerade's sources are the elements of masq4/masq6 ((output
+//    interface, source address)): a container's part is objects of its own. Connections from 127/8 or
 //    from another container are masqueraded on the way in, so that the
 //    reply comes back through the host and is un-NAT'ed.
 //
@@ -162,6 +169,18 @@ struct spec {
 // not express safely (bad names, duplicate interfaces, unknown egress, port 0,
 // mixed address families in a forward).
 std::string render(const spec& s);
+
+// The nft commands (one batch) that turn table inet moat as committed from
+// render() text `committed` into render() text `wanted` in place: only the
+// chains, rules and set elements that differ (incremental.cpp). nullopt
+// when it cannot be done so (a set or a chain's hook changed, text not in
+// render()'s shape): then the whole table is replaced. Empty when equal.
+std::optional<std::string> incremental_update(const std::string& committed, const std::string& wanted);
+
+// A listing with its top-level sets, maps and chains sorted by kind and
+// name, their text unchanged: the kernel lists chains in creation order,
+// which after incremental updates is not render()'s. Compare listings so.
+std::string canonical_listing(const std::string& listing);
 
 // The host's own ports (of `protocol`, "tcp" or "udp") that new traffic of
 // `e` may reach: its host_*_ports, less 53 and 853 for egress "vpn".

@@ -1,4 +1,13 @@
 // The NAT half of the table: masquerading for egress, DNAT for forwardPorts.
+//
+// Shaped so that a container's part is objects of its own or elements of
+// named sets (firewall::incremental_update() adds and removes those alone
+// on CNI ADD and DEL): the masquerade's sources are the elements of
+// masq4/masq6, and each (protocol, host port) of a forward is a chain of
+// its own (dnat_P_PORT from prerouting, dnato_P_PORT from nat_output),
+// jumped to through the verdict maps dnat_pre/dnat_out. A packet matches a
+// DNAT rule only with its protocol and destination port, so looking those
+// up first changes nothing about which rule matches.
 #include "firewall/render_detail.hpp"
 
 #include <map>
@@ -32,25 +41,23 @@ std::string not_tunnels(const std::vector<endpoint>& eps) {
     return tunnels.empty() ? "" : "iifname != " + join_set(std::vector<std::string>(tunnels.begin(), tunnels.end()), quoted) + " ";
 }
 
-// prerouting's DNAT rules of one endpoint, by each forward's side.
-std::string prerouting_rules(const endpoint& e, const std::string& outside) {
+// prerouting's DNAT rules of one forward of an endpoint, by its side.
+std::string prerouting_rules(const endpoint& e, const port_forward& f, const std::string& outside) {
+    if (f.side == "both") {
+        return dnat_rule(f);
+    }
+    if (f.side == "uplink") {
+        return dnat_rule(f, outside);
+    }
     std::string rules;
-    for (const auto& f : e.forwards) {
-        if (f.side == "both") {
-            rules += dnat_rule(f);
-        } else if (f.side == "uplink") {
-            rules += dnat_rule(f, outside);
-        } else {
-            // No tunnel device (a damaged record): no way in, as no way out.
-            if (!e.tunnel_if.empty()) {
-                rules += dnat_rule(f, "iifname " + quoted(e.tunnel_if) + " ");
-            }
-            auto from = of_family(e.accessible_from, f.container_address.is_v4());
-            if (!from.empty()) {
-                rules += dnat_rule(f, outside, std::string(f.container_address.is_v4() ? "ip" : "ip6") + " saddr " +
-                                                   prefix_set(from) + " ");
-            }
-        }
+    // No tunnel device (a damaged record): no way in, as no way out.
+    if (!e.tunnel_if.empty()) {
+        rules += dnat_rule(f, "iifname " + quoted(e.tunnel_if) + " ");
+    }
+    auto from = of_family(e.accessible_from, f.container_address.is_v4());
+    if (!from.empty()) {
+        rules += dnat_rule(f, outside, std::string(f.container_address.is_v4() ? "ip" : "ip6") + " saddr " +
+                                           prefix_set(from) + " ");
     }
     return rules;
 }
@@ -75,17 +82,32 @@ std::map<std::string, std::vector<sys::ip_address>> masquerade_sources(const std
     return by_if;
 }
 
-void render_postrouting(std::ostringstream& o, const std::vector<endpoint>& eps) {
-    o << "\tchain postrouting {\n"
-         "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
+// The masquerade's sources, as elements of the named sets masq4/masq6
+// ((output interface, source address)): one pod's entry is added or
+// removed without touching the rule (firewall::incremental_update()).
+void render_masquerade_sets(std::ostringstream& o, const std::vector<endpoint>& eps) {
+    std::vector<std::string> v4, v6;
     for (const auto& [ifname, addrs] : masquerade_sources(eps)) {
-        if (auto v4 = of_family(addrs, true); !v4.empty()) {
-            o << "\t\toifname " << quoted(ifname) << " ip saddr " << addr_set(v4) << " masquerade\n";
-        }
-        if (auto v6 = of_family(addrs, false); !v6.empty()) {
-            o << "\t\toifname " << quoted(ifname) << " ip6 saddr " << addr_set(v6) << " masquerade\n";
+        for (const auto& a : addrs) {
+            (a.is_v4() ? v4 : v6).push_back(quoted(ifname) + " . " + a.str());
         }
     }
+    for (const auto* family : {&v4, &v6}) {
+        bool four = family == &v4;
+        o << "	set " << (four ? "masq4" : "masq6") << " {\n\t\ttype ifname . " << (four ? "ipv4_addr" : "ipv6_addr")
+          << "\n";
+        if (!family->empty()) {
+            o << "\t\telements = " << join_set(*family, [](const std::string& s) { return s; }) << "\n";
+        }
+        o << "\t}\n\n";
+    }
+}
+
+void render_postrouting(std::ostringstream& o, const std::vector<endpoint>& eps) {
+    o << "\tchain postrouting {\n"
+         "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+         "\t\toifname . ip saddr @masq4 masquerade\n"
+         "\t\toifname . ip6 saddr @masq6 masquerade\n";
     bool v4_forward = false, any_forward = false;
     for (const auto& e : eps) {
         for (const auto& f : e.forwards) {
@@ -106,25 +128,55 @@ void render_postrouting(std::ostringstream& o, const std::vector<endpoint>& eps)
     o << "\t}\n\n";
 }
 
+// DNAT rules by (protocol, host port): one chain per key, reached through
+// a verdict map, so that a pod's forwards are a chain and a map element
+// of their own (a key two pods share is one chain with both's rules, in
+// the endpoints' order) rather than rules in the middle of a shared chain.
+using dnat_chains = std::map<std::pair<std::string, std::uint16_t>, std::string>;
+
+void render_dnat(std::ostringstream& o, const char* map, const char* prefix, const dnat_chains& chains) {
+    std::vector<std::string> elements;
+    for (const auto& [key, rules] : chains) {
+        elements.push_back(key.first + " . " + std::to_string(key.second) + " : jump " + prefix + key.first + "_" +
+                           std::to_string(key.second));
+    }
+    o << "\tmap " << map << " {\n\t\ttype inet_proto . inet_service : verdict\n";
+    if (!elements.empty()) {
+        o << "\t\telements = " << join_set(elements, [](const std::string& s) { return s; }) << "\n";
+    }
+    o << "\t}\n\n";
+    for (const auto& [key, rules] : chains) {
+        o << "\tchain " << prefix << key.first << "_" << key.second << " {\n" << rules << "\t}\n\n";
+    }
+}
+
 }  // namespace
 
 void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps) {
-    std::string pre, out;
+    dnat_chains pre, out;
     const std::string outside = not_tunnels(eps);
     for (const auto& e : eps) {
-        pre += prerouting_rules(e, outside);
         for (const auto& f : e.forwards) {
+            pre[{f.protocol, f.host_port}] += prerouting_rules(e, f, outside);
             if (f.side != "tunnel") {  // the host's own connections never come from a tunnel
-                out += dnat_rule(f);
+                out[{f.protocol, f.host_port}] += dnat_rule(f);
             }
         }
     }
+    // A key whose rules are all absent (a tunnel forward without a tunnel)
+    // gets no chain.
+    std::erase_if(pre, [](const auto& kv) { return kv.second.empty(); });
+    render_masquerade_sets(o, eps);
+    render_dnat(o, "dnat_pre", "dnat_", pre);
+    render_dnat(o, "dnat_out", "dnato_", out);
     o << "\tchain prerouting {\n"
          "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-      << pre << forwarding_dnat_rules(eps) << "\t}\n\n"
+         "\t\tmeta l4proto . th dport vmap @dnat_pre\n"
+      << forwarding_dnat_rules(eps) << "\t}\n\n"
       << "\tchain nat_output {\n"
          "\t\ttype nat hook output priority -100; policy accept;\n"
-      << out << "\t}\n\n";
+         "\t\tmeta l4proto . th dport vmap @dnat_out\n"
+         "\t}\n\n";
     render_postrouting(o, eps);
 }
 

@@ -130,7 +130,9 @@ std::string host_text(const host_record& h) {
     j["rules"] = nlohmann::ordered_json(json(h.rules));
     j["routes"] = nlohmann::ordered_json(json(h.routes));
     j["nft_ruleset"] = h.nft_ruleset;
-    j["nft_listing"] = h.nft_listing;
+    if (!h.nft_listing.empty()) {  // only an older moat's, until the next commit clears it
+        j["nft_listing"] = h.nft_listing;
+    }
     return j.dump(2) + "\n";
 }
 

@@ -98,7 +98,10 @@ struct listing {
 struct host_record {
     bool nft_table = false;        // `inet moat` may exist and is ours
     std::string nft_ruleset;       // the script last committed, to detect "no change"
-    std::string nft_listing;       // the kernel's listing of it right after: what `moat check` compares
+    // An older moat's listing of its table right after its commit; read
+    // (check compares with it while nft_ruleset is empty), no longer made:
+    // check commits nft_ruleset in a scratch namespace instead.
+    std::string nft_listing;
     // Bridge networks that may exist, by name: plan::network_plan JSON.
     std::map<std::string, nlohmann::json> networks;
     // Host sysctls moat changed, by key ("net/ipv6/conf/all/forwarding"),

@@ -39,3 +39,10 @@ moat_test(cni_chain_test root
     ${CMAKE_CURRENT_LIST_DIR}/cni_chain_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
 add_dependencies(cni_chain_test moat)
+# CNI ADD/DEL change the table in place; the result is a full commit's.
+moat_test(cni_incremental_test root
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/network_lab.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cni_incremental_test.cpp
+  LIBS moat_lab nlohmann_json::nlohmann_json)
+add_dependencies(cni_incremental_test moat)

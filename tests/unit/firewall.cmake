@@ -5,4 +5,5 @@ moat_test(firewall_unit_test unit
           ${CMAKE_CURRENT_LIST_DIR}/firewall_dry_run_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/firewall_render_vpn_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/firewall_forwarding_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/firewall_incremental_test.cpp
   LIBS moat_firewall)

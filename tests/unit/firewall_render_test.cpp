@@ -27,13 +27,23 @@ bool contains(const std::string& text, const std::string& needle) {
 }
 
 // The body of `chain <name> { ... }` in rendered text.
+// A chain's text, or a set's or map's ("set NAME", "map NAME"). The DNAT
+// rules of prerouting and nat_output are in chains per (protocol, host
+// port) that they jump to (render_nat.cpp): appended to theirs.
 std::string chain(const std::string& text, const std::string& name) {
-    auto begin = text.find("\tchain " + name + " {\n");
-    if (begin == std::string::npos) {
-        return "";
+    auto block = [&](const std::string& head) {
+        auto begin = text.find("\t" + head + " {\n");
+        return begin == std::string::npos ? std::string()
+                                          : text.substr(begin, text.find("\n\t}\n", begin) + 4 - begin);
+    };
+    std::string out = block(name.find(' ') == std::string::npos ? "chain " + name : name);
+    if (name == "prerouting" || name == "nat_output") {
+        const std::string prefix = name == "prerouting" ? "\tchain dnat_" : "\tchain dnato_";
+        for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+            out += text.substr(at, text.find("\n\t}\n", at) + 4 - at);
+        }
     }
-    auto end = text.find("\n\t}\n", begin);
-    return text.substr(begin, end + 4 - begin);
+    return out;
 }
 
 TEST(firewall_render, golden_single_container) {
@@ -208,8 +218,10 @@ TEST(firewall_render, egress_nat_leaves_only_by_the_uplink_and_masquerades) {
     EXPECT_TRUE(out.ends_with("\t\toifname @ifaces drop\n\t\toifname \"eth0\" return\n\t\tdrop\n\t}\n")) << out;
     auto post = chain(text, "postrouting");
     EXPECT_TRUE(contains(post, "type nat hook postrouting priority srcnat; policy accept;"));
-    EXPECT_TRUE(contains(post, "oifname \"eth0\" ip saddr { 10.231.0.2 } masquerade"));
-    EXPECT_TRUE(contains(post, "oifname \"eth0\" ip6 saddr { fc00::2 } masquerade"));
+    EXPECT_TRUE(contains(post, "oifname . ip saddr @masq4 masquerade"));
+    EXPECT_TRUE(contains(post, "oifname . ip6 saddr @masq6 masquerade"));
+    EXPECT_TRUE(contains(chain(text, "set masq4"), "elements = { \"eth0\" . 10.231.0.2 }")) << text;
+    EXPECT_TRUE(contains(chain(text, "set masq6"), "elements = { \"eth0\" . fc00::2 }")) << text;
 
     e.uplink = "";  // no default route: nothing leaves, nothing to masquerade
     text = render(spec{{e}});
@@ -227,7 +239,8 @@ TEST(firewall_render, egress_vpn_only_into_the_tunnel_and_fails_closed) {
     e.tunnel_if = "tun0";
     auto text = render(spec{{e}});
     EXPECT_TRUE(contains(chain(text, "out_webapp"), "\t\toifname \"tun0\" return\n\t\tdrop\n\t}"));
-    EXPECT_TRUE(contains(chain(text, "postrouting"), "oifname \"tun0\" ip saddr { 10.231.0.2 } masquerade"));
+    EXPECT_TRUE(contains(chain(text, "postrouting"), "oifname . ip saddr @masq4 masquerade"));
+    EXPECT_TRUE(contains(chain(text, "set masq4"), "elements = { \"tun0\" . 10.231.0.2 }")) << text;
 }
 
 TEST(firewall_render, bridge_members_share_the_bridge_and_reach_each_other) {

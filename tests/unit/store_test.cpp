@@ -255,6 +255,10 @@ TEST(Store, TruncatedHostJsonIsSalvagedFieldByField) {
     EXPECT_EQ(half.record.networks, h.networks);
     EXPECT_EQ(half.record.rules, h.rules);
     EXPECT_EQ(half.record.nft_listing, "");
+    // Not written when empty (a moat since issue 16 never makes one); read when there.
+    EXPECT_EQ(whole.record.nft_listing, h.nft_listing);
+    h.nft_listing.clear();
+    EXPECT_EQ(state::host_text(h).find("nft_listing"), std::string::npos);
     // Cut inside the second network: the first stays, the half-read one is dropped whole.
     auto cut = state::host_from_text(text.substr(0, text.find("mb-lab2")));
     EXPECT_EQ(cut.record.networks.size(), 1u);

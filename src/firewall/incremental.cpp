@@ -1,0 +1,257 @@
+// incremental_update(): the nft commands that turn the table committed from
+// one render() into the table of another, when that can be done without
+// replacing it; canonical_listing(): a listing whose order does not depend
+// on the history of the table.
+//
+// Theory of operation
+// -------------------
+// render() writes the table as top-level blocks ("\tset|map|chain NAME {"
+// ... "\t}"), a set's or map's elements on one "elements = { ... }" line.
+// Two renders are compared block by block:
+//  * a set or map must be declared in both, identically (type, flags);
+//    only its elements may differ: the ones gone are deleted, the new ones
+//    added. Set elements are listed by nft in sorted order whatever the
+//    order they were added in, so the listing is the same as a fresh one's.
+//  * a chain only in the old render is deleted (the kernel deletes its
+//    rules with it: NFT_MSG_DELCHAIN without NLM_F_NONREC), one only in the
+//    new is added with its hook, if any, and its rules; one in both with
+//    other rules is flushed and filled again in the new render's order, so
+//    the order of rules inside any chain never depends on history. A chain
+//    whose hook changed cannot be changed in place: no incremental update.
+// New chains and elements are made with "create", which fails where one
+// exists already (as "delete" fails where one is missing): a table that is
+// not what the committed script says — changed behind moat's back, or a
+// crash between a commit and its record — fails the batch, and the caller
+// replaces the table whole, rather than getting rules twice.
+// The commands run as ONE batch (one transaction, all or nothing): element
+// deletions first (they hold references to the chains deleted next), then
+// chain deletions and flushes, then every new chain, empty, before any
+// rule (a rule may jump to a chain made in the same batch), then rules,
+// then new elements (a verdict may name a new chain).
+//
+// The kernel keeps chains in creation order, and lists them so: a chain
+// added later comes last, where a fresh commit would put it among the
+// others. canonical_listing() sorts the top-level blocks by kind and name,
+// keeping each block's text (its rules' order included) as it is; compare
+// listings only in that form.
+#include "firewall/firewall.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace moat::firewall {
+namespace {
+
+struct block {
+    std::string kind;                 // "set" | "map" | "chain"
+    std::string name;
+    std::vector<std::string> head;    // a chain's "type ... hook ..." line; a set's declaration lines
+    std::vector<std::string> rules;   // a chain's rules, in order
+    std::set<std::string> elements;   // a set's or map's elements
+};
+
+std::string trimmed(const std::string& s) {
+    auto b = s.find_first_not_of(" \t");
+    return b == std::string::npos ? "" : s.substr(b);
+}
+
+// "{ a, b . c : goto x }" -> {"a", "b . c : goto x"}: commas outside quotes
+// and inner braces separate.
+std::set<std::string> split_elements(const std::string& text) {
+    std::set<std::string> out;
+    auto open = text.find('{');
+    auto close = text.rfind('}');
+    if (open == std::string::npos || close == std::string::npos || close < open) {
+        return out;
+    }
+    std::string cur;
+    int depth = 0;
+    bool quote = false;
+    for (std::size_t i = open + 1; i < close; ++i) {
+        char c = text[i];
+        if (c == '"') {
+            quote = !quote;
+        } else if (!quote && c == '{') {
+            ++depth;
+        } else if (!quote && c == '}') {
+            --depth;
+        } else if (!quote && depth == 0 && c == ',') {
+            out.insert(trimmed(cur));
+            cur.clear();
+            continue;
+        }
+        cur += c;
+    }
+    if (!trimmed(cur).empty()) {
+        out.insert(trimmed(cur));
+    }
+    return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        out.push_back(line);
+    }
+    return out;
+}
+
+// "\tchain NAME {" -> {"chain", "NAME"}; nullopt for anything else.
+std::optional<std::pair<std::string, std::string>> block_start(const std::string& line) {
+    if (line.size() < 3 || line[0] != '\t' || line[1] == '\t' || !line.ends_with(" {")) {
+        return std::nullopt;
+    }
+    std::istringstream in(line.substr(1, line.size() - 3));
+    std::string kind, name, rest;
+    in >> kind >> name;
+    if (name.empty() || (in >> rest)) {
+        return std::nullopt;
+    }
+    return std::pair{kind, name};
+}
+
+// render()'s text as blocks by "kind name"; nullopt when it is not in the
+// shape render() writes.
+std::optional<std::map<std::string, block>> parse(const std::string& script) {
+    auto lines = lines_of(script);
+    if (lines.empty() || lines.front() != std::string("table ") + table_family + " " + table_name + " {" ||
+        lines.back() != "}") {
+        return std::nullopt;
+    }
+    std::map<std::string, block> out;
+    std::optional<block> cur;
+    for (std::size_t i = 1; i + 1 < lines.size(); ++i) {
+        const auto& line = lines[i];
+        if (!cur) {
+            if (line.empty()) {
+                continue;
+            }
+            auto start = block_start(line);
+            if (!start || (start->first != "chain" && start->first != "set" && start->first != "map")) {
+                return std::nullopt;
+            }
+            cur = block{start->first, start->second, {}, {}, {}};
+        } else if (line == "\t}") {
+            if (!out.emplace(cur->kind + " " + cur->name, std::move(*cur)).second) {
+                return std::nullopt;
+            }
+            cur.reset();
+        } else {
+            auto text = trimmed(line);
+            if (cur->kind != "chain" && text.starts_with("elements = ")) {
+                cur->elements = split_elements(text);
+            } else if (cur->kind != "chain" || text.starts_with("type ")) {
+                cur->head.push_back(text);
+            } else {
+                cur->rules.push_back(text);
+            }
+        }
+    }
+    if (cur) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::string element_list(const std::vector<std::string>& elements) {
+    std::string s = "{ ";
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+        s += (i ? ", " : "") + elements[i];
+    }
+    return s + " }";
+}
+
+}  // namespace
+
+std::optional<std::string> incremental_update(const std::string& committed, const std::string& wanted) {
+    auto before = parse(committed);
+    auto after = parse(wanted);
+    if (!before || !after) {
+        return std::nullopt;
+    }
+    const std::string t = std::string(" ") + table_family + " " + table_name + " ";
+    std::string del_elements, del_chains, add_chains, add_rules, add_elements;
+    for (const auto& [key, b] : *before) {
+        auto it = after->find(key);
+        if (b.kind != "chain") {
+            if (it == after->end() || it->second.head != b.head) {
+                return std::nullopt;  // a set or map declared differently, made or removed
+            }
+            std::vector<std::string> gone;
+            std::set_difference(b.elements.begin(), b.elements.end(), it->second.elements.begin(),
+                                it->second.elements.end(), std::back_inserter(gone));
+            if (!gone.empty()) {
+                del_elements += "delete element" + t + b.name + " " + element_list(gone) + "\n";
+            }
+        } else if (it == after->end()) {
+            del_chains += "delete chain" + t + b.name + "\n";
+        } else if (it->second.head != b.head) {
+            return std::nullopt;  // its hook changed
+        } else if (it->second.rules != b.rules) {
+            del_chains += "flush chain" + t + b.name + "\n";
+            for (const auto& r : it->second.rules) {
+                add_rules += "add rule" + t + b.name + " " + r + "\n";
+            }
+        }
+    }
+    for (const auto& [key, a] : *after) {
+        auto it = before->find(key);
+        if (a.kind != "chain") {
+            if (it == before->end()) {
+                return std::nullopt;
+            }
+            std::vector<std::string> added;
+            std::set_difference(a.elements.begin(), a.elements.end(), it->second.elements.begin(),
+                                it->second.elements.end(), std::back_inserter(added));
+            if (!added.empty()) {
+                add_elements += "create element" + t + a.name + " " + element_list(added) + "\n";
+            }
+        } else if (it == before->end()) {
+            add_chains += "create chain" + t + a.name + (a.head.empty() ? "" : " { " + a.head.front() + " }") + "\n";
+            for (const auto& r : a.rules) {
+                add_rules += "add rule" + t + a.name + " " + r + "\n";
+            }
+        }
+    }
+    return del_elements + del_chains + add_chains + add_rules + add_elements;
+}
+
+std::string canonical_listing(const std::string& listing) {
+    auto lines = lines_of(listing);
+    std::string head;
+    std::vector<std::pair<std::string, std::string>> blocks;  // (sort key, text)
+    std::string tail;
+    std::optional<std::pair<std::string, std::string>> cur;
+    for (const auto& line : lines) {
+        if (cur) {
+            cur->second += line + "\n";
+            if (line == "\t}") {
+                blocks.push_back(std::move(*cur));
+                cur.reset();
+            }
+        } else if (auto start = block_start(line)) {
+            // Sets and maps before chains, as nft lists them; by name within.
+            cur = std::pair{std::string(start->first == "chain" ? "1 " : "0 ") + start->second, line + "\n"};
+        } else if (line.empty()) {
+            continue;  // the blank lines between blocks
+        } else if (blocks.empty()) {
+            head += line + "\n";
+        } else {
+            tail += line + "\n";
+        }
+    }
+    if (cur) {
+        tail += cur->second;  // cut short: kept as it is, to be seen in a diff
+    }
+    std::stable_sort(blocks.begin(), blocks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string out = head;
+    for (const auto& [key, text] : blocks) {
+        out += text + "\n";
+    }
+    return out + tail;
+}
+
+}  // namespace moat::firewall
