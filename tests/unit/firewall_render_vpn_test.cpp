@@ -3,34 +3,17 @@
 #include <gtest/gtest.h>
 
 #include "firewall/firewall.hpp"
+#include "firewall_text.hpp"
 #include "sys/error.hpp"
 
 namespace moat::firewall {
 namespace {
 
+using test::chain;
+using test::contains;
+
 sys::ip_address ip(const char* s) { return *sys::ip_address::parse(s); }
 sys::ip_prefix prefix(const char* s) { return *sys::ip_prefix::parse(s); }
-
-bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
-
-// A chain's text, or a set's or map's ("set NAME", "map NAME"). The DNAT
-// rules of prerouting and nat_output are in chains per (protocol, host
-// port) that they jump to (render_nat.cpp): appended to theirs.
-std::string chain(const std::string& text, const std::string& name) {
-    auto block = [&](const std::string& head) {
-        auto begin = text.find("\t" + head + " {\n");
-        return begin == std::string::npos ? std::string()
-                                          : text.substr(begin, text.find("\n\t}\n", begin) + 4 - begin);
-    };
-    std::string out = block(name.find(' ') == std::string::npos ? "chain " + name : name);
-    if (name == "prerouting" || name == "nat_output") {
-        const std::string prefix = name == "prerouting" ? "\tchain dnat_" : "\tchain dnato_";
-        for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
-            out += text.substr(at, text.find("\n\t}\n", at) + 4 - at);
-        }
-    }
-    return out;
-}
 
 endpoint confined() {
     endpoint e;
