@@ -425,6 +425,7 @@ int run_plugin() {
     auto o = handle(in);
     std::fwrite(o.out.data(), 1, o.out.size(), stdout);
     std::fflush(stdout);
+    firewall::release_netfilter_sockets_at_exit();  // the engine waits for our exit
     return o.status;
 }
 

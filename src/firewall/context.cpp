@@ -3,10 +3,17 @@
 // diagnostics into exception text.
 #include <nftables/libnftables.h>
 
+#include <dirent.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "firewall/firewall.hpp"
 #include "sys/error.hpp"
@@ -70,6 +77,51 @@ void park(nft_ctx* next) noexcept {
 }
 
 }  // namespace
+
+void release_netfilter_sockets_at_exit() noexcept {
+    std::vector<int> keep;
+    try {
+        DIR* dir = ::opendir("/proc/self/fd");
+        if (!dir) {
+            return;
+        }
+        while (dirent* e = ::readdir(dir)) {
+            int fd = std::atoi(e->d_name);
+            int domain = 0, protocol = 0;
+            socklen_t len = sizeof domain;
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == ::dirfd(dir) ||
+                ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_NETLINK) {
+                continue;
+            }
+            len = sizeof protocol;
+            if (::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 && protocol == NETLINK_NETFILTER) {
+                keep.push_back(fd);
+            }
+        }
+        ::closedir(dir);
+    } catch (...) {
+        return;
+    }
+    if (keep.empty()) {
+        return;
+    }
+    std::sort(keep.begin(), keep.end());
+    std::fflush(nullptr);
+    if (::fork() != 0) {
+        return;  // the caller exits; the child is re-parented and gone in a grace period
+    }
+    // Everything but the kept sockets, from 0 up: nothing of the caller's
+    // outlives it here (its output pipe, its lock).
+    unsigned from = 0;
+    for (int fd : keep) {
+        if (static_cast<unsigned>(fd) > from) {
+            ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
+        }
+        from = static_cast<unsigned>(fd) + 1;
+    }
+    ::close_range(from, ~0U, 0);
+    ::_exit(0);
+}
 
 void context::deleter::operator()(nft_ctx* c) const noexcept { park(c); }
 
