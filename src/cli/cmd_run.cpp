@@ -255,6 +255,9 @@ int cmd_run(const globals& g, const run_args& a) {
         tidy.armed = false;
         pend = container::prepare(store, p, so);
         try {
+            // The init builds its root while the firewall is committed; it
+            // starts the command only at the go (container/handoff.hpp).
+            container::send_spec(store, pend, so);
             auto all = running_plans(store, name);
             all.push_back(p);
             converge::sync_firewall(store, all);
@@ -267,7 +270,8 @@ int cmd_run(const globals& g, const run_args& a) {
     int rc = 1;
     bool failed = false;
     try {
-        container::release(store, pend, so);
+        container::send_go(store, pend);
+        container::await_ready(store, pend);
         if (pend.terminal) {
             relay.set_master(std::move(pend.terminal));
         }

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace moat::container::handoff {
 
@@ -94,10 +95,9 @@ void send_spec(int sock, const std::string& json, const std::vector<int>& fds) {
         throw moat::error("a container needs " + std::to_string(fds.size()) + " descriptors for its root; at most " +
                           std::to_string(max_fds) + " can be passed (too many bind mounts?)");
     }
-    send_all(sock, json, fds);
-    if (::shutdown(sock, SHUT_WR) != 0) {
-        throw sys::errno_error("sending the container its specification");
-    }
+    std::string framed = json;
+    framed.push_back('\0');
+    send_all(sock, framed, fds);
 }
 
 spec_message receive_spec(int sock) {
@@ -110,10 +110,41 @@ spec_message receive_spec(int sock) {
             throw sys::errno_error("reading the specification");
         }
         if (n == 0) {
-            return out;
+            throw moat::error("the specification ended early");
         }
-        out.json.append(buf, static_cast<std::size_t>(n));
+        std::string_view chunk(buf, static_cast<std::size_t>(n));
+        auto end = chunk.find('\0');
+        if (end == std::string_view::npos) {
+            out.json.append(chunk);
+            continue;
+        }
+        out.json.append(chunk.substr(0, end));
+        // The host side sends nothing but the go after the spec, and it
+        // may already be here.
+        auto rest = chunk.substr(end + 1);
+        if (rest.size() > 1 || (rest.size() == 1 && rest[0] != 'g')) {
+            throw moat::error("unexpected bytes after the specification");
+        }
+        out.go = rest.size() == 1;
+        return out;
     }
+}
+
+void send_go(int sock) noexcept {
+    ssize_t n;
+    do {
+        n = ::send(sock, "g", 1, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    ::shutdown(sock, SHUT_WR);
+}
+
+bool receive_go(int sock) noexcept {
+    char c = 0;
+    ssize_t n;
+    do {
+        n = ::recv(sock, &c, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 && c == 'g';
 }
 
 void send_answer(int sock, const std::string& line, int fd) noexcept {

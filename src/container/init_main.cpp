@@ -224,9 +224,11 @@ int init_main() {
     init_request req;
     plan::container_plan p;
     std::vector<sys::unique_fd> fds;
+    bool go = false;
     try {
         auto message = handoff::receive_spec(init_channel_fd);
         fds = std::move(message.fds);
+        go = message.go;
         req = init_request_from_json(nlohmann::json::parse(message.json));
         p = plan::plan_from_json(req.plan);
     } catch (const std::exception&) {
@@ -254,6 +256,9 @@ int init_main() {
     ::prctl(PR_SET_NAME, "moat-init");
     handoff::send_answer(init_channel_fd, "ok", master.get());
     master.reset();
+    if (!go && !handoff::receive_go(init_channel_fd)) {
+        return 1;  // rolled back, or the host side died: nothing was started
+    }
     ::close(init_channel_fd);
     return init::run(init_spec_from(p, req, log_dir.get(), term), [] { return sandbox::drop_privileges_noexcept(); });
 }

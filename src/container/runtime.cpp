@@ -223,11 +223,6 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     return p;
 }
 
-void release(state::store& store, pending& p, const start_options& opts) {
-    send_spec(store, p, opts);
-    await_ready(store, p);
-}
-
 namespace {
 
 // The descriptors the init builds from (trees.hpp, handoff.hpp), in the
@@ -307,22 +302,41 @@ void send_spec(const state::store& store, pending& p, const start_options& opts)
     handoff::send_spec(p.channel.get(), to_json(b.req).dump(), raw);
 }
 
-void await_ready(state::store& store, pending& p) {
-    auto& rec = p.record;
-    auto [answer, fd] = handoff::receive_answer(p.channel.get());
+namespace {
+
+void mark_running(state::store& store, pending& p) {
     p.channel.reset();
+    sys::failpoint("after-release");
+    p.record.status = "running";
+    store.save(p.record);
+}
+
+}  // namespace
+
+void send_go(state::store& store, pending& p) {
+    handoff::send_go(p.channel.get());
+    p.released = true;
+    if (p.ready) {
+        mark_running(store, p);
+    }
+}
+
+void await_ready(state::store& store, pending& p) {
+    auto [answer, fd] = handoff::receive_answer(p.channel.get());
     p.terminal = std::move(fd);
     if (answer != "ok") {
+        p.channel.reset();
         if (answer.rfind("error: ", 0) == 0) {
             answer = answer.substr(7);
         } else if (answer.empty()) {
             answer = "its init exited before it was ready";
         }
-        throw moat::error("starting container " + rec.name + ": " + answer);
+        throw moat::error("starting container " + p.record.name + ": " + answer);
     }
-    sys::failpoint("after-release");
-    rec.status = "running";
-    store.save(rec);
+    p.ready = true;
+    if (p.released) {
+        mark_running(store, p);
+    }
 }
 
 std::string netns_path(const state::container_record& record) {

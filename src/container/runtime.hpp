@@ -3,9 +3,10 @@
 // and enter.
 //
 // start: prepare() records intent, creates the cgroup, clones the init into
-// new namespaces and wires its network; release() hands the init its
-// specification and waits until its root file system is built. Services only
-// start after release(), i.e. after the firewall is in place.
+// new namespaces and wires its network; send_spec()/send_go()/await_ready()
+// hand the init its specification and the go, and wait until its root file
+// system is built. Services only start after the go, i.e. after the
+// firewall is in place.
 #pragma once
 
 #include "plan/plan.hpp"
@@ -31,6 +32,8 @@ struct pending {
     pid_t pid = -1;
     sys::unique_fd channel;   // handoff.hpp
     sys::unique_fd terminal;  // `moat run` in terminal mode: the master of the command's pty
+    bool ready = false;       // the init answered "ok": its root is built
+    bool released = false;    // it was told to go: its services start once it is ready
 };
 
 struct start_options {
@@ -62,11 +65,14 @@ struct start_options {
 std::map<std::string, std::uint32_t> uid_bases_in(const state::store& store);
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts);
-// Sends the spec; waits for "ok" from the init (its root is built). Throws with
-// the init's own error message otherwise.
-void release(state::store& store, pending& p, const start_options& opts);
-// release() in two halves, so that many inits can work at once.
+// The release, in three parts (handoff.hpp), so that many inits can work
+// at once, and build their roots while the caller commits the firewall: the
+// spec, the go (sent only once the firewall and the routing are in place),
+// and the wait for "ok", which throws with the init's own error message
+// when it failed. go and wait in either order; the record says "running"
+// after both.
 void send_spec(const state::store& store, pending& p, const start_options& opts);
+void send_go(state::store& store, pending& p);
 void await_ready(state::store& store, pending& p);
 
 // Stops the container's processes (SIGTERM to its init, then SIGKILL for the

@@ -281,6 +281,7 @@ bool prepare_all(state::store& store, decision& d, const container::start_option
             // back or `down` removes it, and the runners' rules with it.
             add_routing(store, {*p});
             container::send_spec(store, pend.back(), so);
+            container::send_go(store, pend.back());
             released = true;
             sw.step(p->name + ": released, its runners start the tunnels");
             sys::failpoint("after-tunnels-released");
@@ -289,15 +290,25 @@ bool prepare_all(state::store& store, decision& d, const container::start_option
     return released;
 }
 
-// After the commit: all other inits build their roots at once; then each
-// is waited for, `_tunnels` last (as before issue 14's change), so that a
-// confined container is marked running, and may be entered, as soon as its
-// own init is ready rather than after `_tunnels`'.
-void release_all(state::store& store, std::vector<container::pending>& pend, bool tunnels_released,
-                 const container::start_options& so, stopwatch& sw) {
+// Before the commit: every other init gets its spec and builds its root
+// while the firewall is committed (issue 14: a confined container's first
+// packet waited for its root after the commit); none starts a service
+// before its go (handoff.hpp).
+void send_specs(state::store& store, std::vector<container::pending>& pend, bool tunnels_released,
+                const container::start_options& so) {
+    for (std::size_t i = tunnels_released ? 1 : 0; i < pend.size(); ++i) {
+        container::send_spec(store, pend[i], so);
+    }
+}
+
+// After the commit and the routing: the go for all, then each is waited
+// for, `_tunnels` last (as before issue 14's change), so that a confined
+// container is marked running, and may be entered, as soon as its own init
+// is ready rather than after `_tunnels`'.
+void release_all(state::store& store, std::vector<container::pending>& pend, bool tunnels_released, stopwatch& sw) {
     std::size_t others = tunnels_released ? 1 : 0;  // _tunnels is pend[0] then
     for (std::size_t i = others; i < pend.size(); ++i) {
-        container::send_spec(store, pend[i], so);
+        container::send_go(store, pend[i]);
     }
     auto await = [&](container::pending& pd) {
         container::await_ready(store, pd);
@@ -399,10 +410,11 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
         auto uid_bases = container::uid_bases_in(store);
         so.uid_bases = &uid_bases;
         bool tunnels_released = prepare_all(store, d, so, pend, attempted, sw);
+        send_specs(store, pend, tunnels_released, so);
         // New veths need their ingress guards bound, even if the text is the same.
         rep.firewall_committed = sync_firewall(store, d.keep, !pend.empty());
         sw.step(rep.firewall_committed ? "firewall: committed table inet moat" : "firewall: unchanged");
-        release_all(store, pend, tunnels_released, so, sw);
+        release_all(store, pend, tunnels_released, sw);
     } catch (...) {
         roll_back(store, pend, attempted, d.keep);
         throw;

@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <fstream>
+#include <functional>
+#include <thread>
 #include <sstream>
 
 using moat::test::lab;
@@ -131,6 +134,47 @@ TEST(Lifecycle, DownAfterKillNineAtEveryPointOfUp) {
         EXPECT_EQ(down.code, 0) << down.err;
         EXPECT_EQ(residue(l, m), "");
     }
+}
+
+// An init builds its root while `up` commits the firewall, but starts no
+// service before the go that follows the commit (container/handoff.hpp).
+// `up` is held right before the commit: beta's init has built its root
+// (it sets the hostname right after; before this change it got its spec
+// only after the commit) and has no child; after the commit its service
+// runs.
+TEST(Lifecycle, RootIsBuiltDuringTheCommitServicesStartOnlyAfterIt) {
+    lab l;
+    auto file = l.write("moat.toml", config_v1);
+    auto started = sh("MOAT_FAILPOINT=stop:before-firewall setsid " + moat::test::enter(l.host_ns()) +
+                      moat::test::moat_binary() + " --state-dir " + l.state_dir() + " up -q -f " + file +
+                      " >/dev/null 2>&1 </dev/null & echo $!");
+    ASSERT_EQ(started.code, 0);
+    const std::string up = started.out.substr(0, started.out.find('\n'));
+    struct kill_up {
+        std::string pid;
+        ~kill_up() { sh("[ \"$(cat /proc/" + pid + "/comm 2>/dev/null)\" = moat ] && kill -KILL " + pid + "; true"); }
+    } killer{up};
+    auto poll = [](const std::function<bool()>& fn) {
+        for (int i = 0; i < 400; ++i) {
+            if (fn()) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    };
+    ASSERT_TRUE(poll([&] { return sh("grep -q '^State:.*T (stopped)' /proc/" + up + "/status").code == 0; }))
+        << "up never reached the failpoint";
+    int beta = pid_of(l, "beta");
+    ASSERT_GT(beta, 0);
+    EXPECT_TRUE(poll([&] { return sh("nsenter -t " + std::to_string(beta) + " -u hostname").out == "beta\n"; }))
+        << "beta's init did not build its root while up was held before the commit";
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(sh("pgrep -P " + std::to_string(beta)).out, "") << "a service started before the firewall was committed";
+    EXPECT_TRUE(poll([&] { return sh("kill -CONT " + up + " 2>/dev/null").code != 0; }));  // let up finish
+    // Positive control: at the go, the service starts.
+    EXPECT_TRUE(poll([&] { return sh("pgrep -P " + std::to_string(beta) + " -x sleep").code == 0; }));
+    auto m = snapshot(l);
+    EXPECT_EQ(l.moat("down").code, 0);
+    EXPECT_EQ(residue(l, m), "");
 }
 
 TEST(Lifecycle, BadConfigChangesNothingAndExitsTwo) {
