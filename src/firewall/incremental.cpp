@@ -57,6 +57,14 @@ std::string trimmed(const std::string& s) {
     return b == std::string::npos ? "" : s.substr(b);
 }
 
+// Without the blanks around it: the last element of "{ a, b }" is "b", not
+// "b " (which would differ from the same element followed by a comma, and
+// make every ADD delete and create again the element that was last).
+std::string stripped(const std::string& s) {
+    auto t = trimmed(s);
+    return t.substr(0, t.find_last_not_of(" \t") + 1);
+}
+
 // "{ a, b . c : goto x }" -> {"a", "b . c : goto x"}: commas outside quotes
 // and inner braces separate.
 std::set<std::string> split_elements(const std::string& text) {
@@ -78,14 +86,14 @@ std::set<std::string> split_elements(const std::string& text) {
         } else if (!quote && c == '}') {
             --depth;
         } else if (!quote && depth == 0 && c == ',') {
-            out.insert(trimmed(cur));
+            out.insert(stripped(cur));
             cur.clear();
             continue;
         }
         cur += c;
     }
-    if (!trimmed(cur).empty()) {
-        out.insert(trimmed(cur));
+    if (!stripped(cur).empty()) {
+        out.insert(stripped(cur));
     }
     return out;
 }
