@@ -35,10 +35,18 @@
 # the pod reaches the wan through NAT. After DEL the lab's host namespace is
 # inspected for what is left.
 #
+# Before the clock starts, SETTLE seconds (default 1) pass: deleting the
+# previous lab's namespaces returns at once, and the kernel tears them down
+# afterwards in a workqueue that holds the RTNL lock in turns (every link,
+# the RCU grace periods of their unregistration) — the first RTNL request
+# of the next measurement (a veth, a bridge, an alias) could wait 50-100 ms
+# for it, whichever contender came first. SETTLE=0: the runs before
+# 2026-12-04 (bench/results/cni-exit.md and earlier).
+#
 # Writes bench/results/cni.md (or OUTPUT.md; raw measurements to cni.tsv
 # beside it). Knobs: REPS (default "1:20 10:20 100:5", size:repetitions),
 # CONTENDERS (default "moat bridge"), MOAT (default build/moat, copied),
-# MOAT_BEFORE, STATE_BASE (above),
+# MOAT_BEFORE, STATE_BASE, SETTLE (above),
 # REPORT_FROM=TSV only renders the report, KEEP=1 keeps the work directory.
 set -euo pipefail
 export LC_ALL=C
@@ -195,6 +203,7 @@ for rep in $(seq "$max_reps"); do
             [[ -n ${skip[$c]:-} ]] && continue
             lab_up
             pods_up "$n"
+            sleep "${SETTLE:-1}"  # the previous lab's teardown (see the top)
             if ! a=$(driver add "$c" "$n" "$rep"); then
                 echo "== rep $rep, N=$n, $c: ADD failed: $(head -c 300 "$work/log")" >&2
                 skip[$c]=1
@@ -224,9 +233,9 @@ mkdir -p "$(dirname "$out")"
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%Y-%m-%d)" "$(iptables -V)" \
     "$(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null)" \
     "$( { [[ -x $work/cni-moat/moat ]] && "$work/cni-moat/moat" version 2>/dev/null | head -1; } || true)" \
-    "$state_fs" "${MOAT_BEFORE_LABEL:-an earlier build}" >"$out" <<'PY'
+    "$state_fs" "${MOAT_BEFORE_LABEL:-an earlier build}" "${SETTLE:-1}" >"$out" <<'PY'
 import collections, statistics, sys
-results, contenders, kernel, cpus, cpu, load, date, iptables, cniver, moatver, statefs, beforelabel = sys.argv[1:]
+results, contenders, kernel, cpus, cpu, load, date, iptables, cniver, moatver, statefs, beforelabel, settle = sys.argv[1:]
 contenders = contenders.split()
 label = {"moat": "moat (`type: moat`)", "moat-before": "moat, %s" % beforelabel,
          "bridge": "bridge + portmap %s" % cniver.split("+")[0]}
@@ -272,8 +281,9 @@ print("`bench/cni.sh`, %s on %s: N pods attached one after the other to one netw
       " with a fake uplink veth 203.0.113.10/24 to a wan namespace); the contenders alternate within"
       " each repetition, their order swapped every other one (%s repetitions). The pods' network"
       " namespaces are made before the clock starts and deleted after DEL (the runtime's work, not"
-      " the plugin's)." % (", ".join("N=%d" % n for n in sizes), date,
-                          ", ".join("%d at N=%d" % (reps[n], n) for n in sizes)))
+      " the plugin's); the clock starts %s s after the previous lab was deleted (its teardown"
+      " in the kernel holds the RTNL lock)." % (", ".join("N=%d" % n for n in sizes), date,
+                          ", ".join("%d at N=%d" % (reps[n], n) for n in sizes), settle))
 print("Kernel %s, %s CPUs (%s), %s, load average at the end %s (the machine is shared)."
       " The plugins' state (moat's `stateDir`, host-local's `dataDir`) on %s.\n"
       % (kernel, cpus, cpu, iptables, load, statefs))

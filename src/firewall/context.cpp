@@ -4,6 +4,9 @@
 #include <nftables/libnftables.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -78,6 +81,55 @@ void park(nft_ctx* next) noexcept {
 
 }  // namespace
 
+namespace {
+
+// What the child of release_netfilter_sockets_at_exit() works with, in
+// static storage: it shares the caller's memory (CLONE_VM), and the
+// caller's stack and heap are torn down by its exit while the child runs.
+// Written before the clone, only read after it.
+struct releaser {
+    static constexpr std::size_t max_fds = 64;
+    int keep[max_fds];  // sorted: the netfilter sockets and `caller_gone`
+    std::size_t count = 0;
+    int caller_gone = -1;  // a pipe's read end: EOF once the caller's exit closed the write end
+    alignas(64) unsigned char stack[16 * 1024];
+};
+
+releaser the_releaser;
+
+// Runs on the_releaser.stack, in a process of its own that shares the
+// caller's memory: only system calls, no allocation, no locks (the
+// caller's exit may hold malloc's), nothing that could unwind.
+int release_in_child(void*) {
+    const auto& r = the_releaser;
+    // Everything but the kept sockets, from 0 up: nothing of the caller's
+    // outlives it here (its output pipe, its lock).
+    unsigned from = 0;
+    for (std::size_t i = 0; i < r.count; ++i) {
+        auto fd = static_cast<unsigned>(r.keep[i]);
+        if (fd > from) {
+            ::close_range(from, fd - 1, 0);
+        }
+        from = fd + 1;
+    }
+    ::close_range(from, ~0U, 0);
+    // The last close must be this one: while the caller still holds the
+    // sockets, closing them here waits for nothing and the caller's exit
+    // would pay. Its exit closes the pipe's write end, the only one left.
+    char c;
+    while (::read(r.caller_gone, &c, 1) < 0 && errno == EINTR) {
+    }
+    ::_exit(0);  // closes the sockets, now for the last time
+}
+
+}  // namespace
+
+// The child is cloned with CLONE_VM rather than forked: a fork copies the
+// page tables of every mapping the plugin has by now (libnftables and its
+// libraries, the heap), 1 ms of the ADD it would be in; a clone sharing the
+// memory copies only the descriptor table. The caller's exit_group() ends
+// its own thread group only; the memory stays mapped while the child
+// holds it, and the child's last close then runs on its own.
 void release_netfilter_sockets_at_exit() noexcept {
     std::vector<int> keep;
     try {
@@ -102,25 +154,20 @@ void release_netfilter_sockets_at_exit() noexcept {
     } catch (...) {
         return;
     }
-    if (keep.empty()) {
-        return;
+    int gone[2];
+    if (keep.empty() || keep.size() >= releaser::max_fds || ::pipe2(gone, O_CLOEXEC) < 0) {
+        return;  // nothing to take, or more than ever seen: the exit waits, as before
     }
+    keep.push_back(gone[0]);
     std::sort(keep.begin(), keep.end());
+    std::copy(keep.begin(), keep.end(), the_releaser.keep);
+    the_releaser.count = keep.size();
+    the_releaser.caller_gone = gone[0];
     std::fflush(nullptr);
-    if (::fork() != 0) {
-        return;  // the caller exits; the child is re-parented and gone in a grace period
+    // The stack grows down: its top is the end of the array.
+    if (::clone(release_in_child, the_releaser.stack + sizeof the_releaser.stack, CLONE_VM | SIGCHLD, nullptr) > 0) {
+        ::close(gone[0]);  // gone[1] stays open until the exit
     }
-    // Everything but the kept sockets, from 0 up: nothing of the caller's
-    // outlives it here (its output pipe, its lock).
-    unsigned from = 0;
-    for (int fd : keep) {
-        if (static_cast<unsigned>(fd) > from) {
-            ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
-        }
-        from = static_cast<unsigned>(fd) + 1;
-    }
-    ::close_range(from, ~0U, 0);
-    ::_exit(0);
 }
 
 void context::deleter::operator()(nft_ctx* c) const noexcept { park(c); }

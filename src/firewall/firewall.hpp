@@ -230,11 +230,13 @@ std::optional<std::optional<std::string>> table_comment();
 // For a command about to exit (the CNI plugin, whose exit the runtime
 // waits for): the last close of a NETLINK_NETFILTER socket after a commit
 // waits for nf_tables' deferred destruction (an RCU grace period; see
-// context.cpp), and at exit that close is the exit's. A child forked here
-// takes this process's netfilter sockets (the parked context's, conntrack's),
-// closes every other descriptor at once (stdout: the runtime sees EOF; the
-// state lock) and makes that last close instead, so the caller's exit does
-// not wait. Returns at once; when the fork fails the exit waits, as before.
+// context.cpp), and at exit that close is the exit's. A child cloned here
+// (sharing the caller's memory, so that it costs no copy of its page
+// tables) takes this process's netfilter sockets (the parked context's,
+// conntrack's), closes every other descriptor at once (stdout: the runtime
+// sees EOF; the state lock) and makes that last close instead, so the
+// caller's exit does not wait. Returns at once; when the clone fails the
+// exit waits, as before. Call it only right before exiting.
 void release_netfilter_sockets_at_exit() noexcept;
 
 // RAII over struct nft_ctx with buffered output and error streams.

@@ -39,34 +39,45 @@
 #include <algorithm>
 #include <map>
 #include <set>
-#include <sstream>
+#include <string_view>
 
 namespace moat::firewall {
 namespace {
 
+// Views into the two scripts, which outlive every block: parsing the
+// recorded script and the new render, 89 kB each at a hundred pods, makes
+// no copy of their lines.
 struct block {
-    std::string kind;                 // "set" | "map" | "chain"
-    std::string name;
-    std::vector<std::string> head;    // a chain's "type ... hook ..." line; a set's declaration lines
-    std::vector<std::string> rules;   // a chain's rules, in order
-    std::set<std::string> elements;   // a set's or map's elements
+    std::string_view kind;                 // "set" | "map" | "chain"
+    std::string_view name;
+    std::vector<std::string_view> head;    // a chain's "type ... hook ..." line; a set's declaration lines
+    std::vector<std::string_view> rules;   // a chain's rules, in order
+    std::set<std::string_view> elements;   // a set's or map's elements
 };
 
-std::string trimmed(const std::string& s) {
+std::string_view trimmed(std::string_view s) {
     auto b = s.find_first_not_of(" \t");
-    return b == std::string::npos ? "" : s.substr(b);
+    return b == std::string_view::npos ? std::string_view() : s.substr(b);
+}
+
+// Without the blanks around it: the last element of "{ a, b }" is "b", not
+// "b " (which would differ from the same element followed by a comma, and
+// make every ADD delete and create again the element that was last).
+std::string_view stripped(std::string_view s) {
+    auto t = trimmed(s);
+    return t.substr(0, t.find_last_not_of(" \t") + 1);
 }
 
 // "{ a, b . c : goto x }" -> {"a", "b . c : goto x"}: commas outside quotes
 // and inner braces separate.
-std::set<std::string> split_elements(const std::string& text) {
-    std::set<std::string> out;
+std::set<std::string_view> split_elements(std::string_view text) {
+    std::set<std::string_view> out;
     auto open = text.find('{');
     auto close = text.rfind('}');
-    if (open == std::string::npos || close == std::string::npos || close < open) {
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
         return out;
     }
-    std::string cur;
+    std::size_t from = open + 1;
     int depth = 0;
     bool quote = false;
     for (std::size_t i = open + 1; i < close; ++i) {
@@ -78,44 +89,43 @@ std::set<std::string> split_elements(const std::string& text) {
         } else if (!quote && c == '}') {
             --depth;
         } else if (!quote && depth == 0 && c == ',') {
-            out.insert(trimmed(cur));
-            cur.clear();
-            continue;
+            out.insert(stripped(text.substr(from, i - from)));
+            from = i + 1;
         }
-        cur += c;
     }
-    if (!trimmed(cur).empty()) {
-        out.insert(trimmed(cur));
+    if (auto last = stripped(text.substr(from, close - from)); !last.empty()) {
+        out.insert(last);
     }
     return out;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        out.push_back(line);
+std::vector<std::string_view> lines_of(std::string_view text) {
+    std::vector<std::string_view> out;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        out.push_back(text.substr(0, nl));
+        text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     }
     return out;
 }
 
 // "\tchain NAME {" -> {"chain", "NAME"}; nullopt for anything else.
-std::optional<std::pair<std::string, std::string>> block_start(const std::string& line) {
+std::optional<std::pair<std::string_view, std::string_view>> block_start(std::string_view line) {
     if (line.size() < 3 || line[0] != '\t' || line[1] == '\t' || !line.ends_with(" {")) {
         return std::nullopt;
     }
-    std::istringstream in(line.substr(1, line.size() - 3));
-    std::string kind, name, rest;
-    in >> kind >> name;
-    if (name.empty() || (in >> rest)) {
-        return std::nullopt;
+    auto words = line.substr(1, line.size() - 3);
+    auto space = words.find(' ');
+    if (space == std::string_view::npos || space == 0 || words.find_first_of(" \t", space + 1) != std::string_view::npos ||
+        space + 1 == words.size()) {
+        return std::nullopt;  // not exactly two words
     }
-    return std::pair{kind, name};
+    return std::pair{words.substr(0, space), words.substr(space + 1)};
 }
 
 // render()'s text as blocks by "kind name"; nullopt when it is not in the
 // shape render() writes.
-std::optional<std::map<std::string, block>> parse(const std::string& script) {
+std::optional<std::map<std::string, block>> parse(std::string_view script) {
     auto lines = lines_of(script);
     if (lines.empty() || lines.front() != std::string("table ") + table_family + " " + table_name + " {" ||
         lines.back() != "}") {
@@ -124,7 +134,7 @@ std::optional<std::map<std::string, block>> parse(const std::string& script) {
     std::map<std::string, block> out;
     std::optional<block> cur;
     for (std::size_t i = 1; i + 1 < lines.size(); ++i) {
-        const auto& line = lines[i];
+        auto line = lines[i];
         if (!cur) {
             if (line.empty()) {
                 continue;
@@ -135,7 +145,8 @@ std::optional<std::map<std::string, block>> parse(const std::string& script) {
             }
             cur = block{start->first, start->second, {}, {}, {}};
         } else if (line == "\t}") {
-            if (!out.emplace(cur->kind + " " + cur->name, std::move(*cur)).second) {
+            std::string key = std::string(cur->kind) + " " + std::string(cur->name);
+            if (!out.emplace(std::move(key), std::move(*cur)).second) {
                 return std::nullopt;
             }
             cur.reset();
@@ -156,12 +167,21 @@ std::optional<std::map<std::string, block>> parse(const std::string& script) {
     return out;
 }
 
-std::string element_list(const std::vector<std::string>& elements) {
+std::string element_list(const std::vector<std::string_view>& elements) {
     std::string s = "{ ";
     for (std::size_t i = 0; i < elements.size(); ++i) {
-        s += (i ? ", " : "") + elements[i];
+        s += i ? ", " : "";
+        s += elements[i];
     }
     return s + " }";
+}
+
+// One command line: its words appended to `out`.
+void command(std::string& out, std::initializer_list<std::string_view> words) {
+    for (auto w : words) {
+        out += w;
+    }
+    out += '\n';
 }
 
 }  // namespace
@@ -180,20 +200,20 @@ std::optional<std::string> incremental_update(const std::string& committed, cons
             if (it == after->end() || it->second.head != b.head) {
                 return std::nullopt;  // a set or map declared differently, made or removed
             }
-            std::vector<std::string> gone;
+            std::vector<std::string_view> gone;
             std::set_difference(b.elements.begin(), b.elements.end(), it->second.elements.begin(),
                                 it->second.elements.end(), std::back_inserter(gone));
             if (!gone.empty()) {
-                del_elements += "delete element" + t + b.name + " " + element_list(gone) + "\n";
+                command(del_elements, {"delete element", t, b.name, " ", element_list(gone)});
             }
         } else if (it == after->end()) {
-            del_chains += "delete chain" + t + b.name + "\n";
+            command(del_chains, {"delete chain", t, b.name});
         } else if (it->second.head != b.head) {
             return std::nullopt;  // its hook changed
         } else if (it->second.rules != b.rules) {
-            del_chains += "flush chain" + t + b.name + "\n";
-            for (const auto& r : it->second.rules) {
-                add_rules += "add rule" + t + b.name + " " + r + "\n";
+            command(del_chains, {"flush chain", t, b.name});
+            for (auto r : it->second.rules) {
+                command(add_rules, {"add rule", t, b.name, " ", r});
             }
         }
     }
@@ -203,16 +223,20 @@ std::optional<std::string> incremental_update(const std::string& committed, cons
             if (it == before->end()) {
                 return std::nullopt;
             }
-            std::vector<std::string> added;
+            std::vector<std::string_view> added;
             std::set_difference(a.elements.begin(), a.elements.end(), it->second.elements.begin(),
                                 it->second.elements.end(), std::back_inserter(added));
             if (!added.empty()) {
-                add_elements += "create element" + t + a.name + " " + element_list(added) + "\n";
+                command(add_elements, {"create element", t, a.name, " ", element_list(added)});
             }
         } else if (it == before->end()) {
-            add_chains += "create chain" + t + a.name + (a.head.empty() ? "" : " { " + a.head.front() + " }") + "\n";
-            for (const auto& r : a.rules) {
-                add_rules += "add rule" + t + a.name + " " + r + "\n";
+            if (a.head.empty()) {
+                command(add_chains, {"create chain", t, a.name});
+            } else {
+                command(add_chains, {"create chain", t, a.name, " { ", a.head.front(), " }"});
+            }
+            for (auto r : a.rules) {
+                command(add_rules, {"add rule", t, a.name, " ", r});
             }
         }
     }
@@ -227,20 +251,21 @@ std::string canonical_listing(const std::string& listing) {
     std::optional<std::pair<std::string, std::string>> cur;
     for (const auto& line : lines) {
         if (cur) {
-            cur->second += line + "\n";
+            cur->second.append(line) += '\n';
             if (line == "\t}") {
                 blocks.push_back(std::move(*cur));
                 cur.reset();
             }
         } else if (auto start = block_start(line)) {
             // Sets and maps before chains, as nft lists them; by name within.
-            cur = std::pair{std::string(start->first == "chain" ? "1 " : "0 ") + start->second, line + "\n"};
+            cur = std::pair{std::string(start->first == "chain" ? "1 " : "0 ").append(start->second),
+                            std::string(line) + "\n"};
         } else if (line.empty()) {
             continue;  // the blank lines between blocks
         } else if (blocks.empty()) {
-            head += line + "\n";
+            head.append(line) += '\n';
         } else {
-            tail += line + "\n";
+            tail.append(line) += '\n';
         }
     }
     if (cur) {

@@ -50,6 +50,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -196,6 +199,8 @@ public:
 
 private:
     state_lock acquire(bool create);
+    // Keeps `reading` as what the file `st` describes holds (read_host()).
+    void remember_host(const struct stat& st, const host_reading& reading) const;
     void remove_leftovers() const;
     // Removes the directories of the containers remove() took whose record
     // did not come back (their logs). The lock must be held. Only names this
@@ -207,6 +212,15 @@ private:
 
     std::string _dir;
     std::set<std::string> _removed;  // by remove(): their logs wait for collect()
+    // host.json as this store last read or wrote it, with the identity of
+    // the file it was in (host_file.cpp): read_host() parses the file again
+    // only when another file is at the path or this one changed.
+    struct host_snapshot {
+        std::uint64_t dev = 0, ino = 0, size = 0;
+        std::int64_t mtime_ns = 0, ctime_ns = 0;
+        host_reading reading;
+    };
+    mutable std::optional<host_snapshot> _host_cache;
 };
 
 nlohmann::json to_json(const container_record& r);

@@ -7,6 +7,14 @@
 #include "firewall_lab.hpp"
 #include "sys/error.hpp"
 
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
 namespace moat::firewall {
 namespace {
 
@@ -199,6 +207,74 @@ TEST_F(firewall_table, table_comment_reads_what_nft_lists) {
     nft("delete table inet moat");
     nft("add table inet moat '{ comment \"a host rule set\"; }'");
     EXPECT_EQ(read(), std::optional<std::optional<std::string>>(std::string("a host rule set")));
+}
+
+
+// The CNI plugin's exit must not be the last close of its netfilter
+// sockets (that close waits for nf_tables' deferred destruction):
+// release_netfilter_sockets_at_exit() leaves them to a child, which holds
+// nothing else and closes them only once the caller has exited. Here the
+// caller commits, releases, and lingers; meanwhile its child is alive with
+// exactly the netfilter socket and the pipe that tells it the caller is
+// gone; after the caller's exit the child exits too.
+TEST(firewall_release, the_child_makes_the_last_close_after_the_callers_exit) {
+    test::netns ns;
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);  // the orphaned child comes to us
+    pid_t caller = ::fork();
+    ASSERT_GE(caller, 0);
+    if (caller == 0) {
+        int rc = 0;
+        try {
+            ns.in([] { context().apply(render(spec{{container("webapp", 0)}})); });  // parked, socket open
+        } catch (...) {
+            rc = 1;
+        }
+        release_netfilter_sockets_at_exit();
+        ::usleep(300 * 1000);
+        ::_exit(rc);
+    }
+    auto children = [](pid_t p) {
+        std::ifstream f("/proc/" + std::to_string(p) + "/task/" + std::to_string(p) + "/children");
+        std::vector<pid_t> out;
+        for (pid_t c; f >> c;) {
+            out.push_back(c);
+        }
+        return out;
+    };
+    std::vector<pid_t> kids;
+    for (int i = 0; i < 100 && kids.empty(); ++i) {
+        ::usleep(10 * 1000);
+        kids = children(caller);
+    }
+    ASSERT_EQ(kids.size(), 1u) << "no releasing child";
+    pid_t releaser = kids[0];
+    ::usleep(50 * 1000);  // its close_range() has long run by now
+    std::string state;
+    {
+        std::ifstream f("/proc/" + std::to_string(releaser) + "/stat");
+        std::string pid, comm;
+        f >> pid >> comm >> state;
+    }
+    EXPECT_EQ(state, "S") << "the child did not wait for the caller's exit";
+    int netlink = 0, pipes = 0, others = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(releaser) + "/fd")) {
+        auto target = std::filesystem::read_symlink(e.path()).string();
+        (target.starts_with("socket:") ? netlink : target.starts_with("pipe:") ? pipes : others)++;
+    }
+    EXPECT_GE(netlink, 1);  // the parked context's (and those the fork inherited from earlier tests)
+    EXPECT_EQ(pipes, 1);    // the caller's exit closes its other end
+    EXPECT_EQ(others, 0);   // no stdout, no lock
+    int status = 0;
+    ASSERT_EQ(::waitpid(caller, &status, 0), caller);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    // Then the child's turn: reaped here as the subreaper.
+    bool reaped = false;
+    for (int i = 0; i < 500 && !reaped; ++i) {
+        reaped = ::waitpid(releaser, &status, WNOHANG) == releaser;
+        ::usleep(10 * 1000);
+    }
+    EXPECT_TRUE(reaped) << "the child outlived its caller by more than 5 s";
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 }  // namespace

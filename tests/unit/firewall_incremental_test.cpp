@@ -52,6 +52,25 @@ TEST(firewall_incremental, a_pod_added_is_its_own_chains_and_elements_only) {
     EXPECT_EQ(incremental_update(after, after), "");
 }
 
+// The new pod's elements last on their lines (its host port above every
+// other's, a name sorting last): the element that was last before is not
+// taken for another one (the text before " }" is the element, not "x ").
+TEST(firewall_incremental, a_pod_added_last_adds_its_elements_and_deletes_nothing) {
+    auto before = render(spec{{pod("a", "10.0.0.2", 20001), pod("b", "10.0.0.3", 20002)}});
+    auto after = render(spec{{pod("a", "10.0.0.2", 20001), pod("b", "10.0.0.3", 20002), pod("c", "10.0.0.4", 20003)}});
+    auto update = incremental_update(before, after);
+    ASSERT_TRUE(update);
+    EXPECT_TRUE(contains(*update, "create element inet moat dnat_pre { tcp . 20003 : jump dnat_tcp_20003 }\n")) << *update;
+    EXPECT_TRUE(contains(*update, "create element inet moat to4 { \"mb-pods\" . 10.0.0.4 : goto in_c }\n")) << *update;
+    for (const char* not_there : {"delete", "20002", "_b", "  }"}) {
+        EXPECT_FALSE(contains(*update, not_there)) << not_there << "\n" << *update;
+    }
+    auto back = incremental_update(after, before);
+    ASSERT_TRUE(back);
+    EXPECT_FALSE(contains(*back, "20002")) << *back;
+    EXPECT_FALSE(contains(*back, "create ")) << *back;
+}
+
 TEST(firewall_incremental, a_shared_chain_that_changes_is_filled_again_in_order) {
     // Two pods on one host port (different host addresses): one chain, both rules, in order.
     auto a = pod("a", "10.0.0.2", 8080), b = pod("b", "10.0.0.3", 8080);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 using namespace moat;
@@ -278,6 +279,42 @@ TEST(Store, TruncatedHostJsonIsSalvagedFieldByField) {
         EXPECT_NE(std::string(e.what()).find(dir + "/host.json is damaged"), std::string::npos) << e.what();
     }
     EXPECT_EQ(st.read_host().record.sysctls, h.sysctls);
+    sys::remove_tree(dir);
+}
+
+// A store parses host.json once per version of the file (a CNI ADD asks
+// for it about seven times); every read still sees what another store — or
+// a person, in place — wrote since, and what this store wrote itself.
+TEST(Store, HostReadsSeeEveryNewVersion) {
+    auto dir = temp_dir();
+    state::store a(dir), b(dir);
+    EXPECT_TRUE(a.host().empty());
+    state::host_record h;
+    h.nft_table = true;
+    h.nft_ruleset = "table inet moat {}";
+    a.save_host(h);
+    EXPECT_EQ(a.host().nft_ruleset, h.nft_ruleset);  // its own write
+    EXPECT_EQ(b.host().nft_ruleset, h.nft_ruleset);
+    h.sysctls["net/ipv4/conf/up0/forwarding"] = "0";
+    b.save_host(h);  // another file renamed over the one `a` read
+    EXPECT_EQ(a.host().sysctls, h.sysctls);
+    // Changed in place, same inode: its size and times moved.
+    auto text = state::host_text(h);
+    text.replace(text.find("\"0\""), 3, "\"1\"");
+    text += "\n";
+    auto in_place = [&](const std::string& content) {
+        std::ofstream(dir + "/host.json", std::ios::trunc) << content;
+    };
+    in_place(text);
+    EXPECT_EQ(a.host().sysctls.at("net/ipv4/conf/up0/forwarding"), "1");
+    // Damaged in place: reported, not the version read before.
+    in_place(text.substr(0, 20));
+    EXPECT_FALSE(a.read_host().problem.empty());
+    EXPECT_THROW(a.host(), moat::error);
+    b.save_host({});  // removed
+    EXPECT_TRUE(a.host().empty());
+    a.save_host(h);
+    EXPECT_EQ(b.host().sysctls, h.sysctls);
     sys::remove_tree(dir);
 }
 
