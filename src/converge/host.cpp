@@ -12,11 +12,7 @@
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/hash.hpp"
-#include "sys/unique_fd.hpp"
 
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -56,79 +52,13 @@ void create_network(netlink::socket& nl, const state::store& store, const plan::
 
 }  // namespace
 
-namespace {
-
-// The device of the first unicast default route of the main table in one
-// family's route dump, as an interface index; 0 when there is none.
-// Raw rtnetlink rather than netlink::socket::routes(): that one dumps every
-// link too, to name every route's device (1.5 ms with a hundred pods'
-// veths, on every CNI ADD), where one name is wanted.
-int default_route_index(int family) {
-    sys::unique_fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-    if (!fd) {
-        throw sys::errno_error("opening rtnetlink socket");
-    }
-    struct {
-        nlmsghdr h;
-        rtmsg r;
-    } req{};
-    req.h.nlmsg_len = sizeof req;
-    req.h.nlmsg_type = RTM_GETROUTE;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.h.nlmsg_seq = 1;
-    req.r.rtm_family = static_cast<unsigned char>(family);
-    sys::check(::send(fd.get(), &req, sizeof req, 0), "listing routes");
-    int found = 0;
-    alignas(nlmsghdr) static thread_local char buf[32768];
-    for (;;) {
-        ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        sys::check(n, "listing routes");
-        auto len = static_cast<unsigned>(n);
-        for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-            if (h->nlmsg_type == NLMSG_DONE) {
-                return found;
-            }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                errno = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
-                throw sys::errno_error("listing routes");
-            }
-            const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
-            if (found || h->nlmsg_type != RTM_NEWROUTE || rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) {
-                continue;
-            }
-            std::uint32_t table = rt->rtm_table;
-            int index = 0;
-            int attrs = static_cast<int>(RTM_PAYLOAD(h));
-            for (auto* a = RTM_RTA(rt); RTA_OK(a, attrs); a = RTA_NEXT(a, attrs)) {
-                if (a->rta_type == RTA_TABLE) {
-                    table = *static_cast<const std::uint32_t*>(RTA_DATA(a));
-                } else if (a->rta_type == RTA_OIF) {
-                    index = *static_cast<const int*>(RTA_DATA(a));
-                } else if (a->rta_type == RTA_MULTIPATH && RTA_PAYLOAD(a) >= sizeof(rtnexthop) && !index) {
-                    index = static_cast<const rtnexthop*>(RTA_DATA(a))->rtnh_ifindex;  // the first hop's
-                }
-            }
-            if (table == netlink::table_main && index > 0) {
-                found = index;  // the dump is read to its end all the same
-            }
-        }
-    }
-}
-
-}  // namespace
-
 // The first unicast default route of the main table with a device, IPv4
 // before IPv6, in the kernel's order (netlink::socket::routes()'s).
 std::string default_uplink() {
+    auto nl = netlink::socket::open();
     for (int family : {AF_INET, AF_INET6}) {
-        if (int index = default_route_index(family)) {
-            char name[IF_NAMESIZE] = {};
-            if (::if_indextoname(static_cast<unsigned>(index), name)) {
-                return name;
-            }
+        if (auto dev = nl.default_route_device(netlink::table_main, family); !dev.empty()) {
+            return dev;
         }
     }
     return "";

@@ -171,4 +171,35 @@ std::vector<route> socket::routes(std::uint32_t table, int family) {
     return out;
 }
 
+std::string socket::default_route_device(std::uint32_t table, int family) {
+    nl_cache* c = nullptr;
+    _impl->begin();
+    int rc = rtnl_route_alloc_cache(_impl->sock.get(), family, 0, &c);
+    nl_ptr<nl_cache> cache(c);
+    _impl->check(rc, "listing routes");
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* rt = reinterpret_cast<rtnl_route*>(o);
+        nl_addr* dst = rtnl_route_get_dst(rt);
+        if (rtnl_route_get_family(rt) != family || rtnl_route_get_table(rt) != table ||
+            rtnl_route_get_type(rt) != RTN_UNICAST || (dst && nl_addr_get_prefixlen(dst) > 0) ||
+            rtnl_route_get_nnexthops(rt) < 1) {
+            continue;
+        }
+        int index = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0));
+        if (index <= 0) {
+            continue;
+        }
+        // Named through this socket, in its namespace (if_indextoname()
+        // would ask the caller's).
+        rtnl_link* l = nullptr;
+        _impl->begin();
+        int lrc = rtnl_link_get_kernel(_impl->sock.get(), index, nullptr, &l);
+        nl_ptr<rtnl_link> link(l);
+        if (lrc == 0 && link && rtnl_link_get_name(link.get())) {
+            return rtnl_link_get_name(link.get());
+        }
+    }
+    return "";
+}
+
 }  // namespace moat::netlink

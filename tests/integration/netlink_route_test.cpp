@@ -31,6 +31,38 @@ bool contains(const std::vector<route>& rs, const std::function<bool(const route
     return std::any_of(rs.begin(), rs.end(), pred);
 }
 
+// default_route_device(): the device of the main table's first unicast
+// default route, named in the socket's own namespace (the lab's, not this
+// process's); an unreachable default, one in another table and a more
+// specific route do not count.
+TEST(netlink_route, default_route_device_names_the_first_unicast_default) {
+    route_lab lab;
+    EXPECT_EQ(lab.s.default_route_device(table_main, AF_INET), "");
+    route other;
+    other.family = AF_INET;
+    other.dev = "vr-0";
+    other.table = 1000;
+    lab.s.add_route(other);
+    route unreachable;
+    unreachable.family = AF_INET;
+    unreachable.type = route_type::unreachable;
+    unreachable.metric = 10;
+    lab.s.add_route(unreachable);
+    route specific;
+    specific.destination = pfx("10.171.6.0/24");
+    specific.dev = "vr-1";
+    lab.s.add_route(specific);
+    EXPECT_EQ(lab.s.default_route_device(table_main, AF_INET), "");
+    route r;
+    r.gateway = addr("10.171.5.254");
+    r.dev = "vr-0";
+    r.metric = 20;
+    lab.s.add_route(r);
+    EXPECT_EQ(lab.s.default_route_device(table_main, AF_INET), "vr-0");
+    EXPECT_EQ(lab.s.default_route_device(table_main, AF_INET6), "");
+    EXPECT_EQ(lab.s.default_route_device(1000, AF_INET), "vr-0");
+}
+
 TEST(netlink_route, default_via_gateway) {
     route_lab lab;
     route r;
