@@ -1,6 +1,7 @@
 #include "container/rootfs.hpp"
 
 #include "container/inside.hpp"
+#include "container/trees.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
@@ -62,13 +63,16 @@ void mount_root(rootfs_spec& spec) {
              "lowerdir=/tmp/lower,upperdir=/tmp/upper,workdir=/tmp/work");
 }
 
-// The copy of the host's root comes with all its submounts, the host's
-// /proc, /sys, /dev, /run and /tmp and what is mounted below them among
-// them. They are replaced, but covering them is not enough: whoever could
-// unmount the cover would find the host's own instances under it. So they
-// are detached from the copy first (they are not locked: the host side made
-// the copy, not a less privileged namespace), shallowest first, each with
-// whatever is mounted below it.
+// The host side leaves the host's /proc, /sys, /dev, /run, /tmp and
+// /var/tmp, and what is mounted below them, out of its copy of the root
+// (trees.hpp, clone_host_root) where the kernel lets it; otherwise the copy
+// comes with all its submounts. They are replaced, but covering them is not
+// enough: whoever could unmount the cover would find the host's own
+// instances under it. So whatever of them the copy holds is detached first
+// (they are not locked: the host side made the copy, not a less privileged
+// namespace), shallowest first, each with whatever is mounted below it.
+// The table is read either way: what is not attached is checked, not
+// assumed.
 void prune_replaced() {
     std::istringstream info(sys::read_file("/proc/self/mountinfo"));
     std::vector<std::string> points;
@@ -79,7 +83,7 @@ void prune_replaced() {
             point = field;
         }
         point = sys::unescape_mountinfo(point);
-        for (const char* d : {"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp"}) {
+        for (const char* d : replaced_host_paths) {
             std::string under = std::string(staging) + d;
             if (point == under || point.rfind(under + "/", 0) == 0) {
                 points.push_back(point);
