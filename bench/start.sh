@@ -7,7 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-200}"
-moat="$PWD/build/moat"
+# MOAT=path: the build to measure (default build/moat); BEFORE=path (or
+# MOAT_BEFORE=path): an older build measured alongside, in the same rounds.
+moat="$(realpath "${MOAT:-$PWD/build/moat}")"
+BEFORE="${BEFORE:-${MOAT_BEFORE:-}}"
+[ -z "$BEFORE" ] || BEFORE="$(realpath "$BEFORE")"
 [ -x "$moat" ] || { echo "build moat first (cmake --build build)" >&2; exit 1; }
 command -v hyperfine >/dev/null || ./scripts/deps.sh --bench
 

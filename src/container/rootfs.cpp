@@ -1,6 +1,7 @@
 #include "container/rootfs.hpp"
 
 #include "container/inside.hpp"
+#include "container/trees.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
@@ -62,13 +63,43 @@ void mount_root(rootfs_spec& spec) {
              "lowerdir=/tmp/lower,upperdir=/tmp/upper,workdir=/tmp/work");
 }
 
-// The copy of the host's root comes with all its submounts, the host's
-// /proc, /sys, /dev, /run and /tmp and what is mounted below them among
-// them. They are replaced, but covering them is not enough: whoever could
-// unmount the cover would find the host's own instances under it. So they
-// are detached from the copy first (they are not locked: the host side made
+// The host side leaves the host's /proc, /sys, /dev, /run, /tmp and
+// /var/tmp, and what is mounted below them, out of its copy of the host's
+// root (trees.hpp, clone_host_root) where the kernel lets it; otherwise the
+// copy comes with all its submounts, as a `root = DIR` does. They are
+// replaced, but covering them is not enough: whoever could unmount the
+// cover would find the host's own instances under it. So whatever of them
+// the copy holds is detached first (they are not locked: the host side made
 // the copy, not a less privileged namespace), shallowest first, each with
 // whatever is mounted below it.
+//
+// Reading the mount table is what costs here (it prints every mount of the
+// init's namespace, the host's included). A whole copy of the host's root
+// always has a mount on /proc: moat could not have got here without the
+// host's /proc (it read /proc/self/mountinfo and /proc/<pid>/ns to make
+// this container). So a copy of the host's root with no mount on any of the
+// replaced paths is the host side's selective one, and holds nothing to
+// detach; anything else is read and pruned.
+bool whole_copy(const rootfs_spec& spec) {
+    if (!spec.host_root) {
+        return true;
+    }
+    for (const char* d : replaced_host_paths) {
+        struct statx stx {};
+        std::string path = std::string(staging) + d;
+        if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) != 0) {
+            if (errno == ENOENT) {
+                continue;
+            }
+            return true;
+        }
+        if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
+            return true;  // a mount there, or a kernel that cannot say (before 5.8)
+        }
+    }
+    return false;
+}
+
 void prune_replaced() {
     std::istringstream info(sys::read_file("/proc/self/mountinfo"));
     std::vector<std::string> points;
@@ -79,7 +110,7 @@ void prune_replaced() {
             point = field;
         }
         point = sys::unescape_mountinfo(point);
-        for (const char* d : {"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp"}) {
+        for (const char* d : replaced_host_paths) {
             std::string under = std::string(staging) + d;
             if (point == under || point.rfind(under + "/", 0) == 0) {
                 points.push_back(point);
@@ -87,7 +118,13 @@ void prune_replaced() {
         }
     }
     std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    std::vector<std::string> detached;
     for (const auto& p : points) {
+        // Gone with a mount above it (one of the replaced paths holds them all).
+        if (std::any_of(detached.begin(), detached.end(), [&](const auto& d) { return p.rfind(d + "/", 0) == 0; })) {
+            continue;
+        }
+        detached.push_back(p);
         // EINVAL/ENOENT: already gone with a mount above it.
         if (::umount2(p.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT) {
             throw sys::errno_error("detaching the host's " + p.substr(std::string(staging).size()) + " from the copy of its root");
@@ -208,7 +245,9 @@ void setup_rootfs(rootfs_spec& spec) {
     auto root_fd = open_path(staging);
     int root = root_fd.get();
     if (!spec.ephemeral) {
-        prune_replaced();  // an overlay shows no submounts of its lower layer
+        if (whole_copy(spec)) {  // an overlay shows no submounts of its lower layer
+            prune_replaced();
+        }
     }
     mount_tmpfs(root, spec, "/tmp", "1777");
     mount_tmpfs(root, spec, "/var/tmp", "1777");

