@@ -8,6 +8,7 @@
 // expedited RCU grace period per umount2. Needs root; nothing outside the
 // child's mount namespace is touched.
 #include "container/trees.hpp"
+#include "sandbox_child.hpp"
 #include "sys/fs.hpp"
 
 #include <gtest/gtest.h>
@@ -48,33 +49,12 @@ void tmpfs(const std::string& path, const std::string& marker) {
 
 // Runs `body` in a child with a private mount namespace; its report back.
 std::string in_private_mounts(const std::function<std::string()>& body) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-        return "pipe failed";
-    }
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(fds[0]);
-        std::string r;
-        try {
-            check(::unshare(CLONE_NEWNS) == 0, "unshare");
-            check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "making / private");
-            r = body();
-        } catch (const std::exception& e) {
-            r = std::string("exception: ") + e.what();
-        }
-        [[maybe_unused]] auto n = ::write(fds[1], r.data(), r.size());
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    std::string out;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
-        out.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fds[0]);
-    ::waitpid(pid, nullptr, 0);
-    return out;
+    return moat::sandbox::test::in_child([&] {
+               check(::unshare(CLONE_NEWNS) == 0, "unshare");
+               check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "making / private");
+               return body();
+           })
+        .report;
 }
 
 // The host a container may run on, in the child's namespace.
