@@ -1,14 +1,18 @@
 #include "sys/process.hpp"
 
 #include "sys/error.hpp"
-#include "sys/fs.hpp"
 #include "sys/unique_fd.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace moat::sys {
@@ -20,13 +24,25 @@ struct stat_fields {
     std::uint64_t start_time = 0;
 };
 
+// A process that is gone is the common answer (every `run --rm` asks after
+// its init exited), so it is not an exception: the first one thrown in a
+// process costs about 0.3 ms of unwinder set-up and page faults.
 std::optional<stat_fields> read_stat(pid_t pid) {
-    std::string text;
-    try {
-        text = read_file("/proc/" + std::to_string(pid) + "/stat");
-    } catch (const std::exception&) {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) {
         return std::nullopt;
     }
+    char buf[1024];  // starttime (field 22) ends within ~500 bytes
+    ssize_t n;
+    do {
+        n = ::read(fd.get(), buf, sizeof buf);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        return std::nullopt;
+    }
+    std::string_view text(buf, static_cast<std::size_t>(n));
     // comm may contain spaces and parentheses: fields restart after the last ')'.
     auto close = text.rfind(')');
     if (close == std::string::npos || close + 2 >= text.size()) {
@@ -43,7 +59,12 @@ std::optional<stat_fields> read_stat(pid_t pid) {
         }
         ++pos;
     }
-    f.start_time = std::stoull(text.substr(pos, text.find(' ', pos) - pos));
+    auto end = text.find(' ', pos);
+    auto digits = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), f.start_time);
+    if (ec != std::errc() || ptr == digits.data()) {
+        return std::nullopt;
+    }
     return f;
 }
 
