@@ -1,6 +1,7 @@
 #include "init/launch.hpp"
 
 #include "sys/error.hpp"
+#include "sys/spawn.hpp"
 
 #include <signal.h>
 #include <string.h>
@@ -58,6 +59,8 @@ void take_terminal() noexcept {
     }
 }
 
+// The child shares init's memory until it execs (sys/spawn.hpp): it writes
+// nothing of init's but `environ` (below) and errno.
 [[noreturn]] void child(const char* name, char* const* argv, char** envp, const launch_options& opts,
                         const std::function<int()>& prepare_child) noexcept {
     if (opts.own_terminal) {
@@ -85,7 +88,9 @@ void take_terminal() noexcept {
         }
     }
     // execvp searches the PATH of `environ`, so the service's own PATH
-    // decides, as it would in a shell started with that environment.
+    // decides, as it would in a shell started with that environment. This
+    // is init's `environ` too: launch() puts it back once the child is gone
+    // from init's memory (init never runs while the child shares it).
     environ = envp;
     ::execvp(argv[0], argv);
     int err = errno;
@@ -124,12 +129,24 @@ pid_t launch(const std::string& name, const command& cmd, const launch_options& 
     }
     envp.push_back(nullptr);
 
-    pid_t pid = ::fork();
+    struct args {
+        const char* name;
+        char* const* argv;
+        char** envp;
+        const launch_options& opts;
+        const std::function<int()>& prepare_child;
+    } a{name.c_str(), argv.data(), envp.data(), opts, prepare_child};
+    char** own_environ = environ;
+    pid_t pid = sys::spawn_sharing_memory(
+        [](void* p) -> int {
+            auto* a = static_cast<args*>(p);
+            child(a->name, a->argv, a->envp, a->opts, a->prepare_child);
+        },
+        &a);
+    int err = errno;
+    environ = own_environ;
     if (pid < 0) {
-        throw sys::errno_error("starting service " + name);
-    }
-    if (pid == 0) {
-        child(name.c_str(), argv.data(), envp.data(), opts, prepare_child);
+        throw sys::errno_error("starting service " + name, err);
     }
     return pid;
 }

@@ -23,8 +23,9 @@ struct launch_options {
     bool own_terminal = false;  // inherit_stdio: a new process group that takes the terminal
 };
 
-// Forks and execs; returns the child's PID. Throws errno_error when fork
-// fails. In the child, failures are written to stderr (the service's log)
+// Starts the child sharing init's memory until it execs (no copy of init's
+// address space, sys/spawn.hpp); returns its PID. init's own `environ` is
+// the same afterwards. Throws errno_error when the clone fails. In the child, failures are written to stderr (the service's log)
 // and end in _exit: 126 when prepare_child fails or exec is refused, 127
 // when the program does not exist.
 pid_t launch(const std::string& name, const command& cmd, const launch_options& opts,

@@ -1,6 +1,7 @@
 #include "tunnel/daemon.hpp"
 
 #include "sys/error.hpp"
+#include "sys/spawn.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -119,7 +120,14 @@ int pass_fds(const std::vector<int>& fds) noexcept {
 
 // `report` is moved out of the way of the daemon's fds first, so that a
 // failure can still be reported.
+// It shares the runner's memory until it execs (sys/spawn.hpp), so the
+// runner's handlers (its stop flag) go before any signal is unblocked.
 failure exec_child(const daemon_spec& s, char* const* argv, char* const* envp, pid_t runner, int& report) noexcept {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        ::sigaction(sig, &dfl, nullptr);  // EINVAL for SIGKILL, SIGSTOP, RT internals: fine
+    }
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -155,9 +163,12 @@ int become_daemon_user(const daemon_identity& who, bool fake_set_mtu) noexcept {
     if (int e = drop_bounding_and_ambient()) {
         return e;
     }
-    // The uid last: after it, CAP_SETGID is gone.
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(who.gid, who.gid, who.gid) != 0 ||
-        ::setresuid(who.uid, who.uid, who.uid) != 0) {
+    // The uid last: after it, CAP_SETGID is gone. Raw system calls: glibc's
+    // wrappers would also change the credentials of the other threads of
+    // the process they think they are in, which for a child sharing the
+    // runner's memory (start_daemon) are the runner's.
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, who.gid, who.gid, who.gid) != 0 ||
+        ::syscall(SYS_setresuid, who.uid, who.uid, who.uid) != 0) {
         return errno;
     }
     if (int e = clear_capabilities()) {
@@ -218,16 +229,24 @@ pid_t start_daemon(const daemon_spec& s) {
         throw sys::errno_error("starting " + s.argv[0]);
     }
     sys::unique_fd rd(report[0]), wr(report[1]);
-    const pid_t runner = ::getpid();
-    pid_t pid = ::fork();
+    struct args {
+        const daemon_spec& s;
+        char* const* argv;
+        char* const* envp;
+        pid_t runner;
+        int report;
+    } a{s, argv.data(), envp.data(), ::getpid(), wr.get()};
+    pid_t pid = sys::spawn_sharing_memory(
+        [](void* p) -> int {
+            auto* a = static_cast<args*>(p);
+            int report_fd = a->report;
+            failure f = exec_child(a->s, a->argv, a->envp, a->runner, report_fd);
+            (void)!::write(report_fd, &f, sizeof f);
+            return 127;
+        },
+        &a);
     if (pid < 0) {
         throw sys::errno_error("starting " + s.argv[0]);
-    }
-    if (pid == 0) {
-        int report_fd = wr.get();
-        failure f = exec_child(s, argv.data(), envp.data(), runner, report_fd);
-        (void)!::write(report_fd, &f, sizeof f);
-        ::_exit(127);
     }
     wr.reset();
     failure f;

@@ -12,3 +12,5 @@ moat_test(core_unit_test unit
 moat_test(container_unit_test unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/container_inside_test.cpp
   LIBS moat_container)
+# A child sharing the caller's memory until it execs (sys/spawn.hpp).
+moat_test(spawn_test unit SOURCES ${CMAKE_CURRENT_LIST_DIR}/spawn_test.cpp LIBS moat_sys)

@@ -1,6 +1,11 @@
 // moat's init starting and restarting services (as a child subreaper).
 #include "init_harness.hpp"
 
+#include "init/launch.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <sstream>
 
@@ -216,6 +221,23 @@ TEST(InitRun, SearchesTheServicePath) {
     s.exit_with = "bare";
     h.start(s);
     EXPECT_EQ(h.wait(5000ms), 5);
+}
+
+// The child shares init's memory until its exec and searches its PATH
+// through `environ` (launch.cpp): init's own environment is the same after.
+TEST(InitRun, LaunchLeavesInitsOwnEnvironmentAsItWas) {
+    char** before = environ;
+    ASSERT_EQ(::getenv("MOAT_LAUNCH_TEST"), nullptr);
+    init::detail::command cmd;
+    cmd.argv = {"sh", "-c", "test \"$MOAT_LAUNCH_TEST\" = yes"};
+    cmd.env = {"PATH=/usr/bin:/bin", "MOAT_LAUNCH_TEST=yes"};
+    pid_t pid = init::detail::launch("env", cmd, {}, {});
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);  // the service saw its own environment
+    EXPECT_EQ(environ, before);
+    EXPECT_EQ(::getenv("MOAT_LAUNCH_TEST"), nullptr);
 }
 
 }  // namespace

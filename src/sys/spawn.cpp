@@ -1,0 +1,67 @@
+#include "sys/spawn.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace moat::sys {
+
+// AddressSanitizer cannot follow a child running on a stack it did not
+// make while sharing its shadow memory (false reports, and warnings in the
+// service's log), so the sanitizer build forks: the same child, without
+// the sharing that is only a cost saving.
+#if defined(__SANITIZE_ADDRESS__)
+#define MOAT_SPAWN_FORKS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MOAT_SPAWN_FORKS 1
+#endif
+#endif
+
+#ifdef MOAT_SPAWN_FORKS
+bool spawn_shares_memory() noexcept { return false; }
+
+pid_t spawn_sharing_memory(int (*fn)(void*), void* arg) noexcept {
+    sigset_t all, before;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &before);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::_exit(fn(arg));
+    }
+    int err = errno;
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    errno = err;
+    return pid;
+}
+#else
+bool spawn_shares_memory() noexcept { return true; }
+
+pid_t spawn_sharing_memory(int (*fn)(void*), void* arg) noexcept {
+    // Enough for libcap, libseccomp and the dynamic loader's lazy binding,
+    // with a guard page below: a stack overflow faults instead of writing
+    // into the caller's memory.
+    constexpr std::size_t stack_size = 256 * 1024;
+    constexpr std::size_t guard = 4096;
+    void* mem = ::mmap(nullptr, stack_size + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+    if (mem == MAP_FAILED) {
+        return -1;
+    }
+    ::mprotect(mem, guard, PROT_NONE);
+    sigset_t all, before;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &before);
+    pid_t pid = ::clone(fn, static_cast<char*>(mem) + guard + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    int err = errno;
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    ::munmap(mem, stack_size + guard);
+    errno = err;
+    return pid;
+}
+#endif
+
+}  // namespace moat::sys

@@ -1,0 +1,32 @@
+// Starting a child that execs: without copying the caller's address space.
+#pragma once
+
+#include <sys/types.h>
+
+namespace moat::sys {
+
+// Runs fn(arg) in a child that shares the caller's memory (CLONE_VM |
+// CLONE_VFORK, as posix_spawn does) on a stack of its own; the caller is
+// suspended until the child execs or exits. A fork() copies the caller's
+// page tables and then both sides pay a copy-on-write fault for each page
+// they touch: about 1 ms per start on the benchmark machine for a process
+// of moat's size (bench: docs/BENCHMARKS.md, issue 17).
+//
+// What fn may do follows from the sharing: system calls that change only
+// the calling task (credentials, signal dispositions and mask, fds,
+// namespaces, seccomp) are private to the child; every write to memory is
+// the caller's too. So fn writes no global the caller relies on, frees what
+// it allocates before exec, uses raw syscalls for setuid/setgid/setgroups
+// (glibc's wrappers would signal the caller's other threads), and resets
+// signal handlers to SIG_DFL before unblocking signals: a handler run in the
+// child would run on the caller's data. All signals are blocked in the
+// caller around the clone and the child starts with them all blocked.
+// fn's return value is the child's exit status. Returns the child's pid, or
+// -1 with errno set.
+pid_t spawn_sharing_memory(int (*fn)(void*), void* arg) noexcept;
+
+// False in the AddressSanitizer build, where spawn_sharing_memory() forks
+// (spawn.cpp says why).
+bool spawn_shares_memory() noexcept;
+
+}  // namespace moat::sys
