@@ -66,9 +66,11 @@ pid_t start_daemon(const daemon_spec& spec);
 // root may too, nobody else.
 sys::unique_fd listen_unix(const std::string& path, const daemon_identity& who);
 
-// Steps 1-4 above for the calling single-threaded process (between fork
-// and execve: never throws, returns 0 or an errno value). Exposed so that
-// tests can run a probe with exactly the daemon's credentials.
+// Steps 1-4 above for the calling task alone (between the start of the
+// daemon's child and its execve: never throws, returns 0 or an errno value;
+// the credentials change through raw system calls, so in a multi-threaded
+// process only the calling thread's would). Exposed so that tests can run a
+// probe with exactly the daemon's credentials.
 int become_daemon_user(const daemon_identity& who, bool fake_set_mtu) noexcept;
 
 }  // namespace moat::tunnel
