@@ -150,21 +150,14 @@ void record_routing(state::host_record& h, const std::vector<plan::container_pla
 namespace {
 
 // Adding what is already there (drift repair finds most of it) is fine.
+// What is already there is kept; asking is no exception (it is the usual
+// answer on every `up` after the first).
 void add_all(netlink::socket& nl, const routing_plan& want) {
-    auto add = [](auto&& make) {
-        try {
-            make();
-        } catch (const netlink::error& e) {
-            if (!e.exists()) {
-                throw;
-            }
-        }
-    };
     for (const auto& r : want.routes) {
-        add([&] { nl.add_route(r); });
+        nl.add_route_if_new(r);
     }
     for (const auto& r : want.rules) {
-        add([&] { nl.add_rule(r); });
+        nl.add_rule_if_new(r);
     }
 }
 

@@ -71,6 +71,8 @@ struct socket::impl {
     void check(int rc, const std::string& what) const;
     // Like check(), but returns false instead of throwing for "not found".
     bool check_missing_ok(int rc, const std::string& what) const;
+    // Like check(), but returns false instead of throwing for EEXIST.
+    bool check_exists_ok(int rc, const std::string& what) const;
     // One RTM_GETLINK by name; nullptr when there is no such link.
     detail::nl_ptr<rtnl_link> get_link(const std::string& name);
     int require_index(const std::string& name, const std::string& what);

@@ -229,6 +229,7 @@ public:
 
     // --- routes
     void add_route(const route& r);      // NLM_F_EXCL: an identical route is EEXIST
+    bool add_route_if_new(const route& r);  // false: an identical route is there (no exception)
     void replace_route(const route& r);  // NLM_F_REPLACE: add or overwrite
     bool delete_route(const route& r);   // false: no such route
     // table 0 = every table; family AF_UNSPEC = both.
@@ -241,6 +242,7 @@ public:
 
     // --- policy routing rules
     void add_rule(const rule& r);        // NLM_F_EXCL: an identical rule is EEXIST
+    bool add_rule_if_new(const rule& r);  // false: an identical rule is there (no exception)
     bool delete_rule(const rule& r);     // false: no such rule
     std::vector<rule> rules(int family = 0);
 

@@ -114,11 +114,17 @@ route to_route(rtnl_route* rt, nl_cache* links) {
     return out;
 }
 
-void send_route(socket::impl& s, const route& r, int flags, const char* verb) {
+// True when the kernel took it; false for EEXIST when exists_ok.
+bool send_route(socket::impl& s, const route& r, int flags, const char* verb, bool exists_ok = false) {
     std::string what = std::string(verb) + " route " + r.str();
     auto rt = make_route(s, r, false, what);
     s.begin();
-    s.check(rtnl_route_add(s.sock.get(), rt.get(), flags), what);
+    int rc = rtnl_route_add(s.sock.get(), rt.get(), flags);
+    if (exists_ok) {
+        return s.check_exists_ok(rc, what);
+    }
+    s.check(rc, what);
+    return true;
 }
 
 }  // namespace
@@ -138,6 +144,8 @@ std::string route::str() const {
 }
 
 void socket::add_route(const route& r) { send_route(*_impl, r, NLM_F_EXCL, "adding"); }
+
+bool socket::add_route_if_new(const route& r) { return send_route(*_impl, r, NLM_F_EXCL, "adding", true); }
 
 void socket::replace_route(const route& r) { send_route(*_impl, r, NLM_F_REPLACE, "replacing"); }
 

@@ -124,13 +124,19 @@ std::string rule::str() const {
 }
 
 void socket::add_rule(const rule& r) {
+    if (!add_rule_if_new(r)) {
+        _impl->check(-NLE_EXIST, "adding rule " + r.str());
+    }
+}
+
+bool socket::add_rule_if_new(const rule& r) {
     std::string what = "adding rule " + r.str();
     if (r.action == rule_action::to_table && r.table == 0) {
         throw moat::error(what + ": a lookup rule needs a table");
     }
     auto ru = make_rule(*_impl, r, what);
     _impl->begin();
-    _impl->check(rtnl_rule_add(_impl->sock.get(), ru.get(), NLM_F_EXCL), what);
+    return _impl->check_exists_ok(rtnl_rule_add(_impl->sock.get(), ru.get(), NLM_F_EXCL), what);
 }
 
 bool socket::delete_rule(const rule& r) {

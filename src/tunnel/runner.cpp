@@ -137,13 +137,7 @@ routed_state keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, const 
         own.from = sys::ip_prefix{address, address.max_prefix()};
         own.table = t.table;
         own.priority = plan::tunnel_address_rule_priority;
-        try {
-            nl.add_rule(own);
-        } catch (const netlink::error& e) {
-            if (!e.exists()) {
-                throw;
-            }
-        }
+        nl.add_rule_if_new(own);
     }
     drop_stale_address_rules(nl, t, now.addresses);
     return now;
