@@ -182,6 +182,29 @@ TEST(netlink_route, eexist_replace_and_kernel_explanations) {
     }
 }
 
+// add_route_if_new answers "already there" with false, not an exception;
+// any other refusal still throws.
+TEST(netlink_route, add_if_new_is_false_for_an_identical_route_and_throws_otherwise) {
+    route_lab lab;
+    route r;
+    r.destination = pfx("203.0.113.0/24");
+    r.gateway = addr("10.171.5.254");
+    EXPECT_TRUE(lab.s.add_route_if_new(r));
+    EXPECT_FALSE(lab.s.add_route_if_new(r));
+    EXPECT_EQ(lab.ns.ip("route show 203.0.113.0/24").size(), 1u);
+    route off_link;
+    off_link.gateway = addr("192.0.2.1");
+    try {
+        lab.s.add_route_if_new(off_link);
+        FAIL() << "route via an unreachable gateway was accepted";
+    } catch (const error& e) {
+        EXPECT_EQ(e.code().value(), ENETUNREACH) << e.what();
+    }
+    // Not found is not "exists": deleting twice is false the second time.
+    EXPECT_TRUE(lab.s.delete_route(r));
+    EXPECT_FALSE(lab.s.delete_route(r));
+}
+
 TEST(netlink_route, bad_input_is_refused_before_sending) {
     route_lab lab;
     route none;  // no family, no destination, no gateway

@@ -134,9 +134,16 @@ TEST(netlink_rule, duplicate_is_eexist_and_bad_rules_are_refused_before_sending)
                   std::string::npos)
             << e.what();
     }
+    EXPECT_FALSE(s.add_rule_if_new(r));  // the same, answered without an exception
+    rule other = r;
+    other.priority = 501;
+    EXPECT_TRUE(s.add_rule_if_new(other));
+    EXPECT_TRUE(s.delete_rule(other));
+    EXPECT_FALSE(s.delete_rule(other));
     rule no_family;
     no_family.table = 100;
     EXPECT_THROW(s.add_rule(no_family), moat::error);
+    EXPECT_THROW(s.add_rule_if_new(no_family), moat::error);
     rule no_table;
     no_table.from = pfx("10.0.0.0/8");
     EXPECT_THROW(s.add_rule(no_table), moat::error);
