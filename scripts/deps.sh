@@ -5,7 +5,7 @@
 # debian/control's Build-Depends lists what that build needs.
 set -eu
 build="cmake g++ make pkg-config libtomlplusplus-dev nlohmann-json3-dev libcli11-dev pandoc
-  libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libnftables-dev libcap-dev libseccomp-dev libssl-dev"
+  libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libnftables-dev libseccomp-dev libssl-dev"
 # What the containers of the examples run, and the lab's tools (iproute2 and
 # nftables only to set up and inspect the lab; moat itself uses netlink and
 # libnftables in-process). cni_engine_test runs moat as the CNI plugin of a

@@ -16,10 +16,10 @@
 //    before Linux 6.16 a chain cannot hook a device that does not exist, so
 //    a bridge (any netdev will do: the listing only shows its name) is made
 //    there under each such name first.
-//  * libnftables and libnl are loaded in the parent already (the live
-//    listing was read through them), and check has no other thread yet
-//    when it looks at the firewall, so the child only mallocs and talks
-//    netlink: safe after fork().
+//  * libnftables and libnl are loaded in the parent first (the live
+//    listing was read through libnftables; load_libnl() opens libnl), and
+//    check has no other thread yet when it looks at the firewall, so the
+//    child only mallocs and talks netlink: safe after fork().
 //  * the listing comes back through a pipe; the namespace dies with the
 //    child.
 // The rules' text is nft's own rendering of the same script on the same
@@ -101,6 +101,7 @@ std::string expected_listing(const std::string& script, const std::string& comme
         throw sys::errno_error("pipe for the expected firewall listing");
     }
     sys::unique_fd in(fds[0]), out(fds[1]);
+    netlink::load_libnl();
     pid_t pid = ::fork();
     if (pid < 0) {
         throw sys::errno_error("forking to list the expected firewall");

@@ -1,5 +1,6 @@
 #include "container/network.hpp"
 
+#include "netlink/loopback.hpp"
 #include "netlink/netlink.hpp"
 #include "netlink/owner.hpp"
 #include "netlink/sysctl.hpp"
@@ -132,9 +133,9 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
     if (!ns) {
         throw sys::errno_error("opening " + ns_path);
     }
-    auto inner = netlink::socket::open_in(ns.get());
-    inner.set_up("lo");
+    netlink::raise_loopback(ns.get());
     if (!plan.host_if.empty()) {
+        auto inner = netlink::socket::open_in(ns.get());
         auto host = netlink::socket::open();
         wire_veth_with(host, inner, plan, ns.get(), "eth0", instance);
     }

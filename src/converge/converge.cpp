@@ -13,7 +13,6 @@
 #include "netlink/sysctl.hpp"
 #include "plan/changes.hpp"
 #include "sys/error.hpp"
-#include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
 
 #include <cstdio>

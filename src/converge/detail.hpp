@@ -44,7 +44,6 @@ private:
     std::chrono::steady_clock::time_point _last = std::chrono::steady_clock::now();
 };
 
-
 // What `up` starts and what runs afterwards (decide() in converge.cpp).
 struct decision {
     std::vector<const plan::container_plan*> to_start;

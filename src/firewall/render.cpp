@@ -13,6 +13,8 @@ namespace {
 
 using detail::addr_set;
 using detail::join_set;
+using detail::l4proto_icmp;
+using detail::l4proto_icmpv6;
 using detail::of_family;
 using detail::quoted;
 
@@ -100,7 +102,7 @@ void render_dispatch(std::ostringstream& o, const std::vector<endpoint>& eps) {
          "\t\toifname . ip6 daddr vmap @to6\n"
          // The host's neighbour discovery towards the container side is
          // multicast, matching no container address.
-         "\t\tmeta l4proto ipv6-icmp accept\n"
+         "\t\tmeta l4proto " << l4proto_icmpv6 << " accept\n"
          "\t\tdrop\n"
          "\t}\n\n";
 }
@@ -124,7 +126,7 @@ void render_in_chain(std::ostringstream& o, const endpoint& e) {
     o << "\tchain in_" << e.name << " {\n"
       << "\t\tct state established,related accept\n"
          "\t\tct state invalid drop\n"
-         "\t\tmeta l4proto { icmp, ipv6-icmp } accept\n";
+         "\t\tmeta l4proto { " << l4proto_icmp << ", " << l4proto_icmpv6 << " } accept\n";
     if (!e.tcp_ports.empty()) {
         o << "\t\ttcp dport " << port_set(e.tcp_ports) << " accept\n";
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "firewall/firewall.hpp"
+#include "sys/error.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -44,6 +45,26 @@ inline std::vector<sys::ip_address> of_family(const std::vector<sys::ip_address>
 }
 
 inline std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+// A protocol where nft reads a value of type inet_proto (`meta l4proto`, a
+// set or map key): its number. libnftables resolves a name there through
+// getprotobyname(3), and a process's first such call loads the NSS set-up
+// (Debian's nsswitch.conf says "protocols: db files": a search for
+// libnss_db through every library directory, then /etc/protocols), about
+// 1 ms of every commit (docs/BENCHMARKS.md, issue 17). `nft list` still
+// shows the names. Only tcp and udp are forwarded or allowed (validate.cpp).
+inline std::string l4proto(const std::string& name) {
+    if (name == "tcp") {
+        return "6";
+    }
+    if (name == "udp") {
+        return "17";
+    }
+    throw moat::error("no protocol number for '" + name + "'");
+}
+// The same for the ICMP protocols the filter chains always let through.
+constexpr const char* l4proto_icmp = "1";
+constexpr const char* l4proto_icmpv6 = "58";
 
 // Chains postrouting, prerouting and nat_output, when anything needs NAT.
 void render_nat(std::ostringstream& o, const std::vector<endpoint>& eps);

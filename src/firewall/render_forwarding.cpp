@@ -27,9 +27,9 @@ std::string forwarding_update(const std::string& container, const std::vector<fo
     std::string out = "flush map" + t + forwarding_map(container) + "\nflush set" + t + forwarding_set(container) + "\n";
     std::string map, set;
     for (const auto& p : ports) {
-        map += (map.empty() ? "" : ", ") + p.protocol + " . " + std::to_string(p.tunnel_port) + " : " +
+        map += (map.empty() ? "" : ", ") + detail::l4proto(p.protocol) + " . " + std::to_string(p.tunnel_port) + " : " +
                std::to_string(p.container_port);
-        set += (set.empty() ? "" : ", ") + p.protocol + " . " + std::to_string(p.container_port);
+        set += (set.empty() ? "" : ", ") + detail::l4proto(p.protocol) + " . " + std::to_string(p.container_port);
     }
     if (!ports.empty()) {
         out += "add element" + t + forwarding_map(container) + " { " + map + " }\n";
@@ -84,7 +84,7 @@ std::string forwarding_dnat_rules(const std::vector<endpoint>& eps) {
         auto v4 = of_family(e.addresses, true);
         if (e.provider_forwarding && !e.tunnel_if.empty() && !v4.empty()) {
             rules += "\t\tiifname " + quoted(e.tunnel_if) +
-                     " meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } dnat ip to " + v4.front().str() +
+                     " meta nfproto ipv4 fib daddr type local meta l4proto { " + l4proto("tcp") + ", " + l4proto("udp") + " } dnat ip to " + v4.front().str() +
                      " : meta l4proto . th dport map @" + forwarding_map(e.name) + "\n";
         }
     }

@@ -44,7 +44,7 @@ void render_allow_set(std::ostringstream& o, const char* name, bool v4, const st
         for (const auto& a : of_family(e.addresses, v4)) {
             for (const char* proto : {"tcp", "udp"}) {
                 for (auto port : allowed_host_ports(e, proto)) {
-                    elements.push_back(quoted(e.link()) + " . " + a.str() + " . " + proto + " . " + std::to_string(port));
+                    elements.push_back(quoted(e.link()) + " . " + a.str() + " . " + l4proto(proto) + " . " + std::to_string(port));
                 }
             }
         }

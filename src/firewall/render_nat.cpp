@@ -137,7 +137,7 @@ using dnat_chains = std::map<std::pair<std::string, std::uint16_t>, std::string>
 void render_dnat(std::ostringstream& o, const char* map, const char* prefix, const dnat_chains& chains) {
     std::vector<std::string> elements;
     for (const auto& [key, rules] : chains) {
-        elements.push_back(key.first + " . " + std::to_string(key.second) + " : jump " + prefix + key.first + "_" +
+        elements.push_back(l4proto(key.first) + " . " + std::to_string(key.second) + " : jump " + prefix + key.first + "_" +
                            std::to_string(key.second));
     }
     o << "\tmap " << map << " {\n\t\ttype inet_proto . inet_service : verdict\n";

@@ -30,23 +30,10 @@ void say(const char* s) noexcept {
     ::_exit(code);
 }
 
-// The child inherits init's blocked signals and, through exec, any ignored
-// ones; a service must start with the defaults a shell would give it.
-void reset_signals() noexcept {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-        ::sigaction(sig, &dfl, nullptr);  // EINVAL for SIGKILL, SIGSTOP, RT internals: fine
-    }
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
 // `moat run`: the command gets its own process group (so init can signal
 // it as a group) and, like a shell's job, the terminal's foreground, so ^C
 // reaches it. tcsetpgrp from what is now a background group would stop us
-// with SIGTTOU unless it is blocked; reset_signals() unblocks it after.
+// with SIGTTOU unless it is blocked; sys::reset_signals() unblocks it after.
 void take_terminal() noexcept {
     pid_t before = ::getpgrp();
     ::setpgid(0, 0);
@@ -75,7 +62,9 @@ void take_terminal() noexcept {
         (::dup2(opts.output_fd, STDOUT_FILENO) < 0 || ::dup2(opts.output_fd, STDERR_FILENO) < 0)) {
         fail(name, "redirecting output", errno, 126);
     }
-    reset_signals();
+    // init's blocked signals and, through exec, its ignored ones must not
+    // reach a service: it starts with what a shell would give it.
+    sys::reset_signals();
     if (prepare_child) {
         int err = 0;
         try {

@@ -42,6 +42,10 @@
 //    not moat's) alone.
 //
 //  * A socket is not thread-safe (libnl sockets are not); use one per thread.
+//
+//  * libnl is opened at the first request (libnl.cpp), not at start-up;
+//    load_libnl() opens it ahead, for a parent whose forked child will make
+//    requests (a child should not be the one to run the dynamic loader).
 #pragma once
 
 #include <array>
@@ -56,6 +60,10 @@
 #include "sys/inet.hpp"
 
 namespace moat::netlink {
+
+// Opens libnl-3, libnl-route-3 and libnl-nf-3 now (see above); throws
+// moat::error naming the one that is missing.
+void load_libnl();
 
 // A failed netlink request. code().value() is the kernel's errno when the
 // kernel answered (EEXIST, ENODEV, ...), or the closest errno for failures

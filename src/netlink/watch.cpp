@@ -42,8 +42,11 @@ change_watch::change_watch(int netns_fd) : _impl(std::make_unique<impl>()) {
         }
         check(nl_connect(_impl->sock.get(), NETLINK_ROUTE), "opening rtnetlink socket");
     }
-    check(nl_socket_add_memberships(_impl->sock.get(), RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, 0),
-          "joining rtnetlink groups");
+    // One group at a time: the variadic nl_socket_add_memberships() has no
+    // forwarder (libnl.cpp).
+    for (int group : {RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR}) {
+        check(nl_socket_add_membership(_impl->sock.get(), group), "joining rtnetlink groups");
+    }
     check(nl_socket_set_nonblocking(_impl->sock.get()), "making the rtnetlink socket non-blocking");
 }
 

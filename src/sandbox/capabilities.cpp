@@ -2,10 +2,11 @@
 #include "sandbox/steps.hpp"
 
 #include <linux/capability.h>
-#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <memory>
 
 namespace moat::sandbox {
 
@@ -31,14 +32,9 @@ constexpr kept_capability kept[] = {
     {CAP_AUDIT_WRITE, "CAP_AUDIT_WRITE"},
 };
 
-struct cap_deleter {
-    void operator()(void* p) const noexcept { cap_free(p); }
-};
-using cap_ptr = std::unique_ptr<std::remove_pointer_t<cap_t>, cap_deleter>;
-
 std::uint64_t also_kept = 0;
 
-bool is_kept(cap_value_t c) noexcept {
+bool is_kept(int c) noexcept {
     if (c < 64 && (also_kept >> c & 1)) {
         return true;
     }
@@ -68,38 +64,42 @@ std::uint64_t kept_capability_mask_with_extras() noexcept { return kept_capabili
 
 namespace detail {
 
+// Straight to prctl(2) and capget/capset(2), as the kernel documents them:
+// libcap would cost every moat process its loading and its constructor's
+// probing, and its cap_reset_ambient() asks about each capability in turn.
 int drop_capabilities() noexcept {
-    // The running kernel may know capabilities newer than our headers;
-    // cap_max_bits() asks the kernel, so those are dropped too.
-    const cap_value_t max = cap_max_bits();
-    for (cap_value_t c = 0; c < max; ++c) {
-        if (!is_kept(c) && CAP_IS_SUPPORTED(c) && cap_drop_bound(c) != 0) {
+    // The running kernel may know capabilities newer than our headers: the
+    // walk goes on until the kernel says there is no such one (EINVAL), so
+    // those are dropped too.
+    for (int c = 0; c < 64; ++c) {
+        if (is_kept(c)) {
+            continue;
+        }
+        if (::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) {
+            if (errno == EINVAL) {
+                break;
+            }
             return errno;
         }
     }
-    if (cap_reset_ambient() != 0 && errno != EINVAL) {  // EINVAL: kernel < 4.3, no ambient set
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {  // EINVAL: kernel < 4.3
         return errno;
     }
-    cap_ptr current(cap_get_proc());
-    cap_ptr wanted(cap_init());  // all three sets empty
-    if (!current || !wanted) {
-        return errno ? errno : ENOMEM;
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct sets[_LINUX_CAPABILITY_U32S_3] = {};
+    if (::syscall(SYS_capget, &header, sets) != 0) {
+        return errno;
     }
     // Keep only what we hold now: asking for a permitted capability we do
-    // not have (a rootless caller) would fail with EPERM.
-    for (cap_value_t v = 0; v < max; ++v) {
-        if (!is_kept(v)) {
-            continue;
-        }
-        cap_flag_value_t have = CAP_CLEAR;
-        if (cap_get_flag(current.get(), v, CAP_PERMITTED, &have) == 0 && have == CAP_SET) {
-            if (cap_set_flag(wanted.get(), CAP_PERMITTED, 1, &v, CAP_SET) != 0 ||
-                cap_set_flag(wanted.get(), CAP_EFFECTIVE, 1, &v, CAP_SET) != 0) {
-                return errno;
-            }
-        }
+    // not have (a rootless caller) would fail with EPERM. Inheritable: none.
+    const std::uint64_t mask = kept_capability_mask_with_extras();
+    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; ++i) {
+        const auto keep = static_cast<std::uint32_t>(mask >> (32 * i));
+        sets[i].permitted &= keep;
+        sets[i].effective = sets[i].permitted;
+        sets[i].inheritable = 0;
     }
-    return cap_set_proc(wanted.get()) == 0 ? 0 : errno;
+    return ::syscall(SYS_capset, &header, sets) == 0 ? 0 : errno;
 }
 
 }  // namespace detail

@@ -64,4 +64,15 @@ pid_t spawn_sharing_memory(int (*fn)(void*), void* arg) noexcept {
 }
 #endif
 
+void reset_signals() noexcept {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        ::sigaction(sig, &dfl, nullptr);  // EINVAL for SIGKILL, SIGSTOP, RT internals: fine
+    }
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 }  // namespace moat::sys

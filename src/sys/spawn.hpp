@@ -29,4 +29,9 @@ pid_t spawn_sharing_memory(int (*fn)(void*), void* arg) noexcept;
 // (spawn.cpp says why).
 bool spawn_shares_memory() noexcept;
 
+// Every disposition back to SIG_DFL, then an empty mask: what a child of
+// spawn_sharing_memory() must do before anything else (see above), and what
+// a started program expects to inherit from a shell.
+void reset_signals() noexcept;
+
 }  // namespace moat::sys

@@ -123,14 +123,7 @@ int pass_fds(const std::vector<int>& fds) noexcept {
 // It shares the runner's memory until it execs (sys/spawn.hpp), so the
 // runner's handlers (its stop flag) go before any signal is unblocked.
 failure exec_child(const daemon_spec& s, char* const* argv, char* const* envp, pid_t runner, int& report) noexcept {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-        ::sigaction(sig, &dfl, nullptr);  // EINVAL for SIGKILL, SIGSTOP, RT internals: fine
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    sys::reset_signals();
     int moved = ::fcntl(report, F_DUPFD_CLOEXEC, 3 + static_cast<int>(s.fds.size()));
     if (moved < 0) {
         return {static_cast<int>(step::fds), errno};

@@ -250,6 +250,37 @@ TEST(Run, ExitCodeIsTheCommands) {
     EXPECT_EQ(l.in("ip -o link | grep -c ve-").out, "0\n");
 }
 
+// What a `run` loads (issue 17), by the dynamic loader's own account
+// (LD_DEBUG=files, on moat's stderr): --network none raises the container's
+// loopback with a request of its own (netlink/loopback.hpp), so the CLI
+// never loads libnl (netlink/libnl.cpp, about 1.2 ms of its start); a veth
+// still needs it, and its firewall commit loads no NSS module.
+TEST(Run, WhatTheCliLoads) {
+    lab l;
+    auto run = [&](const std::string& network, const std::string& cmd) {
+        return l.in("LD_DEBUG=files " + moat::test::moat_binary() + " --state-dir " + l.state_dir() +
+                    " run --rm --network " + network + " -- " + cmd);
+    };
+    auto none = run("none", "cat /sys/class/net/lo/flags /sys/class/net/lo/carrier");
+    ASSERT_EQ(none.code, 0) << none.err;
+    EXPECT_EQ(none.out, "0x9\n1\n") << "lo is not up (IFF_UP|IFF_LOOPBACK, carrier)";
+    EXPECT_NE(none.err.find("file=libc.so.6"), std::string::npos) << "no loader output:\n" << none.err;
+    EXPECT_EQ(none.err.find("libnl"), std::string::npos) << "--network none loaded libnl:\n" << none.err;
+    // Positive control: the same check sees libnl where it is used.
+    auto veth = run("private", "cat /sys/class/net/lo/flags /sys/class/net/eth0/operstate");
+    ASSERT_EQ(veth.code, 0) << veth.err;
+    EXPECT_EQ(veth.out, "0x9\nup\n");
+    EXPECT_NE(veth.err.find("libnl-route-3.so"), std::string::npos) << veth.err;
+    // Its firewall commit names protocols by number (firewall/render_detail.hpp):
+    // libnftables never asks NSS, which would load its modules. The control:
+    // where NSS resolves protocols through a module, getent shows it loaded.
+    auto nss = l.in("LD_DEBUG=files getent protocols tcp");
+    if (nss.err.find("file=libnss") == std::string::npos) {
+        GTEST_SKIP() << "this host's NSS resolves protocols without loading a module";
+    }
+    EXPECT_EQ(veth.err.find("file=libnss"), std::string::npos) << "the commit asked NSS:\n" << veth.err;
+}
+
 TEST(Container, DirectoryRootBindMountsAndDns) {
     lab l;
     // A minimal directory root that borrows the host's /usr read-only

@@ -39,6 +39,9 @@ TEST(netlink_netns, open_in_failures_leave_the_thread_in_place) {
 TEST(netlink_netns, failure_after_entering_still_returns) {
     lab_ns ns;
     auto before = current_netns_inode();
+    // libnl is opened on first use (netlink/libnl.cpp): opened here first,
+    // so that what runs out of descriptors below is the socket, not dlopen.
+    socket::open();
     // Leave room for exactly one more descriptor: netns_guard uses it to
     // remember where the thread came from, so the netlink socket() inside
     // the lab namespace then fails with EMFILE.

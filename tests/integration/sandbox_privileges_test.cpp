@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/keyctl.h>
 #include <sched.h>
 #include <signal.h>
@@ -50,6 +51,37 @@ TEST_F(SandboxPrivileges, ProcStatusShowsTheReducedSets) {
         }
         if (status_field("Seccomp") != "2") {
             out += "Seccomp=" + status_field("Seccomp") + "; ";
+        }
+        return out;
+    });
+    EXPECT_EQ(r.report, "");
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.status;
+}
+
+// A caller that arrives with an inheritable and an ambient capability (a
+// service manager's AmbientCapabilities=) loses both: the positive control
+// is that /proc shows them set before the drop.
+TEST_F(SandboxPrivileges, InheritableAndAmbientCapabilitiesAreCleared) {
+    auto r = in_child([] {
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct sets[_LINUX_CAPABILITY_U32S_3] = {};
+        if (::syscall(SYS_capget, &header, sets) != 0) {
+            return std::string("capget: ") + std::strerror(errno);
+        }
+        sets[0].inheritable |= 1u << CAP_NET_ADMIN;
+        if (::syscall(SYS_capset, &header, sets) != 0 ||
+            ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0) != 0) {
+            return std::string("raising CAP_NET_ADMIN: ") + std::strerror(errno);
+        }
+        if (status_field("CapInh") == "0000000000000000" || status_field("CapAmb") == "0000000000000000") {
+            return "not raised: CapInh=" + status_field("CapInh") + " CapAmb=" + status_field("CapAmb");
+        }
+        drop_privileges();
+        std::string out;
+        for (const char* k : {"CapInh", "CapAmb"}) {
+            if (status_field(k) != "0000000000000000") {
+                out += std::string(k) + "=" + status_field(k) + "; ";
+            }
         }
         return out;
     });

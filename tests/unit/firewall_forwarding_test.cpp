@@ -28,7 +28,7 @@ TEST(firewall_forwarding, only_the_receiving_container_is_opened) {
     auto text = render(spec{{confined("torrent", "10.0.0.2", true), confined("other", "10.0.1.2", false)}});
     EXPECT_TRUE(contains(text, "\tmap fwd_torrent {\n\t\ttype inet_proto . inet_service : inet_service\n\t}\n")) << text;
     EXPECT_TRUE(contains(text, "\tset fwdok_torrent {\n\t\ttype inet_proto . inet_service\n\t}\n")) << text;
-    EXPECT_TRUE(contains(text, "\t\tiifname \"tn-proton\" meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } "
+    EXPECT_TRUE(contains(text, "\t\tiifname \"tn-proton\" meta nfproto ipv4 fib daddr type local meta l4proto { 6, 17 } "
                                "dnat ip to 10.0.0.2 : meta l4proto . th dport map @fwd_torrent\n"))
         << text;
     EXPECT_TRUE(contains(text, "\t\tiifname \"tn-proton\" ct status dnat meta l4proto . th dport @fwdok_torrent accept\n"));
@@ -45,8 +45,8 @@ TEST(firewall_forwarding, only_the_receiving_container_is_opened) {
 TEST(firewall_forwarding, update_replaces_the_elements_in_one_batch) {
     EXPECT_EQ(forwarding_update("torrent", {{"tcp", 40123, 40123}, {"udp", 40123, 40123}}),
               "flush map inet moat fwd_torrent\nflush set inet moat fwdok_torrent\n"
-              "add element inet moat fwd_torrent { tcp . 40123 : 40123, udp . 40123 : 40123 }\n"
-              "add element inet moat fwdok_torrent { tcp . 40123, udp . 40123 }\n");
+              "add element inet moat fwd_torrent { 6 . 40123 : 40123, 17 . 40123 : 40123 }\n"
+              "add element inet moat fwdok_torrent { 6 . 40123, 17 . 40123 }\n");
     EXPECT_EQ(forwarding_update("torrent", {}), "flush map inet moat fwd_torrent\nflush set inet moat fwdok_torrent\n");
 }
 

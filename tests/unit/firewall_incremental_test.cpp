@@ -35,7 +35,7 @@ TEST(firewall_incremental, a_pod_added_is_its_own_chains_and_elements_only) {
                              "create chain inet moat dnato_tcp_20002\n",
                              "create element inet moat to4 { \"mb-pods\" . 10.0.0.3 : goto in_b }\n",
                              "create element inet moat masq4 { \"eth0\" . 10.0.0.3 }\n",
-                             "create element inet moat dnat_pre { tcp . 20002 : jump dnat_tcp_20002 }\n",
+                             "create element inet moat dnat_pre { 6 . 20002 : jump dnat_tcp_20002 }\n",
                              "add rule inet moat dnat_tcp_20002 meta nfproto ipv4 fib daddr type local tcp dport 20002 dnat ip to 10.0.0.3:80\n"}) {
         EXPECT_TRUE(contains(*update, want)) << want << "\n" << *update;
     }
@@ -60,7 +60,7 @@ TEST(firewall_incremental, a_pod_added_last_adds_its_elements_and_deletes_nothin
     auto after = render(spec{{pod("a", "10.0.0.2", 20001), pod("b", "10.0.0.3", 20002), pod("c", "10.0.0.4", 20003)}});
     auto update = incremental_update(before, after);
     ASSERT_TRUE(update);
-    EXPECT_TRUE(contains(*update, "create element inet moat dnat_pre { tcp . 20003 : jump dnat_tcp_20003 }\n")) << *update;
+    EXPECT_TRUE(contains(*update, "create element inet moat dnat_pre { 6 . 20003 : jump dnat_tcp_20003 }\n")) << *update;
     EXPECT_TRUE(contains(*update, "create element inet moat to4 { \"mb-pods\" . 10.0.0.4 : goto in_c }\n")) << *update;
     for (const char* not_there : {"delete", "20002", "_b", "  }"}) {
         EXPECT_FALSE(contains(*update, not_there)) << not_there << "\n" << *update;

@@ -55,7 +55,7 @@ TEST(firewall_render, golden_single_container) {
         "\tchain to_moat {\n"
         "\t\toifname . ip daddr vmap @to4\n"
         "\t\toifname . ip6 daddr vmap @to6\n"
-        "\t\tmeta l4proto ipv6-icmp accept\n"
+        "\t\tmeta l4proto 58 accept\n"
         "\t\tdrop\n\t}\n\n"
         "\tchain input {\n"
         "\t\ttype filter hook input priority filter; policy accept;\n"
@@ -77,7 +77,7 @@ TEST(firewall_render, golden_single_container) {
         "\tchain in_webapp {\n"
         "\t\tct state established,related accept\n"
         "\t\tct state invalid drop\n"
-        "\t\tmeta l4proto { icmp, ipv6-icmp } accept\n"
+        "\t\tmeta l4proto { 1, 58 } accept\n"
         "\t\ttcp dport { 80, 12345 } accept\n"
         "\t\tdrop\n\t}\n\n"
         "\tchain out_webapp {\n"
@@ -302,8 +302,8 @@ TEST(firewall_render, vpn_confinement_blocks_host_dns_and_marks_inbound_connecti
     e.host_tcp_ports = {53, 853, 8000};
     e.host_udp_ports = {53, 853};
     auto text = render(spec{{e}, 0x6d6f6174});
-    EXPECT_TRUE(contains(text, "elements = { \"ve-webapp\" . 10.231.0.2 . tcp . 8000 }"));
-    EXPECT_TRUE(contains(text, "elements = { \"ve-webapp\" . fc00::2 . tcp . 8000 }"));
+    EXPECT_TRUE(contains(text, "elements = { \"ve-webapp\" . 10.231.0.2 . 6 . 8000 }"));
+    EXPECT_TRUE(contains(text, "elements = { \"ve-webapp\" . fc00::2 . 6 . 8000 }"));
     EXPECT_FALSE(contains(text, ". 53")) << text;
     EXPECT_FALSE(contains(text, ". 853")) << text;
     EXPECT_EQ(allowed_host_ports(e, "udp"), std::vector<std::uint16_t>{});
@@ -337,10 +337,10 @@ TEST(firewall_render, host_access_only_as_configured_per_link_and_address) {
     // Keyed by the link the packet arrives on (the bridge for a member) and
     // the sender's own address, so that no container opens another's ports.
     EXPECT_TRUE(contains(text, "\tset host4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
-                               "\t\telements = { \"mb-lab\" . 10.231.1.6 . udp . 123, "
-                               "\"ve-webapp\" . 10.231.0.2 . tcp . 22, \"ve-webapp\" . 10.231.0.2 . tcp . 2222, "
-                               "\"ve-webapp\" . 10.231.0.2 . udp . 53 }\n\t}\n")) << text;
-    EXPECT_TRUE(contains(text, "\"ve-webapp\" . fc00::2 . tcp . 22, "));
+                               "\t\telements = { \"mb-lab\" . 10.231.1.6 . 17 . 123, "
+                               "\"ve-webapp\" . 10.231.0.2 . 6 . 22, \"ve-webapp\" . 10.231.0.2 . 6 . 2222, "
+                               "\"ve-webapp\" . 10.231.0.2 . 17 . 53 }\n\t}\n")) << text;
+    EXPECT_TRUE(contains(text, "\"ve-webapp\" . fc00::2 . 6 . 22, "));
     auto to_host = chain(text, "to_host");
     // Replies first, then the localnet guard before anything could accept.
     EXPECT_LT(to_host.find("ct state established,related accept"), to_host.find("ip daddr 127.0.0.0/8"));

@@ -1,5 +1,5 @@
-// What a moat command loads to start (issue 17): libcrypto and libnftables
-// only where they are used (sys/shared_library.hpp). The dynamic loader says what it maps
+// What a moat command loads to start (issue 17): libcrypto, libnftables and
+// libnl only where they are used (sys/shared_library.hpp). The dynamic loader says what it maps
 // (LD_DEBUG=files, glibc), so the test needs no ELF parsing of its own.
 #include <gtest/gtest.h>
 
@@ -24,13 +24,14 @@ std::string loaded_by(const std::string& args) {
     return out;
 }
 
-TEST(Startup, CommandsThatNeedNeitherDoNotLoadLibcryptoOrLibnftables) {
+TEST(Startup, CommandsThatNeedNoneOfThemDoNotLoadLibcryptoLibnftablesOrLibnl) {
     for (const char* args : {"--help", "--state-dir /nonexistent/moat-startup-test status",
                              "run --private-users bad -- true"}) {
         auto files = loaded_by(args);
         EXPECT_NE(files.find("file=libc.so.6"), std::string::npos) << args << ": no loader output:\n" << files;
         EXPECT_EQ(files.find("libcrypto"), std::string::npos) << args << " loaded libcrypto:\n" << files;
         EXPECT_EQ(files.find("libnftables"), std::string::npos) << args << " loaded libnftables:\n" << files;
+        EXPECT_EQ(files.find("libnl"), std::string::npos) << args << " loaded libnl:\n" << files;
     }
 }
 
