@@ -6,6 +6,7 @@
 #include "container/rootfs.hpp"
 #include "container/spawn.hpp"
 #include "init/init.hpp"
+#include "netlink/loopback.hpp"
 #include "plan/plan.hpp"
 #include "sandbox/privileges.hpp"
 #include "sys/error.hpp"
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -211,7 +213,7 @@ std::uint64_t extra_capabilities(const plan::container_plan& p) {
     return mask;
 }
 
-int init_main() {
+int init_main(bool own_network) {
     // The init is a fork of the CLI and so holds the CLI's environment (a
     // CNI request's CNI_* variables, whatever the user exported): it ends
     // here. Services get the environment the spec builds; only a `run`'s
@@ -221,6 +223,18 @@ int init_main() {
         term = t;
     }
     ::clearenv();
+    // Its own loopback, raised while the host side still prepares the root
+    // (the kernel's part, ::1 and its routes, is most of a millisecond):
+    // sequential in the CLI, it was on the way to every start. A failure is
+    // reported with the root's (below).
+    std::exception_ptr loopback_failed;
+    if (own_network) {
+        try {
+            netlink::raise_own_loopback();
+        } catch (...) {
+            loopback_failed = std::current_exception();
+        }
+    }
     init_request req;
     plan::container_plan p;
     std::vector<sys::unique_fd> fds;
@@ -237,6 +251,9 @@ int init_main() {
     sys::unique_fd log_dir, master;
     try {
         log_dir = take(fds, req.log_dir_fd);
+        if (loopback_failed) {
+            std::rethrow_exception(loopback_failed);
+        }
         if (req.user_namespace) {
             become_namespace_root();
         }

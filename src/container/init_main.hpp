@@ -50,7 +50,8 @@ init_request init_request_from_json(const nlohmann::json& j);
 // as a mask of 1 << CAP_*: its services and `moat exec` alike.
 std::uint64_t extra_capabilities(const plan::container_plan& p);
 
-// Runs the init; returns its exit status.
-int init_main();
+// Runs the init; returns its exit status. `own_network`: it was cloned
+// into a network namespace of its own, whose loopback it raises.
+int init_main(bool own_network);
 
 }  // namespace moat::container

@@ -1,6 +1,5 @@
 #include "container/network.hpp"
 
-#include "netlink/loopback.hpp"
 #include "netlink/netlink.hpp"
 #include "netlink/owner.hpp"
 #include "netlink/sysctl.hpp"
@@ -133,7 +132,7 @@ void wire_network(const plan::container_plan& plan, pid_t pid, const std::string
     if (!ns) {
         throw sys::errno_error("opening " + ns_path);
     }
-    netlink::raise_loopback(ns.get());
+    // lo: the init raises it itself (init_main.cpp).
     if (!plan.host_if.empty()) {
         auto inner = netlink::socket::open_in(ns.get());
         auto host = netlink::socket::open();

@@ -1,6 +1,5 @@
 #include "netlink/loopback.hpp"
 
-#include "netlink/netns.hpp"
 #include "sys/error.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -60,19 +59,10 @@ int read_ack(int fd) {
     }
 }
 
-}  // namespace
-
-void raise_loopback(int netns_fd) {
-    sys::unique_fd fd;
-    int err = 0;
-    {
-        // The socket belongs to the namespace it was made in.
-        netns_guard in(netns_fd);
-        fd.reset(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-        err = errno;
-    }
+// The request on `fd`, a NETLINK_ROUTE socket.
+void raise_on(const sys::unique_fd& fd, int socket_errno) {
     if (!fd) {
-        throw sys::errno_error("opening rtnetlink socket to raise lo", err);
+        throw sys::errno_error("opening rtnetlink socket to raise lo", socket_errno);
     }
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
@@ -83,6 +73,14 @@ void raise_loopback(int netns_fd) {
     if (int refused = read_ack(fd.get())) {
         throw sys::errno_error("raising lo", refused);
     }
+}
+
+}  // namespace
+
+void raise_own_loopback() {
+    sys::unique_fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+    const int socket_errno = errno;
+    raise_on(fd, socket_errno);
 }
 
 }  // namespace moat::netlink
