@@ -235,6 +235,13 @@ int init_main(bool own_network) {
             loopback_failed = std::current_exception();
         }
     }
+    // The usual seccomp filter, compiled while it waits for its spec too;
+    // one that keeps more capabilities is compiled again below (and a
+    // failure here is met there again, and reported).
+    try {
+        sandbox::prepare_privileges();
+    } catch (...) {
+    }
     init_request req;
     plan::container_plan p;
     std::vector<sys::unique_fd> fds;
@@ -265,7 +272,7 @@ int init_main(bool own_network) {
             master = own_terminal(*req.terminal);
         }
         sandbox::keep_also(extra_capabilities(p));
-        sandbox::prepare_privileges();  // compiled once here; each service's child only loads it
+        sandbox::prepare_privileges();  // a no-op unless the mask grew; each service's child only loads it
     } catch (const std::exception& e) {
         handoff::send_answer(init_channel_fd, std::string("error: ") + e.what());
         return 1;

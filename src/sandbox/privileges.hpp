@@ -48,8 +48,9 @@
 // change while the capability mask does not; seccomp_program holds it, and
 // its load() is one prctl() that allocates nothing, so it is safe between
 // fork and execve. prepare_privileges() compiles the process's program in
-// the parent (the container's init before it answers "ok", `moat exec`
-// before it forks); the drops in the children it forks then only load it.
+// the parent (the container's init while it waits for its spec, again
+// only if the spec adds capabilities; `moat exec` before it forks); the
+// drops in the children it forks then only load it.
 // A drop without a prepared program (or after keep_also() changed the
 // mask) compiles on the spot, which works but allocates in the child. Not
 // thread-safe: prepare and fork from one thread, as the init and `moat
