@@ -8,6 +8,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target moat >/dev/null
 mkdir -p bench/results
 ./bench/start.sh >/dev/null
+./bench/timeline.sh bench/results/timeline.md >/dev/null
 ./bench/pipe.sh bench/results/pipe.md >/dev/null
 ./bench/network.sh bench/results/network.md >/dev/null
 ./bench/vpn.sh bench/results/vpn.md >/dev/null
@@ -22,6 +23,8 @@ RESTART_ONLY=1 REPS=20 ./bench/vpn.sh bench/results/tunnel-restart.md >/dev/null
   echo "compare the ratios within one run, not absolute numbers across runs."
   echo
   cat bench/results/start.md
+  echo
+  cat bench/results/timeline.md
   echo
   cat bench/results/pipe.md
   echo

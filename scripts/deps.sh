@@ -24,7 +24,8 @@ test="libgtest-dev clang libclang-rt-14-dev nftables bash curl tcpdump spiped op
 # bench/network.sh: CNI's reference plugins (in test=, with iptables for
 # portmap and ipMasq) and its python3 driver.
 # bench/vpn.sh: openssl for the lab's PKI (the rest is in test=).
-bench="hyperfine bubblewrap systemd-container python3 openssl"
+# bench/timeline.sh: perf, for the syscall tracepoints.
+bench="hyperfine bubblewrap systemd-container python3 openssl linux-perf"
 
 pkgs="$build $run"
 for arg in "$@"; do
