@@ -77,37 +77,37 @@ void load_libnl() {
 #define MOAT_RESULT(name) signature<decltype(&name)>::result
 #define MOAT_ARG(name, i) signature<decltype(&name)>::arg<i>
 #define MOAT_REAL(lib, name) static const auto real = resolve<decltype(&name)>(lib, #name)
-#define MOAT_FORWARD0(lib, name)     \
-    extern "C" MOAT_RESULT(name) name() { \
-        MOAT_REAL(lib, name);        \
-        return real();               \
+#define MOAT_FORWARD0(lib, name)                                                                        \
+    extern "C" MOAT_RESULT(name) name() {                                                               \
+        MOAT_REAL(lib, name);                                                                           \
+        return real();                                                                                  \
     }
-#define MOAT_FORWARD1(lib, name)                        \
-    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a) { \
-        MOAT_REAL(lib, name);                           \
-        return real(a);                                 \
+#define MOAT_FORWARD1(lib, name)                                                                        \
+    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a) {                                            \
+        MOAT_REAL(lib, name);                                                                           \
+        return real(a);                                                                                 \
     }
-#define MOAT_FORWARD2(lib, name)                                             \
-    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b) { \
-        MOAT_REAL(lib, name);                                                \
-        return real(a, b);                                                   \
+#define MOAT_FORWARD2(lib, name)                                                                        \
+    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b) {                       \
+        MOAT_REAL(lib, name);                                                                           \
+        return real(a, b);                                                                              \
     }
-#define MOAT_FORWARD3(lib, name)                                                                  \
-    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b, MOAT_ARG(name, 2) c) { \
-        MOAT_REAL(lib, name);                                                                     \
-        return real(a, b, c);                                                                     \
+#define MOAT_FORWARD3(lib, name)                                                                        \
+    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b, MOAT_ARG(name, 2) c) {  \
+        MOAT_REAL(lib, name);                                                                           \
+        return real(a, b, c);                                                                           \
     }
-#define MOAT_FORWARD4(lib, name)                                                          \
-    extern "C" MOAT_RESULT(name)                                                          \
-        name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b, MOAT_ARG(name, 2) c, MOAT_ARG(name, 3) d) { \
-        MOAT_REAL(lib, name);                                                             \
-        return real(a, b, c, d);                                                          \
+#define MOAT_FORWARD4(lib, name)                                                                        \
+    extern "C" MOAT_RESULT(name)                                                                        \
+        name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b, MOAT_ARG(name, 2) c, MOAT_ARG(name, 3) d) {      \
+        MOAT_REAL(lib, name);                                                                           \
+        return real(a, b, c, d);                                                                        \
     }
-#define MOAT_FORWARD5(lib, name)                                                               \
-    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b, MOAT_ARG(name, 2) c, \
-                                      MOAT_ARG(name, 3) d, MOAT_ARG(name, 4) e) {              \
-        MOAT_REAL(lib, name);                                                                  \
-        return real(a, b, c, d, e);                                                            \
+#define MOAT_FORWARD5(lib, name)                                                                        \
+    extern "C" MOAT_RESULT(name) name(MOAT_ARG(name, 0) a, MOAT_ARG(name, 1) b, MOAT_ARG(name, 2) c,    \
+                                      MOAT_ARG(name, 3) d, MOAT_ARG(name, 4) e) {                       \
+        MOAT_REAL(lib, name);                                                                           \
+        return real(a, b, c, d, e);                                                                     \
     }
 
 MOAT_FORWARD3(libnl_core, nl_addr_build)
