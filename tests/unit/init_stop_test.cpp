@@ -68,7 +68,11 @@ TEST(InitStop, PendingRestartIsCancelledByStop) {
     s.backoff_initial = 3000ms;  // the second restart's (the first is immediate)
     s.services = {sh_service("crash", "exit 1", restart_policy::always)};
     h.start(s);
-    ASSERT_TRUE(init_harness::eventually([&] { return h.service("crash")["state"] == "restarting"; }));
+    // Not the first exit's "restarting" (0 ms, the immediate restart pending).
+    ASSERT_TRUE(init_harness::eventually([&] {
+        auto crash = h.service("crash");
+        return crash["state"] == "restarting" && crash["restart_in_ms"] == 3000;
+    })) << h.status();
     h.signal(SIGTERM);
     EXPECT_EQ(h.wait(2000ms), 0);  // does not wait out the 3 s back-off
     EXPECT_EQ(h.service("crash")["state"], "stopped");
