@@ -223,7 +223,10 @@ int cmd_run(const globals& g, const run_args& a) {
     container::pending pend;
     {
         auto lock = store.lock();
-        auto records = store.containers();
+        // One reading of the state directory under the lock serves every
+        // check below.
+        const auto listing = store.scan();
+        const auto& records = listing.records;
         // A refusal below leaves no state directory a first `run` made.
         struct remove_if_refused {
             state::store& store;
@@ -240,8 +243,8 @@ int cmd_run(const globals& g, const run_args& a) {
         // The firewall committed below cannot render a damaged container's
         // chains, and its veth would then be forwarded unfiltered: refused
         // before anything is touched (converge/damage.hpp).
-        if (auto damaged = store.scan().damaged; !damaged.empty()) {
-            const auto& d = damaged.front();
+        if (!listing.damaged.empty()) {
+            const auto& d = listing.damaged.front();
             throw moat::error(store.dir() + "/" + d.file + " is damaged (" + d.problem + "): `moat down " + d.name +
                               "` first");
         }
@@ -251,7 +254,7 @@ int cmd_run(const globals& g, const run_args& a) {
             so.masks.push_back(t.config_path);
             so.masks.insert(so.masks.end(), t.files.begin(), t.files.end());
         }
-        converge::claim_network_namespace(store, {{}, {p}});  // another instance's namespace: exit 2, nothing made
+        converge::claim_network_namespace(store, {{}, {p}}, listing);  // another instance's namespace: exit 2, nothing made
         tidy.armed = false;
         pend = container::prepare(store, p, so);
         try {

@@ -213,7 +213,7 @@ std::uint64_t extra_capabilities(const plan::container_plan& p) {
     return mask;
 }
 
-int init_main(bool own_network) {
+int init_main(bool own_network, const plan::container_plan* inherited) {
     // The init is a fork of the CLI and so holds the CLI's environment (a
     // CNI request's CNI_* variables, whatever the user exported): it ends
     // here. Services get the environment the spec builds; only a `run`'s
@@ -243,7 +243,7 @@ int init_main(bool own_network) {
     } catch (...) {
     }
     init_request req;
-    plan::container_plan p;
+    plan::container_plan parsed;
     std::vector<sys::unique_fd> fds;
     bool go = false;
     try {
@@ -251,10 +251,15 @@ int init_main(bool own_network) {
         fds = std::move(message.fds);
         go = message.go;
         req = init_request_from_json(nlohmann::json::parse(message.json));
-        p = plan::plan_from_json(req.plan);
+        if (!inherited) {
+            parsed = plan::plan_from_json(req.plan);
+        }
     } catch (const std::exception&) {
         return 1;  // the host side went away before it was done: leave nothing running
     }
+    // Parsing it back touched pages of code and heap that this copy of the
+    // CLI's memory pays for one by one (issue 17).
+    const plan::container_plan& p = inherited ? *inherited : parsed;
     sys::unique_fd log_dir, master;
     try {
         log_dir = take(fds, req.log_dir_fd);

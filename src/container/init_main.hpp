@@ -18,7 +18,7 @@ namespace moat::container {
 // fields and those of `binds`/`secrets` index the descriptors that came
 // with the message.
 struct init_request {
-    nlohmann::json plan;             // plan::to_json of the container
+    nlohmann::json plan;             // plan::to_json of the container; null when the init has it (spawn.hpp)
     bool run_mode = false;           // `moat run`: one command, exit with its status
     std::vector<std::string> command;  // run_mode only
     std::optional<terminal_settings> terminal;  // run_mode: allocate the command's pty inside
@@ -52,6 +52,8 @@ std::uint64_t extra_capabilities(const plan::container_plan& p);
 
 // Runs the init; returns its exit status. `own_network`: it was cloned
 // into a network namespace of its own, whose loopback it raises.
-int init_main(bool own_network);
+// `inherited`: the plan in the init's copy of the caller's memory
+// (spawn_options::plan), else null and the spec carries it.
+int init_main(bool own_network, const plan::container_plan* inherited);
 
 }  // namespace moat::container

@@ -127,17 +127,19 @@ void check_link_free(const plan::container_plan& plan, const std::string& instan
 }
 
 void wire_network(const plan::container_plan& plan, pid_t pid, const std::string& instance) {
+    // lo: the init raises it itself (init_main.cpp); without a veth there
+    // is nothing else to wire.
+    if (plan.host_if.empty()) {
+        return;
+    }
     std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
     sys::unique_fd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns) {
         throw sys::errno_error("opening " + ns_path);
     }
-    // lo: the init raises it itself (init_main.cpp).
-    if (!plan.host_if.empty()) {
-        auto inner = netlink::socket::open_in(ns.get());
-        auto host = netlink::socket::open();
-        wire_veth_with(host, inner, plan, ns.get(), "eth0", instance);
-    }
+    auto inner = netlink::socket::open_in(ns.get());
+    auto host = netlink::socket::open();
+    wire_veth_with(host, inner, plan, ns.get(), "eth0", instance);
 }
 
 void wire_veth(netlink::socket& host, netlink::socket& inner, const plan::container_plan& plan, int netns_fd,

@@ -14,9 +14,10 @@
 
 namespace moat::container {
 
-// Configures the network of the container whose init is `pid`: loopback up,
-// and the veth pair with addresses and routes when the plan has one. The
-// host end is marked as `instance`'s (netlink/owner.hpp).
+// Configures the network of the container whose init is `pid`: the veth
+// pair with addresses and routes when the plan has one (the init raises
+// its own loopback). The host end is marked as `instance`'s
+// (netlink/owner.hpp).
 void wire_network(const plan::container_plan& plan, pid_t pid, const std::string& instance);
 
 // The veth part of that for a namespace someone else made (a CNI

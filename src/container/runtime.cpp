@@ -159,6 +159,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
         check_link_free(plan, store.instance_id());
     }
     pending p;
+    p.plan = plan;
     auto& rec = p.record;
     rec.name = plan.name;
     rec.origin = opts.origin;
@@ -202,7 +203,12 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     if (opts.run_mode && !opts.terminal) {
         so.stdio = opts.command_stdio;
     }
-    auto child = opts.forks && !opts.run_mode ? opts.forks->spawn(so) : spawn_init(so);
+    const bool forked_by_server = opts.forks && !opts.run_mode;
+    if (!forked_by_server) {
+        so.plan = &plan;
+        p.plan_inherited = true;
+    }
+    auto child = forked_by_server ? opts.forks->spawn(so) : spawn_init(so);
     p.pid = child.pid;
     p.channel = std::move(child.channel);
     rec.init = {child.pid, sys::process_start_time(child.pid).value_or(0)};
@@ -263,9 +269,11 @@ void add_trees(spec_builder& b, const plan::container_plan& plan, int userns) {
 
 void send_spec(const state::store& store, pending& p, const start_options& opts) {
     auto& rec = p.record;
-    auto plan = plan::plan_from_json(rec.spec);
+    const auto& plan = p.plan;
     spec_builder b;
-    b.req.plan = rec.spec;
+    if (!p.plan_inherited) {
+        b.req.plan = rec.spec;
+    }
     b.req.run_mode = opts.run_mode;
     b.req.terminal = opts.terminal;
     b.req.command = opts.command;

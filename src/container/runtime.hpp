@@ -34,6 +34,8 @@ struct pending {
     sys::unique_fd terminal;  // `moat run` in terminal mode: the master of the command's pty
     bool ready = false;       // the init answered "ok": its root is built
     bool released = false;    // it was told to go: its services start once it is ready
+    plan::container_plan plan;  // what record.spec says, unparsed
+    bool plan_inherited = false;  // the init is a copy of this process and has `plan` (spawn.hpp)
 };
 
 struct start_options {

@@ -46,7 +46,7 @@ namespace {
     }
     int rc = 1;
     try {
-        rc = init_main(o.new_network);
+        rc = init_main(o.new_network, o.plan);
     } catch (...) {
     }
     ::_exit(rc);

@@ -34,6 +34,10 @@
 
 #include <sys/types.h>
 
+namespace moat::plan {
+struct container_plan;
+}
+
 namespace moat::container {
 
 struct spawn_options {
@@ -46,6 +50,11 @@ struct spawn_options {
     // What `ps` shows for the init (sys/title.hpp): "moat-init <container>"
     // rather than a copy of the command line that forked it.
     const char* name = nullptr;
+    // The container's plan, in this process's memory: the init, a
+    // copy-on-write copy of it, reads it there instead of parsing it back
+    // from the spec (handoff.hpp), whose "plan" is then null. Only for
+    // spawn_init(); the fork server's children are not copies of the caller.
+    const plan::container_plan* plan = nullptr;
 };
 
 struct spawned {

@@ -70,6 +70,10 @@ bool needs_namespace(const plan::host_plan& plan) {
 }  // namespace
 
 std::set<std::string> unrecorded_containers(const state::store& store) {
+    return unrecorded_containers(store, store.scan());
+}
+
+std::set<std::string> unrecorded_containers(const state::store& store, const state::listing& listing) {
     std::set<std::string> out;
     auto mount = sandbox::cgroup_mount();
     if (!mount) {
@@ -77,7 +81,6 @@ std::set<std::string> unrecorded_containers(const state::store& store) {
     }
     // A damaged record still names its container (converge/damage.hpp).
     std::set<std::string> recorded;
-    auto listing = store.scan();
     for (const auto& r : listing.records) {
         recorded.insert(r.name);
     }
@@ -97,8 +100,12 @@ std::set<std::string> unrecorded_containers(const state::store& store) {
 }
 
 void claim_network_namespace(const state::store& store, const plan::host_plan& plan) {
+    claim_network_namespace(store, plan, store.scan());
+}
+
+void claim_network_namespace(const state::store& store, const plan::host_plan& plan, const state::listing& listing) {
     std::string gc = "`moat --state-dir " + store.dir() + " gc` stops and removes them first";
-    auto orphans = unrecorded_containers(store);
+    auto orphans = unrecorded_containers(store, listing);
     if (!orphans.empty()) {
         std::string names;
         for (const auto& n : orphans) {

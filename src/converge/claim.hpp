@@ -62,11 +62,14 @@ std::string foreign_table_message(const table_claim& c, const state::store& stor
 // moat/<instance id>/) that no record of `store` names: its state directory
 // was deleted or lost them, and only `moat gc` finds them.
 std::set<std::string> unrecorded_containers(const state::store& store);
+// The same against a listing of `store` the caller made under its lock.
+std::set<std::string> unrecorded_containers(const state::store& store, const state::listing& listing);
 
 // Refuses (moat::usage_error, exit 2; nothing touched) an `up` of `plan`
 // when another instance owns this namespace and `plan` needs it, and when
 // this instance has objects in the kernel its state directory does not
 // record (the directory was deleted: `gc` first).
 void claim_network_namespace(const state::store& store, const plan::host_plan& plan);
+void claim_network_namespace(const state::store& store, const plan::host_plan& plan, const state::listing& listing);
 
 }  // namespace moat::converge

@@ -8,23 +8,24 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
+#include <chrono>
 
 namespace moat::init::detail {
 
+// The calendar by arithmetic (std::chrono's civil dates), not gmtime_r:
+// glibc's first gmtime_r reads the time zone (/etc/localtime), on the way
+// to every container's first line.
 std::string rfc3339_ms(wall_clock::time_point t) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    int frac = static_cast<int>(ms % 1000);
-    if (frac < 0) {  // before 1970: floor, not truncate
-        frac += 1000;
-        --secs;
-    }
-    std::tm tm{};
-    ::gmtime_r(&secs, &tm);
+    using namespace std::chrono;
+    const auto ms = floor<milliseconds>(t);  // before 1970 too: floor, not truncate
+    const auto day = floor<days>(ms);
+    const year_month_day date{day};
+    const hh_mm_ss time{ms - day};
     char buf[48];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
+                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                  static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+                  static_cast<int>(time.seconds().count()), static_cast<int>(time.subseconds().count()));
     return buf;
 }
 

@@ -34,18 +34,6 @@ constexpr kept_capability kept[] = {
 
 std::uint64_t also_kept = 0;
 
-bool is_kept(int c) noexcept {
-    if (c < 64 && (also_kept >> c & 1)) {
-        return true;
-    }
-    for (const auto& k : kept) {
-        if (k.number == c) {
-            return true;
-        }
-    }
-    return false;
-}
-
 }  // namespace
 
 std::span<const kept_capability> kept_capabilities() { return kept; }
@@ -67,12 +55,12 @@ namespace detail {
 // Straight to prctl(2) and capget/capset(2), as the kernel documents them:
 // libcap would cost every moat process its loading and its constructor's
 // probing, and its cap_reset_ambient() asks about each capability in turn.
-int drop_capabilities() noexcept {
+int drop_bounding_and_ambient(std::uint64_t keep) noexcept {
     // The running kernel may know capabilities newer than our headers: the
     // walk goes on until the kernel says there is no such one (EINVAL), so
     // those are dropped too.
     for (int c = 0; c < 64; ++c) {
-        if (is_kept(c)) {
+        if (keep >> c & 1) {
             continue;
         }
         if (::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) {
@@ -85,6 +73,14 @@ int drop_capabilities() noexcept {
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {  // EINVAL: kernel < 4.3
         return errno;
     }
+    return 0;
+}
+
+int drop_capabilities() noexcept {
+    const std::uint64_t mask = kept_capability_mask_with_extras();
+    if (int e = drop_bounding_and_ambient(mask)) {
+        return e;
+    }
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct sets[_LINUX_CAPABILITY_U32S_3] = {};
     if (::syscall(SYS_capget, &header, sets) != 0) {
@@ -92,7 +88,6 @@ int drop_capabilities() noexcept {
     }
     // Keep only what we hold now: asking for a permitted capability we do
     // not have (a rootless caller) would fail with EPERM. Inheritable: none.
-    const std::uint64_t mask = kept_capability_mask_with_extras();
     for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; ++i) {
         const auto keep = static_cast<std::uint32_t>(mask >> (32 * i));
         sets[i].permitted &= keep;

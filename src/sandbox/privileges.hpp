@@ -42,15 +42,19 @@
 //     numbers only, and a second ABI would be a way around it. The filter
 //     is inherited across fork and execve and cannot be removed.
 //
-// Compile once, load many. seccomp_filter.cpp emits the classic BPF
-// program itself from the tables (libseccomp only resolves names to this
-// architecture's numbers): ~20 us, ~230 instructions. The program does not
-// change while the capability mask does not; seccomp_program holds it, and
-// its load() is one prctl() that allocates nothing, so it is safe between
-// fork and execve. prepare_privileges() compiles the process's program in
-// the parent (the container's init while it waits for its spec, again
-// only if the spec adds capabilities; `moat exec` before it forks); the
-// drops in the children it forks then only load it.
+// Compile once, load many. seccomp_emit.cpp emits the classic BPF program
+// itself from the tables, ~230 instructions. For Docker's default
+// capability set the build does it (seccomp_gen.cpp, where libseccomp
+// resolves the names to this architecture's numbers; moat does not load
+// libseccomp): compile() returns that constant. Any other set is emitted
+// at run time from the numbers the build resolved (~20 us warm). The
+// program does not change while the capability mask does not;
+// seccomp_program holds it, and its load() is one prctl() that allocates
+// nothing, so it is safe between fork and execve. prepare_privileges()
+// compiles the process's program in the parent (the container's init while
+// it waits for its spec, again only if the spec adds capabilities; `moat
+// exec` before it forks); the drops in the children it forks then only
+// load it.
 // A drop without a prepared program (or after keep_also() changed the
 // mask) compiles on the spot, which works but allocates in the child. Not
 // thread-safe: prepare and fork from one thread, as the init and `moat
@@ -95,14 +99,17 @@ public:
     // CAP_SYS_ADMIN). Returns 0 or an errno value; async-signal-safe.
     int load() const noexcept;
 
-    bool empty() const noexcept { return _code.empty(); }
+    bool empty() const noexcept { return instructions().empty(); }
     std::uint64_t capabilities() const noexcept { return _caps; }
-    std::span<const sock_filter> instructions() const noexcept { return _code; }
+    std::span<const sock_filter> instructions() const noexcept {
+        return _builtin.empty() ? std::span<const sock_filter>(_code) : _builtin;
+    }
     // Numbers above this fail with ENOSYS (see the theory above).
     std::uint32_t highest_known_syscall() const noexcept { return _highest; }
 
 private:
     std::vector<sock_filter> _code;
+    std::span<const sock_filter> _builtin;  // the build's program for the default set
     std::uint64_t _caps = 0;
     std::uint32_t _highest = 0;
 };
@@ -124,8 +131,7 @@ void drop_privileges();
 // The same for use between fork and execve: returns 0 or an errno value
 // and never throws. The seccomp step allocates nothing when
 // prepare_privileges() ran in the parent for the same capabilities
-// (libcap's capability step still does, in a single-threaded parent's child
-// that is safe).
+// (the capability step allocates nothing either).
 int drop_privileges_noexcept() noexcept;
 
 // Also keep these capabilities (a mask of 1 << CAP_*) in every later drop of

@@ -1,5 +1,7 @@
 #include "tunnel/daemon.hpp"
 
+#include "sandbox/seccomp_emit.hpp"
+#include "sandbox/steps.hpp"
 #include "sys/error.hpp"
 #include "sys/spawn.hpp"
 #include "sys/unique_fd.hpp"
@@ -8,8 +10,9 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/sockios.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -21,7 +24,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 
 extern char** environ;
@@ -37,37 +42,29 @@ namespace {
 // daemon must not have; the runner already set the MTU (from the wg-quick
 // file's MTU, else wireguard-go's own 1420) before handing the device over.
 // So this filter answers that one request with success and does nothing
-// (SCMP_ACT_ERRNO(0): the kernel returns -0). It is stacked on moat's own
+// (SECCOMP_RET_ERRNO with 0: the kernel returns -0). It is stacked on moat's own
 // filter; for each call the kernel takes the strictest of all answers
 // (ERRNO over ALLOW), and nothing else is changed. Every other thing
 // wireguard-go does needs no privilege: its netlink sockets only listen to
 // multicast groups and ask RTM_GETROUTE, its ioctls read (TUNGETIFF,
 // SIOCGIFINDEX, SIOCGIFMTU), and its UDP sockets bind an ordinary port.
 int install_fake_set_mtu_filter() noexcept {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx) {
-        return ENOMEM;
-    }
-    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, SIOCSIFMTU));
-    if (rc == 0) {
-        rc = seccomp_load(ctx);
-    }
-    seccomp_release(ctx);
-    return -rc;
-}
-
-// Every capability the kernel knows, bounding set first (needs CAP_SETPCAP).
-int drop_bounding_and_ambient() noexcept {
-    for (int c = 0; c < 64; ++c) {
-        if (::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) {  // EINVAL: past the last one
-            return errno;
-        }
-    }
-    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-        return errno;
-    }
-    return 0;
+    // The low word of ioctl's request (the kernel takes it as an unsigned int).
+    constexpr std::uint32_t request = sandbox::detail::seccomp_arg_low(1);
+    // A call of another ABI is let through here: moat's own filter, below
+    // this one, kills it.
+    const sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, sandbox::detail::native_audit_arch(), 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 2),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, request),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIOCSIFMTU, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 0),
+    };
+    sock_fprog prog{static_cast<unsigned short>(std::size(code)), const_cast<sock_filter*>(code)};
+    return ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0 ? 0 : errno;
 }
 
 // All three remaining sets to 0 (capset(2) directly: no allocation).
@@ -153,7 +150,7 @@ int become_daemon_user(const daemon_identity& who, bool fake_set_mtu) noexcept {
     if (who.uid == 0 || who.gid == 0) {
         return EINVAL;
     }
-    if (int e = drop_bounding_and_ambient()) {
+    if (int e = sandbox::detail::drop_bounding_and_ambient(0)) {
         return e;
     }
     // The uid last: after it, CAP_SETGID is gone. Raw system calls: glibc's

@@ -266,6 +266,9 @@ TEST(Run, WhatTheCliLoads) {
     EXPECT_EQ(none.out, "0x9\n1\n") << "lo is not up (IFF_UP|IFF_LOOPBACK, carrier)";
     EXPECT_NE(none.err.find("file=libc.so.6"), std::string::npos) << "no loader output:\n" << none.err;
     EXPECT_EQ(none.err.find("libnl"), std::string::npos) << "--network none loaded libnl:\n" << none.err;
+    // Nor libseccomp, in the CLI or the init: the build resolved the
+    // profile and emitted the default program (sandbox/seccomp_gen.cpp).
+    EXPECT_EQ(none.err.find("libseccomp"), std::string::npos) << none.err;
     // Positive control: the same check sees libnl where it is used.
     auto veth = run("private", "cat /sys/class/net/lo/flags /sys/class/net/eth0/operstate");
     ASSERT_EQ(veth.code, 0) << veth.err;

@@ -199,6 +199,41 @@ INSTANTIATE_TEST_SUITE_P(Tunnel, VpnPrivsep, testing::Values("wireguard", "openv
 // A provider's zip: the .ovpn names its keys by relative path, and carries
 // lines an unprivileged daemon cannot honour. The daemon reads copies the
 // runner made for it alone; the lines are commented out, each with a notice.
+// wireguard-go's daemon gets one more filter (tunnel/daemon.cpp, BPF of
+// moat's own): SIOCSIFMTU answers success and changes nothing, and every
+// other request stays the kernel's to refuse. Control: without that filter
+// the same request from the same credentials is EPERM, so the probe is
+// really unprivileged; and as root it does change the MTU.
+TEST(VpnPrivsepWireGuard, TheMtuRequestIsAnsweredWithoutEffect) {
+    lab l;
+    ASSERT_EQ(l.in("ip link add d0 mtu 1500 type veth peer name d1").code, 0);  // no dummy module here
+    // ioctl(REQUEST, struct ifreq {"d0", int VALUE}) on an AF_INET socket.
+    const std::string script = l.write("ifreq.py",
+                                       "import errno, fcntl, socket, struct, sys\n"
+                                       "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                       "try:\n"
+                                       "    fcntl.ioctl(s, int(sys.argv[1], 0), struct.pack('16si20x', b'd0', int(sys.argv[2])))\n"
+                                       "    print('ok')\n"
+                                       "except OSError as e:\n"
+                                       "    print(errno.errorcode[e.errno])\n");
+    auto as = [&](const std::string& fake, const std::string& request, const std::string& value) {
+        auto r = l.in(std::string(MOAT_TUNNEL_PROBE) + " " + uid + " " + uid + " " + fake + " python3 - " + request +
+                      " " + value + " < " + script);
+        EXPECT_EQ(r.code, 0) << r.err;
+        return r.out;
+    };
+    auto mtu = [&] { return l.in("ip -o link show d0 | sed -n 's/.* mtu \\([0-9]*\\) .*/\\1/p'").out; };
+    constexpr const char* set_mtu = "0x8922";    // SIOCSIFMTU
+    constexpr const char* set_flags = "0x8914";  // SIOCSIFFLAGS
+    EXPECT_EQ(as("1", set_mtu, "1400"), "ok\n");
+    EXPECT_EQ(mtu(), "1500\n");
+    EXPECT_EQ(as("1", set_flags, "1"), "EPERM\n");  // IFF_UP: not answered by the filter
+    EXPECT_EQ(as("0", set_mtu, "1400"), "EPERM\n");
+    EXPECT_EQ(mtu(), "1500\n");
+    EXPECT_EQ(l.in("python3 - 0x8922 1400 < " + script).out, "ok\n");
+    EXPECT_EQ(mtu(), "1400\n");
+}
+
 TEST(VpnPrivsepOpenVpn, ProviderFilesReachTheUnprivilegedDaemon) {
     env e;
     auto& l = e.l;

@@ -69,6 +69,11 @@ TEST(InitLog, TimestampsAreRfc3339UtcWithMilliseconds) {
     EXPECT_EQ(rfc3339_ms(at_ms(1795914123456LL)), "2026-11-29T01:02:03.456Z");
     EXPECT_EQ(rfc3339_ms(at_ms(1795914123999LL)), "2026-11-29T01:02:03.999Z");
     EXPECT_EQ(rfc3339_ms(at_ms(-1)), "1969-12-31T23:59:59.999Z");
+    // Leap days and century years (2000 is a leap year), against Python's datetime.
+    EXPECT_EQ(rfc3339_ms(at_ms(1709251199999LL)), "2024-02-29T23:59:59.999Z");
+    EXPECT_EQ(rfc3339_ms(at_ms(951868800000LL)), "2000-03-01T00:00:00.000Z");
+    EXPECT_EQ(rfc3339_ms(at_ms(4102444799000LL)), "2099-12-31T23:59:59.000Z");
+    EXPECT_EQ(rfc3339_ms(at_ms(-31622400000LL)), "1968-12-31T00:00:00.000Z");
 }
 
 TEST(InitLog, EachLineGetsTheTimeItsFirstByteWasRead) {

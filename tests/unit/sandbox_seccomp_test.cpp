@@ -2,6 +2,7 @@
 // that its answers are checked without root and without loading it: which
 // calls pass, with which arguments, for which capabilities.
 #include "sandbox/privileges.hpp"
+#include "sandbox/seccomp_emit.hpp"
 
 #include "cbpf_interpreter.hpp"
 
@@ -16,12 +17,14 @@
 #include <sys/personality.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstring>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace moat::sandbox {
 namespace {
@@ -337,6 +340,64 @@ TEST_F(SeccompProgram, EveryAllowedNamePassesWithoutReadingArguments) {
     bool read_args = false;
     run(def.instructions(), d, &read_args);
     EXPECT_TRUE(read_args);
+}
+
+// The build resolved the names with libseccomp (seccomp_gen.cpp); moat
+// loads no libseccomp. Here libseccomp, at test time, is the oracle.
+int libseccomp_number(const char* name) {
+    int nr = seccomp_syscall_resolve_name(name);
+    return nr == __NR_SCMP_ERROR || nr < 0 ? -1 : nr;
+}
+
+TEST(SeccompBuild, TheBuildsNumbersAreLibseccompsAnswers) {
+    std::size_t known = 0, names = 0;
+    auto check = [&](const char* name) {
+        ++names;
+        EXPECT_EQ(detail::native_syscall_number(name), libseccomp_number(name)) << name;
+        known += detail::native_syscall_number(name) >= 0;
+    };
+    for (const auto& a : allowed_syscalls()) {
+        check(a.name);
+    }
+    for (const auto& f : filtered_syscalls()) {
+        check(f.name);
+    }
+    for (const auto& b : blocked_syscalls()) {
+        check(b.name);
+    }
+    EXPECT_GT(known, 300u) << "of " << names;
+    // Controls: a name the table lacks, and one spelled almost like a real one.
+    EXPECT_EQ(detail::native_syscall_number("no_such_syscall"), -1);
+    EXPECT_EQ(detail::native_syscall_number("opena"), -1);
+    EXPECT_EQ(detail::native_syscall_number("openat"), libseccomp_number("openat"));
+    EXPECT_NE(detail::native_syscall_number("openat"), -1);
+    EXPECT_EQ(detail::native_audit_arch(), seccomp_arch_native());
+}
+
+// The default set's program is the build's constant: no compilation, and
+// the same instructions as emitting it now with libseccomp's names. A set
+// with one more capability is emitted at run time, and is also the same.
+TEST(SeccompBuild, TheDefaultProgramIsTheOneLibseccompsNamesGive) {
+    auto same = [](std::span<const sock_filter> a, const std::vector<sock_filter>& b) {
+        return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+                   return x.code == y.code && x.jt == y.jt && x.jf == y.jf && x.k == y.k;
+               });
+    };
+    const auto base = kept_capability_mask();
+    const unsigned before = seccomp_compilations();
+    auto def = seccomp_program::compile(base);
+    EXPECT_EQ(seccomp_compilations(), before);
+    auto oracle = detail::emit_seccomp_program(base, libseccomp_number, seccomp_arch_native());
+    EXPECT_TRUE(same(def.instructions(), oracle.code));
+    EXPECT_EQ(def.highest_known_syscall(), oracle.highest);
+    auto more = seccomp_program::compile(base | cap(CAP_SYS_PTRACE));
+    EXPECT_EQ(seccomp_compilations(), before + 1);
+    EXPECT_TRUE(same(more.instructions(), detail::emit_seccomp_program(base | cap(CAP_SYS_PTRACE),
+                                                                        libseccomp_number, seccomp_arch_native())
+                                              .code));
+    // Control: the two sets' programs differ (ptrace is allowed in one).
+    auto ptrace_set = more.instructions();
+    EXPECT_FALSE(same(def.instructions(), std::vector<sock_filter>(ptrace_set.begin(), ptrace_set.end())));
 }
 
 }  // namespace
