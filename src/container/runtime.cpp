@@ -121,6 +121,9 @@ sys::unique_fd open_directory(const std::string& path) {
 }  // namespace
 
 std::string instance_of(const state::container_record& rec) {
+    if (!rec.instance.empty()) {
+        return rec.instance;
+    }
     if (rec.origin == "cni" && rec.cni.is_object()) {
         return rec.cni.value("instance", "");  // a pod has no cgroup of moat's
     }
@@ -165,6 +168,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     rec.origin = opts.origin;
     rec.source = opts.source;
     rec.config_hash = plan::hash(plan);
+    rec.instance = store.instance_id();
     rec.host_if = plan.host_if;
     rec.spec = plan::to_json(plan);
     rec.uid_base = uid_base_for(store, plan, opts);

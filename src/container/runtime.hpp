@@ -104,8 +104,9 @@ bool running(const state::container_record& record);
 // CNI attachment's CNI_NETNS) and the name of its end of the veth there.
 std::string netns_path(const state::container_record& record);
 std::string inner_ifname(const state::container_record& record);
-// The moat instance (state::store::instance_id()) whose record this is, from
-// its cgroup path; "" without one (no cgroup v2).
+// The moat instance (state::store::instance_id()) whose record this is: as
+// recorded, else from its cgroup path (records of older moats); "" when
+// neither says.
 std::string instance_of(const state::container_record& record);
 
 struct enter_options {

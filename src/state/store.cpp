@@ -48,6 +48,7 @@ nlohmann::json to_json(const container_record& r) {
             {"init_pid", r.init.pid},
             {"init_start_time", r.init.start_time},
             {"cgroup", r.cgroup},
+            {"instance", r.instance},
             {"host_if", r.host_if},
             {"uid_base", r.uid_base ? nlohmann::json(*r.uid_base) : nlohmann::json()},
             {"spec", r.spec}};
@@ -67,6 +68,7 @@ container_record record_from_json(const nlohmann::json& j) {
     r.init.pid = j.value("init_pid", 0);
     r.init.start_time = j.value("init_start_time", std::uint64_t{0});
     r.cgroup = j.value("cgroup", "");
+    r.instance = j.value("instance", "");
     r.host_if = j.value("host_if", "");
     if (auto it = j.find("uid_base"); it != j.end() && it->is_number_unsigned()) {
         r.uid_base = it->get<std::uint32_t>();
@@ -118,7 +120,7 @@ std::optional<std::string> record_problem(const nlohmann::json& j, const std::st
         !j["init_start_time"].is_number_unsigned()) {
         return "it does not say its init's process";
     }
-    for (const char* key : {"origin", "source", "config_hash", "status"}) {
+    for (const char* key : {"origin", "source", "config_hash", "status", "instance"}) {
         if (j.contains(key) && !j[key].is_string()) {
             return std::string("its ") + key + " is not a string";
         }

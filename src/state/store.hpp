@@ -69,6 +69,11 @@ struct container_record {
     std::string status = "starting";  // starting | running | exited
     sys::process_id init;          // the container's PID 1 as seen from the host
     std::string cgroup;            // absolute cgroup directory; empty when none
+    // store::instance_id() of the moat that made it: the owner mark its veth
+    // carries. Empty in records of older moats, which said it only in their
+    // cgroup's path (container::instance_of), and a container without a
+    // cgroup (no cgroup v2 mount: `ip netns exec` remounts /sys) not at all.
+    std::string instance;
     std::string host_if;           // host end of the veth; empty when none
     // First host uid/gid of the container's user namespace (its root);
     // unset without one. Chosen by `up` for privateUsers = "pick".

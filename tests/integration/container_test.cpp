@@ -284,6 +284,30 @@ TEST(Run, WhatTheCliLoads) {
     EXPECT_EQ(veth.err.find("file=libnss"), std::string::npos) << "the commit asked NSS:\n" << veth.err;
 }
 
+// Under `ip netns exec`, which remounts /sys and so hides /sys/fs/cgroup,
+// a container has no cgroup. Its record still names the instance whose mark
+// its veth carries, so `run --rm` deletes that veth as its own; it used to
+// take it for another instance's ("left ve-run-... alone"), whenever the
+// kernel had not removed it with the namespace first.
+TEST(Run, WithoutACgroupItsVethIsStillItsOwn) {
+    lab l;
+    const std::string moat = "ip netns exec " + l.host_ns() + " " + moat::test::moat_binary() + " --state-dir " +
+                             l.state_dir() + " ";
+    // The precondition, shown by a record that stays: no cgroup, the instance named.
+    auto kept = moat::test::sh(moat + "run --name nocg --network private -- true");
+    ASSERT_EQ(kept.code, 0) << kept.err;
+    auto rec = nlohmann::json::parse(moat::test::sh("cat " + l.state_dir() + "/containers/nocg/record.json").out);
+    EXPECT_EQ(rec["cgroup"], "");
+    EXPECT_EQ(rec["instance"].get<std::string>().size(), 12u) << rec;
+    ASSERT_EQ(moat::test::sh(moat + "down nocg").code, 0);
+    for (int i = 0; i < 10; ++i) {
+        auto r = moat::test::sh(moat + "run --rm --network private -- true");
+        ASSERT_EQ(r.code, 0) << r.err;
+        EXPECT_EQ(r.err.find("alone"), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(l.in("ip -o link show | grep -c ve- || true").out, "0\n");
+}
+
 TEST(Container, DirectoryRootBindMountsAndDns) {
     lab l;
     // A minimal directory root that borrows the host's /usr read-only

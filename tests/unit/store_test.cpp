@@ -1,5 +1,6 @@
 #include "state/store.hpp"
 
+#include "container/runtime.hpp"
 #include "plan/plan.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -99,6 +100,45 @@ TEST(Store, InstanceIdsDifferPerDirectory) {
     EXPECT_EQ(state::store(a).instance_id(), state::store(a).instance_id());
     sys::remove_tree(a);
     sys::remove_tree(b);
+}
+
+// The instance that made a container is in its record: without a cgroup
+// (no cgroup v2 mount, as under `ip netns exec`) the path said nothing, and
+// its teardown took its own veth for another instance's and left it. A
+// record of an older moat still names it through its cgroup's path.
+TEST(Store, TheInstanceIsRecordedWithOrWithoutACgroup) {
+    auto dir = temp_dir();
+    state::store st(dir);
+    auto lock = st.lock();
+    auto r = record("nocg");
+    r.cgroup = "";
+    r.instance = st.instance_id();
+    st.save(r);
+    auto back = st.load("nocg");
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->instance, st.instance_id());
+    EXPECT_EQ(container::instance_of(*back), st.instance_id());
+    // Control: the same record without the field names no instance.
+    back->instance = "";
+    EXPECT_EQ(container::instance_of(*back), "");
+    // An older record: the instance from <mount>/moat/<instance>/<name>.
+    st.save(record("old"));
+    auto old = state::to_json(record("old"));
+    old.erase("instance");
+    sys::write_file_atomic(dir + "/containers/old/record.json", old.dump());
+    auto legacy = st.load("old");
+    ASSERT_TRUE(legacy);
+    EXPECT_EQ(legacy->instance, "");
+    EXPECT_EQ(container::instance_of(*legacy), "0123456789ab");
+    // Not a string: a damaged record, not a guess.
+    auto bad = state::to_json(record("bad"));
+    bad["instance"] = 7;
+    std::filesystem::create_directories(dir + "/containers/bad");
+    sys::write_file_atomic(dir + "/containers/bad/record.json", bad.dump());
+    auto l = st.scan();
+    ASSERT_EQ(l.damaged.size(), 1u);
+    EXPECT_EQ(l.damaged[0].problem, "its instance is not a string");
+    sys::remove_tree(dir);
 }
 
 // Each damaged entry is listed with its problem, never dropped and never
