@@ -160,15 +160,8 @@ std::vector<interval> intervals(const std::vector<bool>& allowed) {
 // The highest native number among every name the profile mentions.
 std::uint32_t highest_named_syscall(syscall_resolver resolve) {
     int top = 0;
-    auto see = [&](const char* name) { top = std::max(top, resolve(name)); };
-    for (const auto& x : allowed_syscalls()) {
-        see(x.name);
-    }
-    for (const auto& x : filtered_syscalls()) {
-        see(x.name);
-    }
-    for (const auto& x : blocked_syscalls()) {
-        see(x.name);
+    for (const char* name : named_syscalls()) {
+        top = std::max(top, resolve(name));
     }
     return static_cast<std::uint32_t>(top);
 }

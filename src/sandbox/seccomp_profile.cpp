@@ -244,4 +244,18 @@ std::span<const int> blocked_socket_families() { return socket_families; }
 std::span<const std::uint32_t> blocked_ioctls() { return ioctls; }
 std::span<const std::uint32_t> allowed_personalities() { return personalities; }
 
+std::vector<const char*> named_syscalls() {
+    std::vector<const char*> out;
+    for (const auto& x : allowed) {
+        out.push_back(x.name);
+    }
+    for (const auto& x : filtered) {
+        out.push_back(x.name);
+    }
+    for (const auto& x : blocked) {
+        out.push_back(x.name);
+    }
+    return out;
+}
+
 }  // namespace moat::sandbox

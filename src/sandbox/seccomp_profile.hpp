@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace moat::sandbox {
 
@@ -48,5 +49,8 @@ std::span<const std::uint32_t> blocked_ioctls();
 // The personality() values that pass (Docker's): PER_LINUX, PER_LINUX32,
 // UNAME26 with either, and 0xffffffff, which only queries.
 std::span<const std::uint32_t> allowed_personalities();
+
+// Every name the three tables above mention, in their order.
+std::vector<const char*> named_syscalls();
 
 }  // namespace moat::sandbox
