@@ -13,6 +13,7 @@
 #include "netlink/sysctl.hpp"
 #include "plan/changes.hpp"
 #include "sys/error.hpp"
+#include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
 
 #include <cstdio>
@@ -360,10 +361,21 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     }
     others.foreign = std::move(listing.foreign);
     stop_damaged(store, others, {}, rep);
+    // The intent goes on disk before the first signal: a `down` killed after
+    // its SIGTERMs leaves inits still alive but on their way out, which the
+    // next `up` must repair, not keep as "unchanged" (it did: the chaos
+    // test's "down killed after 7 ms" round, then a dead `_tunnels`).
+    for (auto& r : gone) {
+        if (r.origin != "cni" && r.status == "running" && store.has(r.name)) {
+            r.status = "stopping";
+            store.save(r);
+        }
+    }
     // Every init gets SIGTERM first, so their grace periods run in parallel.
     for (const auto& r : gone) {
         container::request_stop(r);
     }
+    sys::failpoint("after-stop-requests");
     for (const auto& r : gone) {
         stop_container(r, std::chrono::seconds(8), true);
         sw.step(r.name + ": stopped");

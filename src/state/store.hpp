@@ -66,7 +66,7 @@ struct container_record {
     std::string origin = "file";   // "file" (from a config file), "run" (moat run) or "cni" (a CNI attachment)
     std::string source;            // config file path for origin "file"
     std::string config_hash;       // of the container's definition, for convergence
-    std::string status = "starting";  // starting | running | exited
+    std::string status = "starting";  // starting | running | stopping (a `down` began) | exited
     sys::process_id init;          // the container's PID 1 as seen from the host
     std::string cgroup;            // absolute cgroup directory; empty when none
     // store::instance_id() of the moat that made it: the owner mark its veth

@@ -105,6 +105,41 @@ TEST(Lifecycle, EditingTheFileConverges) {
     EXPECT_EQ(line, "alpha\n");
 }
 
+// A `down` killed right after it signalled every init leaves them alive but
+// on their way out (here for the init's 5 s grace: the service ignores
+// SIGTERM). The next `up` must repair them; it kept them as "unchanged"
+// and returned while they exited (the chaos test's "down killed after 7 ms"
+// round, which left `_tunnels` dead). Control: the record says "stopping".
+TEST(Lifecycle, UpAfterADownKilledMidwayRepairsWhatWasStopping) {
+    lab l;
+    auto file = l.write("moat.toml", R"(
+[containers.stubborn]
+privateNetwork = true
+hostAddress = "10.171.4.1"
+localAddress = "10.171.4.2"
+[containers.stubborn.services.svc]
+script = "trap '' TERM; while :; do sleep 0.1; done"
+)");
+    ASSERT_EQ(l.moat("up -f " + file).code, 0);
+    const int before = pid_of(l, "stubborn");
+    auto killed = sh("MOAT_FAILPOINT=after-stop-requests " + moat::test::enter(l.host_ns()) +
+                     moat::test::moat_binary() + " --state-dir " + l.state_dir() + " down -q; echo rc=$?");
+    EXPECT_EQ(killed.out, "rc=137\n");
+    auto rec = nlohmann::json::parse(sh("cat " + l.state_dir() + "/containers/stubborn/record.json").out);
+    EXPECT_EQ(rec["status"], "stopping");
+    EXPECT_EQ(pid_of(l, "stubborn"), before) << "its init should still be in its grace period";
+    auto up = l.moat("up -f " + file);
+    ASSERT_EQ(up.code, 0) << up.err;
+    EXPECT_NE(up.out.find("stubborn             repaired"), std::string::npos) << up.out;
+    // A new init, still there after the old one's grace period has passed.
+    const int after = pid_of(l, "stubborn");
+    EXPECT_NE(after, before);
+    std::this_thread::sleep_for(std::chrono::seconds(6));
+    EXPECT_EQ(pid_of(l, "stubborn"), after);
+    auto st = nlohmann::json::parse(l.moat("status --json").out);
+    EXPECT_EQ(st["containers"][0]["state"], "running") << st;
+}
+
 TEST(Lifecycle, DownLeavesNothing) {
     lab l;
     auto file = l.write("moat.toml", config_v1);
