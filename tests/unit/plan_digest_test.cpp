@@ -170,3 +170,14 @@ TEST(plan_digest, a_file_an_ovpn_names_is_a_dependency_too) {
     d.write("p.ovpn", "client\nremote 203.0.113.2 1194\nca ca.crt\nverb 3\n");
     EXPECT_NE(hashes(plans_of(m))["_tunnels"], h1["_tunnels"]);
 }
+
+// The digest's bytes are recorded in every container's record: the same
+// file must give the same digest across moat versions, or an upgrade would
+// restart everything. Known answers, computed apart from moat (Python's
+// hashlib.sha256(b"moat plan dependency digest v1\0" + content)).
+TEST(plan_digest, keeps_its_known_answers) {
+    EXPECT_EQ(plan::text_digest("abc"), "623ffa0b3bd4b92e7d42a1c6489902b22655b24f27e4a08c8656c18f43cf8b61");
+    EXPECT_EQ(plan::text_digest(""), "f0e388810d6cc54929d3f9eae905afe28c01cb994c03d21b27bddf95f449fc00");
+    temp_dir d;
+    EXPECT_EQ(plan::file_digest(d.write("abc", "abc")), plan::text_digest("abc"));
+}
