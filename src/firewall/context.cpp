@@ -209,15 +209,17 @@ void context::apply(const std::string& script, const std::string& comment, bool 
     // The comment goes into the script's own "table inet moat {" block:
     // every table block nft parses costs four hash tables of 128 KiB it
     // initialises bucket by bucket (nftables' cache_init), 1.5-2 ms of page
-    // faults per commit on a machine like ours. A script of another shape
-    // gets it as a statement of its own, which the block then adds to.
+    // faults per commit on a machine like ours. render() always opens with
+    // that block; a script that does not is a caller's mistake, refused
+    // before anything is sent.
     const std::string open = "table " + table_id() + " {\n";
     if (comment.empty()) {
         text += script;
     } else if (script.starts_with(open)) {
         text += open + "\tcomment \"" + comment + "\"\n" + script.substr(open.size());
     } else {
-        text += "table " + table_id() + " { comment \"" + comment + "\"; }\n" + script;
+        throw moat::error("a table comment needs a script that opens with \"table " + table_id() +
+                          " {\" (render()'s output)");
     }
     try {
         run(text);

@@ -251,7 +251,9 @@ public:
 
     // Replaces table inet moat with `script` (render()'s output) in one
     // transaction; on error nothing changes and moat::error carries nft's text.
-    // `comment` (claim_comment()) becomes the table's comment. With
+    // `comment` (claim_comment()) becomes the table's comment; the script
+    // must then open with "table inet moat {" (render() does), else
+    // moat::error and nothing is sent. With
     // `create`, the transaction fails (EEXIST, nothing changes) if the table
     // exists: for making a table believed absent.
     void apply(const std::string& script, const std::string& comment = "", bool create = false);

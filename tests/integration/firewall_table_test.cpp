@@ -209,6 +209,19 @@ TEST_F(firewall_table, table_comment_reads_what_nft_lists) {
     EXPECT_EQ(read(), std::optional<std::optional<std::string>>(std::string("a host rule set")));
 }
 
+// The claim's comment goes into render()'s own table block; a script of
+// another shape with a comment is refused and the table stays as it was.
+// The control: the same script is applied without a comment.
+TEST_F(firewall_table, a_comment_needs_the_rendered_table_block) {
+    _ctx.apply(render(spec{{container("webapp", 0)}}));
+    const auto before = nft("list table inet moat");
+    const std::string other = "add table inet moat\nadd chain inet moat x\n";
+    EXPECT_THROW(_ctx.apply(other, claim_comment({"0123456789ab", "/run/moat"})), moat::error);
+    EXPECT_EQ(nft("list table inet moat"), before);
+    _ctx.apply(other);
+    EXPECT_NE(nft("list table inet moat").find("chain x {"), std::string::npos);
+}
+
 
 // The CNI plugin's exit must not be the last close of its netfilter
 // sockets (that close waits for nf_tables' deferred destruction):
