@@ -3,6 +3,7 @@
 #include "container/fork_server.hpp"
 #include "container/handoff.hpp"
 #include "container/init_main.hpp"
+#include "container/devices.hpp"
 #include "container/network.hpp"
 #include "container/spawn.hpp"
 #include "container/trees.hpp"
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -71,45 +73,6 @@ void give_to(const std::string& dir, std::uint32_t uid) {
     ::closedir(d);
 }
 
-// The devices the container may open: the default nodes and what its plan
-// allows (allowedDevices, enableTun; /dev/net/tun for moat's tunnel runners).
-std::vector<sandbox::device_rule> device_rules(const plan::container_plan& plan) {
-    auto rules = sandbox::default_device_rules();
-    for (const auto& d : plan.devices) {
-        sandbox::device_rule r;
-        r.kind = d.type == 'b' ? sandbox::device_kind::block : sandbox::device_kind::character;
-        r.major = d.major;
-        r.minor = d.minor;
-        r.access = sandbox::parse_device_access(d.access);
-        rules.push_back(r);
-    }
-    if (plan.tunnel_host) {
-        auto tun = sandbox::tun_device_rule();
-        tun.access |= sandbox::device_access::mknod;  // the runners' clone nodes (rootfs.hpp)
-        rules.push_back(tun);
-    }
-    return rules;
-}
-
-// The nodes of the container's /dev (trees.hpp, make_node_store): the
-// default ones, as Docker gives them, and those its plan allows, with the
-// host node's permission bits.
-std::vector<device_node> device_nodes(const plan::container_plan& plan) {
-    std::vector<device_node> nodes = {{"/dev/null", 'c', 1, 3, 0666},    {"/dev/zero", 'c', 1, 5, 0666},
-                                      {"/dev/full", 'c', 1, 7, 0666},    {"/dev/random", 'c', 1, 8, 0666},
-                                      {"/dev/urandom", 'c', 1, 9, 0666}, {"/dev/tty", 'c', 5, 0, 0666}};
-    auto devices = plan.devices;
-    if (plan.tunnel_host) {
-        devices.push_back({"/dev/net/tun", 'c', 10, 200, "rw"});
-    }
-    for (const auto& d : devices) {
-        struct stat st {};
-        mode_t mode = ::stat(d.node.c_str(), &st) == 0 ? st.st_mode & 0777 : 0600;
-        nodes.push_back({d.node, d.type, d.major, d.minor, mode});
-    }
-    return nodes;
-}
-
 sys::unique_fd open_directory(const std::string& path) {
     sys::unique_fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) {
@@ -155,6 +118,7 @@ std::map<std::string, std::uint32_t> uid_bases_in(const state::store& store) {
     return out;
 }
 
+
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts) {
     // Before anything is recorded: a name another instance (or the host)
     // holds is refused, never recorded and so never deleted later.
@@ -175,6 +139,8 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     auto mount = sandbox::cgroup_mount();
     if (mount) {
         rec.cgroup = sandbox::instance_cgroup(*mount, store.instance_id()) + "/" + plan.name;
+    } else {
+        check_without_cgroup(plan, rec.uid_base.has_value());
     }
     // Intent: cgroup and veth names are on disk before they exist; the
     // container's directory appears with its record in it.
