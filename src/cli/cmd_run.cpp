@@ -45,6 +45,7 @@
 #include <cstdlib>
 #include <exception>
 #include <set>
+#include <span>
 
 namespace moat::cli {
 
@@ -188,14 +189,19 @@ plan::container_plan plan_run(const run_args& a, const std::string& name,
     return p;
 }
 
-std::vector<plan::container_plan> running_plans(const state::store& store, const std::string& except = "") {
+std::vector<plan::container_plan> running_plans(std::span<const state::container_record> records,
+                                               const std::string& except) {
     std::vector<plan::container_plan> out;
-    for (const auto& r : store.containers()) {
+    for (const auto& r : records) {
         if (r.name != except && container::running(r)) {
             out.push_back(plan::plan_from_json(r.spec));
         }
     }
     return out;
+}
+
+std::vector<plan::container_plan> running_plans(const state::store& store, const std::string& except) {
+    return running_plans(store.containers(), except);
 }
 
 }  // namespace
@@ -261,7 +267,9 @@ int cmd_run(const globals& g, const run_args& a) {
             // The init builds its root while the firewall is committed; it
             // starts the command only at the go (container/handoff.hpp).
             container::send_spec(store, pend, so);
-            auto all = running_plans(store, name);
+            // The reading above still holds: the lock is held, and the one
+            // record made since is this container's.
+            auto all = running_plans(records, name);
             all.push_back(p);
             converge::sync_firewall(store, all);
         } catch (...) {
