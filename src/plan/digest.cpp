@@ -1,4 +1,4 @@
-#define OPENSSL_SUPPRESS_DEPRECATED  // SHA256_Init and friends: see start() below
+#define OPENSSL_SUPPRESS_DEPRECATED  // SHA256_Init and friends: see class digest below
 #include "plan/digest.hpp"
 
 #include "plan/tunnel.hpp"
@@ -27,30 +27,42 @@ constexpr char label[] = "moat plan dependency digest v1";
 // method store, 2.3-3.1 ms of `up`'s own time on the benchmark machine
 // against 0.05 ms for SHA256_Init (issue 14, docs/BENCHMARKS.md); `up`
 // needs nothing else of OpenSSL. The digests are the same bytes as before.
-SHA256_CTX start() {
-    SHA256_CTX ctx;
-    if (SHA256_Init(&ctx) != 1 ||
-        SHA256_Update(&ctx, label, sizeof label) != 1) {  // with its NUL: a label, then the content
-        throw moat::error("SHA-256: cannot initialise a digest");
+// The state is wiped however the digest ends: it holds a key file's bytes.
+class digest {
+public:
+    digest() {
+        // The label with its NUL, then the content.
+        if (SHA256_Init(&_ctx) != 1 || SHA256_Update(&_ctx, label, sizeof label) != 1) {
+            throw moat::error("SHA-256: cannot initialise a digest");
+        }
     }
-    return ctx;
-}
+    ~digest() { OPENSSL_cleanse(&_ctx, sizeof _ctx); }
+    digest(const digest&) = delete;
+    digest& operator=(const digest&) = delete;
 
-std::string finish(SHA256_CTX& ctx) {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    int ok = SHA256_Final(md, &ctx);
-    OPENSSL_cleanse(&ctx, sizeof ctx);  // a key file's state, as EVP_MD_CTX_free did
-    if (ok != 1) {
-        throw moat::error("SHA-256: cannot finish a digest");
+    void update(const void* data, std::size_t size) {
+        if (SHA256_Update(&_ctx, data, size) != 1) {
+            throw moat::error("SHA-256: cannot update a digest");
+        }
     }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char b : md) {
-        out += hex[b >> 4];
-        out += hex[b & 15];
+
+    std::string hex() {
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        if (SHA256_Final(md, &_ctx) != 1) {
+            throw moat::error("SHA-256: cannot finish a digest");
+        }
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string out;
+        for (unsigned char b : md) {
+            out += digits[b >> 4];
+            out += digits[b & 15];
+        }
+        return out;
     }
-    return out;
-}
+
+private:
+    SHA256_CTX _ctx;
+};
 
 // path -> digest of the tunnel runners' plans among a container's services.
 std::map<std::string, std::map<std::string, std::string>> tunnel_digests(const nlohmann::json& services) {
@@ -68,11 +80,9 @@ std::map<std::string, std::map<std::string, std::string>> tunnel_digests(const n
 }  // namespace
 
 std::string text_digest(const std::string& content) {
-    auto ctx = start();
-    if (SHA256_Update(&ctx, content.data(), content.size()) != 1) {
-        throw moat::error("SHA-256: cannot update a digest");
-    }
-    return finish(ctx);
+    digest d;
+    d.update(content.data(), content.size());
+    return d.hex();
 }
 
 std::string file_digest(const std::string& path) {
@@ -80,7 +90,7 @@ std::string file_digest(const std::string& path) {
     if (!fd) {
         throw sys::errno_error("opening " + path);
     }
-    auto ctx = start();
+    digest d;
     unsigned char buf[8192];
     for (;;) {
         ssize_t r = ::read(fd.get(), buf, sizeof buf);
@@ -94,10 +104,10 @@ std::string file_digest(const std::string& path) {
         if (r == 0) {
             break;
         }
-        SHA256_Update(&ctx, buf, static_cast<std::size_t>(r));
+        d.update(buf, static_cast<std::size_t>(r));
     }
     OPENSSL_cleanse(buf, sizeof buf);  // a key file's bytes
-    return finish(ctx);
+    return d.hex();
 }
 
 std::string changed_files(const nlohmann::json& old_spec, const container_plan& p) {
