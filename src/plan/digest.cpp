@@ -3,6 +3,7 @@
 
 #include "plan/tunnel.hpp"
 #include "sys/error.hpp"
+#include "sys/hash.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -51,13 +52,7 @@ public:
         if (SHA256_Final(md, &_ctx) != 1) {
             throw moat::error("SHA-256: cannot finish a digest");
         }
-        static constexpr char digits[] = "0123456789abcdef";
-        std::string out;
-        for (unsigned char b : md) {
-            out += digits[b >> 4];
-            out += digits[b & 15];
-        }
-        return out;
+        return sys::to_hex(md);
     }
 
 private:

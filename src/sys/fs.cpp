@@ -1,6 +1,7 @@
 #include "sys/fs.hpp"
 
 #include "sys/error.hpp"
+#include "sys/hash.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -54,13 +55,7 @@ std::string random_suffix() {
     if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) {
         throw errno_error("getrandom");
     }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : b) {
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    }
-    return out;
+    return to_hex(b);
 }
 
 bool is_atomic_temporary(std::string_view name) {

@@ -10,6 +10,7 @@
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/hash.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <arpa/inet.h>
@@ -35,12 +36,7 @@ std::string key_hex(const std::string& base64, const char* what) {
     if (base64.size() != 44 || EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(base64.data()), 44) != 33) {
         throw moat::error(std::string(what) + " is not a base64 WireGuard key");
     }
-    static const char digits[] = "0123456789abcdef";
-    std::string hex;
-    for (int i = 0; i < 32; ++i) {
-        hex += digits[raw[i] >> 4];
-        hex += digits[raw[i] & 15];
-    }
+    std::string hex = sys::to_hex(std::span<const unsigned char>(raw, 32));
     OPENSSL_cleanse(raw, sizeof raw);
     return hex;
 }

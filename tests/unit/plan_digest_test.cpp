@@ -6,6 +6,7 @@
 #include "plan/digest.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
+#include "sys/hash.hpp"
 
 #include <gtest/gtest.h>
 
@@ -180,4 +181,10 @@ TEST(plan_digest, keeps_its_known_answers) {
     EXPECT_EQ(plan::text_digest(""), "f0e388810d6cc54929d3f9eae905afe28c01cb994c03d21b27bddf95f449fc00");
     temp_dir d;
     EXPECT_EQ(plan::file_digest(d.write("abc", "abc")), plan::text_digest("abc"));
+}
+
+TEST(sys_hash, to_hex_is_two_lower_case_digits_per_byte) {
+    const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+    EXPECT_EQ(sys::to_hex(bytes), "000fa5ff");
+    EXPECT_EQ(sys::to_hex({}), "");
 }
