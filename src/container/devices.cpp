@@ -49,13 +49,18 @@ std::vector<device_node> device_nodes(const plan::container_plan& plan) {
 // filter: of the three device layers (docs/SECURITY.md) two are left,
 // nodev mounts and no CAP_MKNOD. A container whose configuration gives one
 // of those up (CAP_MKNOD, or CAP_SYS_ADMIN, which mounts what it likes,
-// without a user namespace to fence them) or whose devices' modes only the
-// filter enforces (allowedDevices) is refused before anything is made;
-// any other starts, and moat says once what it runs without.
+// without a user namespace to fence them) or allows a device less than
+// read and write (a modifier only the filter enforces) is refused before
+// anything is made; any other starts, and moat says once what it runs
+// without.
 void check_without_cgroup(const plan::container_plan& plan, bool user_namespace) {
     std::vector<std::string> why;
-    if (!plan.devices.empty()) {
-        why.emplace_back("allowedDevices, whose modes it enforces");
+    // Read and write are what the node's own permission bits decide too;
+    // one taken away is the filter's alone (mknod needs CAP_MKNOD, below).
+    for (const auto& d : plan.devices) {
+        if (d.access.find('r') == std::string::npos || d.access.find('w') == std::string::npos) {
+            why.push_back(d.node + " allowed only \"" + d.access + "\"");
+        }
     }
     for (const char* cap : {"CAP_MKNOD", "CAP_SYS_ADMIN"}) {
         if (!user_namespace && std::find(plan.capabilities.begin(), plan.capabilities.end(), cap) !=

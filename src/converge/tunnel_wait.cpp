@@ -68,10 +68,13 @@ struct watched {
 // A whole look parses two records and asks the daemon (WireGuard: a UAPI
 // round trip the daemon must answer), about 1 ms of `up`'s CPU every 5 ms
 // on a machine whose cores the daemon and the containers are starting on
-// (issue 14). The route in the tunnel's table is the runner's last step
-// (no route, no "up"), and one table's dump is cheap: until it is there,
-// only the table is looked at, and the whole look comes at least this
-// often, for the failures and the progress it tells.
+// (issue 14). Without the route in the tunnel's table there is no "up",
+// and one table's dump is cheap: until it is there, only the table is
+// looked at, and the whole look comes at least this often, for the
+// failures and the progress it tells. OpenVPN's route comes with the
+// address its server pushes, so with the connection; a WireGuard device
+// has its address, and so its route, from the start, and its looks stay
+// whole.
 constexpr auto whole_look_every = std::chrono::milliseconds(50);
 
 tunnel::tunnel_sample look(const state::store& store, netlink::socket& nl, const plan::tunnel_plan& t) {

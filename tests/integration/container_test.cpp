@@ -310,8 +310,9 @@ TEST(Run, WithoutACgroupItsVethIsStillItsOwn) {
 
 // Without a cgroup there is no device filter (docs/SECURITY.md, devices:
 // the third layer). A container whose configuration gives up another layer
-// (CAP_MKNOD without a user namespace) or whose devices' modes only the
-// filter enforces is refused, before anything is made; any other starts,
+// (CAP_MKNOD or CAP_SYS_ADMIN without a user namespace) or allows a device
+// less than read and write (only the filter enforces that) is refused,
+// before anything is made; any other starts,
 // and moat says what it runs without. The control: the same file where
 // /sys/fs/cgroup is mounted (nsenter) starts both.
 TEST(Up, WithoutACgroupWhatNeedsTheDeviceFilterIsRefused) {
@@ -323,22 +324,27 @@ TEST(Up, WithoutACgroupWhatNeedsTheDeviceFilterIsRefused) {
     for (const auto& [name, lines] : std::vector<std::pair<std::string, std::string>>{
              {"mknod", "privateUsers = \"no\"\nadditionalCapabilities = [\"CAP_MKNOD\"]\n"},
              {"admin", "privateUsers = \"no\"\nadditionalCapabilities = [\"CAP_SYS_ADMIN\"]\n"},
-             {"fuse", "allowedDevices = [ { node = \"/dev/null\", modifier = \"r\" } ]\n"}}) {
+             {"readonly", "allowedDevices = [ { node = \"/dev/null\", modifier = \"r\" } ]\n"}}) {
         auto file = l.write(name + ".toml", "[containers." + name + "]\n" + lines +
                                                 "services.s.exec = [\"sleep\", \"30\"]\n");
         auto refused = moat::test::sh(no_cgroup + "up -f " + file);
         EXPECT_EQ(refused.code, 1) << name << ": " << refused.out << refused.err;
-        EXPECT_NE(refused.err.find("container " + name + " needs its device filter"), std::string::npos)
+        EXPECT_NE(refused.err.find("container " + name + " needs its device filter ("), std::string::npos)
             << refused.err;
         EXPECT_EQ(moat::test::sh("test -e " + l.state_dir() + "/containers/" + name).code, 1) << name;
         auto started = moat::test::sh(with_cgroup + "up -f " + file);
         EXPECT_EQ(started.code, 0) << name << ": " << started.err;
         EXPECT_EQ(moat::test::sh(with_cgroup + "down -f " + file).code, 0) << name;
     }
-    // In a user namespace CAP_MKNOD makes no device node: that one starts.
+    // In a user namespace CAP_MKNOD makes no device node, and a device
+    // allowed read and write is no more than its node's permission bits
+    // allow: those start.
     auto userns = l.write("userns.toml", "[containers.userns]\nadditionalCapabilities = [\"CAP_MKNOD\"]\n"
                                          "services.s.exec = [\"sleep\", \"30\"]\n");
-    for (const auto& file : {plain, userns}) {
+    auto readwrite = l.write("readwrite.toml", "[containers.readwrite]\n"
+                                               "allowedDevices = [ { node = \"/dev/null\", modifier = \"rw\" } ]\n"
+                                               "services.s.exec = [\"sleep\", \"30\"]\n");
+    for (const auto& file : {plain, userns, readwrite}) {
         auto r = moat::test::sh(no_cgroup + "up -f " + file);
         EXPECT_EQ(r.code, 0) << file << ": " << r.err;
         EXPECT_NE(r.err.find("note: no cgroup v2 hierarchy is mounted here"), std::string::npos) << r.err;
