@@ -120,9 +120,11 @@ void healer::daemon_started() {
     _next_sample = now + 500ms;
 }
 
-// The loop wakes at least once a second (wait_for_change) — and for
-// OpenVPN at each `>BYTECOUNT` line, also once a second: a gate of a whole
-// second would lock in phase with those and skip samples for seconds.
+// The loop wakes for each sample (until_next_sample) and, for OpenVPN, at
+// each `>BYTECOUNT` line, once a second. A sample every 500 ms keeps what
+// the judge sees at most half a second behind the counters: woken only
+// once a second, a failure 5 ms short of healAfter waited a whole second
+// more.
 std::string healer::check() {
     auto now = heal_judge::clock::now();
     if (!enabled() || now < _next_sample) {
@@ -131,6 +133,14 @@ std::string healer::check() {
     _next_sample = now + 500ms;
     auto s = read_heal_sample(_t);
     return s ? _judge.observe(*s, now) : "";
+}
+
+std::chrono::milliseconds healer::until_next_sample(std::chrono::milliseconds longest) const {
+    if (!enabled()) {
+        return longest;
+    }
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(_next_sample - heal_judge::clock::now());
+    return std::clamp(left, std::chrono::milliseconds(0), longest);
 }
 
 void healer::healed() { _judge.healed(heal_judge::clock::now()); }

@@ -91,6 +91,9 @@ public:
     void daemon_started();
     // "" or the reason to heal now.
     std::string check();
+    // How long the runner's loop may sleep before check() has a sample
+    // to take: at most `longest`.
+    std::chrono::milliseconds until_next_sample(std::chrono::milliseconds longest) const;
     void healed();
     bool enabled() const { return _t.heal_after > 0; }
     std::chrono::seconds wait() const { return _judge.wait(); }

@@ -145,13 +145,14 @@ routed_state keep_routes(netlink::socket& nl, const plan::tunnel_plan& t, const 
 
 // Sleeps until the daemon exits, a link or address changes, the driver's
 // descriptor is readable (OpenVPN's management connection), a stop signal
-// arrives, or a second has passed; true when the driver's descriptor is
+// arrives, or `longest` has passed; true when the driver's descriptor is
 // readable. SIGTERM/SIGINT are blocked outside the wait, so one arriving
 // just before it is not lost (ppoll unblocks them atomically).
-bool wait_for_change(int pidfd, netlink::change_watch& watch, int driver_fd, const sigset_t& open_mask) {
+bool wait_for_change(int pidfd, netlink::change_watch& watch, int driver_fd, const sigset_t& open_mask,
+                     std::chrono::milliseconds longest) {
     pollfd fds[3] = {{pidfd, POLLIN, 0}, {watch.fd(), POLLIN, 0}, {driver_fd, POLLIN, 0}};
-    timespec second{1, 0};
-    ::ppoll(fds, driver_fd >= 0 ? 3 : 2, &second, &open_mask);
+    timespec limit{static_cast<time_t>(longest.count() / 1000), static_cast<long>(longest.count() % 1000) * 1000000L};
+    ::ppoll(fds, driver_fd >= 0 ? 3 : 2, &limit, &open_mask);
     watch.drain();
     return driver_fd >= 0 && fds[2].revents != 0;
 }
@@ -222,7 +223,7 @@ ended run_daemon(const plan::tunnel_plan& t, netlink::socket& nl, netlink::chang
         }
         routed = now;
         forwarding.update(now.index, now.addresses);  // provider port forwarding (forwarder.hpp)
-        if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask)) {
+        if (wait_for_change(pidfd.get(), watch, drv->fd(), open_mask, heal.until_next_sample(1000ms))) {
             drv->on_readable();
         }
         drv->tick();

@@ -105,6 +105,10 @@ TEST_P(VpnHeal, SilentServerGetsANewDaemonWithTheKillSwitchClosed) {
     std::cerr << "[heal] " << type << ": silence to heal: " << healed_in.count() << " ms\n";
     // Both daemons keep sending (the container's attempts, openvpn's pings
     // every 2 s): silence is seen before openvpn's own ping-restart (10 s).
+    // At the latest: the first send after the drop (2 s), openvpn's next
+    // byte count (1 s), the runner's next sample (0.5 s), then healAfter
+    // (4 s) — 7.5 s. Sampling once a second instead (the loop's wake-ups
+    // gated the 500 ms samples) took 9.06 s once in CI.
     EXPECT_NE(log.find("moat: tunnel vpn0: nothing received from the server for "), npos) << log;
     EXPECT_NE(log.find("while sending to it: tn-vpn0 down, restarting " + what), npos) << log;
     EXPECT_LT(healed_in, std::chrono::seconds(9)) << log;

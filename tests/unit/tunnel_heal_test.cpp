@@ -128,3 +128,23 @@ TEST(TunnelHeal, PlanCarriesHealAfter) {
     j.erase("heal_after");  // a plan written before healAfter existed
     EXPECT_EQ(moat::plan::tunnel_from_json(j).heal_after, 120u);
 }
+
+// The runner's loop sleeps no longer than the next sample is due (every
+// 500 ms): woken only once a second, a failure just short of healAfter
+// waited a whole second more. Control: a tunnel that never heals lets the
+// loop sleep its whole limit.
+TEST(TunnelHeal, TheRunnerWakesForEachSample) {
+    moat::plan::tunnel_plan t;
+    t.name = "v";
+    t.type = "openvpn";
+    t.heal_after = 4;
+    healer h(t);
+    h.daemon_started();
+    EXPECT_LE(h.until_next_sample(1000ms), 500ms);
+    EXPECT_EQ(h.until_next_sample(100ms), 100ms) << "bounded by the caller's limit";
+
+    t.heal_after = 0;
+    healer never(t);
+    never.daemon_started();
+    EXPECT_EQ(never.until_next_sample(1000ms), 1000ms);
+}
