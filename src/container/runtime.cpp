@@ -17,13 +17,11 @@
 #include "sys/fs.hpp"
 
 #include <dirent.h>
-#include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -117,7 +115,6 @@ std::map<std::string, std::uint32_t> uid_bases_in(const state::store& store) {
     }
     return out;
 }
-
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts) {
     // Before anything is recorded: a name another instance (or the host)

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 namespace moat::converge {
@@ -77,7 +78,9 @@ struct watched {
 // whole.
 constexpr auto whole_look_every = std::chrono::milliseconds(50);
 
-tunnel::tunnel_sample look(const state::store& store, netlink::socket& nl, const plan::tunnel_plan& t) {
+// `routed_now`: the table was just dumped for the cheap look; not again.
+tunnel::tunnel_sample look(const state::store& store, netlink::socket& nl, const plan::tunnel_plan& t,
+                           std::optional<bool> routed_now) {
     tunnel::tunnel_sample s;
     s.type = t.type;
     auto rec = store.load(plan::tunnels_container);
@@ -92,7 +95,7 @@ tunnel::tunnel_sample look(const state::store& store, netlink::socket& nl, const
     }
     if (s.service_state != "restarting" && s.service_state != "exited") {
         s.h = tunnel::read_health(t, rec->init.pid);
-        s.routed = routed(nl, t);
+        s.routed = routed_now ? *routed_now : routed(nl, t);
     }
     return s;
 }
@@ -145,11 +148,15 @@ std::vector<tunnel_wait_failure> wait_for_tunnels(const state::store& store,
                 continue;
             }
             const auto now = clock::now();
-            if (!first && !last && now - w.looked < whole_look_every && !routed(nl, *w.t)) {
-                continue;
+            std::optional<bool> routed_now;
+            if (!first && !last && now - w.looked < whole_look_every) {
+                routed_now = routed(nl, *w.t);
+                if (!*routed_now) {
+                    continue;
+                }
             }
             w.looked = now;
-            auto s = look(store, nl, *w.t);
+            auto s = look(store, nl, *w.t, routed_now);
             auto v = tunnel::judge_wait(s, w.restarts_seen);
             if (s.service_state == "running") {
                 w.restarts_seen = s.restarts;
