@@ -2,6 +2,7 @@
 // flooding or hostile service, kept across a recreate and gone after
 // `down`, the reason a service last ended, and -f across rotation.
 #include "lab.hpp"
+#include "log_files.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -32,14 +33,7 @@ std::string logs_dir(const lab& l, const std::string& c) { return l.state_dir() 
 
 // Bytes of the files of one log (<service>.log*), or of the whole directory.
 std::uintmax_t bytes_of(const lab& l, const std::string& c, const std::string& service = "") {
-    std::uintmax_t total = 0;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(logs_dir(l, c), ec)) {
-        if (service.empty() || e.path().filename().string().rfind(service + ".log", 0) == 0) {
-            total += e.file_size(ec);
-        }
-    }
-    return total;
+    return moat::test::log_files_bytes(logs_dir(l, c), service.empty() ? "" : service + ".log");
 }
 
 nlohmann::json service_status(lab& l, const std::string& c, const std::string& service) {

@@ -20,6 +20,7 @@ add_dependencies(cli_test moat)
 moat_test(logs_test root
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/logs_test.cpp
   LIBS moat_lab nlohmann_json::nlohmann_json)
+target_include_directories(logs_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit)
 add_dependencies(logs_test moat)
 add_dependencies(lifecycle_test moat)
 moat_test(pipes_test root

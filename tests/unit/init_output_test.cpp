@@ -2,6 +2,7 @@
 // the log file; the cap holds against a flooding or hostile service; the
 // init stays responsive; exits are told in services.json.
 #include "init_harness.hpp"
+#include "log_files.hpp"
 
 #include <sys/stat.h>
 
@@ -12,15 +13,8 @@ namespace {
 
 using config::restart_policy;
 
-// The bytes of every <prefix>.log* file in the directory.
-std::uint64_t log_bytes(const init_harness& h, const std::string& prefix) {
-    std::uint64_t total = 0;
-    for (const auto& e : std::filesystem::directory_iterator(h.dir())) {
-        if (e.path().filename().string().rfind(prefix + ".log", 0) == 0) {
-            total += e.file_size();
-        }
-    }
-    return total;
+std::uint64_t log_bytes(const init_harness& h, const std::string& service) {
+    return log_files_bytes(h.dir(), service + ".log");
 }
 
 init::spec small_logs() {
