@@ -113,20 +113,24 @@ void render_guard(std::ostringstream& o, const endpoint& e) {
     auto v4 = of_family(e.addresses, true);
     o << (v4.empty() ? "\t\tmeta protocol ip drop\n" : "\t\tip saddr != " + addr_set(v4) + " drop\n");
     // :: and link-local sources are duplicate address detection and
-    // neighbour discovery; they are never forwarded.
+    // neighbour discovery; they are never forwarded. Plain matches, not an
+    // anonymous set: the kernel binds each anonymous set by walking the
+    // whole transaction, so a set per container made one commit of N
+    // containers cost N^2 (docs/BENCHMARKS.md). `accept` ends only this
+    // chain, as its policy would.
+    o << "\t\tip6 saddr :: accept\n"
+         "\t\tip6 saddr fe80::/10 accept\n";
     auto v6 = of_family(e.addresses, false);
-    o << "\t\tip6 saddr != { ::, fe80::/10";
-    for (const auto& a : v6) {
-        o << ", " << a.str();
-    }
-    o << " } drop\n\t}\n\n";
+    o << (v6.empty() ? "\t\tmeta protocol ip6 drop\n" : "\t\tip6 saddr != " + addr_set(v6) + " drop\n");
+    o << "\t}\n\n";
 }
 
 void render_in_chain(std::ostringstream& o, const endpoint& e) {
     o << "\tchain in_" << e.name << " {\n"
       << "\t\tct state established,related accept\n"
          "\t\tct state invalid drop\n"
-         "\t\tmeta l4proto { " << l4proto_icmp << ", " << l4proto_icmpv6 << " } accept\n";
+         "\t\tmeta l4proto " << l4proto_icmp << " accept\n"
+         "\t\tmeta l4proto " << l4proto_icmpv6 << " accept\n";
     if (!e.tcp_ports.empty()) {
         o << "\t\ttcp dport " << port_set(e.tcp_ports) << " accept\n";
     }
