@@ -345,7 +345,19 @@ void request_stop(const state::container_record& rec) {
     }
 }
 
+void check_removable(std::span<const state::container_record> records) {
+    for (const auto& rec : records) {
+        if (!rec.cgroup.empty() && !sandbox::cgroup_mount()) {
+            throw moat::error("container " + rec.name + ": its cgroup " + rec.cgroup +
+                              " cannot be removed from here: no cgroup2 file system is mounted in this mount "
+                              "namespace (`ip netns exec` mounts a /sys without it); run moat where it is, "
+                              "for example with `nsenter --net=/run/netns/NAME`, which keeps the host's mounts");
+        }
+    }
+}
+
 void stop(const state::container_record& rec, std::chrono::milliseconds grace, bool keep_link) {
+    check_removable(std::span(&rec, 1));
     if (sys::process_alive(rec.init)) {
         // The init forwards SIGTERM to every service and exits when they are
         // gone; SIGKILL of a PID namespace's init then kills whatever is left.

@@ -96,6 +96,12 @@ void stop(const state::container_record& record, std::chrono::milliseconds grace
 void forget_flows(std::span<const state::container_record> records);
 // Sends the init SIGTERM and returns; stop() then waits for it.
 void request_stop(const state::container_record& record);
+// Throws unless what stop() removes can be removed from here: a record's
+// cgroup needs the cgroup2 file system, which `ip netns exec` hides (it
+// mounts a fresh /sys). Checked before anything is stopped, so that a
+// `down` run there fails with the reason and changes nothing, rather than
+// stopping the inits, dropping the records and leaving their cgroups.
+void check_removable(std::span<const state::container_record> records);
 
 // Whether the record's init is alive (a CNI attachment: whether its ADD
 // completed).

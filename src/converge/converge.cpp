@@ -360,6 +360,7 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
         }
     }
     others.foreign = std::move(listing.foreign);
+    container::check_removable(gone);
     stop_damaged(store, others, {}, rep);
     // The intent goes on disk before the first signal: a `down` killed after
     // its SIGTERMs leaves inits still alive but on their way out, which the

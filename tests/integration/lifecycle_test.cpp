@@ -155,6 +155,33 @@ TEST(Lifecycle, DownLeavesNothing) {
     EXPECT_EQ(l.moat("down").code, 0);
 }
 
+// `ip netns exec` mounts a fresh /sys without the cgroup2 file system. A
+// `down` run there stopped the inits and dropped the records, left their
+// cgroups behind and said nothing. It now fails with the reason before it
+// stops anything; the same `down` through nsenter (the control) then
+// leaves nothing.
+TEST(Lifecycle, DownWhereCgroupsAreHiddenFailsAndChangesNothing) {
+    lab l;
+    auto file = l.write("moat.toml", config_v1);
+    ASSERT_EQ(l.moat("up -f " + file).code, 0);
+    auto m = snapshot(l);
+    ASSERT_EQ(m.cgroups.size(), 2u);
+    ASSERT_FALSE(m.cgroups[0].empty());
+    int alpha = pid_of(l, "alpha");
+    auto hidden = sh("ip netns exec " + l.host_ns() + " " + moat::test::moat_binary() + " --state-dir " +
+                     l.state_dir() + " down -q");
+    EXPECT_EQ(hidden.code, 1) << hidden.out << hidden.err;
+    EXPECT_NE(hidden.err.find("no cgroup2 file system"), std::string::npos) << hidden.err;
+    EXPECT_EQ(pid_of(l, "alpha"), alpha);  // still recorded
+    EXPECT_EQ(sh("test -d /proc/" + std::to_string(alpha)).code, 0) << "alpha's init was stopped";
+    for (const auto& cg : m.cgroups) {
+        EXPECT_EQ(sh("test -d " + cg).code, 0) << cg;
+    }
+    auto r = l.moat("down");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(residue(l, m), "");
+}
+
 TEST(Lifecycle, DownAfterKillNineAtEveryPointOfUp) {
     for (const char* point : {"after-record", "after-cgroup", "after-spawn", "after-network", "before-firewall",
                               "after-firewall", "after-release"}) {
