@@ -54,6 +54,7 @@ std::vector<std::string> missing_dirs(const std::string& path) {
 }  // namespace
 
 int cmd_gc(const globals& g, const std::string& instance) {
+    converge::check_collectable();  // before a lost state directory is made again
     converge::gc_report rep;
     if (!instance.empty()) {
         if (instance.size() > 64 || instance.find_first_not_of("0123456789abcdef") != std::string::npos) {

@@ -11,6 +11,7 @@
 #include "converge/gc.hpp"
 #include "converge/tunnel_wait.hpp"
 #include "plan/tunnel.hpp"
+#include "sandbox/cgroup.hpp"
 #include "state/store.hpp"
 
 #include <unistd.h>
@@ -145,6 +146,15 @@ namespace {
 int sweep(state::store& store, bool quiet) {
     auto left = store.scan();
     if (!left.records.empty() || !left.damaged.empty()) {
+        return 0;
+    }
+    // `down` itself refused any record it could not remove from here; what
+    // no record names cannot be looked for, which `gc` through nsenter does.
+    if (sandbox::cgroups_hidden()) {
+        if (!quiet) {
+            std::fprintf(stderr, "moat: note: no cgroup2 file system is mounted here: not looking for containers "
+                                 "this instance did not record; `moat gc` run through nsenter does\n");
+        }
         return 0;
     }
     auto rep = converge::collect(store.instance_id(), &store);

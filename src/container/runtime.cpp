@@ -349,9 +349,7 @@ void check_removable(std::span<const state::container_record> records) {
     for (const auto& rec : records) {
         if (!rec.cgroup.empty() && !sandbox::cgroup_mount()) {
             throw moat::error("container " + rec.name + ": its cgroup " + rec.cgroup +
-                              " cannot be removed from here: no cgroup2 file system is mounted in this mount "
-                              "namespace (`ip netns exec` mounts a /sys without it); run moat where it is, "
-                              "for example with `nsenter --net=/run/netns/NAME`, which keeps the host's mounts");
+                              " cannot be removed from here: " + sandbox::cgroups_hidden_hint());
         }
     }
 }

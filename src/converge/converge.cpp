@@ -12,6 +12,7 @@
 #include "netlink/netlink.hpp"
 #include "netlink/sysctl.hpp"
 #include "plan/changes.hpp"
+#include "sandbox/cgroup.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <span>
 
 namespace moat::converge {
 
@@ -330,7 +332,6 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
     report rep;
     stopwatch sw(progress);
     auto listing = store.scan();
-    repair_host(store, listing.records);
     std::set<std::string> selected(names.begin(), names.end());
     for (const auto& n : names) {
         bool found = false;
@@ -344,6 +345,22 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
             throw moat::error("no container named '" + n + "' in " + store.dir());
         }
     }
+    // Refused before anything changes, host.json's repair included. Every
+    // damaged record is stopped below, selected or not.
+    for (const auto& r : listing.records) {
+        if (selected.empty() || selected.count(r.name)) {
+            container::check_removable(std::span(&r, 1));
+        }
+    }
+    for (const auto& dmg : listing.damaged) {
+        auto implied = implied_record(store, dmg);
+        container::check_removable(std::span(&implied, 1));
+        if (implied.cgroup.empty() && sandbox::cgroups_hidden()) {  // the record no longer says where
+            throw moat::error(dmg.file + " is damaged and its container's cgroup cannot be looked for from here: " +
+                              sandbox::cgroups_hidden_hint());
+        }
+    }
+    repair_host(store, listing.records);
     std::vector<state::container_record> gone, left;
     for (auto& r : listing.records) {
         (selected.empty() || selected.count(r.name) ? gone : left).push_back(std::move(r));
@@ -360,7 +377,6 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
         }
     }
     others.foreign = std::move(listing.foreign);
-    container::check_removable(gone);
     stop_damaged(store, others, {}, rep);
     // The intent goes on disk before the first signal: a `down` killed after
     // its SIGTERMs leaves inits still alive but on their way out, which the

@@ -205,7 +205,16 @@ void forget_records(gc_report& rep, state::store& store) {
 
 }  // namespace
 
+void check_collectable() {
+    if (sandbox::cgroups_hidden()) {
+        throw moat::error("nothing was collected: the containers' cgroups cannot be looked for from here, and "
+                          "without them their processes cannot be found or stopped: " +
+                          sandbox::cgroups_hidden_hint());
+    }
+}
+
 gc_report collect(const std::string& instance, state::store* store) {
+    check_collectable();
     gc_report rep;
     if (store) {  // a damaged host.json is rebuilt first, as `down` does (damage.hpp)
         step(rep, "host.json", [&] { repair_host(*store, store->scan().records); });

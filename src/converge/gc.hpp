@@ -42,6 +42,11 @@ struct gc_report {
     std::vector<std::string> failed;   // steps that failed (the others still ran)
 };
 
+// Throws, before anything is touched, where this process cannot see the
+// cgroups PID 1 sees (`ip netns exec`): a collection there would find no
+// container's processes, and stop none (container::check_removable).
+void check_collectable();
+
 // Removes what instance `instance` left in this network namespace and the
 // cgroup hierarchy; with `store` (the instance's, locked), also what its
 // records name and the records themselves.

@@ -138,6 +138,22 @@ std::optional<std::string> cgroup_mount() {
     return cached;
 }
 
+bool cgroups_hidden() {
+    if (cgroup_mount()) {
+        return false;
+    }
+    try {
+        return cgroup_mount_from(sys::read_file("/proc/1/mountinfo")).has_value();
+    } catch (const std::exception&) {
+        return false;  // PID 1's mounts are not readable (not root): nothing is known to be hidden
+    }
+}
+
+std::string cgroups_hidden_hint() {
+    return "no cgroup2 file system is mounted in this mount namespace (`ip netns exec` mounts a /sys without it); "
+           "run moat where it is, for example with `nsenter --net=/run/netns/NAME`, which keeps the host's mounts";
+}
+
 cgroup::cgroup(std::string mount, std::string relative)
     : _mount(std::move(mount)), _relative(std::move(relative)), _path(_mount + "/" + _relative) {}
 

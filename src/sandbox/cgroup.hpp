@@ -36,6 +36,12 @@ namespace moat::sandbox {
 std::optional<std::string> cgroup_mount();
 // The same from the text of a mountinfo file (exposed for tests).
 std::optional<std::string> cgroup_mount_from(std::string_view mountinfo);
+// True when this mount namespace shows no cgroup2 file system but PID 1's
+// does: cgroups exist that this process cannot see (`ip netns exec` mounts
+// a /sys without them). False on a host without cgroup2 at all.
+bool cgroups_hidden();
+// How to run moat where they are, for the errors that refuse because of it.
+std::string cgroups_hidden_hint();
 
 enum class kill_method {
     automatic,   // cgroup.kill when the kernel has it, else signals

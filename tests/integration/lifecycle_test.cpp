@@ -157,10 +157,12 @@ TEST(Lifecycle, DownLeavesNothing) {
 
 // `ip netns exec` mounts a fresh /sys without the cgroup2 file system. A
 // `down` run there stopped the inits and dropped the records, left their
-// cgroups behind and said nothing. It now fails with the reason before it
-// stops anything; the same `down` through nsenter (the control) then
-// leaves nothing.
-TEST(Lifecycle, DownWhereCgroupsAreHiddenFailsAndChangesNothing) {
+// cgroups behind and said nothing; a `gc` there found no cgroup, stopped
+// no init (stop() refuses there) and still dropped the records. Both now
+// fail with the reason before they change anything, host.json's repair
+// included (it is damaged first); the same `down` through nsenter (the
+// control) then repairs it and leaves nothing.
+TEST(Lifecycle, DownAndGcWhereCgroupsAreHiddenFailAndChangeNothing) {
     lab l;
     auto file = l.write("moat.toml", config_v1);
     ASSERT_EQ(l.moat("up -f " + file).code, 0);
@@ -168,17 +170,27 @@ TEST(Lifecycle, DownWhereCgroupsAreHiddenFailsAndChangesNothing) {
     ASSERT_EQ(m.cgroups.size(), 2u);
     ASSERT_FALSE(m.cgroups[0].empty());
     int alpha = pid_of(l, "alpha");
-    auto hidden = sh("ip netns exec " + l.host_ns() + " " + moat::test::moat_binary() + " --state-dir " +
-                     l.state_dir() + " down -q");
-    EXPECT_EQ(hidden.code, 1) << hidden.out << hidden.err;
-    EXPECT_NE(hidden.err.find("no cgroup2 file system"), std::string::npos) << hidden.err;
-    EXPECT_EQ(pid_of(l, "alpha"), alpha);  // still recorded
-    EXPECT_EQ(sh("test -d /proc/" + std::to_string(alpha)).code, 0) << "alpha's init was stopped";
-    for (const auto& cg : m.cgroups) {
-        EXPECT_EQ(sh("test -d " + cg).code, 0) << cg;
+    const std::string host_json = l.state_dir() + "/host.json";
+    ASSERT_EQ(sh("truncate -s 40 " + host_json).code, 0);
+    auto state_before = sh("cd " + l.state_dir() + " && find . -type f -name '*.json' | sort | xargs sha256sum");
+    for (const char* cmd : {"down -q", "gc -q"}) {
+        SCOPED_TRACE(cmd);
+        auto hidden = sh("ip netns exec " + l.host_ns() + " " + moat::test::moat_binary() + " --state-dir " +
+                         l.state_dir() + " " + cmd);
+        EXPECT_EQ(hidden.code, 1) << hidden.out << hidden.err;
+        EXPECT_NE(hidden.err.find("no cgroup2 file system"), std::string::npos) << hidden.err;
+        EXPECT_EQ(hidden.err.find("host.json is damaged"), std::string::npos) << hidden.err;
+        EXPECT_EQ(pid_of(l, "alpha"), alpha);  // still recorded
+        EXPECT_EQ(sh("test -d /proc/" + std::to_string(alpha)).code, 0) << "alpha's init was stopped";
+        for (const auto& cg : m.cgroups) {
+            EXPECT_EQ(sh("test -d " + cg).code, 0) << cg;
+        }
+        EXPECT_EQ(sh("cd " + l.state_dir() + " && find . -type f -name '*.json' | sort | xargs sha256sum").out,
+                  state_before.out);
     }
     auto r = l.moat("down");
     ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("host.json is damaged"), std::string::npos) << r.err;  // the damage was there
     EXPECT_EQ(residue(l, m), "");
 }
 
