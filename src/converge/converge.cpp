@@ -167,18 +167,30 @@ void refuse_others(const state::store& store, const std::vector<state::container
     }
 }
 
-decision decide(state::store& store, const state::listing& l, const std::vector<plan::container_plan>& plans,
-                const up_options& opts, report& rep, stopwatch& sw) {
-    std::map<std::string, state::container_record> existing;
+// What `up` does with one planned container; an orphan has no plan.
+struct verdict {
+    const plan::container_plan* plan = nullptr;
+    const state::container_record* rec = nullptr;  // stopped and removed first, if set
+    std::string what;                               // for the report
+    bool keep = false;                              // left running as it is
+};
+
+// Every verdict before any is acted on: a container that cannot be removed
+// from here (container::check_removable) is then refused with nothing changed.
+std::vector<verdict> judge(const state::listing& l, const std::vector<plan::container_plan>& plans,
+                           const up_options& opts, decision& d) {
+    std::map<std::string, const state::container_record*> existing;
     for (const auto& r : l.records) {
-        existing.emplace(r.name, r);
+        existing.emplace(r.name, &r);
     }
-    std::set<std::string> wanted;
+    std::set<std::string> wanted, damaged;
     for (const auto& p : plans) {
         wanted.insert(p.name);
     }
-    decision d;
-    d.damaged = stop_damaged(store, l, wanted, rep);
+    for (const auto& dmg : l.damaged) {
+        damaged.insert(dmg.name);
+    }
+    std::vector<verdict> out;
     for (const auto& [name, rec] : existing) {
         if (wanted.count(name)) {
             continue;
@@ -186,43 +198,67 @@ decision decide(state::store& store, const state::listing& l, const std::vector<
         // An orphan: made from this very file, which no longer declares it
         // at all. Declared but not selected (autoStart = false, or started
         // by name) is not an orphan, and other files' containers never are.
-        if (opts.remove_orphans && rec.origin == "file" && rec.source == opts.source && !opts.declared.count(name)) {
-            remove_container(store, rec);
-            std::string what = "removed (no longer in " + opts.source + ")";
-            rep.actions.push_back({name, what});
-            sw.step(name + ": " + what);
-        } else if (container::running(rec)) {
-            d.keep.push_back(plan::plan_from_json(rec.spec));
+        if (opts.remove_orphans && rec->origin == "file" && rec->source == opts.source && !opts.declared.count(name)) {
+            out.push_back({nullptr, rec, "removed (no longer in " + opts.source + ")", false});
+        } else if (container::running(*rec)) {
+            d.keep.push_back(plan::plan_from_json(rec->spec));
         }
     }
     auto nl = netlink::socket::open();
     for (const auto& p : plans) {
         auto it = existing.find(p.name);
         if (it == existing.end()) {
-            rep.actions.push_back({p.name, d.damaged.count(p.name) ? "repaired (its record was damaged)" : "created"});
-            d.to_start.push_back(&p);
+            out.push_back({&p, nullptr, damaged.count(p.name) ? "repaired (its record was damaged)" : "created", false});
             continue;
         }
-        const auto& rec = it->second;
+        const auto& rec = *it->second;
         bool alive = container::running(rec) && rec.status == "running";
         if (alive && rec.config_hash == plan::hash(p) && links_present(nl, p)) {
-            rep.actions.push_back({p.name, "unchanged"});
-            d.keep.push_back(p);
-            if (rec.spec != plan::to_json(p)) {
-                auto updated = rec;  // e.g. a new uplink: the firewall follows, services keep running
-                updated.spec = plan::to_json(p);
-                store.save(updated);
-            }
+            out.push_back({&p, &rec, "unchanged", true});
             continue;
         }
         std::string what = alive && rec.config_hash != plan::hash(p) ? "recreated" : "repaired";
         if (auto why = plan::changed_parts(rec.spec, p); what == "recreated" && !why.empty()) {
             what += " (" + why + ")";
         }
-        remove_container(store, rec);
-        rep.actions.push_back({p.name, what});
-        sw.step(p.name + ": stopped the old instance");
-        d.to_start.push_back(&p);
+        out.push_back({&p, &rec, what, false});
+    }
+    return out;
+}
+
+decision decide(state::store& store, const state::listing& l, const std::vector<plan::container_plan>& plans,
+                const up_options& opts, report& rep, stopwatch& sw) {
+    decision d;
+    auto verdicts = judge(l, plans, opts, d);
+    check_removable(store, l.damaged);
+    for (const auto& v : verdicts) {
+        if (v.rec && !v.keep) {
+            container::check_removable(std::span(v.rec, 1));
+        }
+    }
+    std::set<std::string> wanted;
+    for (const auto& p : plans) {
+        wanted.insert(p.name);
+    }
+    d.damaged = stop_damaged(store, l, wanted, rep);
+    for (const auto& v : verdicts) {
+        rep.actions.push_back({v.plan ? v.plan->name : v.rec->name, v.what});
+        if (v.keep) {
+            d.keep.push_back(*v.plan);
+            if (v.rec->spec != plan::to_json(*v.plan)) {
+                auto updated = *v.rec;  // e.g. a new uplink: the firewall follows, services keep running
+                updated.spec = plan::to_json(*v.plan);
+                store.save(updated);
+            }
+            continue;
+        }
+        if (v.rec) {
+            remove_container(store, *v.rec);
+            sw.step(v.rec->name + (v.plan ? ": stopped the old instance" : ": " + v.what));
+        }
+        if (v.plan) {
+            d.to_start.push_back(v.plan);
+        }
     }
     return d;
 }
@@ -352,14 +388,7 @@ report down(state::store& store, const std::vector<std::string>& names, const pr
             container::check_removable(std::span(&r, 1));
         }
     }
-    for (const auto& dmg : listing.damaged) {
-        auto implied = implied_record(store, dmg);
-        container::check_removable(std::span(&implied, 1));
-        if (implied.cgroup.empty() && sandbox::cgroups_hidden()) {  // the record no longer says where
-            throw moat::error(dmg.file + " is damaged and its container's cgroup cannot be looked for from here: " +
-                              sandbox::cgroups_hidden_hint());
-        }
-    }
+    check_removable(store, listing.damaged);
     repair_host(store, listing.records);
     std::vector<state::container_record> gone, left;
     for (auto& r : listing.records) {

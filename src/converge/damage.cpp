@@ -4,15 +4,19 @@
 #include "converge/host.hpp"
 #include "converge/routing.hpp"
 
+#include "container/runtime.hpp"
+
 #include "firewall/firewall.hpp"
 #include "netlink/netlink.hpp"
 #include "plan/network.hpp"
 #include "plan/plan.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/cgroup_layout.hpp"
+#include "sys/error.hpp"
 #include "sys/fs.hpp"
 
 #include <cstdio>
+#include <span>
 
 namespace moat::converge {
 
@@ -41,6 +45,17 @@ state::container_record implied_record(const state::store& store, const state::d
     r.host_if = d.name.front() == '_' ? "" : plan::host_link_name(d.name);
     r.uid_base = d.uid_base;
     return r;
+}
+
+void check_removable(const state::store& store, const std::vector<state::damaged_record>& damaged) {
+    for (const auto& dmg : damaged) {
+        auto implied = implied_record(store, dmg);
+        container::check_removable(std::span(&implied, 1));
+        if (implied.cgroup.empty() && sandbox::cgroups_hidden()) {  // the record no longer says where
+            throw moat::error(dmg.file + " is damaged and its container's cgroup cannot be looked for from here: " +
+                              sandbox::cgroups_hidden_hint());
+        }
+    }
 }
 
 bool implied_present(const state::container_record& implied) {

@@ -44,6 +44,11 @@ state::container_record implied_record(const state::store& store, const state::d
 // Whether anything the implied record names still exists (its cgroup, its veth).
 bool implied_present(const state::container_record& implied);
 
+// Throws, before anything is stopped, when what a damaged record implies
+// cannot be removed from here (container::check_removable), or its cgroup
+// cannot even be looked for (no cgroup2 mount where PID 1 has one).
+void check_removable(const state::store& store, const std::vector<state::damaged_record>& damaged);
+
 // For `up`: stops what each damaged record implies; removes the directory
 // of those `planned` names (they are created again) and returns their
 // names; reports foreign entries. Actions go to `rep`.

@@ -194,6 +194,43 @@ TEST(Lifecycle, DownAndGcWhereCgroupsAreHiddenFailAndChangeNothing) {
     EXPECT_EQ(residue(l, m), "");
 }
 
+// `up` stops what it replaces or removes one container at a time; where
+// cgroups are hidden, a container made with one is refused (above), and
+// that refusal used to come after an orphan made without a cgroup had
+// already been removed. Now every container `up` would stop is checked
+// first. alpha is made under `ip netns exec` (no cgroup), beta through
+// nsenter (one); the edited file drops alpha and changes beta.
+TEST(Lifecycle, UpWhereCgroupsAreHiddenRefusesBeforeItStopsAnything) {
+    lab l;
+    const std::string opts = " --state-dir " + l.state_dir() + " ";
+    const std::string hidden = "ip netns exec " + l.host_ns() + " " + moat::test::moat_binary() + opts;
+    const std::string alpha = "[containers.alpha]\nservices.s.exec = [\"sleep\", \"1000\"]\n";
+    auto beta = [](const char* secs) {
+        return "[containers.beta]\nservices.s.exec = [\"sleep\", \"" + std::string(secs) + "\"]\n";
+    };
+    auto file = l.write("moat.toml", alpha);
+    ASSERT_EQ(sh(hidden + "up -q -f " + file).code, 0);
+    l.write("moat.toml", alpha + beta("1000"));
+    ASSERT_EQ(l.moat("up -q -f " + file).code, 0);
+    auto m = snapshot(l);
+    ASSERT_EQ(m.cgroups.size(), 2u);
+    const int a = pid_of(l, "alpha"), b = pid_of(l, "beta");
+    l.write("moat.toml", beta("2000"));
+    auto refused = sh(hidden + "up -q -f " + file);
+    EXPECT_EQ(refused.code, 1) << refused.out << refused.err;
+    EXPECT_NE(refused.err.find("container beta: its cgroup"), std::string::npos) << refused.err;
+    EXPECT_EQ(pid_of(l, "alpha"), a) << "alpha, the orphan, was removed";
+    EXPECT_EQ(pid_of(l, "beta"), b);
+    EXPECT_EQ(sh("test -d /proc/" + std::to_string(a)).code, 0) << "alpha's init was stopped";
+    // The control: the same `up` where the cgroups are seen does both.
+    auto up = l.moat("up -f " + file);
+    ASSERT_EQ(up.code, 0) << up.err;
+    EXPECT_NE(up.out.find("alpha                removed"), std::string::npos) << up.out;
+    EXPECT_NE(up.out.find("beta                 recreated"), std::string::npos) << up.out;
+    ASSERT_EQ(l.moat("down").code, 0);
+    EXPECT_EQ(residue(l, m), "");
+}
+
 TEST(Lifecycle, DownAfterKillNineAtEveryPointOfUp) {
     for (const char* point : {"after-record", "after-cgroup", "after-spawn", "after-network", "before-firewall",
                               "after-firewall", "after-release"}) {
