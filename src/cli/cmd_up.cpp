@@ -98,9 +98,10 @@ int cmd_up(const globals& g, const up_args& a) {
     state::store store(g.state_dir);
     std::vector<plan::tunnel_plan> tunnels;
     {
-        // First, while the heap is small and whole: the inits are cloned
-        // from this quiet copy, not from the CLI once it has built plans,
-        // JSON and caches (container/fork_server.hpp, issue 17).
+        // First, so that it has started by the first init's request: the
+        // inits are cloned from this quiet moat process, not from the CLI
+        // once it has built plans, JSON and caches (container/fork_server.hpp,
+        // issue 17).
         container::fork_server forks;
         auto lock = store.lock();
         auto loaded = load_plans(a.file, a.names, store, lock.created());

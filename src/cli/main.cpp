@@ -5,6 +5,7 @@
 #include "cli/suggest.hpp"
 #include "cni/plugin.hpp"
 #include "config/names.hpp"
+#include "container/fork_server.hpp"
 #include "pipe/pipe.hpp"
 #include "plan/pipes.hpp"
 #include "plan/tunnel.hpp"
@@ -232,6 +233,10 @@ std::string basename_of(const char* path) {
 
 int main(int argc, char** argv) {
     moat::sys::remember_arguments(argc, argv);  // the containers' inits retitle themselves (sys/title.hpp)
+    // `up`'s fork server, before anything else of a CLI runs in it.
+    if (argc >= 2 && std::strcmp(argv[1], moat::container::fork_server_argument) == 0) {
+        return moat::container::fork_server_main(argc, argv);
+    }
     try {
         // Executed by a CNI runtime (libcni sets CNI_COMMAND, passes no
         // arguments): be the plugin (cni/plugin.hpp).

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -14,7 +15,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace moat::container {
 
@@ -107,49 +110,65 @@ bool receive(request& rq, int (&fds)[max_request_fds], bool& well_formed) noexce
     }
 }
 
-[[noreturn]] void server_main(int sock, pid_t cli) noexcept {
-    // Dies with the CLI (kill -9 included); if the CLI died before this
-    // prctl, the parent is already someone else.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != cli) {
-        ::_exit(0);
-    }
-    // Out of the terminal's process group: a Ctrl-C reaches the CLI, whose
-    // death ends the server; never the server alone under a live `up`.
-    ::setpgid(0, 0);
-    const char* title[] = {"moat-forks", nullptr};
-    sys::set_title("moat-forks", title);
-    // /dev/null on 0-2 (what the inits get), the socket on 3, and nothing
-    // else of the CLI's: above all not the state directory's lock.
-    int high = ::fcntl(sock, F_DUPFD, 10);
-    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (high < 0 || devnull < 0) {
-        ::_exit(1);
-    }
-    for (int fd = 0; fd < 3; ++fd) {
-        if (::dup2(devnull, fd) < 0) {
-            ::_exit(1);
-        }
-    }
-    if (::dup2(high, server_fd) < 0 || ::close_range(server_fd + 1, ~0U, 0) != 0) {
-        ::_exit(1);
-    }
-    serve();
-}
+// A padding argument: an init titles itself over its argv's strings
+// (sys/title.hpp), which the server's short argv would cut to a few bytes.
+constexpr char title_room[] =
+    "                                                                                                    ";
 
 }  // namespace
 
-fork_server::fork_server() {
+int fork_server_main(int argc, char** argv) noexcept {
+    // Dies with the CLI (kill -9 included); if the CLI died before this
+    // prctl, the parent is already someone else. Run by hand, without a
+    // CLI's socket on fd 3, it exits at once.
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (argc != 4 || ::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || std::strtol(argv[2], nullptr, 10) != ::getppid() ||
+        ::getsockopt(server_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
+        return 1;
+    }
+    const char* title[] = {"moat-forks", nullptr};
+    sys::set_title("moat-forks", title);
+    serve();
+}
+
+fork_server::fork_server(const char* exe) {
     int pair[2];
     sys::check(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), "creating the fork server's socket");
     sys::unique_fd ours(pair[0]), theirs(pair[1]);
-    pid_t cli = ::getpid();
-    std::fflush(nullptr);  // nothing the CLI buffered may be written twice
-    pid_t pid = ::fork();
-    if (pid < 0) {
+    // Above the descriptors the child's dup2s write: dup2 of a descriptor
+    // onto itself would keep its close-on-exec flag.
+    sys::unique_fd high(::fcntl(theirs.get(), F_DUPFD_CLOEXEC, server_fd + 1));
+    if (!high) {
         throw sys::errno_error("starting the fork server");
     }
-    if (pid == 0) {
-        server_main(theirs.get(), cli);
+    // /dev/null on 0-2 (what the inits get), the socket on 3, and nothing
+    // else of the CLI's: above all not the state directory's lock. Out of
+    // the terminal's process group: a Ctrl-C reaches the CLI, whose death
+    // ends the server; never the server alone under a live `up`.
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&fa, 0, 1);
+    posix_spawn_file_actions_adddup2(&fa, 0, 2);
+    posix_spawn_file_actions_adddup2(&fa, high.get(), server_fd);
+    posix_spawn_file_actions_addclosefrom_np(&fa, server_fd + 1);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    std::string cli = std::to_string(::getpid());
+    char* argv[] = {const_cast<char*>("moat-forks"), const_cast<char*>(fork_server_argument), cli.data(),
+                    const_cast<char*>(title_room), nullptr};
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        throw sys::errno_error(std::string("starting the fork server (") + exe + ")", rc);
     }
     _pid = pid;
     _sock = std::move(ours);

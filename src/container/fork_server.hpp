@@ -1,4 +1,4 @@
-// The fork server of `moat up`: a small, quiet copy of the CLI that clones
+// The fork server of `moat up`: a small, quiet moat process that clones
 // the containers' inits on request (issue 17: memory per idle container).
 //
 // Theory of operation. An init is a fork that never execs (spawn.hpp), so
@@ -6,15 +6,17 @@
 // in the middle of `up`, each init kept its own copy of every heap page the
 // CLI wrote after that fork (plans, JSON, netlink and nftables caches): in
 // the smaps of an idle init, ~230 KiB of private heap out of ~350 KiB PSS.
-// The server is forked once, first thing in `moat up` (cli/cmd_up.cpp),
-// before the state lock is taken and the plans are loaded, and from then on
-// writes nothing but its own stack: every init it clones shares the same
-// small, frozen heap with all the others, so the CLI's later work costs the
-// inits nothing. Early matters twice: a heap with the holes of the CLI's
-// freed objects makes each init's own small allocations land in many
-// shared pages, each of which it then copies (forked at the start of
-// converge::up(), after the plans, an idle init still had 184 KiB of
-// private heap; forked before them, 64 KiB).
+// The server is started once, first thing in `moat up` (cli/cmd_up.cpp),
+// and from then on writes nothing but its own stack: every init it clones
+// shares the same small, frozen heap with all the others, so the CLI's
+// later work costs the inits nothing.
+//
+// It is the moat binary executed again (/proc/self/exe, `moat-forks
+// __fork-server <CLI pid>`, main.cpp's first check), by posix_spawn: the
+// CLI's pages are never shared with it. A plain fork() made every page the
+// CLI then wrote (all of `up`'s work) a copy-on-write fault, with a TLB
+// flush each, in the CLI itself; and the server's heap is now a fresh
+// process's, smaller than the CLI's at any point.
 //
 // The server clones with CLONE_PARENT (clone(2)): the init is the CLI's
 // child, exactly as when the CLI forked it itself — the CLI writes its id
@@ -24,7 +26,7 @@
 // socket at fd 3, nothing else: spawn.cpp's close_range) are those of a
 // direct spawn_init(). The server itself holds only /dev/null on 0-2 and
 // its socket on 3 (the state lock and every other descriptor of the CLI are
-// closed at once), and the descriptors of the request it is serving.
+// closed by the spawn), and the descriptors of the request it is serving.
 //
 // One SOCK_SEQPACKET socketpair: a request is one message (flags, the
 // container's name, and by SCM_RIGHTS the init's end of its socket and the
@@ -32,10 +34,12 @@
 // errors keep spawn_init()'s message. The server never outlives `up`: it
 // exits at EOF on its socket (the destructor closes it, then reaps the
 // server), and PR_SET_PDEATHSIG kills it with SIGKILL when the CLI dies
-// (kill -9 of `moat up` at any point).
+// (kill -9 of `moat up` at any point); it checks that its parent is the
+// CLI its arguments name, and that fd 3 is a SOCK_SEQPACKET socket, before
+// it serves anything.
 //
 // `moat run` starts one container and forks its init directly
-// (spawn_init): a server would cost it a second fork and gain nothing.
+// (spawn_init): a server would cost it a second process and gain nothing.
 #pragma once
 
 #include "container/spawn.hpp"
@@ -47,8 +51,9 @@ namespace moat::container {
 
 class fork_server {
 public:
-    // Forks the server. The caller must be single-threaded.
-    fork_server();
+    // Starts the server: `exe`, a moat binary (tests name the one they
+    // built). The caller must be single-threaded.
+    explicit fork_server(const char* exe = "/proc/self/exe");
     ~fork_server();
     fork_server(const fork_server&) = delete;
     fork_server& operator=(const fork_server&) = delete;
@@ -62,5 +67,11 @@ private:
     pid_t _pid = -1;
     sys::unique_fd _sock;
 };
+
+// The argument that makes main() the server, right after its own title.
+inline constexpr char fork_server_argument[] = "__fork-server";
+// main()'s server: serves requests on fd 3 until EOF; 1 when this process
+// was not started by fork_server (its parent or fd 3 not what it says).
+int fork_server_main(int argc, char** argv) noexcept;
 
 }  // namespace moat::container

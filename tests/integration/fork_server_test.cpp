@@ -95,7 +95,7 @@ TEST(ForkServer, InitIsTheCallersChildWithTheSameDescriptorsAsADirectClone) {
     EXPECT_TRUE(WIFEXITED(wait_exit(direct.pid)));
     EXPECT_EQ(want, (std::map<int, std::string>{{0, "/dev/null"}, {1, "/dev/null"}, {2, "/dev/null"}, {3, "socket"}}));
 
-    fork_server server;
+    fork_server server(MOAT_BINARY);
     EXPECT_EQ(field(server.pid(), 4), std::to_string(::getpid()));
     auto served = server.spawn(o);
     EXPECT_EQ(field(served.pid, 4), std::to_string(::getpid())) << "CLONE_PARENT: the caller's child, not the server's";
@@ -119,7 +119,7 @@ TEST(ForkServer, AFailedCloneKeepsItsMessageAndTheServerServesOn) {
     } catch (const std::exception& e) {
         direct = e.what();
     }
-    fork_server server;
+    fork_server server(MOAT_BINARY);
     try {
         server.spawn(o);
     } catch (const std::exception& e) {
@@ -140,7 +140,7 @@ TEST(ForkServer, AFailedCloneKeepsItsMessageAndTheServerServesOn) {
 TEST(ForkServer, NeverOutlivesItsOwner) {
     pid_t server_pid;
     {
-        fork_server server;
+        fork_server server(MOAT_BINARY);
         server_pid = server.pid();
         EXPECT_FALSE(gone(server_pid));  // positive control
         std::string name;
@@ -160,7 +160,7 @@ TEST(ForkServer, NeverOutlivesItsOwner) {
     ASSERT_GE(owner, 0);
     if (owner == 0) {
         ::close(pipefd[0]);
-        fork_server server;
+        fork_server server(MOAT_BINARY);
         pid_t p = server.pid();
         (void)!::write(pipefd[1], &p, sizeof p);
         ::pause();
@@ -174,4 +174,44 @@ TEST(ForkServer, NeverOutlivesItsOwner) {
     ::kill(owner, SIGKILL);
     wait_exit(owner);
     EXPECT_TRUE(gone_within(orphan, std::chrono::seconds(2))) << "fork server " << orphan << " outlived its owner";
+}
+
+// The server is the moat binary executed again, not a fork of its caller:
+// the caller's pages are never shared with it (a fork made each page `up`
+// then wrote a copy-on-write fault in the CLI). Its own heap is the one its
+// inits share. An init still has room for its title, and `moat
+// __fork-server` run by hand, without a caller's socket, exits at once.
+TEST(ForkServer, IsTheMoatBinaryExecutedAgainSharingNoPageWithItsCaller) {
+    fork_server server(MOAT_BINARY);
+    auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(server.pid()) + "/exe");
+    EXPECT_EQ(exe, std::filesystem::canonical(MOAT_BINARY));
+    // Positive control for the maps check below: our own heap is listed in ours.
+    auto maps = [](const std::string& pid) {
+        std::ifstream f("/proc/" + pid + "/maps");
+        return std::string((std::istreambuf_iterator<char>(f)), {});
+    };
+    auto ours = maps("self");
+    auto heap_at = ours.find("[heap]");
+    ASSERT_NE(heap_at, std::string::npos);
+    auto line = ours.substr(ours.rfind('\n', heap_at) + 1, heap_at - ours.rfind('\n', heap_at) - 1);
+    auto range = line.substr(0, line.find(' '));
+    EXPECT_EQ(maps(std::to_string(server.pid())).find(range), std::string::npos) << "the server maps our heap " << range;
+
+    spawn_options o;
+    o.new_network = false;
+    o.name = "a-container-with-a-long-name";
+    auto child = server.spawn(o);
+    std::string cmdline;
+    for (int i = 0; i < 100 && cmdline.find("moat-init") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(i ? 10 : 0));
+        std::ifstream f("/proc/" + std::to_string(child.pid) + "/cmdline");
+        cmdline.assign((std::istreambuf_iterator<char>(f)), {});
+    }
+    EXPECT_EQ(cmdline.substr(0, cmdline.find('\0', 10)), std::string("moat-init\0a-container-with-a-long-name", 38));
+    child.channel.reset();
+    wait_exit(child.pid);
+
+    auto by_hand = std::system((std::string(MOAT_BINARY) + " __fork-server " + std::to_string(::getpid()) +
+                                " x </dev/null 3</dev/null").c_str());
+    EXPECT_TRUE(WIFEXITED(by_hand) && WEXITSTATUS(by_hand) == 1) << by_hand;
 }
