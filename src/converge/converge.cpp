@@ -13,6 +13,7 @@
 #include "netlink/sysctl.hpp"
 #include "plan/changes.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/device_filter.hpp"
 #include "sys/error.hpp"
 #include "sys/failpoint.hpp"
 #include "sys/fs.hpp"
@@ -327,6 +328,7 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
     claim_network_namespace(store, plan);  // another instance's namespace: exit 2 before anything is touched
     report rep;
     stopwatch sw(opts.progress);
+    sandbox::device_program_reuse one_device_program_per_list;
     store.host();  // a damaged host.json: refused before anything is touched
     auto listing = store.scan();
     refuse_others(store, listing.records, plan.containers, opts);

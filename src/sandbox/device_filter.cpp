@@ -15,9 +15,12 @@
 #include <cstddef>
 #include <cstring>
 #include <deque>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace moat::sandbox {
 
@@ -206,24 +209,92 @@ std::string to_string(const device_rule& r) {
     return out;
 }
 
+namespace {
+
+struct loaded_program {
+    sys::unique_fd fd;
+    std::uint32_t id = 0;
+};
+
+loaded_program load_with_id(const std::vector<bpf_insn>& insns) {
+    loaded_program p{load_device_program(insns), 0};
+    bpf_prog_info info{};
+    bpf_attr attr{};
+    attr.info.bpf_fd = static_cast<std::uint32_t>(p.fd.get());
+    attr.info.info_len = sizeof info;
+    attr.info.info = to_u64(&info);
+    if (bpf(BPF_OBJ_GET_INFO_BY_FD, attr) < 0) {
+        throw sys::errno_error("BPF_OBJ_GET_INFO_BY_FD");
+    }
+    p.id = info.id;
+    return p;
+}
+
+// device_program_reuse's programs, by their instructions' bytes. Entries
+// are never erased while a scope lives, so a pointer to one stays valid.
+struct reuse_state {
+    std::mutex lock;
+    int scopes = 0;
+    std::map<std::string, loaded_program> programs;
+};
+reuse_state& reuse() {
+    static reuse_state state;
+    return state;
+}
+
+// The program for `insns`: the scope's, or `own` loaded for this call.
+const loaded_program& program_for(const std::vector<bpf_insn>& insns, loaded_program& own) {
+    auto& r = reuse();
+    std::lock_guard hold(r.lock);
+    if (r.scopes == 0) {
+        own = load_with_id(insns);
+        return own;
+    }
+    std::string key(reinterpret_cast<const char*>(insns.data()), insns.size() * sizeof(bpf_insn));
+    auto it = r.programs.find(key);
+    if (it == r.programs.end()) {
+        it = r.programs.emplace(std::move(key), load_with_id(insns)).first;
+    }
+    return it->second;
+}
+
+}  // namespace
+
+device_program_reuse::device_program_reuse() {
+    std::lock_guard hold(reuse().lock);
+    ++reuse().scopes;
+}
+
+device_program_reuse::~device_program_reuse() {
+    std::lock_guard hold(reuse().lock);
+    if (--reuse().scopes == 0) {
+        reuse().programs.clear();  // the attachments hold their own references
+    }
+}
+
 void attach_device_filter(int cgroup_dir_fd, const std::vector<device_rule>& rules) {
     try {
-        sys::unique_fd prog = load_device_program(device_filter_program(rules));
+        loaded_program own;  // closed at the end of this call, when not reused
+        const loaded_program* prog = &program_for(device_filter_program(rules), own);
         auto before = attached_ids(cgroup_dir_fd);
-        bpf_attr attr{};
-        attr.target_fd = static_cast<std::uint32_t>(cgroup_dir_fd);
-        attr.attach_bpf_fd = static_cast<std::uint32_t>(prog.get());
-        attr.attach_type = BPF_CGROUP_DEVICE;
-        attr.attach_flags = BPF_F_ALLOW_MULTI;  // not 0: see the header
-        if (bpf(BPF_PROG_ATTACH, attr) < 0) {
-            throw sys::errno_error("BPF_PROG_ATTACH");
+        // Attaching a program already attached there fails (EEXIST): it is kept.
+        if (std::find(before.begin(), before.end(), prog->id) == before.end()) {
+            bpf_attr attr{};
+            attr.target_fd = static_cast<std::uint32_t>(cgroup_dir_fd);
+            attr.attach_bpf_fd = static_cast<std::uint32_t>(prog->fd.get());
+            attr.attach_type = BPF_CGROUP_DEVICE;
+            attr.attach_flags = BPF_F_ALLOW_MULTI;  // not 0: see the header
+            if (bpf(BPF_PROG_ATTACH, attr) < 0) {
+                throw sys::errno_error("BPF_PROG_ATTACH");
+            }
         }
         // Until the old programs are gone both lists apply: stricter than
         // either, never looser.
         for (std::uint32_t id : before) {
-            detach(cgroup_dir_fd, id);
+            if (id != prog->id) {
+                detach(cgroup_dir_fd, id);
+            }
         }
-        // `prog` closes here; the attachment holds its own reference.
     } catch (...) {
         add_context("attaching the device filter to cgroup " + describe(cgroup_dir_fd));
     }

@@ -38,14 +38,15 @@
 //    needs no capability, only an fd of the cgroup directory (a process of
 //    uid 65534 with no capabilities did it on Linux 6.18). A MULTI program
 //    is detached only by an fd of the program itself; moat closes its own
-//    right after attaching, and BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN.
+//    right after attaching (in `up`, when it returns: device_program_reuse
+//    below), and BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN.
 //  * Attaching again replaces: the new program goes in first, then those
 //    attached to that cgroup before are detached (moat owns the cgroup).
 //    In between both lists apply, which is stricter than either.
-//  * Lifetime: the attachment holds its own reference to the program, so
-//    the fd is closed right after attaching; the program lives until it is
-//    detached or the cgroup is removed (its bpf state is released, from a
-//    workqueue, when the cgroup dies).
+//  * Lifetime: each attachment holds its own reference to the program, so
+//    the fd can be closed once it is attached; the program lives until it
+//    is detached from (or dies with) the last cgroup it is attached to (a
+//    cgroup's bpf state is released, from a workqueue, when it dies).
 //  * The container cannot undo it: bpf() is blocked by its seccomp filter;
 //    without that, loading a program needs CAP_BPF and CAP_NET_ADMIN (or
 //    CAP_SYS_ADMIN), and detaching ours needs CAP_SYS_ADMIN as above,
@@ -122,9 +123,28 @@ std::vector<bpf_insn> device_filter_program(const std::vector<device_rule>& rule
 // does this itself; exposed for tests of the error.
 sys::unique_fd load_device_program(const std::vector<bpf_insn>& prog);
 
+// While one lives, attach_device_filter() loads each distinct program once
+// and attaches that same program to every cgroup that needs it: `up` of N
+// containers made N BPF_PROG_LOADs of one program, each a verifier pass
+// (0.3-0.4 ms). A program cannot be changed once loaded, and sharing it
+// lets no container do anything to another's: detaching it from a cgroup
+// still takes an fd of it. Those fds stay in this process while the scope
+// lives and are closed when the last scope ends; they are close-on-exec,
+// and no container's init holds them (`up`'s inits are cloned by its fork
+// server, started before any, container/fork_server.hpp; an init cloned
+// by this process closes all but its socket first, container/spawn.hpp).
+// Scopes nest.
+class device_program_reuse {
+public:
+    device_program_reuse();
+    ~device_program_reuse();
+    device_program_reuse(const device_program_reuse&) = delete;
+    device_program_reuse& operator=(const device_program_reuse&) = delete;
+};
+
 // Loads the filter for `rules` and attaches it to the cgroup v2 directory
 // open at `cgroup_dir_fd`, replacing the device programs attached to that
-// cgroup before. Needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN. Throws
+// cgroup before (the same program already attached is kept). Needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN. Throws
 // moat::error "attaching the device filter to cgroup <path>: ...", with
 // the verifier's log when the kernel refuses the program.
 void attach_device_filter(int cgroup_dir_fd, const std::vector<device_rule>& rules);

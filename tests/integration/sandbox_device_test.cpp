@@ -29,6 +29,7 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 namespace moat::sandbox {
@@ -353,6 +354,58 @@ TEST_F(SandboxDevices, AnUnprivilegedProcessCannotDetachIt) {
 
     EXPECT_EQ(detach_as_nobody(prog.get()), 0);
     EXPECT_TRUE(attached_device_filters(_filtered.get()).empty());
+}
+
+// How many eBPF program fds this process holds.
+int program_fds() {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        n += std::filesystem::read_symlink(e.path(), ec).string() == "anon_inode:bpf-prog";
+    }
+    return n;
+}
+
+// Within a device_program_reuse scope (`up`), cgroups with the same list
+// get the same program, loaded once; attaching it again to a cgroup that
+// has it keeps that one; when the scope ends this process holds no
+// program fd and the filters still apply. The control: outside a scope
+// each attach loads a program of its own.
+TEST_F(SandboxDevices, AReuseScopeLoadsEachListOnce) {
+    _nested = open_cgroup("filtered/nested");
+    int fds_before = program_fds();
+    attach_device_filter(_filtered.get(), default_device_rules());
+    attach_device_filter(_nested.get(), default_device_rules());
+    auto a = attached_device_filters(_filtered.get()), b = attached_device_filters(_nested.get());
+    ASSERT_EQ(a.size(), 1u);
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_NE(a[0], b[0]) << "the control: two loads, two programs";
+    EXPECT_EQ(program_fds(), fds_before);
+    {
+        device_program_reuse scope;
+        attach_device_filter(_filtered.get(), default_device_rules());
+        attach_device_filter(_nested.get(), default_device_rules());
+        a = attached_device_filters(_filtered.get());
+        b = attached_device_filters(_nested.get());
+        ASSERT_EQ(a.size(), 1u);
+        ASSERT_EQ(b.size(), 1u);
+        EXPECT_EQ(a[0], b[0]) << "one list, one program";
+        EXPECT_EQ(program_fds(), fds_before + 1);
+        attach_device_filter(_filtered.get(), default_device_rules());  // already there: kept, not detached
+        EXPECT_EQ(attached_device_filters(_filtered.get()), a);
+        attach_device_filter(_nested.get(), {tun_device_rule()});  // another list: another program
+        b = attached_device_filters(_nested.get());
+        ASSERT_EQ(b.size(), 1u);
+        EXPECT_NE(b[0], a[0]);
+        EXPECT_EQ(program_fds(), fds_before + 2);
+    }
+    EXPECT_EQ(program_fds(), fds_before);
+    EXPECT_EQ(attached_device_filters(_filtered.get()), a);
+    std::vector<probe> probes = {opening("open /dev/kmsg w", "/dev/kmsg", O_WRONLY),
+                                 opening("open /dev/null rw", "/dev/null", O_RDWR)};
+    EXPECT_EQ(run(_filtered.get(), probes), (std::vector<int>{EPERM, 0}));
+    EXPECT_EQ(run(_nested.get(), probes), (std::vector<int>{EPERM, EPERM}));  // both lists apply there
+    EXPECT_EQ(run(_open.get(), probes), (std::vector<int>{0, 0}));            // the control
 }
 
 TEST_F(SandboxDevices, ErrorsSayWhatFailed) {
