@@ -153,8 +153,8 @@ int sweep(state::store& store, bool quiet) {
     // no record names cannot be looked for, which `gc` through nsenter does.
     if (sandbox::cgroups_hidden()) {
         if (!quiet) {
-            std::fprintf(stderr, "moat: note: no cgroup2 file system is mounted here: not looking for containers "
-                                 "this instance did not record; `moat gc` run through nsenter does\n");
+            std::fprintf(stderr, "moat: note: not looking for containers this instance did not record (`moat gc` does): %s\n",
+                         sandbox::cgroups_hidden_hint().c_str());
         }
         return 0;
     }

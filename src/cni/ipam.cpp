@@ -1,6 +1,7 @@
 #include "cni/ipam.hpp"
 
 #include "sys/error.hpp"
+#include "sys/spawn.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -68,31 +69,20 @@ struct ignore_sigpipe {
     ~ignore_sigpipe() { ::sigaction(SIGPIPE, &old, nullptr); }
 };
 
-struct spawn_setup {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    spawn_setup(int in, int out, int err) {
-        ::posix_spawn_file_actions_init(&actions);
-        ::posix_spawnattr_init(&attr);
-        ::posix_spawn_file_actions_adddup2(&actions, in, 0);
-        ::posix_spawn_file_actions_adddup2(&actions, out, 1);
-        ::posix_spawn_file_actions_adddup2(&actions, err, 2);
-        ::posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // nothing of ours (the state lock) leaks
-        sigset_t none, pipe;
-        sigemptyset(&none);
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        ::posix_spawnattr_setsigmask(&attr, &none);
-        ::posix_spawnattr_setsigdefault(&attr, &pipe);
-        ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    }
-    ~spawn_setup() {
-        ::posix_spawnattr_destroy(&attr);
-        ::posix_spawn_file_actions_destroy(&actions);
-    }
-    spawn_setup(const spawn_setup&) = delete;
-    spawn_setup& operator=(const spawn_setup&) = delete;
-};
+// The plugin's stdio is our pipes and nothing else of ours (the state lock)
+// leaks; SIGPIPE back to its default, whatever ignore_sigpipe did here.
+void prepare(sys::spawn_setup& s, int in, int out, int err) {
+    s.dup2(in, 0);
+    s.dup2(out, 1);
+    s.dup2(err, 2);
+    s.close_from(3);
+    sigset_t none, pipe;
+    sigemptyset(&none);
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    s.signal_mask(none);
+    s.default_signals(pipe);
+}
 
 std::vector<std::string> environment(const std::string& command, const std::map<std::string, std::string>& overrides) {
     std::vector<std::string> env;
@@ -207,8 +197,9 @@ output run(const std::string& plugin, const std::string& command, const std::str
     char* argv[] = {argv0.data(), nullptr};
     child c;
     {
-        spawn_setup s(in.read.get(), out.write.get(), err.write.get());
-        if (int e = ::posix_spawn(&c.pid, plugin.c_str(), &s.actions, &s.attr, argv, envp.data()); e != 0) {
+        sys::spawn_setup s("preparing to run the IPAM plugin " + plugin);
+        prepare(s, in.read.get(), out.write.get(), err.write.get());
+        if (int e = s.spawn(c.pid, plugin.c_str(), argv, envp.data()); e != 0) {
             c.pid = -1;
             throw error(code::internal, "cannot run the IPAM plugin " + plugin, std::strerror(e));
         }

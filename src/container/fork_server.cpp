@@ -1,6 +1,7 @@
 #include "container/fork_server.hpp"
 
 #include "sys/error.hpp"
+#include "sys/spawn.hpp"
 #include "sys/title.hpp"
 
 #include <fcntl.h>
@@ -146,28 +147,21 @@ fork_server::fork_server(const char* exe) {
     // else of the CLI's: above all not the state directory's lock. Out of
     // the terminal's process group: a Ctrl-C reaches the CLI, whose death
     // ends the server; never the server alone under a live `up`.
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-    posix_spawn_file_actions_adddup2(&fa, 0, 1);
-    posix_spawn_file_actions_adddup2(&fa, 0, 2);
-    posix_spawn_file_actions_adddup2(&fa, high.get(), server_fd);
-    posix_spawn_file_actions_addclosefrom_np(&fa, server_fd + 1);
+    sys::spawn_setup setup("starting the fork server");
+    setup.open(0, "/dev/null", O_RDWR);
+    setup.dup2(0, 1);
+    setup.dup2(0, 2);
+    setup.dup2(high.get(), server_fd);
+    setup.close_from(server_fd + 1);
     sigset_t none;
     sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    setup.signal_mask(none);
+    setup.own_process_group();
     std::string cli = std::to_string(::getpid());
     char* argv[] = {const_cast<char*>("moat-forks"), const_cast<char*>(fork_server_argument), cli.data(),
                     const_cast<char*>(title_room), nullptr};
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, exe, &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
+    if (int rc = setup.spawn(pid, exe, argv, environ); rc != 0) {
         throw sys::errno_error(std::string("starting the fork server (") + exe + ")", rc);
     }
     _pid = pid;

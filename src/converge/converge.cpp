@@ -179,15 +179,12 @@ struct verdict {
 // Every verdict before any is acted on: a container that cannot be removed
 // from here (container::check_removable) is then refused with nothing changed.
 std::vector<verdict> judge(const state::listing& l, const std::vector<plan::container_plan>& plans,
-                           const up_options& opts, decision& d) {
+                           const std::set<std::string>& wanted, const up_options& opts, decision& d) {
     std::map<std::string, const state::container_record*> existing;
     for (const auto& r : l.records) {
         existing.emplace(r.name, &r);
     }
-    std::set<std::string> wanted, damaged;
-    for (const auto& p : plans) {
-        wanted.insert(p.name);
-    }
+    std::set<std::string> damaged;
     for (const auto& dmg : l.damaged) {
         damaged.insert(dmg.name);
     }
@@ -230,16 +227,16 @@ std::vector<verdict> judge(const state::listing& l, const std::vector<plan::cont
 decision decide(state::store& store, const state::listing& l, const std::vector<plan::container_plan>& plans,
                 const up_options& opts, report& rep, stopwatch& sw) {
     decision d;
-    auto verdicts = judge(l, plans, opts, d);
+    std::set<std::string> wanted;
+    for (const auto& p : plans) {
+        wanted.insert(p.name);
+    }
+    auto verdicts = judge(l, plans, wanted, opts, d);
     check_removable(store, l.damaged);
     for (const auto& v : verdicts) {
         if (v.rec && !v.keep) {
             container::check_removable(std::span(v.rec, 1));
         }
-    }
-    std::set<std::string> wanted;
-    for (const auto& p : plans) {
-        wanted.insert(p.name);
     }
     d.damaged = stop_damaged(store, l, wanted, rep);
     for (const auto& v : verdicts) {

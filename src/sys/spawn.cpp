@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "sys/error.hpp"
+
 namespace moat::sys {
 
 // AddressSanitizer cannot follow a child running on a stack it did not
@@ -73,6 +75,55 @@ void reset_signals() noexcept {
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+spawn_setup::spawn_setup(std::string what) : _what(std::move(what)) {
+    check(::posix_spawn_file_actions_init(&_actions));
+    if (int rc = ::posix_spawnattr_init(&_attr); rc != 0) {
+        ::posix_spawn_file_actions_destroy(&_actions);
+        throw errno_error(_what, rc);
+    }
+}
+
+spawn_setup::~spawn_setup() {
+    ::posix_spawnattr_destroy(&_attr);
+    ::posix_spawn_file_actions_destroy(&_actions);
+}
+
+void spawn_setup::check(int rc) const {
+    if (rc != 0) {
+        throw errno_error(_what, rc);
+    }
+}
+
+void spawn_setup::open(int fd, const char* path, int flags) {
+    check(::posix_spawn_file_actions_addopen(&_actions, fd, path, flags, 0));
+}
+
+void spawn_setup::dup2(int from, int to) { check(::posix_spawn_file_actions_adddup2(&_actions, from, to)); }
+
+void spawn_setup::close_from(int lowest) { check(::posix_spawn_file_actions_addclosefrom_np(&_actions, lowest)); }
+
+void spawn_setup::signal_mask(const sigset_t& mask) {
+    check(::posix_spawnattr_setsigmask(&_attr, &mask));
+    _flags |= POSIX_SPAWN_SETSIGMASK;
+}
+
+void spawn_setup::default_signals(const sigset_t& signals) {
+    check(::posix_spawnattr_setsigdefault(&_attr, &signals));
+    _flags |= POSIX_SPAWN_SETSIGDEF;
+}
+
+void spawn_setup::own_process_group() {
+    check(::posix_spawnattr_setpgroup(&_attr, 0));
+    _flags |= POSIX_SPAWN_SETPGROUP;
+}
+
+int spawn_setup::spawn(pid_t& pid, const char* path, char* const argv[], char* const envp[]) noexcept {
+    if (int rc = ::posix_spawnattr_setflags(&_attr, _flags); rc != 0) {
+        return rc;
+    }
+    return ::posix_spawn(&pid, path, &_actions, &_attr, argv, envp);
 }
 
 }  // namespace moat::sys

@@ -1,7 +1,11 @@
 // Starting a child that execs: without copying the caller's address space.
 #pragma once
 
+#include <signal.h>
+#include <spawn.h>
 #include <sys/types.h>
+
+#include <string>
 
 namespace moat::sys {
 
@@ -33,5 +37,34 @@ bool spawn_shares_memory() noexcept;
 // spawn_sharing_memory() must do before anything else (see above), and what
 // a started program expects to inherit from a shell.
 void reset_signals() noexcept;
+
+// posix_spawn()'s file actions and attributes, made and destroyed together.
+// Each step throws errno_error(what) when glibc refuses it (ENOMEM, or a
+// descriptor out of range): a child started without one of them would run
+// with descriptors or signals its caller did not mean to give it.
+class spawn_setup {
+public:
+    explicit spawn_setup(std::string what);
+    ~spawn_setup();
+    spawn_setup(const spawn_setup&) = delete;
+    spawn_setup& operator=(const spawn_setup&) = delete;
+
+    void open(int fd, const char* path, int flags);
+    void dup2(int from, int to);
+    void close_from(int lowest);
+    void signal_mask(const sigset_t& mask);
+    void default_signals(const sigset_t& signals);
+    void own_process_group();
+
+    // posix_spawn() with what was set; 0 or its error number.
+    int spawn(pid_t& pid, const char* path, char* const argv[], char* const envp[]) noexcept;
+
+private:
+    void check(int rc) const;
+    std::string _what;
+    posix_spawn_file_actions_t _actions;
+    posix_spawnattr_t _attr;
+    short _flags = 0;
+};
 
 }  // namespace moat::sys
