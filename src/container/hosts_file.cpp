@@ -74,13 +74,8 @@ void rewrite(int fd, const std::string& text) {
     sys::check(::ftruncate(fd, static_cast<off_t>(text.size())), "truncating /etc/hosts");
 }
 
-}  // namespace
-
-bool has_own_hosts(const plan::container_plan& p) {
-    return !p.dns.empty() || (p.private_network && (p.v4 || p.v6));
-}
-
-std::string render_hosts(const plan::container_plan& self, const std::vector<const plan::container_plan*>& members) {
+// Everything but the other members' lines.
+std::string head_of(const plan::container_plan& self) {
     std::string out = "# written by moat: this container, the host";
     out += self.network.empty() ? "\n" : " and the containers of network " + self.network + ", kept current by moat\n";
     out += "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -88,9 +83,26 @@ std::string render_hosts(const plan::container_plan& self, const std::vector<con
     add_line(out, self.v6, true, names_of(self));
     add_line(out, self.v4, false, hosts_host_names);
     add_line(out, self.v6, false, hosts_host_names);
+    return out;
+}
+
+std::string member_lines(const plan::container_plan& m) {
+    std::string out;
+    add_line(out, m.v4, true, names_of(m));
+    add_line(out, m.v6, true, names_of(m));
+    return out;
+}
+
+}  // namespace
+
+bool has_own_hosts(const plan::container_plan& p) {
+    return !p.dns.empty() || (p.private_network && (p.v4 || p.v6));
+}
+
+std::string render_hosts(const plan::container_plan& self, const std::vector<const plan::container_plan*>& members) {
+    auto out = head_of(self);
     for (const auto* m : members) {
-        add_line(out, m->v4, true, names_of(*m));
-        add_line(out, m->v6, true, names_of(*m));
+        out += member_lines(*m);
     }
     return out;
 }
@@ -99,28 +111,40 @@ void sync_hosts(const state::store& store, std::vector<std::string>& notes) {
     struct running_one {
         state::container_record rec;
         plan::container_plan plan;
+        std::string lines;  // as a member of its network, rendered once
     };
     std::vector<running_one> all;
     for (auto& r : store.scan().records) {
         if (running(r)) {
             auto p = plan::plan_from_json(r.spec);
-            all.push_back({std::move(r), std::move(p)});
+            all.push_back({std::move(r), std::move(p), {}});
         }
     }
+    // A network of N members means N files of N lines each: each member's
+    // lines are rendered once, not once per file (issue 17, N = 1000).
+    std::map<std::string, std::vector<const running_one*>> networks;
+    for (auto& one : all) {
+        if (!one.plan.network.empty()) {
+            one.lines = member_lines(one.plan);
+            networks[one.plan.network].push_back(&one);
+        }
+    }
+    static const std::vector<const running_one*> alone;
     for (const auto& self : all) {
         // A CNI attachment's /etc/hosts is its engine's.
         if (self.rec.origin == "cni" || !has_own_hosts(self.plan)) {
             continue;
         }
-        std::vector<const plan::container_plan*> members;
-        for (const auto& other : all) {
-            if (!self.plan.network.empty() && other.plan.network == self.plan.network && other.plan.name != self.plan.name) {
-                members.push_back(&other.plan);
+        auto text = head_of(self.plan);
+        auto it = networks.find(self.plan.network);
+        for (const auto* other : it == networks.end() ? alone : it->second) {
+            if (other != &self) {
+                text += other->lines;
             }
         }
         try {
             if (auto fd = open_hosts(self.rec)) {
-                rewrite(fd.get(), render_hosts(self.plan, members));
+                rewrite(fd.get(), text);
             }
         } catch (const std::exception& e) {
             notes.push_back(self.rec.name + ": /etc/hosts not updated: " + e.what());

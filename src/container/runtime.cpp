@@ -42,16 +42,11 @@ std::optional<std::uint32_t> uid_base_for(const state::store& store, const plan:
     if (plan.users == "base") {
         return plan.users_base;
     }
-    auto scanned = opts.uid_bases ? std::map<std::string, std::uint32_t>() : uid_bases_in(store);
-    auto& bases = opts.uid_bases ? *opts.uid_bases : scanned;
-    std::set<std::uint32_t> taken;
-    for (const auto& [name, base] : bases) {
-        if (name != plan.name) {
-            taken.insert(base);
-        }
-    }
-    auto base = pick_uid_base(store.instance_id() + "/" + plan.name, taken);
-    bases[plan.name] = base;
+    auto scanned = opts.uid_bases ? uid_ranges() : uid_bases_in(store);
+    auto& ranges = opts.uid_bases ? *opts.uid_bases : scanned;
+    auto base = pick_uid_base(store.instance_id() + "/" + plan.name,
+                              [&](std::uint32_t b) { return ranges.held_by_other(b, plan.name); });
+    ranges.hold(plan.name, base);
     return base;
 }
 
@@ -99,18 +94,18 @@ std::string instance_of(const state::container_record& rec) {
     return end > start ? rec.cgroup.substr(start, end - start) : "";
 }
 
-std::map<std::string, std::uint32_t> uid_bases_in(const state::store& store) {
-    std::map<std::string, std::uint32_t> out;
+uid_ranges uid_bases_in(const state::store& store) {
+    uid_ranges out;
     auto listing = store.scan();
     for (const auto& r : listing.records) {
         if (r.uid_base) {
-            out[r.name] = *r.uid_base;
+            out.hold(r.name, *r.uid_base);
         }
     }
     // A damaged record's container may still run (or own its logs) as that uid.
     for (const auto& d : listing.damaged) {
-        if (d.uid_base) {
-            out.emplace(d.name, *d.uid_base);
+        if (d.uid_base && !out.holds(d.name)) {
+            out.hold(d.name, *d.uid_base);
         }
     }
     return out;

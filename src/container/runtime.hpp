@@ -11,6 +11,7 @@
 
 #include "plan/plan.hpp"
 #include "container/relay.hpp"
+#include "container/users.hpp"
 #include "state/store.hpp"
 
 #include <chrono>
@@ -56,7 +57,7 @@ struct start_options {
     // (`up`, under the state lock); prepare() adds the one it picks. Null:
     // prepare() scans for itself. A scan reads every record, so N
     // containers each scanning would read N²/2 records (issue 17).
-    std::map<std::string, std::uint32_t>* uid_bases = nullptr;
+    uid_ranges* uid_bases = nullptr;
     // Where the init is cloned (fork_server.hpp): `up` starts many, from a
     // server forked before its heap grew. Null: this process forks it.
     fork_server* forks = nullptr;
@@ -64,7 +65,7 @@ struct start_options {
 
 // Every record's uid base, damaged ones included (their containers may
 // still run as that uid): what start_options::uid_bases starts from.
-std::map<std::string, std::uint32_t> uid_bases_in(const state::store& store);
+uid_ranges uid_bases_in(const state::store& store);
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts);
 // The release, in three parts (handoff.hpp), so that many inits can work

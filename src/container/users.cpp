@@ -14,17 +14,32 @@ constexpr std::uint32_t tunnel_block = 0x6D74;
 
 }  // namespace
 
-std::uint32_t pick_uid_base(const std::string& key, const std::set<std::uint32_t>& taken) {
+std::uint32_t pick_uid_base(const std::string& key, const std::function<bool(std::uint32_t)>& taken) {
     const std::uint32_t blocks = end_block - first_block;
     const auto start = static_cast<std::uint32_t>(sys::fnv1a(key) % blocks);
     for (std::uint32_t i = 0; i < blocks; ++i) {
         std::uint32_t block = first_block + (start + i) % blocks;
         std::uint32_t base = block << 16;
-        if (block != tunnel_block && !taken.count(base)) {
+        if (block != tunnel_block && !taken(base)) {
             return base;
         }
     }
     throw moat::error("no free uid range left for privateUsers = \"pick\"");
+}
+
+void uid_ranges::hold(const std::string& name, std::uint32_t base) {
+    auto [it, added] = _by_name.try_emplace(name, base);
+    if (!added) {
+        _bases.erase(_bases.find(it->second));
+        it->second = base;
+    }
+    _bases.insert(base);
+}
+
+bool uid_ranges::held_by_other(std::uint32_t base, const std::string& name) const {
+    auto n = _bases.count(base);
+    auto own = _by_name.find(name);
+    return n > (own != _by_name.end() && own->second == base ? 1u : 0u);
 }
 
 void write_id_maps(pid_t pid, std::uint32_t base) {

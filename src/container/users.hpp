@@ -22,6 +22,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -30,8 +32,24 @@ namespace moat::container {
 inline constexpr std::uint32_t id_range = 65536;
 
 // A free base for "pick": `key` names the container (instance + name),
-// `taken` holds the bases other containers use.
-std::uint32_t pick_uid_base(const std::string& key, const std::set<std::uint32_t>& taken);
+// `taken(base)` says whether another container uses that base.
+std::uint32_t pick_uid_base(const std::string& key, const std::function<bool(std::uint32_t)>& taken);
+
+// The uid bases containers hold, looked up both ways. `up` asks, for each
+// of N containers, whether a base is another's: building the set of the
+// others' bases for each of them was N² (issue 17, N = 1000).
+class uid_ranges {
+public:
+    // `name` holds `base` (instead of what it held).
+    void hold(const std::string& name, std::uint32_t base);
+    bool holds(const std::string& name) const { return _by_name.count(name) > 0; }
+    // Whether a container other than `name` holds `base`.
+    bool held_by_other(std::uint32_t base, const std::string& name) const;
+
+private:
+    std::map<std::string, std::uint32_t> _by_name;
+    std::multiset<std::uint32_t> _bases;  // several may share one ("base" ranges)
+};
 
 // Writes uid_map and gid_map of `pid` (whose user namespace is new):
 // 0-65535 inside are base..base+65535 outside.

@@ -346,8 +346,14 @@ report up(state::store& store, const plan::host_plan& plan, const up_options& op
             sw.step("network " + n + ": bridge ready");
         }
         // One scan for every container's uid range (runtime.hpp), after
-        // decide() removed what it replaces.
+        // decide() removed what it replaces. A range given by number is held
+        // before any is picked, whichever container is prepared first.
         auto uid_bases = container::uid_bases_in(store);
+        for (const auto* p : d.to_start) {
+            if (p->users == "base") {
+                uid_bases.hold(p->name, p->users_base);
+            }
+        }
         so.uid_bases = &uid_bases;
         bool tunnels_released = prepare_all(store, d, so, pend, attempted, sw);
         send_specs(store, pend, tunnels_released, so);

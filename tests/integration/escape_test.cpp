@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
 #include <fstream>
 #include <thread>
 
@@ -331,3 +333,49 @@ TEST(Escape, HostMountsSurviveUpAndDown) {
     EXPECT_EQ(l.moat("down").code, 0);
     EXPECT_EQ(mounted(), shared.path + "/sub\n") << "down unmounted a host mount";
 }
+
+namespace {
+
+// Every container picks a uid range of its own, within one `up` and across
+// two files' `up`s into one state directory: two sharing a range would make
+// root in one the owner of the other's files. A recreated container gets
+// its range back, so its files keep their owner (container/users.hpp).
+TEST(Escape, EachContainerHoldsAUidRangeOfItsOwnAndGetsItBack) {
+    lab l;
+    std::string first = l.write("first.toml", "[containers.a]\n[containers.b]\n[containers.c]\n[containers.d]\n");
+    std::string second = l.write("second.toml", "[containers.e]\n[containers.f]\n");
+    for (const auto& f : {first, second}) {
+        auto r = l.moat("up -f " + f);
+        ASSERT_EQ(r.code, 0) << r.out << r.err;
+    }
+    auto base_of = [&](const std::string& c) {
+        return l.moat("exec " + c + " -- awk '{print $2}' /proc/self/uid_map").out;
+    };
+    std::map<std::string, std::string> bases;
+    std::set<std::string> distinct;
+    for (const char* c : {"a", "b", "c", "d", "e", "f"}) {
+        bases[c] = base_of(c);
+        EXPECT_FALSE(bases[c].empty()) << c;
+        EXPECT_NE(bases[c], "0\n") << c << ": root inside is the host's root";
+        distinct.insert(bases[c]);
+    }
+    EXPECT_EQ(distinct.size(), 6u) << "two containers share a uid range";
+    ASSERT_EQ(l.moat("down a e").code, 0);
+    for (const auto& f : {first, second}) {
+        ASSERT_EQ(l.moat("up -f " + f).code, 0);
+    }
+    EXPECT_EQ(base_of("a"), bases["a"]);
+    EXPECT_EQ(base_of("e"), bases["e"]);
+    // A range given by number is another's too, even to a container of the
+    // same `up` prepared before it: a, recreated beside z, which is given
+    // a's old range, moves on (z is the control: its range reads as given).
+    ASSERT_EQ(l.moat("down a").code, 0);
+    auto given = bases["a"].substr(0, bases["a"].size() - 1);
+    auto r = l.moat("up -f " + l.write("third.toml", "[containers.a]\n[containers.z]\nprivateUsers = " + given + "\n"));
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(base_of("z"), bases["a"]);
+    EXPECT_NE(base_of("a"), bases["a"]) << "a picked the range z was given";
+    EXPECT_FALSE(base_of("a").empty());
+}
+
+}  // namespace

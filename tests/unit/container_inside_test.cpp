@@ -100,18 +100,37 @@ TEST_F(InsideRoot, MissingDirectoriesAreCreatedOneByOne) {
 
 TEST(UidRanges, PickIsStableSkipsTakenBlocksAndTheTunnelBlock) {
     using moat::container::pick_uid_base;
-    auto a = pick_uid_base("inst/webapp", {});
-    EXPECT_EQ(a, pick_uid_base("inst/webapp", {}));
+    auto none = [](std::uint32_t) { return false; };
+    auto a = pick_uid_base("inst/webapp", none);
+    EXPECT_EQ(a, pick_uid_base("inst/webapp", none));
     EXPECT_EQ(a % 65536, 0u);
     EXPECT_GE(a, 0x00080000u);
     EXPECT_LT(a, 0x6FFF0000u);
-    auto b = pick_uid_base("inst/webapp", {a});
+    auto b = pick_uid_base("inst/webapp", [a](std::uint32_t x) { return x == a; });
     EXPECT_NE(a, b);
-    EXPECT_NE(pick_uid_base("inst/other", {}), a);
+    EXPECT_EQ(b, a + 65536);  // the next block
+    EXPECT_NE(pick_uid_base("inst/other", none), a);
     // Find a key whose first choice is the tunnel daemons' block.
     for (int i = 0; i < 200000; ++i) {
-        EXPECT_NE(pick_uid_base("k" + std::to_string(i), {}), 0x6D740000u);
+        EXPECT_NE(pick_uid_base("k" + std::to_string(i), none), 0x6D740000u);
     }
+}
+
+TEST(UidRanges, AContainersOwnBaseIsNotTakenFromIt) {
+    moat::container::uid_ranges r;
+    r.hold("a", 0x00090000);
+    EXPECT_FALSE(r.held_by_other(0x00090000, "a"));
+    EXPECT_TRUE(r.held_by_other(0x00090000, "b"));
+    // Two holding one base ("base" ranges): taken for each of them.
+    r.hold("b", 0x00090000);
+    EXPECT_TRUE(r.held_by_other(0x00090000, "a"));
+    // A new pick replaces what a container held.
+    r.hold("b", 0x000A0000);
+    EXPECT_FALSE(r.held_by_other(0x00090000, "a"));
+    EXPECT_TRUE(r.held_by_other(0x000A0000, "a"));
+    EXPECT_FALSE(r.held_by_other(0x000A0000, "b"));
+    EXPECT_TRUE(r.holds("b"));
+    EXPECT_FALSE(r.holds("c"));
 }
 
 }  // namespace
