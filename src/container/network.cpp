@@ -71,8 +71,16 @@ void wire_veth_with(netlink::socket& host, netlink::socket& inner, const plan::c
     // a link that is down. A bridge port's routes are the peer's, which
     // only needs itself up (its carrier may wait).
     bool up = plan.bridge_if.empty() || raise_bridge_port;
-    host.create_veth(plan.host_if, inner_if, {netns_fd, plan.bridge_if, eth0_mac(plan), up});
+    // Marked while down, raised after. On a link that is up an alias change
+    // is a NETDEV_CHANGE, which IPv6 answers, on a link whose peer is still
+    // down, by walking every route of the namespace (rt6_sync_down_dev): one
+    // walk per container over a tree that grows with the containers, N² at
+    // N = 1000 (issue 17). The extra request costs less than the walk.
+    host.create_veth(plan.host_if, inner_if, {netns_fd, plan.bridge_if, eth0_mac(plan)});
     host.set_alias(plan.host_if, netlink::owner_alias(instance, "container " + plan.name));
+    if (up) {
+        host.set_up(plan.host_if);
+    }
     inner.set_up(inner_if);
     // route_localnet off whatever the host's conf/default says: on, the host
     // takes the container's frames for 127.0.0.0/8 (CVE-2020-8558). converge

@@ -86,9 +86,10 @@ void socket::create_veth(const std::string& name, const std::string& peer_name, 
     }
     // The peer's ifinfomsg and attributes are nested in VETH_INFO_PEER;
     // IFLA_NET_NS_FD there makes the kernel create it in that namespace
-    // directly, so it never appears (or collides) in ours. IFF_UP works for
-    // this side only: the kernel configures the peer before the pair is
-    // joined, and opening it then fails with ENOTCONN.
+    // directly, so it never appears (or collides) in ours. Both ends are
+    // born down: the peer cannot be raised in this request (the kernel
+    // configures it before the pair is joined: ENOTCONN), and this end is
+    // marked as moat's before it is raised (container/network.cpp says why).
     auto peer = owned(rtnl_link_veth_get_peer(link.get()));
     rtnl_link_set_name(peer.get(), peer_name.c_str());
     if (opts.peer_netns_fd >= 0) {
@@ -97,9 +98,6 @@ void socket::create_veth(const std::string& name, const std::string& peer_name, 
     if (opts.peer_mac) {
         auto addr = owned(nl_addr_build(AF_LLC, opts.peer_mac->data(), opts.peer_mac->size()));
         rtnl_link_set_addr(peer.get(), addr.get());
-    }
-    if (opts.up) {
-        rtnl_link_set_flags(link.get(), IFF_UP);
     }
     // One queue each way on both ends, asked for in the request. Without it
     // the kernel (since 5.16, "veth: create by default nr_possible_cpus

@@ -188,11 +188,10 @@ public:
         int peer_netns_fd = -1;
         std::string master;                  // created as a port of this bridge
         std::optional<mac_address> peer_mac; // instead of a random one
-        bool up = false;                     // this end administratively up (the peer cannot be yet)
     };
     void create_veth(const std::string& name, const std::string& peer_name, const veth_options& opts);
     void create_veth(const std::string& name, const std::string& peer_name, int peer_netns_fd = -1) {
-        create_veth(name, peer_name, veth_options{peer_netns_fd, {}, {}, false});
+        create_veth(name, peer_name, veth_options{peer_netns_fd, {}, {}});
     }
     // With `mac`, the bridge keeps that address; otherwise the kernel gives
     // it the lowest of its ports', which changes as ports come and go and

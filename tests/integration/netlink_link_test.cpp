@@ -44,14 +44,14 @@ TEST(netlink_link, veth_peer_created_directly_in_other_netns_as_eth0) {
     EXPECT_FALSE(mine->up);
 }
 
-TEST(netlink_link, veth_born_up_as_a_bridge_port_with_a_chosen_peer_mac) {
+TEST(netlink_link, veth_born_down_as_a_bridge_port_with_a_chosen_peer_mac) {
     lab_ns host, container;
     auto hs = socket::open_in(host.fd());
     hs.create_bridge("br-t", mac_address{0x02, 0x11, 0x22, 0x33, 0x44, 0x55});
-    hs.create_veth("ve-t", "eth0", {container.fd(), "br-t", mac_address{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, true});
+    hs.create_veth("ve-t", "eth0", {container.fd(), "br-t", mac_address{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}});
     auto h = host.link("ve-t");
     ASSERT_FALSE(h.is_null());
-    EXPECT_TRUE(has_flag(h, "UP"));
+    EXPECT_FALSE(has_flag(h, "UP"));  // marked by its caller first (container/network.cpp)
     EXPECT_EQ(h["master"], "br-t");
     auto c = container.link("eth0");
     ASSERT_FALSE(c.is_null());
@@ -60,7 +60,7 @@ TEST(netlink_link, veth_born_up_as_a_bridge_port_with_a_chosen_peer_mac) {
     EXPECT_EQ(host.link("br-t")["address"], "02:11:22:33:44:55");
     // A bridge of that name again, or a port of a missing bridge: refused.
     EXPECT_THROW(hs.create_bridge("br-t"), error);
-    EXPECT_THROW(hs.create_veth("ve-u", "eth1", {container.fd(), "br-missing", std::nullopt, true}), std::exception);
+    EXPECT_THROW(hs.create_veth("ve-u", "eth1", {container.fd(), "br-missing", std::nullopt}), std::exception);
 }
 
 TEST(netlink_link, temporary_peer_name_renamed_to_eth0_inside) {
