@@ -75,7 +75,8 @@ void wire_veth_with(netlink::socket& host, netlink::socket& inner, const plan::c
     // is a NETDEV_CHANGE, which IPv6 answers, on a link whose peer is still
     // down, by walking every route of the namespace (rt6_sync_down_dev): one
     // walk per container over a tree that grows with the containers, N² at
-    // N = 1000 (issue 17). The extra request costs less than the walk.
+    // N = 1000 (issue 17); on a link that is down it notifies nothing. One
+    // request more per container, whatever N.
     host.create_veth(plan.host_if, inner_if, {netns_fd, plan.bridge_if, eth0_mac(plan)});
     host.set_alias(plan.host_if, netlink::owner_alias(instance, "container " + plan.name));
     if (up) {
