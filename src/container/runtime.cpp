@@ -108,6 +108,15 @@ uid_ranges uid_bases_in(const state::store& store) {
             out.hold(d.name, *d.uid_base);
         }
     }
+    // Other instances' running containers on this host (users.hpp), held
+    // under their cgroup's path: no container of this instance is named so.
+    if (auto mount = sandbox::cgroup_mount()) {
+        for (const auto& cg : sandbox::other_instances_containers(*mount, store.instance_id())) {
+            if (auto base = uid_base_in_cgroup(cg)) {
+                out.hold(cg, *base);
+            }
+        }
+    }
     return out;
 }
 

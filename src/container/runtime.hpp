@@ -64,7 +64,8 @@ struct start_options {
 };
 
 // Every record's uid base, damaged ones included (their containers may
-// still run as that uid): what start_options::uid_bases starts from.
+// still run as that uid), and the bases of other instances' running
+// containers on this host: what start_options::uid_bases starts from.
 uid_ranges uid_bases_in(const state::store& store);
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts);

@@ -4,6 +4,9 @@
 #include "sys/fs.hpp"
 #include "sys/hash.hpp"
 
+#include <cstdint>
+#include <sstream>
+
 namespace moat::container {
 
 namespace {
@@ -40,6 +43,31 @@ bool uid_ranges::held_by_other(std::uint32_t base, const std::string& name) cons
     auto n = _bases.count(base);
     auto own = _by_name.find(name);
     return n > (own != _by_name.end() && own->second == base ? 1u : 0u);
+}
+
+std::optional<std::uint32_t> uid_base_in_cgroup(const std::string& cgroup) {
+    std::string procs;
+    try {
+        procs = sys::read_file(cgroup + "/cgroup.procs");
+    } catch (const std::exception&) {
+        return std::nullopt;  // removed meanwhile
+    }
+    std::istringstream pids(procs);
+    for (std::string pid; pids >> pid;) {
+        std::string map;
+        try {
+            map = sys::read_file("/proc/" + pid + "/uid_map");
+        } catch (const std::exception&) {
+            continue;  // exited meanwhile
+        }
+        std::istringstream line(map);
+        std::uint64_t inside = 1, outside = 0, count = 0;
+        if (!(line >> inside >> outside >> count) || inside != 0 || outside == 0 || outside > UINT32_MAX) {
+            return std::nullopt;
+        }
+        return static_cast<std::uint32_t>(outside);
+    }
+    return std::nullopt;
 }
 
 void write_id_maps(pid_t pid, std::uint32_t base) {

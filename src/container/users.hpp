@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -50,6 +51,15 @@ private:
     std::map<std::string, std::uint32_t> _by_name;
     std::multiset<std::uint32_t> _bases;  // several may share one ("base" ranges)
 };
+
+// The uid base of the processes in the container cgroup `cgroup`, read from
+// the uid_map of the first one still alive: nullopt when it holds none, or
+// none in a user namespace of a block of its own (base 0: "identity" or no
+// user namespace). How `up` and `run` learn the blocks other instances'
+// running containers hold: a block shared with one of them would make root
+// in each the owner of the other's files, and both would count against the
+// same per-uid limits of the host (inotify instances, RLIMIT_NPROC).
+std::optional<std::uint32_t> uid_base_in_cgroup(const std::string& cgroup);
 
 // Writes uid_map and gid_map of `pid` (whose user namespace is new):
 // 0-65535 inside are base..base+65535 outside.

@@ -19,23 +19,35 @@ std::string base;  // below the mount, "" or "/system.slice/moat@x.service"
 // user.slice/user-1000.slice/user@1000.service/app.slice/moat@x.service (5).
 constexpr int search_depth = 6;
 
-void search(const std::filesystem::path& dir, const std::string& instance, int depth,
-            std::vector<std::string>& out) {
+void search(const std::filesystem::path& dir, int depth, std::vector<std::string>& out) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         if (!e.is_directory(ec) || e.is_symlink(ec)) {
             continue;
         }
         if (e.path().filename() == "moat") {
-            if (std::filesystem::is_directory(e.path() / instance, ec)) {
-                out.push_back((e.path() / instance).string());
-            }
-            continue;  // containers' own cgroups below
+            out.push_back(e.path().string());
+            continue;  // instances' and containers' own cgroups below
         }
         if (depth > 1) {
-            search(e.path(), instance, depth - 1, out);
+            search(e.path(), depth - 1, out);
         }
     }
+}
+
+// Every <...>/moat directory: the default place first.
+std::vector<std::string> moat_directories(const std::string& mount) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    if (std::filesystem::is_directory(mount + "/moat", ec)) {
+        out.push_back(mount + "/moat");
+    }
+    for (const auto& e : std::filesystem::directory_iterator(mount, ec)) {
+        if (e.is_directory(ec) && !e.is_symlink(ec) && e.path().filename() != "moat") {
+            search(e.path(), search_depth - 1, out);
+        }
+    }
+    return out;
 }
 
 }  // namespace
@@ -79,13 +91,27 @@ bool use_delegated_cgroup() {
 std::vector<std::string> instance_cgroups(const std::string& mount, const std::string& instance) {
     std::vector<std::string> out;
     std::error_code ec;
-    std::string usual = mount + "/moat/" + instance;
-    if (std::filesystem::is_directory(usual, ec)) {
-        out.push_back(usual);
+    for (const auto& dir : moat_directories(mount)) {
+        if (std::filesystem::is_directory(dir + "/" + instance, ec)) {
+            out.push_back(dir + "/" + instance);
+        }
     }
-    for (const auto& e : std::filesystem::directory_iterator(mount, ec)) {
-        if (e.is_directory(ec) && !e.is_symlink(ec) && e.path().filename() != "moat") {
-            search(e.path(), instance, search_depth - 1, out);
+    return out;
+}
+
+std::vector<std::string> other_instances_containers(const std::string& mount, const std::string& instance) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& dir : moat_directories(mount)) {
+        for (const auto& i : std::filesystem::directory_iterator(dir, ec)) {
+            if (!i.is_directory(ec) || i.is_symlink(ec) || i.path().filename() == instance) {
+                continue;
+            }
+            for (const auto& c : std::filesystem::directory_iterator(i.path(), ec)) {
+                if (c.is_directory(ec) && !c.is_symlink(ec)) {
+                    out.push_back(c.path().string());
+                }
+            }
         }
     }
     return out;

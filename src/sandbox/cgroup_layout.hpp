@@ -39,5 +39,8 @@ std::string unified_path_from(const std::string& proc_self_cgroup);
 
 // Every existing <...>/moat/<instance> directory: the default first.
 std::vector<std::string> instance_cgroups(const std::string& mount, const std::string& instance);
+// Every container cgroup, <...>/moat/<other>/<name>, of every instance but
+// `instance` on this host (container/users.hpp: their uid ranges).
+std::vector<std::string> other_instances_containers(const std::string& mount, const std::string& instance);
 
 }  // namespace moat::sandbox

@@ -285,3 +285,36 @@ TEST(Instances, GcGoesByMarksAndLeavesOthersAlone) {
     EXPECT_GT(ifindex(l, "mt-plain"), 0);
     EXPECT_EQ(sh("test -e " + l.state_dir()).code, 1);
 }
+
+// A uid block another instance's running container holds is never picked:
+// root in each would be the same user to the host, owner of the other's
+// files and sharing its per-uid limits (container/users.hpp). The
+// containers share the lab host's network, so neither instance claims it.
+TEST(Instances, AUidBlockAnotherInstanceRunsIsNeverPicked) {
+    lab l;
+    other_instance b{l};
+    auto base = [](const result& r) { return r.out.substr(0, r.out.find('\n')); };
+    auto a_base = [&] { return base(l.moat("exec a -- awk '{print $2}' /proc/self/uid_map")); };
+    auto fa = l.write("a.toml", "[containers.a]\n");
+    ASSERT_EQ(l.moat("up -f " + fa).code, 0);
+    auto own = a_base();  // where a lands with nobody in the way
+    ASSERT_FALSE(own.empty());
+    ASSERT_NE(own, "0");
+    ASSERT_EQ(l.moat("down").code, 0);
+
+    // B runs z in that very block, given by number; the control: z reads it.
+    auto fb = l.write("b.toml", "[containers.z]\nprivateUsers = " + own + "\n");
+    auto up = b.moat("up -f " + fb);
+    ASSERT_EQ(up.code, 0) << up.out << up.err;
+    EXPECT_EQ(base(b.moat("exec z -- awk '{print $2}' /proc/self/uid_map")), own);
+    ASSERT_EQ(l.moat("up -f " + fa).code, 0);
+    auto moved = a_base();
+    EXPECT_NE(moved, own) << "a picked the block B's running z holds";
+    EXPECT_FALSE(moved.empty());
+
+    // With z gone, a gets its own block back when it is made again.
+    ASSERT_EQ(b.moat("down").code, 0);
+    ASSERT_EQ(l.moat("down").code, 0);
+    ASSERT_EQ(l.moat("up -f " + fa).code, 0);
+    EXPECT_EQ(a_base(), own);
+}
