@@ -2,6 +2,7 @@
 // the masks over what the host's root would otherwise show (rootfs.hpp).
 #include "container/inside.hpp"
 #include "container/rootfs.hpp"
+#include "plan/host_secrets.hpp"
 
 #include "sys/error.hpp"
 
@@ -27,11 +28,6 @@ constexpr const char* masked_proc_dirs[] = {"acpi", "asound", "scsi"};
 // Kernel knobs: readable, never writable from inside.
 constexpr const char* read_only_proc[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"};
 constexpr const char* masked_sys[] = {"/sys/firmware", "/sys/devices/virtual/powercap"};
-
-// Host files that hold secrets wherever moat runs. Other root-only files
-// are protected by the user namespace (users.hpp); these are masked even
-// with privateUsers = "no", where root inside is root outside.
-constexpr const char* secret_files[] = {"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"};
 
 // The store (trees.hpp) is attached in the init's scratch space, which goes
 // with the old root at the pivot; each node's bind mount keeps its own
@@ -162,19 +158,20 @@ void setup_sys(int root, const rootfs_spec& spec) {
     }
 }
 
+// The host's secrets (plan/host_secrets.hpp). Other root-only files are
+// protected by the user namespace (users.hpp); these are masked even with
+// privateUsers = "no", where root inside is root outside.
 void mask_host_secrets(int root, const rootfs_spec& spec) {
-    for (const char* f : secret_files) {
+    for (const char* f : plan::host_secret_files) {
         mask(root, f);
     }
-    if (auto ssh = inside::find(root, "/etc/ssh")) {
+    if (auto ssh = inside::find(root, plan::ssh_config_dir)) {
         sys::unique_fd dir(::openat(ssh.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         std::vector<std::string> keys;
         if (DIR* d = dir ? ::fdopendir(::dup(dir.get())) : nullptr) {
             while (dirent* e = ::readdir(d)) {
-                std::string name = e->d_name;
-                // Private host keys: ssh_host_<type>_key (the .pub files are public).
-                if (name.rfind("ssh_host_", 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, "_key") == 0) {
-                    keys.push_back("/etc/ssh/" + name);
+                if (plan::is_ssh_host_key(e->d_name)) {
+                    keys.push_back(std::string(plan::ssh_config_dir) + "/" + e->d_name);
                 }
             }
             ::closedir(d);

@@ -9,6 +9,7 @@
 #include "container/trees.hpp"
 #include "container/users.hpp"
 #include "netlink/conntrack.hpp"
+#include "plan/host_secrets.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/cgroup_layout.hpp"
 #include "sandbox/device_filter.hpp"
@@ -24,6 +25,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 
 namespace moat::container {
@@ -226,8 +228,17 @@ void add_trees(spec_builder& b, const plan::container_plan& plan, int userns) {
     // alone would do there too, but ephemeral keeps the one copy.
     auto root = host_root && !plan.ephemeral ? clone_host_root(root_attrs) : clone_tree(plan.root, root_attrs);
     b.req.root_fd = b.add(std::move(root.fd));
+    // `_tunnels` binds back the files its daemons are handed: none may have
+    // become one of the host's secrets since they were planned.
+    std::optional<plan::host_secrets> secrets;
+    if (plan.tunnel_host) {
+        secrets.emplace();
+    }
     for (const auto& m : plan.mounts) {
         auto tree = clone_tree(m.host_path, {m.read_only, userns});
+        if (auto why = secrets ? secrets->refusal(tree.fd.get()) : ""; !why.empty()) {
+            throw moat::error("binding " + m.host_path + " into " + plan.name + ": " + why);
+        }
         if (userns >= 0 && !tree.idmapped) {
             std::fprintf(stderr, "moat: note: container %s: %s cannot be idmapped; its files show as owned by nobody inside\n",
                          plan.name.c_str(), m.host_path.c_str());

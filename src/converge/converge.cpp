@@ -322,12 +322,12 @@ bool sync_firewall(state::store& store, const std::vector<plan::container_plan>&
 }
 
 report up(state::store& store, const plan::host_plan& plan, const up_options& opts) {
-    claim_network_namespace(store, plan);  // another instance's namespace: exit 2 before anything is touched
+    auto listing = store.scan();
+    claim_network_namespace(store, plan, listing);  // another instance's namespace: exit 2 before anything is touched
     report rep;
     stopwatch sw(opts.progress);
     sandbox::device_program_reuse one_device_program_per_list;
     store.host();  // a damaged host.json: refused before anything is touched
-    auto listing = store.scan();
     refuse_others(store, listing.records, plan.containers, opts);
     auto d = decide(store, listing, plan.containers, opts, rep, sw);
     container::start_options so;

@@ -206,7 +206,7 @@ std::uint32_t tunnel_table(const std::string& tunnel) {
     return 0x6d740000u + static_cast<std::uint32_t>(sys::fnv1a(tunnel) & 0xffff);
 }
 
-tunnel_plan plan_tunnel(const config::tunnel& t) {
+tunnel_plan plan_tunnel(const config::tunnel& t, const host_secrets& secrets) {
     tunnel_plan p;
     p.name = t.name;
     p.type = t.type == config::tunnel_type::wireguard ? "wireguard" : "openvpn";
@@ -219,6 +219,9 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
     std::string at = (it != t.keys.end() ? it->second : t.where).str();
     std::string text;
     std::vector<std::string> notes;
+    if (auto why = secrets.refusal(t.config_path); !why.empty()) {
+        throw usage_error(at + ": tunnel '" + t.name + "': " + t.config_path + ": " + why);
+    }
     try {
         text = sys::read_file(t.config_path);
     } catch (const std::exception& e) {
@@ -239,7 +242,7 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
         } else {
             check_ovpn_remotes(text, t.config_path, notes);
             bool credentials = !t.password_file.empty() || !t.credentials_file.empty();
-            p.files = detail::ovpn_files(text, t.config_path, credentials);
+            p.files = detail::ovpn_files(text, t.config_path, credentials, secrets);
         }
         p.digests[t.config_path] = text_digest(text);
         for (const auto& f : p.files) {
@@ -250,7 +253,7 @@ tunnel_plan plan_tunnel(const config::tunnel& t) {
     } catch (const std::system_error& e) {  // a named file gone since it was checked
         throw usage_error(at + ": tunnel '" + t.name + "': " + e.what());
     }
-    detail::plan_credentials(t, p);
+    detail::plan_credentials(t, p, secrets);
     for (const auto& n : notes) {
         std::fprintf(stderr, "moat: note: tunnel '%s': %s\n", t.name.c_str(), n.c_str());
     }
@@ -326,10 +329,11 @@ std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host) {
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
                                       const std::string& moat_exe, const std::set<std::string>& also_running,
                                       const std::string& state_dir) {
+    const host_secrets secrets(m, state_dir);
     std::map<std::string, tunnel_plan> used;
     for (const auto& name : also_running) {
         if (const auto* t = m.find_tunnel(name)) {
-            auto it = used.emplace(name, plan_tunnel(*t)).first;
+            auto it = used.emplace(name, plan_tunnel(*t, secrets)).first;
             it->second.forwarding = plan_forwarding(*t, state_dir);
         }
     }
@@ -341,7 +345,7 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
         auto it = used.find(name);
         const auto& config = *m.find_tunnel(name);
         if (it == used.end()) {
-            it = used.emplace(name, plan_tunnel(config)).first;
+            it = used.emplace(name, plan_tunnel(config, secrets)).first;
             it->second.forwarding = plan_forwarding(config, state_dir);
         }
         p.egress = "vpn";

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "config/model.hpp"
+#include "plan/host_secrets.hpp"
 #include "plan/plan.hpp"
 #include "plan/port_forwarding.hpp"
 #include "sys/inet.hpp"
@@ -104,9 +105,10 @@ std::string tunnel_device(const std::string& tunnel);
 std::uint32_t tunnel_table(const std::string& tunnel);
 
 // Reads the tunnel's file (WireGuard: parsed for addresses and DNS;
-// OpenVPN: for the files it names, each of which must be readable).
+// OpenVPN: for the files it names, each of which must be readable). No
+// file it reads or names may be one of `secrets` (host_secrets.hpp).
 // Throws moat::usage_error pointing at the tunnel's `config` key.
-tunnel_plan plan_tunnel(const config::tunnel& t);
+tunnel_plan plan_tunnel(const config::tunnel& t, const host_secrets& secrets);
 
 // Settings that would weaken or change confinement (killSwitch = false,
 // namespace = true) are refused, never ignored: usage_error at the key.

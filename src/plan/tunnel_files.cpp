@@ -46,7 +46,8 @@ namespace detail {
 // The files an OpenVPN config names; each must be a readable file now, not
 // when the daemon first needs it (an `auth-user-pass FILE` one with both
 // lines, or openvpn would ask for the missing one on a console).
-std::vector<std::string> ovpn_files(const std::string& text, const std::string& file, bool moat_credentials) {
+std::vector<std::string> ovpn_files(const std::string& text, const std::string& file, bool moat_credentials,
+                                    const host_secrets& secrets) {
     std::vector<std::string> out;
     tunnel::ovpn_config sanitized;
     try {
@@ -57,6 +58,9 @@ std::vector<std::string> ovpn_files(const std::string& text, const std::string& 
     }
     for (const auto& f : sanitized.files) {
         std::string at = file + ":" + std::to_string(f.line) + ": " + f.option + " " + f.source + ": ";
+        if (auto why = secrets.refusal(f.source); !why.empty()) {
+            throw usage_error(at + why);
+        }
         if (auto why = unreadable(f.source); !why.empty()) {
             throw usage_error(at + why);
         }
@@ -76,7 +80,7 @@ std::vector<std::string> ovpn_files(const std::string& text, const std::string& 
 
 // The tunnel's credentials keys: each file readable, with what openvpn
 // needs in it. Throws usage_error at the key.
-void plan_credentials(const config::tunnel& t, tunnel_plan& p) {
+void plan_credentials(const config::tunnel& t, tunnel_plan& p, const host_secrets& secrets) {
     p.username = t.username;
     p.password_file = t.password_file;
     p.credentials_file = t.credentials_file;
@@ -88,6 +92,9 @@ void plan_credentials(const config::tunnel& t, tunnel_plan& p) {
         auto it = t.keys.find(key);
         std::string at = (it != t.keys.end() ? it->second : t.where).str() + ": tunnel '" + t.name + "': " + key +
                          " " + path + ": ";
+        if (auto why = secrets.refusal(path); !why.empty()) {
+            throw usage_error(at + why);
+        }
         if (auto why = unreadable(path); !why.empty()) {
             throw usage_error(at + why);
         }

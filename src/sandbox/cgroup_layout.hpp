@@ -15,10 +15,12 @@
 // Records keep each cgroup's absolute path, so `down`, `status`, `exec`
 // and ExecStopPost's `down` go by the record wherever it is. What goes
 // without a record (gc, the check for unrecorded containers, a damaged
-// record's implied cgroup) looks for <any>/moat/<instance> in the tree:
-// the default place first, then every directory down to a few levels (a
-// unit's cgroup is system.slice/moat@x.service, or deeper in a user's
-// manager), never descending into a "moat" directory (containers' own).
+// record's implied cgroup) looks for <any>/moat/<instance> in the tree,
+// and a uid pick for every other instance's <any>/moat/<other>/<name>
+// (their running containers' blocks, container/users.hpp): the default
+// place first, then every directory down to a few levels (a unit's cgroup
+// is system.slice/moat@x.service, or deeper in a user's manager), never
+// descending into a "moat" directory (containers' own).
 #pragma once
 
 #include <string>

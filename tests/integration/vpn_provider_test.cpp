@@ -257,7 +257,7 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
     unzip_keys(e, dir);
     write_file(dir + "/one-line.txt", user + "\n");
     write_file(dir + "/creds.txt", user + "\n" + password + "\n");
-    ASSERT_EQ(sh("mkdir -p " + dir + "/a-directory").code, 0);
+    ASSERT_EQ(sh("mkdir -p " + dir + "/a-directory && ln -s /etc/shadow " + dir + "/innocent.crt").code, 0);
     auto host = [&] {
         return l.in("ip -o link show | awk -F': ' '{print $2}'; nft list ruleset; ip route show table all;"
                     " ip rule; ip -6 rule; ls " + l.state_dir() + "/containers 2>/dev/null").out;
@@ -275,6 +275,12 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
         {relative_keys + "auth-user-pass one-line.txt\n", "", ovpn + ":14: auth-user-pass " + dir + "/one-line.txt",
          "second line is empty or missing"},
         {relative_keys + "lport 443\n", "", ovpn + ":14: 'lport 443'", "cannot bind a port below 1024"},
+        // A host secret, named or behind a symlink next to the keys: openvpn
+        // would send its first lines to the server, and the daemon could read it.
+        {relative_keys + "auth-user-pass /etc/shadow\n", "", ovpn + ":14: auth-user-pass /etc/shadow",
+         "it is the host's /etc/shadow: moat hands none of the host's secrets to a tunnel daemon"},
+        {"ca innocent.crt\ncert client.crt\nkey client.key\n", "", ovpn + ":10: ca " + dir + "/innocent.crt",
+         "it is the host's /etc/shadow"},
         {relative_keys + "auth-user-pass\n", "username = \"u\"\npasswordFile = \"" + dir + "/a-directory\"\n",
          "moat.toml:5:1: tunnel 'vpn0': passwordFile " + dir + "/a-directory", "not a regular file"},
         {relative_keys + "auth-user-pass\n", "credentialsFile = \"" + dir + "/gone.txt\"\n",
@@ -301,6 +307,55 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
     write_file(ovpn, ovpn_text(relative_keys + "auth-user-pass\n"));
     up_ok(l, l.write("moat.toml", confined(ovpn, "credentialsFile = \"" + dir + "/creds.txt\"\n")));
     EXPECT_NE(host(), before);
+}
+
+// A file checked when planning that becomes a host secret before
+// `_tunnels` is given it (a symlink swapped in while `up` is held after
+// `_tunnels`' record): the bind is refused, `up` fails and rolls back, no
+// daemon starts and the runner never copies it. Positive control: the same
+// file as it was brings the tunnel up.
+TEST(VpnProvider, AFileSwappedForAHostSecretAfterPlanningIsNotHandedOver) {
+    env e;
+    auto& l = e.l;
+    e.v.require_credentials(user, password);
+    const std::string dir = l.dir() + "/zip";
+    unzip_keys(e, dir);
+    write_file(dir + "/creds.txt", user + "\n" + password + "\n");
+    write_file(dir + "/lab.ovpn", ovpn_text(relative_keys + "auth-user-pass creds.txt\n"));
+    auto file = l.write("moat.toml", confined(dir + "/lab.ovpn"));
+    const std::string before = l.in("ip -o link show | awk '{print $2}'; ip rule; ip route show table all; "
+                                     "nft list ruleset").out;
+    const std::string up = enter(l.host_ns()) + moat_binary() + " --state-dir " + l.state_dir() + " up -q --no-wait -f " +
+                           file;
+    const std::string pidf = l.dir() + "/up.pid", rcf = l.dir() + "/up.rc", errf = l.dir() + "/up.err";
+    ASSERT_EQ(sh("setsid sh -c 'MOAT_FAILPOINT=stop:after-record " + up + " 2>" + errf + " & echo $! >" + pidf +
+                 "; wait $!; echo $? >" + rcf + "' >/dev/null 2>&1 </dev/null &")
+                  .code,
+              0);
+    std::string pid;
+    auto stopped = [&] {
+        pid = sh("cat " + pidf + " 2>/dev/null").out;
+        pid = pid.substr(0, pid.find('\n'));
+        return !pid.empty() && sh("grep -q '^State:.*T (stopped)' /proc/" + pid + "/status").code == 0;
+    };
+    scope_exit killer{[&] { sh("[ \"$(cat /proc/" + pid + "/comm 2>/dev/null)\" = moat ] && kill -KILL " + pid + "; true"); }};
+    ASSERT_TRUE(eventually(stopped, std::chrono::seconds(20))) << "up never reached the failpoint";
+    ASSERT_EQ(sh("ln -sf /etc/shadow " + dir + "/creds.txt").code, 0);
+    // Later records stop it again, if it gets that far; let it finish.
+    EXPECT_TRUE(eventually([&] { sh("kill -CONT " + pid + " 2>/dev/null"); return sh("cat " + rcf).code == 0; },
+                           std::chrono::seconds(60)));
+    EXPECT_EQ(sh("cat " + rcf).out, "1\n") << sh("cat " + errf).out;
+    const std::string err = sh("cat " + errf).out;
+    EXPECT_NE(err.find("binding " + dir + "/creds.txt into _tunnels: it is the host's /etc/shadow"), npos) << err;
+    EXPECT_TRUE(daemon_pids(l, "openvpn").empty());
+    EXPECT_FALSE(device_exists(l));
+    EXPECT_EQ(l.in("ip -o link show | awk '{print $2}'; ip rule; ip route show table all; nft list ruleset").out,
+              before);
+    // Positive control: the file as planned.
+    ASSERT_EQ(sh("rm " + dir + "/creds.txt").code, 0);
+    write_file(dir + "/creds.txt", user + "\n" + password + "\n");
+    up_ok(l, file);
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
 }
 
 namespace {

@@ -294,6 +294,60 @@ TEST(plan_tunnel, openvpn_credentials_keys_are_checked_bound_digested_and_masked
     std::filesystem::remove_all(d);
 }
 
+// A provider's file naming one of the host's secrets would hand it to the
+// daemon (and `auth-user-pass FILE` sends its first lines to the server):
+// refused at the line, wherever the path leads (host_secrets.hpp).
+TEST(plan_tunnel, no_host_secret_is_handed_to_a_daemon) {
+    char dir[] = "/tmp/moat-ovpn-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const std::string d = dir;
+    std::filesystem::create_directories(d + "/state/c");
+    std::ofstream(d + "/ca.crt") << "CA";
+    std::filesystem::permissions(d + "/ca.crt", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::ofstream(d + "/state/c/record") << "{}";
+    std::ofstream(d + "/pipe.key") << "KEY";
+    std::filesystem::create_symlink("/etc/shadow", d + "/innocent.crt");
+    auto toml = [&](const std::string& config, const std::string& keys) {
+        return "[tunnels.p]\ntype = \"openvpn\"\nconfig = \"" + config + "\"\n" + keys +
+               "[containers.c]\nprivateNetwork = true\nhostAddress = \"10.171.1.1\"\nlocalAddress = \"10.171.1.2\"\n"
+               "egress = \"vpn:p\"\ndns = [\"10.8.0.1\"]\n"
+               "[pipes.x]\nmode = \"encrypt\"\nsource = \"127.0.0.1:1\"\ntarget = \"127.0.0.1:2\"\nkeyFile = \"" + d +
+               "/pipe.key\"\n";
+    };
+    auto plan_with = [&](const std::string& ovpn_lines, const std::string& keys = "",
+                         const std::string& config = "") -> std::string {
+        std::ofstream(d + "/p.ovpn") << "client\n" << ovpn_lines;
+        auto m = load(toml(config.empty() ? d + "/p.ovpn" : config, keys));
+        std::vector<plan::container_plan> plans = {plan::plan_container(m.containers[0])};
+        try {
+            plan::plan_tunnels(m, plans, "/usr/bin/moat", {}, d + "/state");
+            return "";
+        } catch (const usage_error& e) {
+            return e.what();
+        }
+    };
+    // Control: the same shapes with an ordinary file are planned.
+    EXPECT_EQ(plan_with("ca ca.crt\n"), "");
+    EXPECT_EQ(plan_with("ca ca.crt\n", "username = \"u\"\npasswordFile = \"" + d + "/ca.crt\"\n"), "");
+    const std::string shadow = ": it is the host's /etc/shadow: moat hands none of the host's secrets to a tunnel daemon";
+    for (const auto& [lines, says] : std::vector<std::pair<std::string, std::string>>{
+             {"ca ca.crt\nauth-user-pass /etc/shadow\n", "p.ovpn:3: auth-user-pass /etc/shadow" + shadow},
+             {"ca innocent.crt\n", "p.ovpn:2: ca " + d + "/innocent.crt" + shadow},  // through a symlink
+             {"tls-auth pipe.key\n", "p.ovpn:2: tls-auth " + d + "/pipe.key: it is the key file of pipe 'x', " + d +
+                                          "/pipe.key"},
+             {"ca state/c/record\n", "p.ovpn:2: ca " + d + "/state/c/record: it is in moat's state directory " + d +
+                                          "/state"}}) {
+        auto what = plan_with(lines);
+        EXPECT_NE(what.find(d + "/" + says), std::string::npos) << lines << " -> " << what;
+        EXPECT_EQ(what.rfind("test.toml:", 0), 0u) << what;
+    }
+    auto config = plan_with("", "", "/etc/shadow");
+    EXPECT_NE(config.find("test.toml:3:1: tunnel 'p': /etc/shadow" + shadow), std::string::npos) << config;
+    auto creds = plan_with("ca ca.crt\n", "credentialsFile = \"" + d + "/innocent.crt\"\n");
+    EXPECT_NE(creds.find("tunnel 'p': credentialsFile " + d + "/innocent.crt" + shadow), std::string::npos) << creds;
+    std::filesystem::remove_all(d);
+}
+
 TEST(plan_tunnel, wireguard_mtu_is_read_and_privileged_listen_ports_are_refused) {
     std::string with_mtu = wg_file();
     with_mtu.insert(with_mtu.find("DNS"), "MTU = 1380\n");
@@ -307,7 +361,7 @@ TEST(plan_tunnel, wireguard_mtu_is_read_and_privileged_listen_ports_are_refused)
     auto conf = write_temp(port);
     auto m = load("[tunnels.vpn0]\ntype = \"wireguard\"\nconfig = \"" + conf + "\"\n");
     try {
-        plan::plan_tunnel(m.tunnels[0]);
+        plan::plan_tunnel(m.tunnels[0], plan::host_secrets());
         ADD_FAILURE();
     } catch (const usage_error& e) {
         EXPECT_NE(std::string(e.what()).find("ListenPort 500"), std::string::npos) << e.what();
