@@ -232,7 +232,7 @@ void add_trees(spec_builder& b, const plan::container_plan& plan, int userns) {
     // become one of the host's secrets since they were planned.
     std::optional<plan::host_secrets> secrets;
     if (plan.tunnel_host) {
-        secrets.emplace();
+        secrets.emplace("a tunnel daemon");
     }
     for (const auto& m : plan.mounts) {
         auto tree = clone_tree(m.host_path, {m.read_only, userns});

@@ -6,12 +6,11 @@
 
 #include <climits>
 #include <cstdlib>
+#include <utility>
 
 namespace moat::plan {
 
 namespace {
-
-const char* const why = ": moat hands none of the host's secrets to a tunnel daemon";
 
 std::string resolved(const std::string& path) {
     char buf[PATH_MAX];
@@ -24,7 +23,7 @@ bool is_ssh_host_key(std::string_view name) {
     return name.starts_with("ssh_host_") && name.ends_with("_key") && name.size() >= 12;  // ssh_host_key: SSH 1's
 }
 
-host_secrets::host_secrets() {
+host_secrets::host_secrets(std::string receiver) : _receiver(std::move(receiver)) {
     auto add = [&](const std::string& path, const std::string& what) {
         struct stat st;
         if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
@@ -45,7 +44,8 @@ host_secrets::host_secrets() {
     }
 }
 
-host_secrets::host_secrets(const config::model& m, const std::string& state_dir) : host_secrets() {
+host_secrets::host_secrets(std::string receiver, const config::model& m, const std::string& state_dir)
+    : host_secrets(std::move(receiver)) {
     for (const auto& p : m.pipes) {
         struct stat st;
         if (!p.key_file.empty() && ::stat(p.key_file.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
@@ -58,7 +58,7 @@ host_secrets::host_secrets(const config::model& m, const std::string& state_dir)
 std::string host_secrets::refusal(dev_t dev, ino_t ino) const {
     for (const auto& s : _secrets) {
         if (s.dev == dev && s.ino == ino) {
-            return "it is " + s.what + why;
+            return "it is " + s.what + ": moat hands none of the host's secrets to " + _receiver;
         }
     }
     return "";
@@ -75,7 +75,8 @@ std::string host_secrets::refusal(const std::string& path) const {
     if (!_state_dir.empty()) {
         auto real = resolved(path);
         if (real.size() > _state_dir.size() && real.starts_with(_state_dir) && real[_state_dir.size()] == '/') {
-            return "it is in moat's state directory " + _state_dir + why;
+            return "it is in moat's state directory " + _state_dir + ": moat hands none of the host's secrets to " +
+                   _receiver;
         }
     }
     return "";

@@ -13,7 +13,8 @@
 // of the secrets is refused: compared by device and inode (the file a
 // symlink or a hard link leads to), when planning with the line that names
 // it, and again on the tree `_tunnels` is given (the path could change in
-// between).
+// between). So is a pipe's key file that is one of them: the pipe's
+// container gets a copy of its key.
 #pragma once
 
 #include "config/model.hpp"
@@ -35,14 +36,14 @@ bool is_ssh_host_key(std::string_view name);
 
 class host_secrets {
 public:
-    // The host's own secrets (above). With a model and a state directory
-    // also every pipe's key file and every file in the state directory.
-    host_secrets();
-    host_secrets(const config::model& m, const std::string& state_dir);
+    // The host's own secrets (above), refused to `receiver` ("a container").
+    explicit host_secrets(std::string receiver);
+    // Also every pipe's key file and every file in the state directory.
+    host_secrets(std::string receiver, const config::model& m, const std::string& state_dir);
 
-    // Why the file `path` leads to may not be handed to a tunnel daemon:
-    // "it is the host's /etc/shadow, ..."; "" when it may (or cannot be
-    // looked at: the caller's own check says why).
+    // Why the file `path` leads to may not be handed to the receiver: "it
+    // is the host's /etc/shadow: ..."; "" when it may (or cannot be looked
+    // at: the caller's own check says why).
     std::string refusal(const std::string& path) const;
     // The same for an open file or mount tree.
     std::string refusal(int fd) const;
@@ -55,6 +56,7 @@ private:
     };
     std::string refusal(dev_t dev, ino_t ino) const;
 
+    std::string _receiver;
     std::vector<secret> _secrets;
     std::string _state_dir;  // resolved; "" without one
 };

@@ -3,6 +3,7 @@
 #include "config/loader.hpp"
 #include "plan/digest.hpp"
 #include "plan/file_modes.hpp"
+#include "plan/host_secrets.hpp"
 
 #include <unistd.h>
 
@@ -85,13 +86,20 @@ void plan_pipes(const config::model& m, std::vector<container_plan>& plans, cons
             host.users = "no";
         }
     }
+    const host_secrets secrets("a container");  // the pipe's container gets a copy of its key
     for (const auto& p : m.pipes) {
-        if (::access(p.key_file.c_str(), R_OK) != 0) {
-            auto it = p.keys.find("keyFile");
-            errors.push_back({it != p.keys.end() ? it->second : p.where,
-                              "pipe '" + p.name + "': cannot read key file " + p.key_file, "create one with `moat keygen FILE`"});
+        auto key_at = p.keys.find("keyFile");
+        const auto& at = key_at != p.keys.end() ? key_at->second : p.where;
+        if (auto why = secrets.refusal(p.key_file); !why.empty()) {
+            errors.push_back({at, "pipe '" + p.name + "': key file " + p.key_file + ": " + why,
+                              "create one of its own with `moat keygen FILE`"});
+        } else {
+            if (::access(p.key_file.c_str(), R_OK) != 0) {
+                errors.push_back({at, "pipe '" + p.name + "': cannot read key file " + p.key_file,
+                                  "create one with `moat keygen FILE`"});
+            }
+            warn_if_too_open(p.key_file, "the key of pipe '" + p.name + "'");
         }
-        warn_if_too_open(p.key_file, "the key of pipe '" + p.name + "'");
         auto svc = pipe_service(p, resolve(m, p, "source", p.source, errors),
                                 resolve(m, p, "target", p.target, errors));
         // A copy of the key, owned by the container's root: in a user

@@ -329,7 +329,7 @@ std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host) {
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
                                       const std::string& moat_exe, const std::set<std::string>& also_running,
                                       const std::string& state_dir) {
-    const host_secrets secrets(m, state_dir);
+    const host_secrets secrets("a tunnel daemon", m, state_dir);
     std::map<std::string, tunnel_plan> used;
     for (const auto& name : also_running) {
         if (const auto* t = m.find_tunnel(name)) {

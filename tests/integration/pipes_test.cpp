@@ -125,6 +125,16 @@ TEST(Pipes, BadKeyFileIsAConfigError) {
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("moat.toml:17:1: error: pipe 'inside': cannot read key file"), std::string::npos) << r.err;
     EXPECT_FALSE(sh("test -e " + l.state_dir()).code == 0 && sh("ls " + l.state_dir() + "/containers | grep -q .").code == 0);
+    // A key file that leads to one of the host's secrets: the pipe's
+    // container would get a copy of it.
+    ASSERT_EQ(sh("ln -s /etc/shadow " + l.dir() + "/borrowed.key").code, 0);
+    r = l.moat("up -f " + l.write("moat.toml", config(l.dir() + "/borrowed.key")));
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("moat.toml:17:1: error: pipe 'inside': key file " + l.dir() + "/borrowed.key: it is the "
+                         "host's /etc/shadow: moat hands none of the host's secrets to a container"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(sh("test -e " + l.state_dir()).code == 0 && sh("ls " + l.state_dir() + "/containers | grep -q .").code == 0);
 }
 
 // Issue 14: rotating a key file (`moat keygen new && mv new key`) is a

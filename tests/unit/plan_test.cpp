@@ -1,6 +1,7 @@
 #include "plan/digest.hpp"
 #include "plan/plan.hpp"
 #include "plan/pipes.hpp"
+#include "config/loader.hpp"
 #include "sys/error.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <cstdlib>
 
 using namespace moat;
@@ -185,4 +188,40 @@ TEST(Plan, HostPipesGetAUserNamespaceUnlessAPortBelow1024) {
     EXPECT_EQ(plan_of("[::]:443").users, "no");
     EXPECT_EQ(plan_of("/run/pipe.sock").users, "pick");
     ::unlink(tmpl);
+}
+
+// The pipe's container gets a copy of its key: a key file that is one of
+// the host's secrets, however the path leads there, is refused
+// (plan/host_secrets.hpp). Control: an ordinary key file is planned.
+TEST(Plan, APipeKeyFileThatIsAHostSecretIsRefused) {
+    char dir[] = "/tmp/moat-key-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const std::string d = dir;
+    std::ofstream(d + "/p.key") << "KEY";
+    std::filesystem::create_symlink("/etc/shadow", d + "/shadow.key");
+    auto plan_with = [&](const std::string& key) -> std::string {
+        config::model m;
+        config::pipe p;
+        p.name = "p";
+        p.source = "0.0.0.0:8999";
+        p.target = "127.0.0.1:7000";
+        p.key_file = key;
+        m.pipes.push_back(p);
+        std::vector<plan::container_plan> plans;
+        try {
+            plan::plan_pipes(m, plans, "/usr/bin/moat", true);
+            return "";
+        } catch (const config::config_error& e) {
+            return e.what();
+        }
+    };
+    EXPECT_EQ(plan_with(d + "/p.key"), "");
+    for (const auto& key : {std::string("/etc/shadow"), d + "/shadow.key"}) {
+        auto what = plan_with(key);
+        EXPECT_NE(what.find("pipe 'p': key file " + key + ": it is the host's /etc/shadow: moat hands none of the "
+                            "host's secrets to a container"),
+                  std::string::npos)
+            << what;
+    }
+    std::filesystem::remove_all(d);
 }

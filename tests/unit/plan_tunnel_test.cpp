@@ -361,7 +361,7 @@ TEST(plan_tunnel, wireguard_mtu_is_read_and_privileged_listen_ports_are_refused)
     auto conf = write_temp(port);
     auto m = load("[tunnels.vpn0]\ntype = \"wireguard\"\nconfig = \"" + conf + "\"\n");
     try {
-        plan::plan_tunnel(m.tunnels[0], plan::host_secrets());
+        plan::plan_tunnel(m.tunnels[0], plan::host_secrets("a tunnel daemon"));
         ADD_FAILURE();
     } catch (const usage_error& e) {
         EXPECT_NE(std::string(e.what()).find("ListenPort 500"), std::string::npos) << e.what();
