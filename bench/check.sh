@@ -60,6 +60,7 @@ q() { "$@" >/dev/null 2>&1; }
 
 id="mcb$$"
 work=$(mktemp -d /tmp/moat-checkbench.XXXXXX)
+trap 'rm -rf "$work"' EXIT  # until cleanup's trap: an early exit leaves nothing
 moat="$work/moat"
 if [[ -z ${REPORT_FROM:-} ]]; then
     [[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)" >&2; exit 1; }

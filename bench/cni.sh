@@ -69,6 +69,7 @@ id="mcn$$"
 work=$(mktemp -d /tmp/moat-cnibench.XXXXXX)
 state_base=${STATE_BASE:-/dev/shm}
 state=$(mktemp -d "$state_base/moat-cnibench-state.XXXXXX")
+trap 'rm -rf "$work" "$state"' EXIT  # until cleanup's trap: an early exit leaves nothing
 state_fs="$(findmnt -n -o FSTYPE --target "$state") ($state_base)"
 if [[ -z ${REPORT_FROM:-} ]]; then
     [[ $(id -u) == 0 ]] || { echo "run as root (network namespaces)" >&2; exit 1; }

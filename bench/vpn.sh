@@ -80,6 +80,7 @@ py=/usr/bin/python3  # the container sees the host's root read-only; no pyenv sh
 id="mvb$$"
 work=$(mktemp -d /tmp/moat-vpnbench.XXXXXX)
 if [[ ${STATE_ON_DISK:-0} == 1 ]]; then states=$work; else states=$(mktemp -d /dev/shm/moat-vpnbench-state.XXXXXX); fi
+trap 'rm -rf "$work" "$states"' EXIT  # until cleanup's trap: an early exit leaves nothing
 chmod 755 "$work"
 moat="$work/moat"
 if [[ -z ${REPORT_FROM:-} ]]; then
