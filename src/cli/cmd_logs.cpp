@@ -11,11 +11,17 @@
 // it reads the rest of the old file, then any newer rotated ones, then the
 // new file, so rotation loses nothing unless the log turned over completely
 // between two looks (0.1 s).
+//
+// What a service wrote is shown with its control bytes as \xHH (an escape
+// sequence from a hostile container would otherwise set the operator's
+// window title, write the clipboard or overwrite lines: sys/printable.hpp);
+// --raw writes the bytes as logged, colours included.
 #include "cli/commands.hpp"
 #include "container/runtime.hpp"
 #include "state/store.hpp"
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "sys/printable.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -41,17 +47,40 @@ struct log_source {
     std::string reported;  // the last end already told (-f)
 };
 
-void print_lines(log_source& src, bool prefixed, bool flush_partial) {
-    size_t start = 0;
-    for (size_t nl; (nl = src.partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-        if (prefixed) {
-            std::printf("%s | ", src.service.c_str());
+// How lines are written: with a "service | " prefix when several services
+// are shown; as the bytes were logged (--raw) or with every control byte
+// as \xHH (sys/printable.hpp), so that a container's output cannot drive
+// the operator's terminal.
+struct output {
+    bool prefixed = false;
+    bool raw = false;
+};
+
+void print_line(const log_source& src, const output& o, std::string_view line) {
+    if (o.prefixed) {
+        std::printf("%s | ", src.service.c_str());
+    }
+    if (o.raw) {
+        std::fwrite(line.data(), 1, line.size(), stdout);
+    } else {
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);  // CRLF output: the CR only moves the cursor back
         }
-        std::fwrite(src.partial.data() + start, 1, nl + 1 - start, stdout);
+        auto safe = sys::printable(line);
+        std::fwrite(safe.data(), 1, safe.size(), stdout);
+    }
+    std::fputc('\n', stdout);
+}
+
+void print_lines(log_source& src, const output& o, bool flush_partial) {
+    std::string_view all(src.partial);
+    size_t start = 0;
+    for (size_t nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1) {
+        print_line(src, o, all.substr(start, nl - start));
     }
     src.partial.erase(0, start);
     if (flush_partial && !src.partial.empty()) {
-        std::printf("%s%s\n", prefixed ? (src.service + " | ").c_str() : "", src.partial.c_str());
+        print_line(src, o, src.partial);
         src.partial.clear();
     }
 }
@@ -82,13 +111,13 @@ std::vector<std::string> rotated_files(const std::string& path) {
     return out;
 }
 
-void read_whole(log_source& src, const std::string& path, bool prefixed) {
+void read_whole(log_source& src, const std::string& path, const output& o) {
     try {
         src.partial += sys::read_file(path);
     } catch (const std::exception&) {
         return;  // rotated away meanwhile
     }
-    print_lines(src, prefixed, true);
+    print_lines(src, o, true);
 }
 
 void open_current(log_source& src) {
@@ -100,13 +129,13 @@ void open_current(log_source& src) {
 
 // The init renamed the file we read to .1 (or removed it): finish it, read
 // whatever came between, and go on with the new current file.
-bool follow_rotation(log_source& src, bool prefixed) {
+bool follow_rotation(log_source& src, const output& o) {
     ino_t now = inode_of(src.path);
     if (now == 0 || now == src.ino) {
         return false;
     }
     read_more(src);
-    print_lines(src, prefixed, true);
+    print_lines(src, o, true);
     auto rotated = rotated_files(src.path);
     std::size_t ours = rotated.size();
     for (std::size_t k = 0; k < rotated.size(); ++k) {
@@ -115,7 +144,7 @@ bool follow_rotation(log_source& src, bool prefixed) {
         }
     }
     for (std::size_t k = ours; k-- > 0;) {
-        read_whole(src, rotated[k], prefixed);
+        read_whole(src, rotated[k], o);
     }
     open_current(src);
     return true;
@@ -209,7 +238,7 @@ void tell_end(log_source& src, const nlohmann::json& all, bool follow) {
 
 }  // namespace
 
-int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow) {
+int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow, bool raw) {
     state::store store(g.state_dir);
     // Read-only: a missing state dir is not created, it has no containers.
     auto rec = store.exists() ? store.load(name) : std::nullopt;
@@ -230,7 +259,7 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
     if (sources.empty()) {
         throw usage_error("container '" + name + "' has no service named '" + service + "'");
     }
-    bool prefixed = sources.size() > 1;
+    const output o{sources.size() > 1, raw};
     // Open every current file first: a rotation while the older ones are
     // read then repeats lines rather than losing them.
     for (auto& s : sources) {
@@ -240,10 +269,10 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
     for (auto& s : sources) {
         auto rotated = rotated_files(s.path);
         for (auto it = rotated.rbegin(); it != rotated.rend(); ++it) {
-            read_whole(s, *it, prefixed);
+            read_whole(s, *it, o);
         }
         read_more(s);
-        print_lines(s, prefixed, !follow);
+        print_lines(s, o, !follow);
         tell_end(s, status, false);
     }
     std::fflush(stdout);
@@ -251,8 +280,8 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
         bool any = false;
         for (auto& s : sources) {
             any = read_more(s) || any;
-            any = follow_rotation(s, prefixed) || any;
-            print_lines(s, prefixed, false);
+            any = follow_rotation(s, o) || any;
+            print_lines(s, o, false);
         }
         status = services_json(dir);
         for (auto& s : sources) {
@@ -266,7 +295,7 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
     if (follow) {
         for (auto& s : sources) {
             read_more(s);
-            print_lines(s, prefixed, true);
+            print_lines(s, o, true);
         }
     }
     return 0;

@@ -33,7 +33,7 @@ int cmd_exec(const globals& g, const std::string& name, const std::vector<std::s
 int cmd_login(const globals& g, const std::string& name);
 // Removes what this instance (or the instance `instance`, an id) left in the kernel.
 int cmd_gc(const globals& g, const std::string& instance);
-int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow);
+int cmd_logs(const globals& g, const std::string& name, const std::string& service, bool follow, bool raw);
 
 struct run_args {
     std::string network = "private";

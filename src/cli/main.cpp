@@ -125,7 +125,7 @@ int dispatch(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
 
     std::string name, service;
-    bool follow = false;
+    bool follow = false, raw_logs = false;
     auto* exec = app.add_subcommand("exec", "run a command inside a running container: exec NAME [--] CMD [ARG...]");
     exec->add_option("name", name, "container")->required();
     exec->prefix_command();  // as docker and nspawn: the command starts at the word after NAME
@@ -135,6 +135,7 @@ int dispatch(int argc, char** argv) {
     logs->add_option("name", name, "container")->required();
     logs->add_option("service", service, "one service (default: all)");
     logs->add_flag("-f,--follow", follow, "keep printing new output");
+    logs->add_flag("--raw", raw_logs, "write the output as logged, control characters included (default: shown as \\xHH)");
 
     run_args ra;
     auto* run = app.add_subcommand("run", "one-off container for a command: run [options] [--] CMD [ARG...]");
@@ -208,7 +209,7 @@ int dispatch(int argc, char** argv) {
         return cmd_exec(g, name, command);
     }
     if (*login) return cmd_login(g, name);
-    if (*logs) return cmd_logs(g, name, service, follow);
+    if (*logs) return cmd_logs(g, name, service, follow, raw_logs);
     if (*run) {
         if (command.empty()) {
             throw moat::usage_error("run: missing command: moat run [options] CMD [ARG...]");

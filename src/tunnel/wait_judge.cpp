@@ -1,5 +1,7 @@
 #include "tunnel/wait_judge.hpp"
 
+#include "sys/printable.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -162,6 +164,7 @@ std::vector<std::string> reason_lines(const std::string& text, const std::string
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
             line.pop_back();
         }
+        line = sys::printable(line);  // the daemon's words, printed on the operator's terminal
         if (std::find(out.begin(), out.end(), line) == out.end()) {
             out.push_back(line);
         }

@@ -59,7 +59,9 @@ wait_verdict judge_wait(const tunnel_sample& s, int restarts_seen);
 // lines, "<RFC 3339 time> <text>"), from the runs of the last two starts of
 // tunnel `name`'s runner: errors and what the daemon was trying, not its
 // banner, its notes or moat's own progress. Time stamps are cut, repeats
-// kept once (the last), at most `max` lines, oldest first.
+// kept once (the last), at most `max` lines, oldest first, each with its
+// control bytes as \xHH (sys/printable.hpp: a compromised daemon writes
+// what it likes, and `up` prints these on the operator's terminal).
 std::vector<std::string> reason_lines(const std::string& text, const std::string& name, std::size_t max = 5);
 
 }  // namespace moat::tunnel

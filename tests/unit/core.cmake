@@ -14,3 +14,5 @@ moat_test(container_unit_test unit
   LIBS moat_container)
 # A child sharing the caller's memory until it execs (sys/spawn.hpp).
 moat_test(spawn_test unit SOURCES ${CMAKE_CURRENT_LIST_DIR}/spawn_test.cpp LIBS moat_sys)
+# Text of containers and daemons made safe for the operator's terminal.
+moat_test(printable_test unit SOURCES ${CMAKE_CURRENT_LIST_DIR}/printable_test.cpp LIBS moat_sys)

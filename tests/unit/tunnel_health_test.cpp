@@ -42,6 +42,14 @@ TEST(TunnelHealth, ParsesUapiGet) {
     EXPECT_THROW(parse_uapi_get("public_key=01\n"), std::exception);  // cut short: no errno
 }
 
+// wireguard-go is untrusted (docs/SECURITY.md, layer 7): the endpoint it
+// reports is shown by `up` and `status` on the operator's terminal.
+TEST(TunnelHealth, AnEndpointWithControlBytesIsShownEscaped) {
+    auto peers = parse_uapi_get("public_key=01\nendpoint=203.0.113.2:51820\x1b]52;c;eA==\x07\nerrno=0\n\n");
+    ASSERT_EQ(peers.size(), 1u);
+    EXPECT_EQ(peers[0].endpoint, "203.0.113.2:51820\\x1b]52;c;eA==\\x07");
+}
+
 TEST(TunnelHealth, JudgesWireGuardByItsNewestHandshake) {
     auto peers = parse_uapi_get(uapi_answer);
     auto fresh = judge_wireguard(peers, 1796277080 + 30, 180);

@@ -135,3 +135,16 @@ TEST(TunnelWait, ReasonLinesAreBoundedAndDeduplicated) {
     EXPECT_TRUE(reason_lines("2026-12-03T11:00:00.001Z Initialization Sequence Completed\n", "vpn0").empty());
     EXPECT_TRUE(reason_lines("", "vpn0").empty());
 }
+
+// A compromised daemon writes what it likes to its log; `up` prints these
+// lines on the operator's terminal.
+TEST(TunnelWait, ReasonLinesCarryNoControlSequence) {
+    std::string log =
+        "2026-12-03T11:00:00.001Z moat: tunnel vpn0: started openvpn (pid 10, uid 1) on tn-vpn0, table 1\n"
+        "2026-12-03T11:00:01.000Z TLS Error: \x1b]52;c;cm0gLXJmIH4K\x07 handshake failed\x1b[2K\r\n"
+        "2026-12-03T11:00:02.000Z AUTH_FAILED \x9b" "1A\xc2\x9b" "2J\n";
+    auto r = reason_lines(log, "vpn0");
+    ASSERT_EQ(r.size(), 2u) << ::testing::PrintToString(r);
+    EXPECT_EQ(r[0], "TLS Error: \\x1b]52;c;cm0gLXJmIH4K\\x07 handshake failed\\x1b[2K");
+    EXPECT_EQ(r[1], "AUTH_FAILED \\x9b1A\\xc2\\x9b2J");
+}
