@@ -152,6 +152,7 @@ int dispatch(int argc, char** argv) {
     auto* keygen = app.add_subcommand("keygen", "write a new random 32-byte key (mode 0600)");
     keygen->add_option("keyfile", key_path, "where to write it")->required();
     auto* version = app.add_subcommand("version", "print moat's version");
+    app.set_version_flag("--version", std::string("moat ") + MOAT_VERSION, "print moat's version (as `moat version`)");
     app.add_subcommand("pipe", "spiped-compatible encrypted pipe (spiped's flags)")->allow_extras();
     app.add_subcommand("spipe", "one spiped connection on stdin/stdout (spipe's flags)")->allow_extras();
 

@@ -42,4 +42,25 @@ TEST(Startup, ThePipeLoadsLibcrypto) {
     EXPECT_NE(files.find("libcrypto.so"), std::string::npos) << files;
 }
 
+// `moat --version` (what docker and most tools answer) and `moat version`
+// print the same line and succeed.
+TEST(Startup, VersionFlagAndCommandAgree) {
+    auto run = [](const char* args, int& rc) {
+        FILE* p = ::popen((std::string(MOAT_BINARY " ") + args + " 2>&1").c_str(), "r");
+        std::string out;
+        char buf[256];
+        for (std::size_t n; p && (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
+            out.append(buf, n);
+        }
+        rc = p ? ::pclose(p) : -1;
+        return out;
+    };
+    int flag_rc = -1, command_rc = -1;
+    auto flag = run("--version", flag_rc), command = run("version", command_rc);
+    EXPECT_EQ(flag_rc, 0) << flag;
+    EXPECT_EQ(command_rc, 0) << command;
+    EXPECT_EQ(flag.rfind("moat ", 0), 0u) << flag;
+    EXPECT_EQ(flag, command);
+}
+
 }  // namespace
