@@ -4,17 +4,19 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include <climits>
-#include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 namespace moat::plan {
 
 namespace {
 
+// The path with every symlink followed; "" when it does not resolve.
 std::string resolved(const std::string& path) {
-    char buf[PATH_MAX];
-    return ::realpath(path.c_str(), buf) ? std::string(buf) : std::string();
+    std::error_code ec;
+    auto real = std::filesystem::canonical(path, ec);
+    return ec ? std::string() : real.string();
 }
 
 }  // namespace

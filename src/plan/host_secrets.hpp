@@ -13,8 +13,8 @@
 // of the secrets is refused: compared by device and inode (the file a
 // symlink or a hard link leads to), when planning with the line that names
 // it, and the host's own secret files (the list below) again on the tree
-// `_tunnels` is given (the path could change in between). So is a pipe's key file that is one of them: the pipe's
-// container gets a copy of its key.
+// `_tunnels` is given (the path could change in between). So is a pipe's
+// key file that is one of them: the pipe's container gets a copy of its key.
 #pragma once
 
 #include "config/model.hpp"

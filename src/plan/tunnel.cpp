@@ -329,11 +329,15 @@ std::vector<tunnel_plan> tunnels_served(const container_plan& tunnels_host) {
 std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<container_plan>& plans,
                                       const std::string& moat_exe, const std::set<std::string>& also_running,
                                       const std::string& state_dir) {
-    const host_secrets secrets("a tunnel daemon", m, state_dir);
+    // Looked up once, and only when a tunnel is planned.
+    std::optional<host_secrets> found;
+    auto secrets = [&]() -> const host_secrets& {
+        return found ? *found : found.emplace("a tunnel daemon", m, state_dir);
+    };
     std::map<std::string, tunnel_plan> used;
     for (const auto& name : also_running) {
         if (const auto* t = m.find_tunnel(name)) {
-            auto it = used.emplace(name, plan_tunnel(*t, secrets)).first;
+            auto it = used.emplace(name, plan_tunnel(*t, secrets())).first;
             it->second.forwarding = plan_forwarding(*t, state_dir);
         }
     }
@@ -345,7 +349,7 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
         auto it = used.find(name);
         const auto& config = *m.find_tunnel(name);
         if (it == used.end()) {
-            it = used.emplace(name, plan_tunnel(config, secrets)).first;
+            it = used.emplace(name, plan_tunnel(config, secrets())).first;
             it->second.forwarding = plan_forwarding(config, state_dir);
         }
         p.egress = "vpn";
