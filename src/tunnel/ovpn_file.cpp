@@ -337,7 +337,10 @@ ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, cons
                           bool moat_credentials) {
     sanitizer s(file, private_dir, moat_credentials);
     std::string out, block;  // block: the inline tag we are inside of, if any
-    std::istringstream lines(text);
+    // A Windows editor's byte order mark: openvpn skips it, and reads the
+    // first line's option, so the first line must be read without it too.
+    constexpr std::string_view bom = "\xEF\xBB\xBF";
+    std::istringstream lines(text.starts_with(bom) ? text.substr(bom.size()) : text);
     int number = 0;
     for (std::string raw; std::getline(lines, raw);) {
         ++number;

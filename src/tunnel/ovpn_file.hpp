@@ -84,9 +84,11 @@ struct ovpn_config {
     std::optional<unsigned> tun_mtu;  // `tun-mtu`, for the device moat creates
 };
 
-// `file` is the .ovpn's absolute path (for relative paths and messages),
-// `private_dir` where the copies will live, `moat_credentials` whether the
-// tunnel's keys give the username and password. Throws moat::error
+// `text` is the .ovpn's content (a leading UTF-8 byte order mark is
+// skipped, as openvpn skips it), `file` its absolute path (for relative
+// paths and messages), `private_dir` where the copies will live,
+// `moat_credentials` whether the tunnel's keys give the username and
+// password. Throws moat::error
 // "<file>:<line>: ..." for what cannot be handed to the daemon (an included
 // `config`, a `capath` or `crl-verify ... dir` directory, a bad tun-mtu, a
 // bare `auth-user-pass` without the keys).

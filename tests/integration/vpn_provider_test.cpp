@@ -309,6 +309,39 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
     EXPECT_NE(host(), before);
 }
 
+// A provider's file saved by a Windows editor starts with a UTF-8 byte
+// order mark, and its first line is often `ca ca.crt`. openvpn skips the
+// mark; moat did not, so the line escaped it: ca.crt was never copied to the
+// daemon (which then could not load its CA, and `up` failed), and a `ca`
+// that is a host secret was never refused. Now the tunnel comes up, and the
+// secret is refused at line 1 with the host unchanged.
+TEST(VpnProvider, AFileSavedWithAByteOrderMarkIsReadFromItsFirstLine) {
+    env e;
+    auto& l = e.l;
+    e.v.require_credentials(user, password);
+    const std::string dir = l.dir() + "/zip";
+    unzip_keys(e, dir);
+    write_file(dir + "/creds.txt", user + "\n" + password + "\n");
+    ASSERT_EQ(sh("ln -s /etc/shadow " + dir + "/innocent.crt").code, 0);
+    const std::string bom = "\xEF\xBB\xBF", ovpn = dir + "/lab.ovpn";
+    auto host = [&] {
+        return l.in("ip -o link show | awk -F': ' '{print $2}'; nft list ruleset; ip route show table all;"
+                    " ip rule; ip -6 rule; ls " + l.state_dir() + "/containers 2>/dev/null").out;
+    };
+    const std::string before = host();
+    const std::string rest = "cert client.crt\nkey client.key\ntls-crypt tc.key\nauth-user-pass creds.txt\n";
+    write_file(ovpn, bom + "ca innocent.crt\r\n" + ovpn_text(rest));
+    auto file = l.write("moat.toml", confined(ovpn));
+    auto r = l.moat("up -f " + file);
+    EXPECT_EQ(r.code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find(ovpn + ":1: ca " + dir + "/innocent.crt"), npos) << r.err;
+    EXPECT_NE(r.err.find("it is the host's /etc/shadow"), npos) << r.err;
+    EXPECT_EQ(host(), before);
+    write_file(ovpn, bom + "ca ca.crt\r\n" + ovpn_text(rest));
+    up_ok(l, file);
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
+}
+
 // A file checked when planning that becomes a host secret before
 // `_tunnels` is given it (a symlink swapped in while `up` is held after
 // `_tunnels`' record): the bind is refused, `up` fails and rolls back, no

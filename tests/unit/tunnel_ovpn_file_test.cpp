@@ -140,6 +140,28 @@ TEST(ovpn_file, crlf_files_and_unchanged_lines_pass_through) {
     EXPECT_EQ(c.text, "client\nremote a 1194\n<key>\nK\n</key>\n");
 }
 
+// A file saved by a Windows editor starts with a UTF-8 byte order mark.
+// openvpn skips it and reads the first line's option; so must moat, or that
+// one line would escape it: a `plugin` loaded, an `up` script kept, a `ca`
+// never copied into the daemon's reach nor checked against the host's
+// secrets. Control: the same line without the mark.
+TEST(ovpn_file, a_byte_order_mark_hides_no_line) {
+    const std::string bom = "\xEF\xBB\xBF";
+    for (const std::string& mark : {std::string(), bom}) {
+        auto plugin = sanitize_ovpn(mark + "plugin /usr/lib/evil.so\r\nclient\r\n", "/p.ovpn", dir);
+        ASSERT_EQ(plugin.notices.size(), 1u) << plugin.text;
+        EXPECT_EQ(plugin.notices[0].line, 1);
+        EXPECT_EQ(line_of(plugin.text, 1).rfind("# moat: ", 0), 0u) << plugin.text;
+        EXPECT_EQ(plugin.text.find(bom), std::string::npos);  // the daemon's copy starts with the option
+        auto ca = sanitize_ovpn(mark + "ca ca.crt\nclient\n", "/vpn/p.ovpn", dir);
+        ASSERT_EQ(ca.files.size(), 1u) << ca.text;
+        EXPECT_EQ(ca.files[0].source, "/vpn/ca.crt");
+    }
+    // Only at the start: elsewhere it is part of an option's name, which
+    // openvpn refuses ("Unrecognized option"), and so no file of moat's.
+    EXPECT_TRUE(sanitize_ovpn("client\n" + bom + "ca ca.crt\n", "/p.ovpn", dir).files.empty());
+}
+
 TEST(ovpn_file, lines_about_the_hosts_routing_dns_or_windows_are_neutralised_with_a_notice) {
     const std::string text =
         "route 10.0.0.0 255.0.0.0\nroute-ipv6 2001:db8::/32\nredirect-gateway def1 bypass-dhcp\nredirect-private\n"
