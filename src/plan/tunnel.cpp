@@ -133,7 +133,7 @@ wg_config parse_wg_quick(const std::string& text, const std::string& file) {
     wg_config c;
     wg_reader r{file};
     enum class section { none, interface, peer } in = section::none;
-    std::stringstream lines(text);
+    std::stringstream lines{std::string(sys::without_bom(text))};  // a file saved on Windows
     for (std::string raw; std::getline(lines, raw);) {
         ++r.line;
         std::string l = trim(raw.substr(0, raw.find('#')));

@@ -14,6 +14,12 @@ std::string read_all(int fd, const std::string& what);
 void write_all(int fd, const std::string& data, const std::string& what);
 // Whole file as a string; throws errno_error on failure.
 std::string read_file(const std::string& path);
+// `text` without the UTF-8 byte order mark a Windows editor puts first (the
+// tools that read a .ovpn or a wg-quick file skip it).
+inline std::string_view without_bom(std::string_view text) {
+    constexpr std::string_view bom = "\xEF\xBB\xBF";
+    return text.starts_with(bom) ? text.substr(bom.size()) : text;
+}
 // Writes via a temporary file and rename, so readers (and a `down` after
 // kill -9) see either the old or the new content, never half. The
 // temporary is ".<name>.tmp-<random>" in the same directory, created with

@@ -1,6 +1,7 @@
 #include "tunnel/ovpn_file.hpp"
 
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 
 #include <cctype>
 #include <filesystem>
@@ -337,10 +338,9 @@ ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, cons
                           bool moat_credentials) {
     sanitizer s(file, private_dir, moat_credentials);
     std::string out, block;  // block: the inline tag we are inside of, if any
-    // A Windows editor's byte order mark: openvpn skips it, and reads the
-    // first line's option, so the first line must be read without it too.
-    constexpr std::string_view bom = "\xEF\xBB\xBF";
-    std::istringstream lines(text.starts_with(bom) ? text.substr(bom.size()) : text);
+    // openvpn skips a byte order mark and reads the first line's option:
+    // so must moat, or that line would escape it.
+    std::istringstream lines{std::string(sys::without_bom(text))};
     int number = 0;
     for (std::string raw; std::getline(lines, raw);) {
         ++number;

@@ -59,6 +59,20 @@ TEST(plan_tunnel, reads_wg_quick_files_and_ignores_hooks) {
     EXPECT_EQ(c.peers[0].keepalive, 25);
 }
 
+// A provider's file saved on Windows: a byte order mark, CRLF line ends.
+// Control: the mark anywhere but first is an error at its line.
+TEST(plan_tunnel, reads_a_wg_quick_file_saved_on_windows) {
+    std::string crlf;
+    for (char ch : wg_file()) {
+        crlf += ch == '\n' ? std::string("\r\n") : std::string(1, ch);
+    }
+    auto c = plan::parse_wg_quick("\xEF\xBB\xBF" + crlf, "x.conf");
+    EXPECT_EQ(c.private_key, private_key);
+    ASSERT_EQ(c.peers.size(), 1u);
+    EXPECT_EQ(c.peers[0].endpoint, "203.0.113.2:51820");
+    EXPECT_THROW(plan::parse_wg_quick("\n\xEF\xBB\xBF" + wg_file(), "x.conf"), usage_error);
+}
+
 TEST(plan_tunnel, wg_quick_errors_name_file_and_line) {
     try {
         plan::parse_wg_quick("[Interface]\nPrivateKey = k\nAddress = 10.9.0.300/32\n", "bad.conf");
