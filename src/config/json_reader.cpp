@@ -22,9 +22,6 @@ public:
     json_reader(std::string_view text, const std::string& file) : _text(text), _file(file) {}
 
     tree_node document() {
-        if (_text.substr(0, 3) == "\xEF\xBB\xBF") {  // RFC 8259 §8.1: may ignore a BOM
-            _i = 3;
-        }
         skip_blank();
         tree_node root = value(0);
         skip_blank();

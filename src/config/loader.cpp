@@ -3,6 +3,7 @@
 #include "config/diagnostics.hpp"
 #include "config/tree.hpp"
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 #include "sys/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -75,6 +76,7 @@ static format pick_format(std::string_view text, const std::string& file_name, f
 
 model load_string(std::string_view text, const std::string& file_name, format f) {
     check_size(text, file_name);
+    text = sys::without_bom(text);  // a file saved by a Windows editor
     tree_node root = pick_format(text, file_name, f) == format::json ? parse_json(text, file_name)
                                                                      : parse_toml(text, file_name);
     return map_model(root, file_name);

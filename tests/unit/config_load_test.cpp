@@ -164,6 +164,22 @@ TEST(config_load, automatic_format_by_extension_and_content) {
     EXPECT_FALSE(load_errors(R"({"containers": {}})", format::automatic, "x.toml").empty());
 }
 
+// A file saved by a Windows editor (Notepad wrote UTF-8 with a byte order
+// mark until 2019), TOML or JSON, by extension or by content (stdin). An
+// error on line 1 counts columns from after the mark, as editors show them.
+TEST(config_load, a_byte_order_mark_is_skipped) {
+    const std::string bom = "\xEF\xBB\xBF";
+    EXPECT_EQ(load_string(bom + "[containers.a]\r\n", "x.toml", format::toml).containers.size(), 1u);
+    EXPECT_EQ(load_string(bom + "[containers.a]\n", "<stdin>", format::automatic).containers.size(), 1u);
+    EXPECT_EQ(load_string(bom + R"({"containers": {"a": {}}})", "<stdin>", format::automatic).containers.size(), 1u);
+    for (const std::string& mark : {std::string(), bom}) {
+        auto d = load_errors(mark + "containers.a.root = 1\n", format::toml, "x.toml");
+        ASSERT_EQ(d.size(), 1u);
+        EXPECT_EQ(d[0].where.line, 1);
+        EXPECT_EQ(d[0].where.column, 21) << d[0].message;  // the value, with and without the mark
+    }
+}
+
 TEST(config_load, unreadable_file_is_a_usage_error) {
     auto d = diagnostics_of([] { load_file("/nonexistent/moat.toml"); });
     ASSERT_EQ(d.size(), 1u);
