@@ -125,6 +125,43 @@ std::string trimmed(const std::string& s) {
     return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
+// The file's lines as openvpn reads them: without a leading byte order mark
+// (openvpn skips it and reads the first line's option, so must moat, or
+// that line would escape it) and without their line ends (LF or CRLF).
+std::vector<std::string> ovpn_lines(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in{std::string(sys::without_bom(text))};
+    for (std::string raw; std::getline(in, raw);) {
+        if (!raw.empty() && raw.back() == '\r') {
+            raw.pop_back();
+        }
+        out.push_back(std::move(raw));
+    }
+    return out;
+}
+
+// "ca" for a (trimmed) line "<ca>" that opens an inline block of data; ""
+// for any other line. <connection> holds options, not data.
+std::string opening_tag(const std::string& t) {
+    if (t.size() > 2 && t.front() == '<' && t.back() == '>' && t[1] != '/' && t != "<connection>") {
+        return t.substr(1, t.size() - 2);
+    }
+    return "";
+}
+
+bool has_block(const std::vector<std::string>& lines, const std::string& tag) {
+    std::string block;
+    for (const auto& raw : lines) {
+        std::string t = trimmed(raw);
+        if (!block.empty()) {
+            block = t == "</" + block + ">" ? "" : block;
+        } else if (block = opening_tag(t); block == tag) {
+            return true;
+        }
+    }
+    return false;
+}
+
 class sanitizer {
 public:
     sanitizer(const std::string& file, const std::string& private_dir, bool moat_credentials)
@@ -172,6 +209,39 @@ public:
     }
 
     ovpn_config& result() { return _out; }
+
+    // An inline <auth-user-pass> block (OpenVPN 2.6) is in the file: a bare
+    // `auth-user-pass` reads it, not a console.
+    void set_inline_credentials(bool present) { _inline_credentials = present; }
+
+    // A line of the inline block `tag` (its opening and closing tag lines
+    // included) as the daemon gets it. Data is passed as it is, except the
+    // credentials of an <auth-user-pass> block: with the tunnel's own keys
+    // they are commented out (the keys win, as for `auth-user-pass FILE`),
+    // without them the block must hold a username and a password line.
+    std::string block_line(const std::string& tag, int number, const std::string& raw, bool opening, bool closing) {
+        if (tag != "auth-user-pass") {
+            return raw;
+        }
+        if (_credentials) {
+            if (opening) {
+                _out.notices.push_back({number, "the inline <auth-user-pass> block ignored: the tunnel's username "
+                                                "and password come from its own keys (username/passwordFile or "
+                                                "credentialsFile)"});
+            }
+            return "# moat: the tunnel's own credentials are used";
+        }
+        if (opening) {
+            _block_start = number;
+            _block_lines.clear();
+        } else if (!closing) {
+            _block_lines.push_back(trimmed(raw));
+        } else if (_block_lines.size() < 2 || _block_lines[0].empty() || _block_lines[1].empty()) {
+            _line = _block_start;
+            fail("the inline <auth-user-pass> block needs two lines, the username and then the password");
+        }
+        return raw;
+    }
 
     // With credentials from the tunnel's keys and no `auth-user-pass` line,
     // one is added: the user asked for them to be sent.
@@ -224,7 +294,7 @@ private:
     // under moat: it would fail at each start, forever.
     void refuse_console(const std::string& option, const std::vector<std::string>& words) const {
         bool bare = words.size() < 2 || words[1] == "stdin";
-        if (option == "auth-user-pass" && bare) {
+        if (option == "auth-user-pass" && bare && !_inline_credentials) {
             fail("a bare 'auth-user-pass' asks for the username and password on a console, which the daemon does "
                  "not have: set username and passwordFile (or credentialsFile) in the tunnel's section");
         }
@@ -265,98 +335,34 @@ private:
     const std::string& _dir;
     std::filesystem::path _base;
     bool _credentials;
+    bool _inline_credentials = false;
     int _line = 0;
+    int _block_start = 0;
+    std::vector<std::string> _block_lines;  // an inline <auth-user-pass> block's, to check it is complete
     ovpn_config _out;
 };
 
 }  // namespace
 
-std::vector<std::string> ovpn_words(const std::string& line) {
-    enum class in { gap, word, dquote, squote } state = in::gap;
-    std::vector<std::string> words;
-    std::string word;
-    bool escaped = false;
-    for (char c : line) {
-        if (c == '\r' || c == '\n') {
-            break;
-        }
-        if (!escaped && c == '\\' && state != in::squote) {
-            escaped = true;
-            if (state == in::gap) {
-                state = in::word;
-            }
-            continue;
-        }
-        bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
-        switch (state) {
-        case in::gap:
-            if (space) {
-                break;
-            }
-            if (c == '#' || c == ';') {
-                return words;  // a comment runs to the end of the line
-            }
-            state = c == '"' ? in::dquote : c == '\'' ? in::squote : in::word;
-            if (state == in::word) {
-                word += c;
-            }
-            break;
-        case in::word:
-            if (space && !escaped) {
-                words.push_back(std::exchange(word, {}));
-                state = in::gap;
-            } else {
-                word += c;
-            }
-            break;
-        case in::dquote:
-            if (c == '"' && !escaped) {
-                words.push_back(std::exchange(word, {}));
-                state = in::gap;
-            } else {
-                word += c;
-            }
-            break;
-        case in::squote:
-            if (c == '\'') {
-                words.push_back(std::exchange(word, {}));
-                state = in::gap;
-            } else {
-                word += c;
-            }
-            break;
-        }
-        escaped = false;
-    }
-    if (state != in::gap) {
-        words.push_back(word);
-    }
-    return words;
-}
-
 ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir,
                           bool moat_credentials) {
     sanitizer s(file, private_dir, moat_credentials);
+    const auto lines = ovpn_lines(text);
+    s.set_inline_credentials(has_block(lines, "auth-user-pass"));
     std::string out, block;  // block: the inline tag we are inside of, if any
-    // openvpn skips a byte order mark and reads the first line's option:
-    // so must moat, or that line would escape it.
-    std::istringstream lines{std::string(sys::without_bom(text))};
     int number = 0;
-    for (std::string raw; std::getline(lines, raw);) {
+    for (const auto& raw : lines) {
         ++number;
-        if (!raw.empty() && raw.back() == '\r') {
-            raw.pop_back();
-        }
         std::string t = trimmed(raw);
         if (!block.empty()) {
-            block = t == "</" + block + ">" ? "" : block;
-            out += raw + "\n";
+            bool closing = t == "</" + block + ">";
+            out += s.block_line(block, number, raw, false, closing) + "\n";
+            block = closing ? "" : block;
             continue;
         }
-        // <connection> holds options; every other tag holds data.
-        if (t.size() > 2 && t.front() == '<' && t.back() == '>' && t[1] != '/' && t != "<connection>") {
-            block = t.substr(1, t.size() - 2);
-            out += raw + "\n";
+        if (auto tag = opening_tag(t); !tag.empty()) {
+            block = tag;
+            out += s.block_line(block, number, raw, true, false) + "\n";
             continue;
         }
         out += s.line(number, raw) + "\n";
@@ -364,42 +370,6 @@ ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, cons
     out += s.trailer();
     s.result().text = std::move(out);
     return std::move(s.result());
-}
-
-namespace {
-
-// A line of a credentials file as openvpn reads it: without its line end.
-std::string nth_line(const std::string& text, int n) {
-    std::istringstream in(text);
-    std::string line;
-    for (int i = 0; i < n && std::getline(in, line); ++i) {
-        if (i + 1 == n) {
-            if (!line.empty() && line.back() == '\r') {
-                line.pop_back();
-            }
-            return line;
-        }
-    }
-    return "";
-}
-
-}  // namespace
-
-std::string ovpn_auth_from_password(const std::string& username, const std::string& password_text) {
-    std::string password = nth_line(password_text, 1);
-    if (password.empty()) {
-        throw moat::error("its first line (the password) is empty");
-    }
-    return username + "\n" + password + "\n";
-}
-
-std::string ovpn_auth_from_credentials(const std::string& credentials_text) {
-    std::string username = nth_line(credentials_text, 1), password = nth_line(credentials_text, 2);
-    if (username.empty() || password.empty()) {
-        throw moat::error(std::string("needs two lines, the username and then the password; its ") +
-                          (username.empty() ? "first" : "second") + " line is empty or missing");
-    }
-    return username + "\n" + password + "\n";
 }
 
 }  // namespace moat::tunnel

@@ -22,9 +22,12 @@
 //    credentialsFile) every `auth-user-pass` line, bare or naming a file
 //    (overridden, with a notice), points at the file the runner writes
 //    from them (`auth_file`, mode 0600, the daemon's); a file without such
-//    a line gets one. Without those keys a bare `auth-user-pass` (and a
-//    bare `askpass`) is refused: openvpn would ask on a console it does not
-//    have and fail at every start.
+//    a line gets one, and an inline <auth-user-pass> block (OpenVPN 2.6) is
+//    commented out (it would come after moat's line and win). Without those
+//    keys a bare `auth-user-pass` (and a bare `askpass`) is refused unless
+//    the file has such a block: openvpn would ask on a console it does not
+//    have and fail at every start; a block short of its two lines is
+//    refused too.
 //  * The host's routing is moat's: openvpn runs with --route-noexec
 //    --ifconfig-noexec and --route-nopull (runner.cpp), without any
 //    privilege over the host's network (daemon.hpp), so no line of the file

@@ -309,6 +309,40 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
     EXPECT_NE(host(), before);
 }
 
+// A provider's generated file with its credentials inline (OpenVPN 2.6's
+// <auth-user-pass> block) after a bare `auth-user-pass`: moat refused it
+// as a prompt. Now the server (which verifies the password) lets it in;
+// and with the tunnel's own keys, those win over a block of wrong ones
+// (control: without the keys, the server refuses that block).
+TEST(VpnProvider, InlineCredentialsConnectAndTheTunnelsKeysWinOverThem) {
+    env e;
+    auto& l = e.l;
+    e.v.require_credentials(user, password);
+    const std::string dir = l.dir() + "/zip";
+    unzip_keys(e, dir);
+    auto block = [](const std::string& u, const std::string& p) {
+        return "auth-user-pass\n<auth-user-pass>\n" + u + "\n" + p + "\n</auth-user-pass>\n";
+    };
+    write_file(dir + "/lab.ovpn", ovpn_text(relative_keys + block(user, password)));
+    auto file = l.write("moat.toml", confined(dir + "/lab.ovpn"));
+    up_ok(l, file);
+    ASSERT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
+    ASSERT_EQ(l.moat("down -f " + file).code, 0);
+    write_file(dir + "/lab.ovpn", ovpn_text(relative_keys + block(user, "wrong password")));
+    up_tunnel_may_fail(l, file);
+    EXPECT_TRUE(eventually([&] { return count_of(tunnel_logs(l), "AUTH_FAILED") > 0; }, std::chrono::seconds(20)))
+        << tunnel_logs(l);
+    ASSERT_EQ(l.moat("down -f " + file).code, 0);
+    const std::string pass = l.dir() + "/vpn-password";
+    write_file(pass, password + "\n");
+    file = l.write("moat.toml", confined(dir + "/lab.ovpn", "username = \"" + user + "\"\npasswordFile = \"" + pass +
+                                                              "\"\n"));
+    up_ok(l, file);
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
+    EXPECT_NE(tunnel_logs(l).find("the inline <auth-user-pass> block ignored"), npos) << tunnel_logs(l);
+    EXPECT_EQ(tunnel_logs(l).find("wrong password"), npos);
+}
+
 // A provider's file saved by a Windows editor starts with a UTF-8 byte
 // order mark, and its first line is often `ca ca.crt`. openvpn skips the
 // mark; moat did not, so the line escaped it: ca.crt was never copied to the

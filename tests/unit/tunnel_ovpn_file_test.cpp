@@ -237,6 +237,44 @@ TEST(ovpn_file, the_tunnels_credentials_answer_every_auth_user_pass) {
     EXPECT_EQ(sanitize_ovpn("client\n", "/v/p.ovpn", dir).text, "client\n");
 }
 
+// OpenVPN 2.6 reads credentials from an inline <auth-user-pass> block, as
+// some providers' generated files carry them: a bare `auth-user-pass` then
+// asks no console (it was refused), a block short of a line is refused at
+// its line, and the tunnel's own keys win over the block, whose lines are
+// commented out of the daemon's copy (the block came after moat's line and
+// would have been what openvpn sent).
+TEST(ovpn_file, an_inline_auth_user_pass_block_is_read_checked_or_overridden) {
+    const std::string block = "<auth-user-pass>\nalice\ns3cret\n</auth-user-pass>\n";
+    for (const std::string& text : {"client\nauth-user-pass\n" + block, "client\n" + block,
+                                    "client\n" + block + "auth-user-pass\n"}) {
+        auto c = sanitize_ovpn(text, "/v/p.ovpn", dir);
+        EXPECT_EQ(c.text, text);
+        EXPECT_EQ(c.auth_file, "");
+        EXPECT_TRUE(c.notices.empty());
+    }
+    try {
+        sanitize_ovpn("client\nauth-user-pass\n<auth-user-pass>\nalice\n</auth-user-pass>\n", "/v/p.ovpn", dir);
+        ADD_FAILURE();
+    } catch (const moat::error& e) {
+        EXPECT_STREQ(e.what(), "/v/p.ovpn:3: the inline <auth-user-pass> block needs two lines, the username and "
+                               "then the password");
+    }
+    // Another block's lines are data, whatever they look like.
+    EXPECT_THROW(sanitize_ovpn("<ca>\nauth-user-pass\n</ca>\nauth-user-pass\n", "/v/p.ovpn", dir), moat::error);
+    const std::string auth = dir + "/auth-user-pass";
+    for (const std::string& text : {"client\nauth-user-pass\n" + block, "client\n" + block}) {
+        auto c = sanitize_ovpn(text, "/v/p.ovpn", dir, true);
+        EXPECT_EQ(c.auth_file, auth);
+        EXPECT_EQ(c.text.find("s3cret"), std::string::npos) << c.text;
+        EXPECT_EQ(c.text.find("alice"), std::string::npos) << c.text;
+        EXPECT_NE(c.text.find("auth-user-pass " + auth + "\n"), std::string::npos) << c.text;
+        ASSERT_FALSE(c.notices.empty());
+        for (const auto& n : c.notices) {
+            EXPECT_EQ(n.text.find("s3cret"), std::string::npos) << n.text;
+        }
+    }
+}
+
 TEST(ovpn_file, auth_files_are_a_username_line_and_a_password_line) {
     EXPECT_EQ(ovpn_auth_from_password("user", "s3cret pass\nignored\n"), "user\ns3cret pass\n");
     EXPECT_EQ(ovpn_auth_from_password("user", "s3cret\r\n"), "user\ns3cret\n");  // saved on Windows
