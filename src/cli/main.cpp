@@ -135,7 +135,8 @@ int dispatch(int argc, char** argv) {
     logs->add_option("name", name, "container")->required();
     logs->add_option("service", service, "one service (default: all)");
     logs->add_flag("-f,--follow", follow, "keep printing new output");
-    logs->add_flag("--raw", raw_logs, "write the output as logged, control characters included (default: shown as \\xHH)");
+    logs->add_flag("--raw", raw_logs,
+                   "write the output as logged, control characters included (default: shown as \\xHH)");
 
     run_args ra;
     auto* run = app.add_subcommand("run", "one-off container for a command: run [options] [--] CMD [ARG...]");
