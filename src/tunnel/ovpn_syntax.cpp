@@ -3,6 +3,7 @@
 #include "tunnel/ovpn_file.hpp"
 
 #include "sys/error.hpp"
+#include "sys/fs.hpp"
 
 #include <cctype>
 #include <sstream>
@@ -75,9 +76,11 @@ std::vector<std::string> ovpn_words(const std::string& line) {
 
 namespace {
 
-// A line of a credentials file as openvpn reads it: without its line end.
+// A line of a credentials file without its line end, and without the byte
+// order mark a Windows editor puts first: it would be sent as part of the
+// username or password, and the server would refuse them.
 std::string nth_line(const std::string& text, int n) {
-    std::istringstream in(text);
+    std::istringstream in{std::string(sys::without_bom(text))};
     std::string line;
     for (int i = 0; i < n && std::getline(in, line); ++i) {
         if (i + 1 == n) {

@@ -281,6 +281,10 @@ TEST(ovpn_file, auth_files_are_a_username_line_and_a_password_line) {
     EXPECT_EQ(ovpn_auth_from_password("user", "no newline"), "user\nno newline\n");
     EXPECT_EQ(ovpn_auth_from_credentials("user\r\npass\r\n"), "user\npass\n");
     EXPECT_EQ(ovpn_auth_from_credentials("user\npass"), "user\npass\n");
+    // Saved by Notepad: a byte order mark first (then CRLF).
+    EXPECT_EQ(ovpn_auth_from_password("user", "\xEF\xBB\xBFs3cret\r\n"), "user\ns3cret\n");
+    EXPECT_EQ(ovpn_auth_from_credentials("\xEF\xBB\xBFuser\r\npass\r\n"), "user\npass\n");
+    EXPECT_THROW(ovpn_auth_from_password("user", "\xEF\xBB\xBF\npass\n"), moat::error);  // only the mark: empty
     EXPECT_THROW(ovpn_auth_from_password("user", ""), moat::error);
     EXPECT_THROW(ovpn_auth_from_password("user", "\npass\n"), moat::error);
     for (const char* bad : {"", "user\n", "user\n\n", "\npass\n"}) {
