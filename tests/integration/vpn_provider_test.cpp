@@ -57,6 +57,23 @@ std::string confined(const std::string& ovpn, const std::string& keys = "", cons
 
 std::string tunnel_logs(lab& l) { auto r = l.moat("logs _tunnels"); return r.out + r.err; }
 
+// A provider's directory as unzipped, against a server that checks the
+// password: the keys and a creds.txt with the right credentials.
+std::string provider_dir(env& e) {
+    e.v.require_credentials(user, password);
+    const std::string dir = e.l.dir() + "/zip";
+    unzip_keys(e, dir);
+    write_file(dir + "/creds.txt", user + "\n" + password + "\n");
+    return dir;
+}
+
+// What a refused `up` must leave as it was: links, ruleset, routes, rules,
+// records.
+std::string host_state(lab& l) {
+    return l.in("ip -o link show | awk -F': ' '{print $2}'; nft list ruleset; ip route show table all;"
+                " ip rule; ip -6 rule; ls " + l.state_dir() + "/containers 2>/dev/null").out;
+}
+
 int count_of(const std::string& text, const std::string& what) {
     int n = 0;
     for (auto p = text.find(what); p != npos; p = text.find(what, p + 1)) ++n;
@@ -258,10 +275,7 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
     write_file(dir + "/one-line.txt", user + "\n");
     write_file(dir + "/creds.txt", user + "\n" + password + "\n");
     ASSERT_EQ(sh("mkdir -p " + dir + "/a-directory && ln -s /etc/shadow " + dir + "/innocent.crt").code, 0);
-    auto host = [&] {
-        return l.in("ip -o link show | awk -F': ' '{print $2}'; nft list ruleset; ip route show table all;"
-                    " ip rule; ip -6 rule; ls " + l.state_dir() + "/containers 2>/dev/null").out;
-    };
+    auto host = [&] { return host_state(l); };
     const std::string before = host();
     struct bad {
         std::string lines, keys, where, says;
@@ -317,9 +331,7 @@ TEST(VpnProvider, BadFilesAreRefusedBeforeAnythingChanges) {
 TEST(VpnProvider, InlineCredentialsConnectAndTheTunnelsKeysWinOverThem) {
     env e;
     auto& l = e.l;
-    e.v.require_credentials(user, password);
-    const std::string dir = l.dir() + "/zip";
-    unzip_keys(e, dir);
+    const std::string dir = provider_dir(e);
     auto block = [](const std::string& u, const std::string& p) {
         return "auth-user-pass\n<auth-user-pass>\n" + u + "\n" + p + "\n</auth-user-pass>\n";
     };
@@ -352,16 +364,10 @@ TEST(VpnProvider, InlineCredentialsConnectAndTheTunnelsKeysWinOverThem) {
 TEST(VpnProvider, AFileSavedWithAByteOrderMarkIsReadFromItsFirstLine) {
     env e;
     auto& l = e.l;
-    e.v.require_credentials(user, password);
-    const std::string dir = l.dir() + "/zip";
-    unzip_keys(e, dir);
-    write_file(dir + "/creds.txt", user + "\n" + password + "\n");
+    const std::string dir = provider_dir(e);
     ASSERT_EQ(sh("ln -s /etc/shadow " + dir + "/innocent.crt").code, 0);
     const std::string bom = "\xEF\xBB\xBF", ovpn = dir + "/lab.ovpn";
-    auto host = [&] {
-        return l.in("ip -o link show | awk -F': ' '{print $2}'; nft list ruleset; ip route show table all;"
-                    " ip rule; ip -6 rule; ls " + l.state_dir() + "/containers 2>/dev/null").out;
-    };
+    auto host = [&] { return host_state(l); };
     const std::string before = host();
     const std::string rest = "cert client.crt\nkey client.key\ntls-crypt tc.key\nauth-user-pass creds.txt\n";
     write_file(ovpn, bom + "ca innocent.crt\r\n" + ovpn_text(rest));
@@ -384,10 +390,7 @@ TEST(VpnProvider, AFileSavedWithAByteOrderMarkIsReadFromItsFirstLine) {
 TEST(VpnProvider, AFileSwappedForAHostSecretAfterPlanningIsNotHandedOver) {
     env e;
     auto& l = e.l;
-    e.v.require_credentials(user, password);
-    const std::string dir = l.dir() + "/zip";
-    unzip_keys(e, dir);
-    write_file(dir + "/creds.txt", user + "\n" + password + "\n");
+    const std::string dir = provider_dir(e);
     write_file(dir + "/lab.ovpn", ovpn_text(relative_keys + "auth-user-pass creds.txt\n"));
     auto file = l.write("moat.toml", confined(dir + "/lab.ovpn"));
     const std::string before = l.in("ip -o link show | awk '{print $2}'; ip rule; ip route show table all; "
