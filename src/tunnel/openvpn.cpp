@@ -89,6 +89,11 @@ ovpn_config prepare_directory(const plan::tunnel_plan& t, const daemon_identity&
         std::string content;
         try {
             content = sys::read_file(f.source);
+            if (f.option == "auth-user-pass") {
+                // Its two lines as openvpn reads them, less a byte order mark
+                // (Notepad's), which openvpn would send as part of the username.
+                content = ovpn_auth_from_credentials(content);
+            }
         } catch (const std::exception& e) {
             throw moat::error(t.config_path + ":" + std::to_string(f.line) + ": " + f.option + ": " + e.what());
         }

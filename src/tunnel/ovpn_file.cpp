@@ -25,6 +25,16 @@ constexpr const char* why_routing =
     "moat routes the tunnel by its own table and never changes the host's (openvpn runs with --route-noexec)";
 constexpr const char* why_dns = "a confined container's resolver is its `dns` key, never the tunnel file's";
 constexpr const char* why_windows = "Windows only: openvpn on Linux refuses the whole file for it";
+// Options OpenVPN 2.6 no longer knows (it refuses the whole file for them)
+// that had no effect left: commenting them out changes nothing else.
+constexpr const char* why_keysize =
+    "OpenVPN 2.6 removed it and refuses the whole file for it; it only sized BF, CAST and RC2 keys, ciphers 2.6 "
+    "no longer has";
+constexpr const char* why_ncp_disable =
+    "OpenVPN 2.6 removed it and refuses the whole file for it; the data cipher is always negotiated with the server";
+constexpr const char* why_key_method =
+    "OpenVPN 2.6 removed it and refuses the whole file for it; key method 2 is the only one since 2.5";
+constexpr const char* why_no_iv = "OpenVPN 2.5 removed it (it did nothing since 2.4), and 2.6 refuses the whole file for it";
 
 struct neutralised_option {
     std::string_view option;
@@ -56,6 +66,7 @@ constexpr neutralised_option neutralised[] = {
     {"dhcp-renew", why_windows}, {"dhcp-release", why_windows}, {"dhcp-pre-release", why_windows},
     {"tap-sleep", why_windows}, {"win-sys", why_windows}, {"show-net-up", why_windows},
     {"allow-nonadmin", why_windows}, {"windows-driver", why_windows},
+    {"keysize", why_keysize}, {"ncp-disable", why_ncp_disable}, {"key-method", why_key_method}, {"no-iv", why_no_iv},
 };
 
 const char* neutralised_why(std::string_view option) {
@@ -149,19 +160,6 @@ std::string opening_tag(const std::string& t) {
     return "";
 }
 
-bool has_block(const std::vector<std::string>& lines, const std::string& tag) {
-    std::string block;
-    for (const auto& raw : lines) {
-        std::string t = trimmed(raw);
-        if (!block.empty()) {
-            block = t == "</" + block + ">" ? "" : block;
-        } else if (block = opening_tag(t); block == tag) {
-            return true;
-        }
-    }
-    return false;
-}
-
 class sanitizer {
 public:
     sanitizer(const std::string& file, const std::string& private_dir, bool moat_credentials)
@@ -177,6 +175,7 @@ public:
         }
         std::string option = words[0].rfind("--", 0) == 0 ? words[0].substr(2) : words[0];
         refuse_directories(option, words);
+        refuse_removed(option, words);
         if (option == "cd" && words.size() > 1) {
             _base = resolve(words[1]);
         }
@@ -210,10 +209,6 @@ public:
 
     ovpn_config& result() { return _out; }
 
-    // An inline <auth-user-pass> block (OpenVPN 2.6) is in the file: a bare
-    // `auth-user-pass` reads it, not a console.
-    void set_inline_credentials(bool present) { _inline_credentials = present; }
-
     // A line of the inline block `tag` (its opening and closing tag lines
     // included) as the daemon gets it. Data is passed as it is, except the
     // credentials of an <auth-user-pass> block: with the tunnel's own keys
@@ -232,6 +227,7 @@ public:
             return "# moat: the tunnel's own credentials are used";
         }
         if (opening) {
+            _inline_credentials = true;
             _block_start = number;
             _block_lines.clear();
         } else if (!closing) {
@@ -244,8 +240,14 @@ public:
     }
 
     // With credentials from the tunnel's keys and no `auth-user-pass` line,
-    // one is added: the user asked for them to be sent.
+    // one is added: the user asked for them to be sent. Without them, a
+    // bare `auth-user-pass` needed an inline block, before or after it.
     std::string trailer() {
+        if (_prompt_line != 0 && !_inline_credentials) {
+            _line = _prompt_line;
+            fail("a bare 'auth-user-pass' asks for the username and password on a console, which the daemon does "
+                 "not have: set username and passwordFile (or credentialsFile) in the tunnel's section");
+        }
         if (!_credentials || !_out.auth_file.empty()) {
             return "";
         }
@@ -292,11 +294,12 @@ private:
 
     // Without a file openvpn asks on its console, which it does not have
     // under moat: it would fail at each start, forever.
-    void refuse_console(const std::string& option, const std::vector<std::string>& words) const {
+    // A bare `auth-user-pass` is judged at the end (trailer()): an inline
+    // block anywhere in the file (OpenVPN 2.6) answers it.
+    void refuse_console(const std::string& option, const std::vector<std::string>& words) {
         bool bare = words.size() < 2 || words[1] == "stdin";
-        if (option == "auth-user-pass" && bare && !_inline_credentials) {
-            fail("a bare 'auth-user-pass' asks for the username and password on a console, which the daemon does "
-                 "not have: set username and passwordFile (or credentialsFile) in the tunnel's section");
+        if (option == "auth-user-pass" && bare && _prompt_line == 0) {
+            _prompt_line = _line;
         }
         if (option == "askpass" && bare) {
             fail("a bare 'askpass' asks for the private key's passphrase on a console, which the daemon does not "
@@ -321,6 +324,22 @@ private:
         }
     }
 
+    // Options OpenVPN 2.6 refuses that did something: dropping them would
+    // change what the tunnel checks or speaks, so the user decides.
+    void refuse_removed(const std::string& option, const std::vector<std::string>& words) const {
+        if (option == "tls-remote") {
+            // Its word was a common name or an old-style subject (/C=../CN=..).
+            bool name = words.size() > 1 && words[1].find('=') == std::string::npos;
+            fail("'tls-remote' was removed in OpenVPN 2.4 and openvpn refuses the file for it; it checked the "
+                 "server's certificate, a check moat will not drop: write 'verify-x509-name " +
+                 (name ? quote(words[1]) : std::string("<the server's common name>")) + " name' instead");
+        }
+        if (option == "key-method" && words.size() > 1 && words[1] != "2") {
+            fail("'key-method " + words[1] + "': OpenVPN 2.5 and later speak key method 2 only; a server that "
+                 "needs another cannot be reached");
+        }
+    }
+
     void refuse_directories(const std::string& option, const std::vector<std::string>& words) const {
         if (option == "config") {
             fail("'config' includes another file; moat hands the daemon one file: put its lines into this one");
@@ -335,7 +354,8 @@ private:
     const std::string& _dir;
     std::filesystem::path _base;
     bool _credentials;
-    bool _inline_credentials = false;
+    bool _inline_credentials = false;  // an <auth-user-pass> block was seen
+    int _prompt_line = 0;              // the first bare `auth-user-pass`, without the keys
     int _line = 0;
     int _block_start = 0;
     std::vector<std::string> _block_lines;  // an inline <auth-user-pass> block's, to check it is complete
@@ -348,7 +368,6 @@ ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, cons
                           bool moat_credentials) {
     sanitizer s(file, private_dir, moat_credentials);
     const auto lines = ovpn_lines(text);
-    s.set_inline_credentials(has_block(lines, "auth-user-pass"));
     std::string out, block;  // block: the inline tag we are inside of, if any
     int number = 0;
     for (const auto& raw : lines) {

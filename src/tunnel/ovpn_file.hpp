@@ -44,6 +44,12 @@
 //    file for them ("Unrecognized option"). Kept as harmless: `ifconfig`,
 //    `ifconfig-ipv6` (the tunnel's address, which the runner sets),
 //    `route-nopull`, `pull-filter`, `allow-pull-fqdn`.
+//  * Options OpenVPN 2.6 removed, for which it refuses the whole file, are
+//    common in older providers' downloads (ExpressVPN's and IPVanish's
+//    `keysize 256`). Those that did nothing any more are commented out
+//    with a notice: `keysize`, `ncp-disable`, `key-method 2`, `no-iv`.
+//    Those that did something are refused: `tls-remote` (a check of the
+//    server's certificate; `verify-x509-name` replaces it), `key-method 1`.
 //  * Refused, with the line: what would make the daemon fail at every
 //    start — an included `config`, directories (`capath`), a bare
 //    `auth-user-pass`/`askpass` without the keys, an `lport` below 1024
@@ -94,7 +100,7 @@ struct ovpn_config {
 // password. Throws moat::error
 // "<file>:<line>: ..." for what cannot be handed to the daemon (an included
 // `config`, a `capath` or `crl-verify ... dir` directory, a bad tun-mtu, a
-// bare `auth-user-pass` without the keys).
+// bare `auth-user-pass` without the keys or an inline block, `tls-remote`).
 ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir,
                           bool moat_credentials = false);
 

@@ -382,6 +382,46 @@ TEST(VpnProvider, AFileSavedWithAByteOrderMarkIsReadFromItsFirstLine) {
     EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
 }
 
+// An older provider's download as it is still served (ExpressVPN's and
+// IPVanish's files carry `keysize 256`): openvpn 2.6 refuses the whole file
+// for options it removed, so the tunnel never came up (control: openvpn by
+// hand on the same file). Those that did nothing any more are commented
+// out with a notice and the tunnel connects; `tls-remote`, a check of the
+// server's certificate, is exit 2 at its line with the host unchanged. The
+// file's `auth-user-pass creds.txt` was saved by Notepad (a byte order mark,
+// CRLF): openvpn would have sent the mark as part of the username, and the
+// server refused it.
+TEST(VpnProvider, AnOlderProvidersFileWithOptionsOpenvpnRemovedConnects) {
+    env e;
+    auto& l = e.l;
+    const std::string dir = provider_dir(e), ovpn = dir + "/lab.ovpn";
+    write_file(dir + "/creds.txt", "\xEF\xBB\xBF" + user + "\r\n" + password + "\r\n");
+    const std::string removed = "cipher AES-256-CBC\nkeysize 256\nncp-disable\nkey-method 2\nno-iv\nauth SHA512\n";
+    write_file(ovpn, ovpn_text(relative_keys + removed + "auth-user-pass creds.txt\n"));
+    auto by_hand = l.in("cd " + dir + " && timeout 10 openvpn --config lab.ovpn --verb 1 2>&1");
+    EXPECT_NE(by_hand.out.find("Unrecognized option or missing or extra parameter(s) in lab.ovpn:15: keysize"), npos)
+        << by_hand.out;
+
+    const std::string before = host_state(l);
+    write_file(ovpn, ovpn_text(relative_keys + "tls-remote server\nauth-user-pass creds.txt\n"));
+    auto file = l.write("moat.toml", confined(ovpn));
+    auto r = l.moat("up -f " + file);
+    EXPECT_EQ(r.code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find(ovpn + ":14: 'tls-remote' was removed"), npos) << r.err;
+    EXPECT_NE(r.err.find("write 'verify-x509-name server name' instead"), npos) << r.err;
+    EXPECT_EQ(host_state(l), before);
+
+    write_file(ovpn, ovpn_text(relative_keys + removed + "auth-user-pass creds.txt\n"));
+    up_ok(l, file);
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
+    auto logs = tunnel_logs(l);
+    for (const char* line : {":15: 'keysize 256' ignored: OpenVPN 2.6 removed it", ":16: 'ncp-disable' ignored",
+                             ":17: 'key-method 2' ignored", ":18: 'no-iv' ignored"}) {
+        EXPECT_NE(logs.find(line), npos) << line << "\n" << logs;
+    }
+    EXPECT_EQ(count_of(logs, "AUTH_FAILED"), 0) << logs;
+}
+
 // A file checked when planning that becomes a host secret before
 // `_tunnels` is given it (a symlink swapped in while `up` is held after
 // `_tunnels`' record): the bind is refused, `up` fails and rolls back, no

@@ -189,6 +189,50 @@ TEST(ovpn_file, lines_about_the_hosts_routing_dns_or_windows_are_neutralised_wit
                                   "file for it");
 }
 
+// Older providers' downloads (ExpressVPN's and IPVanish's carry `keysize
+// 256`) hold options OpenVPN 2.6 removed; openvpn refuses the whole file
+// for any of them ("Unrecognized option"), so the tunnel never came up.
+// Those that did nothing any more are commented out with a notice; those
+// that checked or chose something are refused at their line.
+TEST(ovpn_file, options_openvpn_2_6_removed_are_ignored_or_refused_by_what_they_did) {
+    const std::string text = "client\ncipher AES-256-CBC\nkeysize 256\nncp-disable\nkey-method 2\nno-iv\n"
+                             "--keysize 128\nauth SHA512\n";
+    auto c = sanitize_ovpn(text, "/p.ovpn", dir);
+    ASSERT_EQ(c.notices.size(), 5u) << c.text;
+    for (int n = 3; n <= 7; ++n) {
+        EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), 0u) << n << ": " << line_of(c.text, n);
+        EXPECT_EQ(c.notices[static_cast<std::size_t>(n - 3)].line, n);
+    }
+    for (int n : {1, 2, 8}) {  // control: the lines around them stay
+        EXPECT_EQ(line_of(c.text, n), line_of(text, n));
+    }
+    EXPECT_EQ(c.notices[0].text, "'keysize 256' ignored: OpenVPN 2.6 removed it and refuses the whole file for it; "
+                                 "it only sized BF, CAST and RC2 keys, ciphers 2.6 no longer has");
+    struct bad {
+        std::string text, says;
+    };
+    for (const auto& b : std::vector<bad>{
+             {"client\ntls-remote vpn-server\n", "/p.ovpn:2: 'tls-remote' was removed in OpenVPN 2.4 and openvpn "
+                                                 "refuses the file for it; it checked the server's certificate, a "
+                                                 "check moat will not drop: write 'verify-x509-name vpn-server name' "
+                                                 "instead"},
+             {"tls-remote \"/C=US/O=VPN/CN=server\"\n", "/p.ovpn:1: 'tls-remote' was removed in OpenVPN 2.4"},
+             {"client\nkey-method 1\n", "/p.ovpn:2: 'key-method 1': OpenVPN 2.5 and later speak key method 2 only"}}) {
+        try {
+            sanitize_ovpn(b.text, "/p.ovpn", dir);
+            ADD_FAILURE() << b.text;
+        } catch (const moat::error& e) {
+            EXPECT_EQ(std::string(e.what()).rfind(b.says, 0), 0u) << e.what();
+        }
+    }
+    try {
+        sanitize_ovpn("tls-remote \"/C=US/O=VPN/CN=server\"\n", "/p.ovpn", dir);
+    } catch (const moat::error& e) {  // a subject is no common name: not offered as one
+        EXPECT_NE(std::string(e.what()).find("'verify-x509-name <the server's common name> name'"), std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(ovpn_file, a_prompt_for_credentials_is_refused_without_the_tunnels_keys) {
     for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
              {"client\nauth-user-pass\n", "/p.ovpn:2: a bare 'auth-user-pass' asks for the username and password"},
