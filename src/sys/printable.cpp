@@ -35,7 +35,19 @@ std::size_t utf8_sequence(std::string_view s, char32_t& cp) {
     return 0;
 }
 
-bool is_control(char32_t cp) { return (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F); }
+// Bidirectional formatting characters reorder what a terminal with bidi
+// support (VTE, Konsole, mlterm) shows after them, so a line could display
+// other than it reads ("Trojan Source", CVE-2021-42574); the line and
+// paragraph separators may be drawn as line breaks. Other format
+// characters (a zero-width joiner inside an emoji) stay.
+bool is_reordering(char32_t cp) {
+    return cp == 0x061C || cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+bool is_control(char32_t cp) {
+    return (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F) || is_reordering(cp);
+}
 
 void escape_byte(std::string& out, char c) {
     static constexpr char hex[] = "0123456789abcdef";

@@ -11,7 +11,10 @@
 // unprintable messages, every byte that is not printable text is shown as
 // \xHH: the C0 controls except TAB, DEL, the C1 controls U+0080..U+009F
 // (terminals that read them act on U+009B as on ESC [), and bytes that are
-// not UTF-8 (a raw 0x9B is CSI to a terminal in an 8-bit charset). Printable
+// not UTF-8 (a raw 0x9B is CSI to a terminal in an 8-bit charset), and the
+// bidirectional controls and line separators (U+061C, U+200E, U+200F,
+// U+2028..U+202E, U+2066..U+2069), with which a line displays in another
+// order than it was written on terminals that support bidi. Printable
 // UTF-8 stays as written; a backslash is not escaped, so text that spells
 // "\x1b" looks the same as an escaped ESC but is harmless either way.
 #pragma once

@@ -70,7 +70,7 @@ std::vector<wg_peer_status> parse_uapi_get(const std::string& answer) {
         } else if (peers.empty()) {
             continue;  // the interface's own keys
         } else if (key == "endpoint") {
-            peers.back().endpoint = sys::printable(value);  // shown by `up` and `status`; the daemon is untrusted
+            peers.back().endpoint = sys::printable(value);  // shown by `up`; the daemon is untrusted
         } else if (key == "last_handshake_time_sec") {
             peers.back().last_handshake = static_cast<std::int64_t>(number(value).value_or(0));
         } else if (key == "rx_bytes") {

@@ -1,6 +1,7 @@
 // Whether text is safe on a terminal: well-formed UTF-8 (decoded here on
 // its own terms, not with sys::printable's decoder) without a code point a
-// terminal acts on: a C0 control but TAB, DEL, a C1 control. Shared by
+// terminal acts on: a C0 control but TAB, DEL, a C1 control, a bidi control
+// or a line separator (listed here one by one). Shared by
 // printable_test and fuzz_printable.
 #pragma once
 
@@ -23,6 +24,11 @@ inline bool terminal_safe(const std::string& s) {
         const char32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
         if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
         if ((cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F)) return false;
+        const char32_t reordering[] = {0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A, 0x202B,
+                                       0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069};
+        for (char32_t r : reordering) {
+            if (cp == r) return false;
+        }
         i += n;
     }
     return true;

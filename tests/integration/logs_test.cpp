@@ -158,7 +158,8 @@ echo hostile-done; sleep 100000
 // A hostile service writes what terminals act on: a window title, the
 // clipboard (OSC 52: a command planted there runs at the next paste), a
 // cleared screen, a carriage return before a forged time stamp, CSI as a C1
-// control in UTF-8 and as a raw byte. `moat logs` shows them as \xHH, with
+// control in UTF-8 and as a raw byte, a right-to-left override (the line
+// displays reordered on a terminal with bidi). `moat logs` shows them as \xHH, with
 // one service and with several (prefixed); --raw writes the bytes as logged,
 // the positive control that they are really there.
 TEST(Logs, AServicesEscapeSequencesDoNotReachTheOperatorsTerminal) {
@@ -170,6 +171,7 @@ script = '''
 printf 'title \033]0;owned\007 clip \033]52;c;cm0gLXJmIH4K\007 cls \033[2J\n'
 printf 'ok\r2026-01-01T00:00:00.000Z forged\n'
 printf 'c1 \302\2332J raw \2332J nul \000 end\n'
+printf 'rlo \342\200\256nimda\342\200\254 ok\n'
 printf 'caf\303\251\tplain-done\n'
 sleep 100000
 '''
@@ -181,6 +183,7 @@ exec = ["/bin/sleep", "100000"]
     EXPECT_NE(raw.find("\x1b]52;c;cm0gLXJmIH4K\x07"), std::string::npos) << raw;
     EXPECT_NE(raw.find("ok\r2026-01-01T00:00:00.000Z forged"), std::string::npos) << raw;
     EXPECT_NE(raw.find("c1 \xc2\x9b" "2J raw \x9b" "2J"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("rlo \xe2\x80\xae" "nimda"), std::string::npos) << raw;
     for (const std::string args : {"logs c hostile", "logs c"}) {
         auto r = l.moat(args);
         ASSERT_EQ(r.code, 0) << r.err;
@@ -193,6 +196,7 @@ exec = ["/bin/sleep", "100000"]
         EXPECT_NE(r.out.find("title \\x1b]0;owned\\x07 clip \\x1b]52;c;cm0gLXJmIH4K\\x07 cls \\x1b[2J\n"), std::string::npos) << r.out;
         EXPECT_NE(r.out.find("ok\\x0d2026-01-01T00:00:00.000Z forged\n"), std::string::npos) << r.out;
         EXPECT_NE(r.out.find("c1 \\xc2\\x9b2J raw \\x9b2J nul \\x00 end\n"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("rlo \\xe2\\x80\\xaenimda\\xe2\\x80\\xac ok\n"), std::string::npos) << r.out;
         EXPECT_NE(r.out.find("caf\xc3\xa9\tplain-done\n"), std::string::npos) << r.out;  // text as written
     }
     EXPECT_NE(l.moat("logs c").out.find("hostile | "), std::string::npos);  // the prefixed form was the one read

@@ -45,6 +45,25 @@ TEST(Printable, C1ControlsAndBytesThatAreNotUtf8AreEscaped) {
     EXPECT_EQ(printable("\xFF\xFE"), "\\xff\\xfe");
 }
 
+// A line that displays other than it reads on a terminal with bidi
+// support: RLO (U+202E) shows "nimda" backwards, an isolate hides where an
+// override ends. Escaped, with the joiner of an emoji sequence (U+200D,
+// also a format character) and the separators' neighbours kept: control.
+TEST(Printable, BidiControlsAndLineSeparatorsAreEscaped) {
+    EXPECT_EQ(printable("user \xE2\x80\xAE" "nimda\xE2\x80\xAC ok"), "user \\xe2\\x80\\xaenimda\\xe2\\x80\\xac ok");
+    EXPECT_EQ(printable("\xE2\x81\xA6x\xE2\x81\xA9"), "\\xe2\\x81\\xa6x\\xe2\\x81\\xa9");  // LRI, PDI
+    EXPECT_EQ(printable("\xE2\x80\x8F\xD8\x9C"), "\\xe2\\x80\\x8f\\xd8\\x9c");              // RLM, ALM
+    EXPECT_EQ(printable("a\xE2\x80\xA8" "b"), "a\\xe2\\x80\\xa8" "b");                     // LINE SEPARATOR
+    EXPECT_EQ(printable("\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x92\xBB"), "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x92\xBB");
+    EXPECT_EQ(printable("\xE2\x80\xA7\xE2\x80\xAF\xE2\x81\xA5"), "\xE2\x80\xA7\xE2\x80\xAF\xE2\x81\xA5");
+    for (char32_t cp = 0x2000; cp < 0x2100; ++cp) {  // the whole block, through the checker
+        std::string in{static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
+                       static_cast<char>(0x80 | (cp & 0x3F))};
+        ASSERT_TRUE(terminal_safe(printable(in))) << std::hex << static_cast<unsigned>(cp);
+    }
+    ASSERT_FALSE(terminal_safe("\xE2\x80\xAE"));  // control: the checker knows RLO
+}
+
 TEST(Printable, EveryByteAndEveryPairComesOutTerminalSafe) {
     // Control: the checker itself rejects what it must.
     ASSERT_FALSE(terminal_safe("\x1b"));
