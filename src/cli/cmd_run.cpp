@@ -158,6 +158,7 @@ void confine(plan::container_plan& p, const plan::tunnel_plan& t, const run_args
     p.tunnel = t.name;
     p.tunnel_if = t.device;
     p.dns = a.dns.empty() ? t.dns : a.dns;
+    p.dns_search = a.dns.empty() ? t.dns_search : std::vector<std::string>{};
     if (p.dns.empty()) {
         throw usage_error("run --egress vpn:" + t.name + ": tunnel '" + t.name + "' (" + t.type +
                           ") names no DNS server moat could use: pass --dns ADDRESS (the provider's resolver)");

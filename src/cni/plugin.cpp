@@ -120,7 +120,7 @@ void add_result(result& r, const request& req, pod_sockets& nl, const plan::cont
         r.routes.push_back({"0.0.0.0/0", p.v4->host.address.str(), json::object()});
     }
     r.dns.nameservers = nc.nameservers.empty() ? p.dns : nc.nameservers;  // a VPN pod's: the tunnel's
-    r.dns.search = nc.search;
+    r.dns.search = nc.nameservers.empty() && nc.search.empty() ? p.dns_search : nc.search;
 }
 
 // Whether the attachment sets the pod's default route: not when the pod has

@@ -58,6 +58,7 @@ void confine_to(plan::container_plan& pod, const plan::tunnel_plan& t) {
     pod.tunnel_if = t.device;
     if (pod.dns.empty()) {
         pod.dns = t.dns;
+        pod.dns_search = t.dns_search;
     }
 }
 

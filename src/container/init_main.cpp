@@ -126,6 +126,7 @@ rootfs_spec rootfs_from(const plan::container_plan& p, const init_request& r, st
     s.tmpfs = p.tmpfs;
     s.state_dir = r.state_dir;
     s.dns = p.dns;
+    s.dns_search = p.dns_search;
     if (has_own_hosts(p)) {
         s.hosts = render_hosts(p, {});  // the other members come with the next sync_hosts
     }

@@ -181,6 +181,9 @@ void setup_etc(int root, const rootfs_spec& spec) {
         for (const auto& ns : spec.dns) {
             resolv += "nameserver " + ns + "\n";
         }
+        for (std::size_t i = 0; i < spec.dns_search.size(); ++i) {
+            resolv += (i == 0 ? "search " : " ") + spec.dns_search[i] + (i + 1 == spec.dns_search.size() ? "\n" : "");
+        }
         files.emplace_back("resolv.conf", resolv);
     }
     if (!spec.hosts.empty()) {

@@ -69,6 +69,7 @@ struct rootfs_spec {
     std::vector<std::string> masks;  // further host paths to hide (key files, tunnel configs)
     std::string state_dir;           // moat's, hidden when the root shows it
     std::vector<std::string> dns;    // non-empty: own /etc/resolv.conf
+    std::vector<std::string> dns_search;  // its search line
     std::string hosts;               // non-empty: own /etc/hosts (hosts_file.hpp)
 };
 

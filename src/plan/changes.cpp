@@ -21,7 +21,7 @@ const std::map<std::string, std::string>& key_names() {
         {"private_network", "privateNetwork"}, {"network", "hostBridge"}, {"bridge_if", "hostBridge"},
         {"v4", "hostAddress/localAddress"}, {"v6", "hostAddress6/localAddress6"}, {"egress", "egress"},
         {"tunnel", "egress"}, {"tunnel_if", "egress"}, {"forwards", "forwardPorts"},
-        {"accessible_from", "accessibleFrom"}, {"dns", "dns"}, {"tcp_ports", "firewall.allowedTCPPorts"},
+        {"accessible_from", "accessibleFrom"}, {"dns", "dns"}, {"dns_search", "dns"}, {"tcp_ports", "firewall.allowedTCPPorts"},
         {"udp_ports", "firewall.allowedUDPPorts"}, {"host_tcp_ports", "firewall.allowedHostTCPPorts"},
         {"host_udp_ports", "firewall.allowedHostUDPPorts"}, {"users", "privateUsers"},
         {"users_base", "privateUsers"}, {"capabilities", "additionalCapabilities"}, {"devices", "allowedDevices"},

@@ -242,6 +242,9 @@ nlohmann::json to_json(const container_plan& p) {
     if (!p.tmpfs.empty()) {
         j["tmpfs"] = p.tmpfs;
     }
+    if (!p.dns_search.empty()) {
+        j["dns_search"] = p.dns_search;
+    }
     if (p.log_size != container_plan{}.log_size || p.log_files != container_plan{}.log_files) {
         j["log_size"] = p.log_size;
         j["log_files"] = p.log_files;
@@ -274,6 +277,7 @@ container_plan plan_from_json(const nlohmann::json& j) {
     }
     p.on_failure = j.value("on_failure", "");
     p.dns = j.at("dns").get<std::vector<std::string>>();
+    p.dns_search = j.value("dns_search", std::vector<std::string>{});
     p.tcp_ports = j.at("tcp_ports").get<std::vector<std::uint16_t>>();
     p.udp_ports = j.at("udp_ports").get<std::vector<std::uint16_t>>();
     p.host_tcp_ports = j.value("host_tcp_ports", std::vector<std::uint16_t>{});

@@ -117,6 +117,7 @@ struct container_plan {
     std::vector<std::string> probes;
     std::string on_failure;  // [check] onFailure: run by `moat check --watch` when a check fails
     std::vector<std::string> dns;
+    std::vector<std::string> dns_search;  // resolv.conf's search line: a tunnel's, with its DNS
     std::vector<std::uint16_t> tcp_ports;
     std::vector<std::uint16_t> udp_ports;
     std::vector<std::uint16_t> host_tcp_ports;  // the host's own services it may reach

@@ -27,6 +27,27 @@ std::string trim(const std::string& s) {
     return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
+// A name resolv.conf can search: labels of letters, digits, '-' and '_'
+// (1-63 characters, no '-' at either end), at most 253 characters, a
+// final dot allowed. Digits and dots alone are a mistyped address.
+bool is_domain_name(const std::string& name) {
+    std::string n = !name.empty() && name.back() == '.' ? name.substr(0, name.size() - 1) : name;
+    if (n.empty() || n.size() > 253 || n.find_first_not_of("0123456789.") == std::string::npos) {
+        return false;
+    }
+    std::stringstream in(n);
+    for (std::string label; std::getline(in, label, '.');) {
+        bool ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-';
+        for (char c : label) {
+            ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+        }
+        if (!ok) {
+            return false;
+        }
+    }
+    return n.back() != '.';  // no empty label at the end ("a..")
+}
+
 std::vector<std::string> split_list(const std::string& v) {
     std::vector<std::string> out;
     std::stringstream in(v);
@@ -79,11 +100,15 @@ struct wg_reader {
                 fail("MTU " + value + " is below 576, the least IPv4 hosts must accept");
             }
         } else if (key == "dns") {
+            // As wg-quick reads it: addresses are resolvers, names search domains.
             for (const auto& a : split_list(value)) {
-                if (!sys::ip_address::parse(a)) {
-                    fail("DNS \"" + a + "\": only addresses are supported (no search domains)");
+                if (sys::ip_address::parse(a)) {
+                    c.dns.push_back(a);
+                } else if (is_domain_name(a)) {
+                    c.dns_search.push_back(a);
+                } else {
+                    fail("DNS \"" + a + "\" is neither an address nor a search domain");
                 }
-                c.dns.push_back(a);
             }
         }
         // Table, PreUp/PostUp/PreDown/PostDown, SaveConfig, FwMark: wg-quick's
@@ -238,6 +263,7 @@ tunnel_plan plan_tunnel(const config::tunnel& t, const host_secrets& secrets) {
             }
             p.addresses = wg.addresses;
             p.dns = wg.dns;
+            p.dns_search = wg.dns_search;
             resolve_wg_endpoints(wg, p, notes);
         } else {
             check_ovpn_remotes(text, t.config_path, notes);
@@ -273,6 +299,9 @@ nlohmann::json to_json(const tunnel_plan& t) {
     if (!t.endpoints.empty()) {  // absent otherwise: the plans of tunnels without names stay as they were
         j["endpoints"] = t.endpoints;
     }
+    if (!t.dns_search.empty()) {  // likewise
+        j["dns_search"] = t.dns_search;
+    }
     if (t.forwarding) {
         j["forwarding"] = to_json(*t.forwarding);
     }
@@ -292,6 +321,7 @@ tunnel_plan tunnel_from_json(const nlohmann::json& j) {
         t.addresses.push_back(sys::ip_prefix::parse(a.get<std::string>()).value());
     }
     t.dns = j.at("dns").get<std::vector<std::string>>();
+    t.dns_search = j.value("dns_search", std::vector<std::string>{});
     t.files = j.value("files", std::vector<std::string>{});
     t.digests = j.value("digests", std::map<std::string, std::string>{});
     t.username = j.value("username", "");
@@ -357,6 +387,7 @@ std::vector<tunnel_plan> plan_tunnels(const config::model& m, std::vector<contai
         p.tunnel_if = it->second.device;
         if (p.dns.empty()) {
             p.dns = it->second.dns;
+            p.dns_search = it->second.dns_search;
         }
         if (p.dns.empty()) {
             const auto* c = m.find_container(p.name);

@@ -58,6 +58,7 @@ struct wg_config {
     std::vector<sys::ip_prefix> addresses;
     std::vector<int> address_lines;  // each address's line in the file
     std::vector<std::string> dns;
+    std::vector<std::string> dns_search;  // DNS entries that are names: search domains, as wg-quick takes them
     std::vector<wg_peer> peers;
 };
 
@@ -77,6 +78,7 @@ struct tunnel_plan {
     std::uint32_t heal_after = 120;         // healAfter, seconds (tunnel/heal.hpp); 0 = never
     std::vector<sys::ip_prefix> addresses;  // WireGuard: the device's addresses (openvpn: pushed)
     std::vector<std::string> dns;           // WireGuard: DNS = ...
+    std::vector<std::string> dns_search;    // and its search domains
     // OpenVPN: the files the config names by path (absolute), bound into
     // `_tunnels` at their own paths so the runner can copy them for the
     // daemon (tunnel/ovpn_file.hpp).

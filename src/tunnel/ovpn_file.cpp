@@ -65,7 +65,8 @@ constexpr neutralised_option neutralised[] = {
     {"block-outside-dns", why_windows}, {"ip-win32", why_windows}, {"register-dns", why_windows},
     {"dhcp-renew", why_windows}, {"dhcp-release", why_windows}, {"dhcp-pre-release", why_windows},
     {"tap-sleep", why_windows}, {"win-sys", why_windows}, {"show-net-up", why_windows},
-    {"allow-nonadmin", why_windows}, {"windows-driver", why_windows},
+    {"allow-nonadmin", why_windows}, {"windows-driver", why_windows}, {"pause-exit", why_windows},
+    {"service", why_windows}, {"msg-channel", why_windows},
     {"keysize", why_keysize}, {"ncp-disable", why_ncp_disable}, {"key-method", why_key_method}, {"no-iv", why_no_iv},
 };
 
@@ -175,7 +176,7 @@ public:
         }
         std::string option = words[0].rfind("--", 0) == 0 ? words[0].substr(2) : words[0];
         refuse_directories(option, words);
-        refuse_removed(option, words);
+        refuse_unusable(option, words);
         if (option == "cd" && words.size() > 1) {
             _base = resolve(words[1]);
         }
@@ -324,15 +325,27 @@ private:
         }
     }
 
-    // Options OpenVPN 2.6 refuses that did something: dropping them would
-    // change what the tunnel checks or speaks, so the user decides.
-    void refuse_removed(const std::string& option, const std::vector<std::string>& words) const {
+    // Lines that cannot work under moat, where dropping them would change
+    // what the tunnel checks or speaks: the user decides. OpenVPN 2.6 refuses
+    // `tls-remote` and `key-method 1`; a TAP tunnel needs a device moat does
+    // not make; `cryptoapicert` needs Windows.
+    void refuse_unusable(const std::string& option, const std::vector<std::string>& words) const {
         if (option == "tls-remote") {
             // Its word was a common name or an old-style subject (/C=../CN=..).
             bool name = words.size() > 1 && words[1].find('=') == std::string::npos;
             fail("'tls-remote' was removed in OpenVPN 2.4 and openvpn refuses the file for it; it checked the "
                  "server's certificate, a check moat will not drop: write 'verify-x509-name " +
                  (name ? quote(words[1]) : std::string("<the server's common name>")) + " name' instead");
+        }
+        if (option == "cryptoapicert") {
+            fail("'cryptoapicert' reads the Windows certificate store, which openvpn on Linux does not have: export "
+                 "the certificate and its key to files and name them with 'cert' and 'key' (or 'pkcs12')");
+        }
+        bool tap = (option == "dev" && words.size() > 1 && words[1].rfind("tap", 0) == 0) ||
+                   (option == "dev-type" && words.size() > 1 && words[1] == "tap");
+        if (tap) {
+            fail("'" + option + " " + words[1] + "' asks for an Ethernet (TAP) tunnel; moat routes IP through a TUN "
+                 "device and the server would not understand it: use the provider's TUN (routed) file");
         }
         if (option == "key-method" && words.size() > 1 && words[1] != "2") {
             fail("'key-method " + words[1] + "': OpenVPN 2.5 and later speak key method 2 only; a server that "

@@ -40,8 +40,8 @@
 //    commented out all the same, with a notice, so that the log says what
 //    the file asked for and was not done. Windows-only lines common in
 //    providers' files (`block-outside-dns`, `ip-win32`, `register-dns`,
-//    ...) are commented out because openvpn 2.6 on Linux refuses the whole
-//    file for them ("Unrecognized option"). Kept as harmless: `ifconfig`,
+//    `pause-exit`, `service`, ...) are commented out because openvpn 2.6 on
+//    Linux refuses the whole file for them ("Unrecognized option"). Kept as harmless: `ifconfig`,
 //    `ifconfig-ipv6` (the tunnel's address, which the runner sets),
 //    `route-nopull`, `pull-filter`, `allow-pull-fqdn`.
 //  * Options OpenVPN 2.6 removed, for which it refuses the whole file, are
@@ -50,6 +50,10 @@
 //    with a notice: `keysize`, `ncp-disable`, `key-method 2`, `no-iv`.
 //    Those that did something are refused: `tls-remote` (a check of the
 //    server's certificate; `verify-x509-name` replaces it), `key-method 1`.
+//    Refused too: `cryptoapicert` (the Windows certificate store) and a TAP
+//    tunnel (`dev tap`, `dev-type tap`): moat makes a TUN device, and
+//    silently routing IP to a server that expects Ethernet frames would
+//    connect and carry nothing.
 //  * Refused, with the line: what would make the daemon fail at every
 //    start — an included `config`, directories (`capath`), a bare
 //    `auth-user-pass`/`askpass` without the keys, an `lport` below 1024

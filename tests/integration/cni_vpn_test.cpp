@@ -80,10 +80,15 @@ TEST_P(CniVpn, PodsExitThroughTheTunnelWhichStopsWithTheLastPod) {
     auto& l = c.e.l;
     auto conf = c.conf("vpods", pod_net, "vpn:vpn0", type);
     auto a_ns = l.add_ns("pa"), b_ns = l.add_ns("pb");
+    if (type == "wireguard") {  // a search domain in the file's DNS, for the result
+        ASSERT_EQ(sh("sed -i 's/^DNS = .*/&, " + probe_name + "/' " + c.e.v.wireguard_client_config()).code, 0);
+    }
 
     auto a = c.run("ADD", conf, "podA", a_ns);
     ASSERT_EQ(a.code, 0) << a.raw << kernel_evidence(l);
     EXPECT_EQ(a.out["dns"]["nameservers"], json({resolver(type)})) << a.raw;  // the tunnel's resolver
+    EXPECT_EQ(a.out["dns"].value("search", json::array()), type == "wireguard" ? json({probe_name}) : json::array())
+        << a.raw;
     ASSERT_TRUE(pod_through_tunnel(l, a_ns, std::chrono::seconds(30))) << kernel_evidence(l);
     auto tunnels = tunnels_host(l);
     ASSERT_EQ(tunnels.pids.size(), 1u) << "the ADD started `_tunnels`";

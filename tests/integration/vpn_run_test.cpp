@@ -204,4 +204,38 @@ TEST_P(VpnRun, DownOfTheFileKeepsATunnelARunUsesAndCuttingItFailsClosed) {
     EXPECT_EQ(rest.code, 0) << rest.err;
 }
 
+// A wg-quick file whose DNS line names a search domain (`DNS = <resolver>,
+// probe.lab`, as PiVPN writes one) was exit 2. Now a container confined to
+// the tunnel, and a `run` confined to it, resolve a short name through the
+// tunnel's resolver by that domain. Control: a confined container with a
+// `dns` of its own (the same resolver) has no search line, and the short
+// name does not resolve there while the full one does.
+TEST(VpnRunSearch, WireguardSearchDomainsReachConfinedContainersAndRuns) {
+    env e;
+    auto& l = e.l;
+    auto conf = e.v.wireguard_client_config();
+    ASSERT_EQ(sh("sed -i 's/^DNS = .*/&, " + probe_name + "/' " + conf).code, 0);
+    up_ok(l, l.write("moat.toml", "[tunnels.vpn0]\ntype = \"wireguard\"\nconfig = \"" + conf + "\"\n"
+                                  "\n[networks.conf]\nsubnet = \"10.172.51.0/24\"\negress = \"vpn:vpn0\"\n\n"
+                                  "[containers.c]\nprivateNetwork = true\nhostBridge = \"conf\"\n"
+                                  "[containers.own]\nprivateNetwork = true\nhostBridge = \"conf\"\ndns = [\"" +
+                                  wg_server4 + "\"]\n"));
+    ASSERT_TRUE(through_tunnel(l, "c", std::chrono::seconds(20))) << kernel_evidence(l);
+    EXPECT_EQ(l.moat("exec c -- cat /etc/resolv.conf").out,
+              "# written by moat\nnameserver " + wg_server4 + "\nsearch " + probe_name + "\n");
+    e.v.clear_dns_log();
+    EXPECT_EQ(l.moat("exec c -- timeout 5 getent ahostsv4 short1").out.substr(0, web4.size()), web4);
+    auto run = l.moat("run --rm --egress vpn:vpn0 -- sh -c " +
+                          shq("grep ^search /etc/resolv.conf; getent ahostsv4 short2 >/dev/null && echo resolved"),
+                      std::chrono::seconds(30));
+    EXPECT_EQ(run.out, "search " + probe_name + "\nresolved\n") << run.err;
+    auto asked = e.v.dns_clients();
+    EXPECT_FALSE(asked.empty());
+    for (const auto& a : asked) EXPECT_EQ(a, vpn4);  // through the tunnel only
+
+    EXPECT_EQ(l.moat("exec own -- grep -c ^search /etc/resolv.conf").out, "0\n");
+    EXPECT_NE(l.moat("exec own -- timeout 5 getent ahostsv4 short3").code, 0);
+    EXPECT_EQ(l.moat("exec own -- timeout 5 getent ahostsv4 short3." + probe_name).out.substr(0, web4.size()), web4);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tunnel, VpnRun, testing::Values("wireguard", "openvpn"), type_name);

@@ -179,6 +179,49 @@ TEST(plan_tunnel, confined_containers_get_the_tunnel_and_its_dns) {
     std::remove(conf.c_str());
 }
 
+// wg-quick's DNS takes names as search domains (PiVPN's files, a company's
+// `DNS = 10.0.0.53, corp.example`); they were exit 2. They reach a confined
+// container's resolv.conf with the tunnel's resolvers, and only then (a
+// container's own `dns` keeps its own resolv.conf). A plan without them
+// records no key, so an upgrade recreates nothing.
+TEST(plan_tunnel, wg_quick_dns_names_are_search_domains_of_the_confined_containers) {
+    std::string text = wg_file();
+    text.replace(text.find("DNS = 10.9.0.1"), 14, "DNS = 10.9.0.1, corp.example, lan., fd00:9::53");
+    auto c = plan::parse_wg_quick(text, "x.conf");
+    EXPECT_EQ(c.dns, (std::vector<std::string>{"10.9.0.1", "fd00:9::53"}));
+    EXPECT_EQ(c.dns_search, (std::vector<std::string>{"corp.example", "lan."}));
+    for (const char* bad : {"10.9.0.300", "corp..example", "-corp.example", "corp example", "a_b.c-.d", "1.2.3"}) {
+        std::string t = wg_file();
+        t.replace(t.find("DNS = 10.9.0.1"), 14, std::string("DNS = 10.9.0.1, ") + bad);
+        try {
+            plan::parse_wg_quick(t, "x.conf");
+            ADD_FAILURE() << bad;
+        } catch (const usage_error& e) {
+            EXPECT_EQ(e.what(), "x.conf:5: DNS \"" + std::string(bad) + "\" is neither an address nor a search domain");
+        }
+    }
+
+    auto conf = write_temp(text);
+    auto m = load("[tunnels.vpn0]\ntype = \"wireguard\"\nconfig = \"" + conf + "\"\n"
+                  "[containers.c]\nprivateNetwork = true\nhostAddress = \"10.171.1.1\"\nlocalAddress = \"10.171.1.2\"\n"
+                  "egress = \"vpn:vpn0\"\n"
+                  "[containers.own]\nprivateNetwork = true\nhostAddress = \"10.171.2.1\"\nlocalAddress = \"10.171.2.2\"\n"
+                  "egress = \"vpn:vpn0\"\ndns = [\"10.9.0.7\"]\n");
+    std::vector<plan::container_plan> plans = {plan::plan_container(m.containers[0]),
+                                               plan::plan_container(m.containers[1])};
+    auto tunnels = plan::plan_tunnels(m, plans, "/usr/bin/moat");
+    ASSERT_EQ(tunnels.size(), 1u);
+    EXPECT_EQ(tunnels[0].dns_search, c.dns_search);
+    EXPECT_EQ(plan::tunnel_from_json(plan::to_json(tunnels[0])), tunnels[0]);
+    EXPECT_EQ(plans[0].dns, c.dns);
+    EXPECT_EQ(plans[0].dns_search, c.dns_search);
+    EXPECT_EQ(plan::plan_from_json(plan::to_json(plans[0])).dns_search, c.dns_search);
+    EXPECT_EQ(plans[1].dns, std::vector<std::string>{"10.9.0.7"});
+    EXPECT_TRUE(plans[1].dns_search.empty());
+    EXPECT_FALSE(plan::to_json(plans[1]).contains("dns_search"));  // control: absent when empty
+    std::remove(conf.c_str());
+}
+
 TEST(plan_tunnel, openvpn_ignores_pushed_routes_and_dns_and_user_scripts_and_leaves_the_device_alone) {
     plan::tunnel_plan t;
     t.name = "p";

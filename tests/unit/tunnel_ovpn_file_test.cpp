@@ -193,8 +193,9 @@ TEST(ovpn_file, lines_about_the_hosts_routing_dns_or_windows_are_neutralised_wit
 // 256`) hold options OpenVPN 2.6 removed; openvpn refuses the whole file
 // for any of them ("Unrecognized option"), so the tunnel never came up.
 // Those that did nothing any more are commented out with a notice; those
-// that checked or chose something are refused at their line.
-TEST(ovpn_file, options_openvpn_2_6_removed_are_ignored_or_refused_by_what_they_did) {
+// that checked or chose something are refused at their line, as are a
+// Windows certificate store and a TAP tunnel.
+TEST(ovpn_file, lines_openvpn_2_6_on_linux_refuses_are_ignored_or_refused_by_what_they_did) {
     const std::string text = "client\ncipher AES-256-CBC\nkeysize 256\nncp-disable\nkey-method 2\nno-iv\n"
                              "--keysize 128\nauth SHA512\n";
     auto c = sanitize_ovpn(text, "/p.ovpn", dir);
@@ -217,7 +218,12 @@ TEST(ovpn_file, options_openvpn_2_6_removed_are_ignored_or_refused_by_what_they_
                                                  "check moat will not drop: write 'verify-x509-name vpn-server name' "
                                                  "instead"},
              {"tls-remote \"/C=US/O=VPN/CN=server\"\n", "/p.ovpn:1: 'tls-remote' was removed in OpenVPN 2.4"},
-             {"client\nkey-method 1\n", "/p.ovpn:2: 'key-method 1': OpenVPN 2.5 and later speak key method 2 only"}}) {
+             {"client\nkey-method 1\n", "/p.ovpn:2: 'key-method 1': OpenVPN 2.5 and later speak key method 2 only"},
+             // A Windows file's certificate store, a TAP (Ethernet) tunnel.
+             {"client\ncryptoapicert \"SUBJ:VPN\"\n", "/p.ovpn:2: 'cryptoapicert' reads the Windows certificate store"},
+             {"client\ndev tap\n", "/p.ovpn:2: 'dev tap' asks for an Ethernet (TAP) tunnel"},
+             {"dev tap0\n", "/p.ovpn:1: 'dev tap0' asks for an Ethernet (TAP) tunnel"},
+             {"dev mine\ndev-type tap\n", "/p.ovpn:2: 'dev-type tap' asks for an Ethernet (TAP) tunnel"}}) {
         try {
             sanitize_ovpn(b.text, "/p.ovpn", dir);
             ADD_FAILURE() << b.text;
@@ -225,6 +231,11 @@ TEST(ovpn_file, options_openvpn_2_6_removed_are_ignored_or_refused_by_what_they_
             EXPECT_EQ(std::string(e.what()).rfind(b.says, 0), 0u) << e.what();
         }
     }
+    // Windows-only lines openvpn on Linux refuses the file for, in providers'
+    // files for Windows; a TUN device named tap-less: control.
+    auto windows = sanitize_ovpn("pause-exit\nservice ev 0\nmsg-channel 12\ndev tun\ndev-type tun\n", "/p.ovpn", dir);
+    ASSERT_EQ(windows.notices.size(), 5u) << windows.text;
+    EXPECT_EQ(windows.notices[0].text, "'pause-exit' ignored: Windows only: openvpn on Linux refuses the whole file for it");
     try {
         sanitize_ovpn("tls-remote \"/C=US/O=VPN/CN=server\"\n", "/p.ovpn", dir);
     } catch (const moat::error& e) {  // a subject is no common name: not offered as one
