@@ -34,7 +34,8 @@ constexpr const char* why_ncp_disable =
     "OpenVPN 2.6 removed it and refuses the whole file for it; the data cipher is always negotiated with the server";
 constexpr const char* why_key_method =
     "OpenVPN 2.6 removed it and refuses the whole file for it; key method 2 is the only one since 2.5";
-constexpr const char* why_no_iv = "OpenVPN 2.5 removed it (it did nothing since 2.4), and 2.6 refuses the whole file for it";
+constexpr const char* why_no_iv =
+    "OpenVPN 2.5 removed it (it did nothing since 2.4), and 2.6 refuses the whole file for it";
 
 struct neutralised_option {
     std::string_view option;
