@@ -22,6 +22,16 @@ std::string line_of(const std::string& text, int n) {
     return text.substr(at, text.find('\n', at) - at);
 }
 
+// Lines first..last of the daemon's copy are commented out, each with its
+// notice, in order, and they are all the notices.
+void expect_neutralised(const ovpn_config& c, int first, int last) {
+    ASSERT_EQ(c.notices.size(), static_cast<std::size_t>(last - first + 1)) << c.text;
+    for (int n = first; n <= last; ++n) {
+        EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), 0u) << n << ": " << line_of(c.text, n);
+        EXPECT_EQ(c.notices[static_cast<std::size_t>(n - first)].line, n);
+    }
+}
+
 }  // namespace
 
 TEST(ovpn_words, splits_like_openvpn) {
@@ -173,11 +183,7 @@ TEST(ovpn_file, lines_about_the_hosts_routing_dns_or_windows_are_neutralised_wit
         "ifconfig 10.8.0.2 255.255.255.0\nifconfig-ipv6 fd00::2/64 fd00::1\nroute-nopull\n"
         "pull-filter ignore route\nallow-pull-fqdn\n";
     auto c = sanitize_ovpn(text, "/p.ovpn", dir);
-    ASSERT_EQ(c.notices.size(), 24u) << c.text;
-    for (int n = 1; n <= 24; ++n) {
-        EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), 0u) << n << ": " << line_of(c.text, n);
-        EXPECT_EQ(c.notices[static_cast<std::size_t>(n - 1)].line, n);
-    }
+    expect_neutralised(c, 1, 24);
     for (int n = 25; n <= 29; ++n) {
         EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), std::string::npos) << n << ": " << line_of(c.text, n);
     }
@@ -199,11 +205,7 @@ TEST(ovpn_file, lines_openvpn_2_6_on_linux_refuses_are_ignored_or_refused_by_wha
     const std::string text = "client\ncipher AES-256-CBC\nkeysize 256\nncp-disable\nkey-method 2\nno-iv\n"
                              "--keysize 128\nauth SHA512\n";
     auto c = sanitize_ovpn(text, "/p.ovpn", dir);
-    ASSERT_EQ(c.notices.size(), 5u) << c.text;
-    for (int n = 3; n <= 7; ++n) {
-        EXPECT_EQ(line_of(c.text, n).rfind("# moat: ", 0), 0u) << n << ": " << line_of(c.text, n);
-        EXPECT_EQ(c.notices[static_cast<std::size_t>(n - 3)].line, n);
-    }
+    expect_neutralised(c, 3, 7);
     for (int n : {1, 2, 8}) {  // control: the lines around them stay
         EXPECT_EQ(line_of(c.text, n), line_of(text, n));
     }
