@@ -12,7 +12,7 @@ jobs="$(nproc)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOAT_SANITIZE=ON -DMOAT_TESTS=ON -DMOAT_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs" --target unit_tests >/dev/null
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_FUZZ=ON -DMOAT_WERROR=ON >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_config fuzz_pipe fuzz_dns fuzz_printable >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_config fuzz_pipe fuzz_dns fuzz_printable fuzz_ovpn >/dev/null
 # clang (Debian's 14) builds moat and the unit tests too; the suite runs them.
 CC=clang CXX=clang++ cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DMOAT_TESTS=ON -DMOAT_WERROR=ON >/dev/null
 cmake --build build-clang -j"$jobs" --target moat unit_tests >/dev/null

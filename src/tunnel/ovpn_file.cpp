@@ -1,11 +1,12 @@
 #include "tunnel/ovpn_file.hpp"
 
+#include "tunnel/ovpn_reader.hpp"
+
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
 
 #include <cctype>
 #include <filesystem>
-#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -138,30 +139,6 @@ std::string trimmed(const std::string& s) {
     return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
-// The file's lines as openvpn reads them: without a leading byte order mark
-// (openvpn skips it and reads the first line's option, so must moat, or
-// that line would escape it) and without their line ends (LF or CRLF).
-std::vector<std::string> ovpn_lines(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in{std::string(sys::without_bom(text))};
-    for (std::string raw; std::getline(in, raw);) {
-        if (!raw.empty() && raw.back() == '\r') {
-            raw.pop_back();
-        }
-        out.push_back(std::move(raw));
-    }
-    return out;
-}
-
-// "ca" for a (trimmed) line "<ca>" that opens an inline block of data; ""
-// for any other line. <connection> holds options, not data.
-std::string opening_tag(const std::string& t) {
-    if (t.size() > 2 && t.front() == '<' && t.back() == '>' && t[1] != '/' && t != "<connection>") {
-        return t.substr(1, t.size() - 2);
-    }
-    return "";
-}
-
 class sanitizer {
 public:
     sanitizer(const std::string& file, const std::string& private_dir, bool moat_credentials)
@@ -171,7 +148,11 @@ public:
     // The line as the daemon gets it.
     std::string line(int number, const std::string& raw) {
         _line = number;
-        auto words = ovpn_words(raw);
+        std::string unreadable;
+        auto words = ovpn_parse_line(raw, unreadable);
+        if (!unreadable.empty()) {
+            fail("openvpn cannot read this line: " + unreadable);
+        }
         if (words.empty()) {
             return raw;
         }
@@ -381,24 +362,24 @@ private:
 ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, const std::string& private_dir,
                           bool moat_credentials) {
     sanitizer s(file, private_dir, moat_credentials);
-    const auto lines = ovpn_lines(text);
-    std::string out, block;  // block: the inline tag we are inside of, if any
-    int number = 0;
-    for (const auto& raw : lines) {
-        ++number;
-        std::string t = trimmed(raw);
-        if (!block.empty()) {
-            bool closing = t == "</" + block + ">";
-            out += s.block_line(block, number, raw, false, closing) + "\n";
-            block = closing ? "" : block;
-            continue;
+    std::string out;
+    for (const auto& l : ovpn_read_lines(text, file)) {
+        switch (l.kind) {
+        case ovpn_line_kind::option:
+            out += s.line(l.number, l.text);
+            break;
+        case ovpn_line_kind::block_open:
+        case ovpn_line_kind::block_data:
+        case ovpn_line_kind::block_close:
+            out += s.block_line(l.tag, l.number, l.text, l.kind == ovpn_line_kind::block_open,
+                                l.kind == ovpn_line_kind::block_close);
+            break;
+        case ovpn_line_kind::connection_open:
+        case ovpn_line_kind::connection_close:
+            out += l.text;
+            break;
         }
-        if (auto tag = opening_tag(t); !tag.empty()) {
-            block = tag;
-            out += s.block_line(block, number, raw, true, false) + "\n";
-            continue;
-        }
-        out += s.line(number, raw) + "\n";
+        out += "\n";
     }
     out += s.trailer();
     s.result().text = std::move(out);

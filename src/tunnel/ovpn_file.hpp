@@ -61,10 +61,12 @@
 //
 // Pure: reads and writes nothing, so the planner (which binds the named
 // files into `_tunnels` and refuses a file it cannot read at `up`) and the
-// runner (which copies them) see the same list. Lines are split the way
-// openvpn's parse_line() does: whitespace, "double quotes" with backslash
-// escapes, 'single quotes' literal, `#`/`;` comments at a token's start, an
-// optional leading "--" on the keyword.
+// runner (which copies them) see the same list. The file is cut into
+// option lines and inline blocks as openvpn cuts it (ovpn_reader.hpp), and
+// lines are split into words as openvpn's parse_line() splits them
+// (ovpn_parse_line): whitespace, "double quotes" with backslash escapes,
+// 'single quotes' literal, `#`/`;` comments at a word's start, an optional
+// leading "--" on the keyword; a line openvpn cannot read is refused.
 #pragma once
 
 #include <optional>
@@ -116,7 +118,11 @@ ovpn_config sanitize_ovpn(const std::string& text, const std::string& file, cons
 std::string ovpn_auth_from_password(const std::string& username, const std::string& password_text);
 std::string ovpn_auth_from_credentials(const std::string& credentials_text);
 
-// One line of openvpn's config syntax as its words; empty for a comment.
+// One line of openvpn's config syntax as its words, split as openvpn's
+// parse_line() splits it; empty for a comment. `error` says why openvpn
+// could not read the line (it would exit), with no words then.
+std::vector<std::string> ovpn_parse_line(const std::string& line, std::string& error);
+// The same, empty for a line openvpn cannot read.
 std::vector<std::string> ovpn_words(const std::string& line);
 
 }  // namespace moat::tunnel

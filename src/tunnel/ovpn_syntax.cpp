@@ -11,67 +11,79 @@
 
 namespace moat::tunnel {
 
-std::vector<std::string> ovpn_words(const std::string& line) {
+// A port of openvpn 2.6's parse_line() (options.c), state for state: where
+// the two split a line differently, a line could hold an option for openvpn
+// and another (or none) for the sanitiser. In particular a backslash before
+// white space between words escapes nothing and starts no word, a comment
+// starts only between words (escaped or not), and a backslash may only
+// escape a backslash, a double quote or white space.
+std::vector<std::string> ovpn_parse_line(const std::string& line, std::string& error) {
     enum class in { gap, word, dquote, squote } state = in::gap;
+    auto space = [](char c) { return c == '\0' || std::isspace(static_cast<unsigned char>(c)) != 0; };
     std::vector<std::string> words;
     std::string word;
-    bool escaped = false;
-    for (char c : line) {
-        if (c == '\r' || c == '\n') {
-            break;
-        }
-        if (!escaped && c == '\\' && state != in::squote) {
-            escaped = true;
+    bool backslash = false;
+    error.clear();
+    for (std::size_t i = 0; i <= line.size(); ++i) {
+        const char c = i < line.size() ? line[i] : '\0';
+        char out = 0;
+        if (!backslash && c == '\\' && state != in::squote) {
+            backslash = true;
+        } else {
+            bool ends = false;
             if (state == in::gap) {
-                state = in::word;
+                if (!space(c)) {
+                    if (c == '#' || c == ';') {
+                        break;  // a comment runs to the end of the line
+                    }
+                    state = !backslash && c == '"' ? in::dquote : !backslash && c == '\'' ? in::squote : in::word;
+                    out = state == in::word ? c : 0;
+                }
+            } else if (state == in::word) {
+                ends = !backslash && space(c);
+                out = ends ? 0 : c;
+            } else if (state == in::dquote) {
+                ends = !backslash && c == '"';
+                out = ends ? 0 : c;
+            } else {
+                ends = c == '\'';
+                out = ends ? 0 : c;
             }
-            continue;
+            if (ends) {
+                words.push_back(std::exchange(word, {}));
+                state = in::gap;
+            }
+            if (backslash && out != 0 && !(out == '\\' || out == '"' || space(out))) {
+                error = "a backslash before '" + std::string(1, out) + "' (openvpn escapes only \\, \" and white space)";
+                return {};
+            }
+            backslash = false;
         }
-        bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
-        switch (state) {
-        case in::gap:
-            if (space) {
-                break;
+        if (out != 0) {
+            if (word.size() >= 256) {
+                error = "a word longer than openvpn's 256 characters";
+                return {};
             }
-            if (c == '#' || c == ';') {
-                return words;  // a comment runs to the end of the line
-            }
-            state = c == '"' ? in::dquote : c == '\'' ? in::squote : in::word;
-            if (state == in::word) {
-                word += c;
-            }
-            break;
-        case in::word:
-            if (space && !escaped) {
-                words.push_back(std::exchange(word, {}));
-                state = in::gap;
-            } else {
-                word += c;
-            }
-            break;
-        case in::dquote:
-            if (c == '"' && !escaped) {
-                words.push_back(std::exchange(word, {}));
-                state = in::gap;
-            } else {
-                word += c;
-            }
-            break;
-        case in::squote:
-            if (c == '\'') {
-                words.push_back(std::exchange(word, {}));
-                state = in::gap;
-            } else {
-                word += c;
-            }
-            break;
+            word += out;
         }
-        escaped = false;
+        if (words.size() >= 16) {
+            break;  // openvpn reads 16 words of a line at most
+        }
+    }
+    if (state == in::dquote || state == in::squote) {
+        error = std::string("no closing ") + (state == in::dquote ? "double" : "single") + " quote";
+        return {};
     }
     if (state != in::gap) {
-        words.push_back(word);
+        error = "a backslash at the end of the line";
+        return {};
     }
     return words;
+}
+
+std::vector<std::string> ovpn_words(const std::string& line) {
+    std::string error;
+    return ovpn_parse_line(line, error);
 }
 
 namespace {

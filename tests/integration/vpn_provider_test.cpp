@@ -422,6 +422,29 @@ TEST(VpnProvider, AnOlderProvidersFileWithOptionsOpenvpnRemovedConnects) {
     EXPECT_EQ(count_of(logs, "AUTH_FAILED"), 0) << logs;
 }
 
+// A file where an inline block ends the way openvpn ends it and moat did not
+// (`</ca>x`: openvpn ends a block at a line that starts with the end tag):
+// the lines after it passed moat as the block's data, unread, and openvpn
+// took them as options; here a `plugin` (control: openvpn by hand tries to
+// load it). Now moat reads them as openvpn does: the plugin line is commented
+// out and the tunnel connects.
+TEST(VpnProvider, AnInlineBlockEndedOnAPrefixHidesNoLineFromMoat) {
+    env e;
+    auto& l = e.l;
+    const std::string dir = provider_dir(e), ovpn = dir + "/lab.ovpn";
+    const std::string ca = sh("cat " + dir + "/ca.crt").out;
+    write_file(ovpn, ovpn_text("<ca>\n" + ca + "</ca>x\nplugin /nonexistent/evil.so\ncert client.crt\nkey client.key\n"
+                               "tls-crypt tc.key\nauth-user-pass creds.txt\n"));
+    auto by_hand = l.in("cd " + dir + " && timeout 10 openvpn --config lab.ovpn --verb 3 2>&1");
+    EXPECT_NE(by_hand.out.find("PLUGIN_INIT: could not load plugin shared object /nonexistent/evil.so"), npos)
+        << by_hand.out;
+    up_ok(l, l.write("moat.toml", confined(ovpn)));
+    EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
+    auto logs = tunnel_logs(l);
+    EXPECT_NE(logs.find("'plugin /nonexistent/evil.so' ignored"), npos) << logs;
+    EXPECT_EQ(logs.find("PLUGIN_INIT"), npos) << logs;
+}
+
 // A file checked when planning that becomes a host secret before
 // `_tunnels` is given it (a symlink swapped in while `up` is held after
 // `_tunnels`' record): the bind is refused, `up` fails and rolls back, no

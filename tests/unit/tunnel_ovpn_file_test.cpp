@@ -5,6 +5,8 @@
 #include "tunnel/ovpn_file.hpp"
 #include "tunnel/tunnel.hpp"
 
+#include "../fuzz/openvpn_reference.hpp"
+
 #include <gtest/gtest.h>
 
 using namespace moat;
@@ -243,6 +245,69 @@ TEST(ovpn_file, lines_openvpn_2_6_on_linux_refuses_are_ignored_or_refused_by_wha
     } catch (const moat::error& e) {  // a subject is no common name: not offered as one
         EXPECT_NE(std::string(e.what()).find("'verify-x509-name <the server's common name> name'"), std::string::npos)
             << e.what();
+    }
+}
+
+// Where openvpn and the sanitiser disagreed on an inline block's end, lines
+// openvpn reads as options passed as data, never looked at: a provider's
+// file could load a plugin or run a script (seen with openvpn 2.6.14:
+// "PLUGIN_INIT: could not load plugin shared object" after `</ca>x`). Each
+// attack, read by a port of openvpn's own reader (openvpn_reference.hpp):
+// the original file carries a forbidden option (control), the daemon's copy
+// none, or `up` refuses the file at the line.
+TEST(ovpn_file, no_line_openvpn_reads_as_an_option_escapes_the_sanitiser) {
+    namespace ref = moat::test::openvpn;
+    auto forbidden_options = [](const ref::reading& r) {
+        std::string found;
+        for (const auto& p : r.options) {
+            found += ref::forbidden(p[0]) ? p[0] + " " : "";
+        }
+        return found;
+    };
+    const std::string pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const std::string escape = "script-security 2\nup \"/bin/sh -c id\"\nplugin /tmp/evil.so\n";
+    const std::vector<std::string> passed = {
+        "client\n<ca>\n" + pem + "</ca>x\n" + escape,                       // openvpn closes on a prefix
+        "client\n<ca>\n" + pem + "\v</ca>\n" + escape,                      // after any white space
+        "ignore-unknown-option <ca\n<ca x>\n" + escape,                      // two words: no block
+        "client\n<connection>\nremote a 1194\n</connection>junk\n" + escape,  // and the same for <connection>
+        "client\n<connection>\nremote a\n" + escape + "</connection>\n",     // whose lines are options
+        "client\n \\ up \"/bin/sh -c id\"\n\\ plugin /tmp/evil.so\n",           // found by fuzz_ovpn: a
+    };                                                                      // backslash before a space starts no word
+    for (const auto& text : passed) {
+        ASSERT_FALSE(ref::read(text).fatal) << text;
+        EXPECT_NE(forbidden_options(ref::read(text)), "") << "control: " << text;
+        auto copy = sanitize_ovpn(text, "/p.ovpn", dir).text;
+        auto daemon = ref::read(copy);
+        EXPECT_EQ(forbidden_options(daemon), "") << text << "\n--- the daemon's copy:\n" << copy;
+    }
+    struct refused {
+        std::string text, says;
+    };
+    const std::string long_line = std::string(255, 'A') + "</ca>\n";  // openvpn reads it in pieces of 255
+    for (const auto& r : std::vector<refused>{
+             {"<ca>\n" + long_line + escape + "</ca>\n", "/p.ovpn:2: a line of 260 bytes in the <ca> block"},
+             {"setenv X " + std::string(250, 'a') + "\n", "/p.ovpn:1: the line is 259 bytes long"},
+             {std::string("client\nremote a\0\nplugin x\n", 26), "/p.ovpn:2: a NUL byte"},
+             {"<ca>\n" + pem, "/p.ovpn:1: the <ca> block is never closed"},
+             {"<connection>\n<ca>\n</connection>\n" + escape + "</ca>\n", "/p.ovpn:3: </connection> while the <ca>"},
+             {"<connection>\n<connection>\n", "/p.ovpn:2: a <connection> block inside another"},
+             {"ca \"my ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: no closing double quote"},
+             {"ca c:\\ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: a backslash before 'c'"}}) {
+        try {
+            sanitize_ovpn(r.text, "/p.ovpn", dir);
+            ADD_FAILURE() << r.text;
+        } catch (const moat::error& e) {
+            EXPECT_EQ(std::string(e.what()).rfind(r.says, 0), 0u) << e.what();
+        }
+    }
+    // Openings openvpn sees, quoted or with a comment: what follows is data
+    // to both (a `ca` line there is no file to copy). Control: the block's
+    // end and the options after it are read again.
+    for (const std::string open : {"\"<ca>\"", "<ca> # the CA", "--<ca>", "  <ca>\t"}) {
+        auto c = sanitize_ovpn(open + "\nca not-a-file.crt\n</ca>\nplugin x\n", "/p.ovpn", dir);
+        EXPECT_TRUE(c.files.empty()) << open;
+        EXPECT_EQ(line_of(c.text, 4).rfind("# moat: ", 0), 0u) << open << "\n" << c.text;
     }
 }
 
