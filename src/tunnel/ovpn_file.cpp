@@ -157,6 +157,14 @@ public:
             return raw;
         }
         std::string option = words[0].rfind("--", 0) == 0 ? words[0].substr(2) : words[0];
+        // openvpn reads `setenv opt OPTION ...` as OPTION (one it does not
+        // know is then a warning): the line is OPTION's to judge.
+        std::string prefix;
+        if (option == "setenv" && words.size() >= 3 && words[1] == "opt") {
+            prefix = "setenv opt ";
+            words.erase(words.begin(), words.begin() + 2);
+            option = words[0];
+        }
         refuse_directories(option, words);
         refuse_unusable(option, words);
         if (option == "cd" && words.size() > 1) {
@@ -187,7 +195,7 @@ public:
         for (const auto& w : words) {
             rewritten += (rewritten.empty() ? "" : " ") + quote(w);
         }
-        return rewritten;
+        return prefix + rewritten;
     }
 
     ovpn_config& result() { return _out; }
@@ -310,7 +318,8 @@ private:
     // Lines that cannot work under moat, where dropping them would change
     // what the tunnel checks or speaks: the user decides. OpenVPN 2.6 refuses
     // `tls-remote` and `key-method 1`; a TAP tunnel needs a device moat does
-    // not make; `cryptoapicert` needs Windows.
+    // not make; `cryptoapicert` needs Windows; code the file would have
+    // the daemon load (a provider by path, a PKCS#11 module).
     void refuse_unusable(const std::string& option, const std::vector<std::string>& words) const {
         if (option == "tls-remote") {
             // Its word was a common name or an old-style subject (/C=../CN=..).
@@ -318,6 +327,18 @@ private:
             fail("'tls-remote' was removed in OpenVPN 2.4 and openvpn refuses the file for it; it checked the "
                  "server's certificate, a check moat will not drop: write 'verify-x509-name " +
                  (name ? quote(words[1]) : std::string("<the server's common name>")) + " name' instead");
+        }
+        // Shared objects loaded into the daemon, as a plugin is: a path
+        // makes `providers` load any file (OpenSSL's own names stay).
+        for (std::size_t i = 1; option == "providers" && i < words.size(); ++i) {
+            if (words[i].find('/') != std::string::npos) {
+                fail("'providers " + words[i] + "' would load a shared object into the daemon; moat never loads code "
+                     "a tunnel's file names: name OpenSSL's own providers (legacy, default)");
+            }
+        }
+        if (option == "pkcs11-providers") {
+            fail("'pkcs11-providers' loads a PKCS#11 module (a shared object) into the daemon, and moat gives the "
+                 "daemon no hardware token: use a key file ('key' or 'pkcs12')");
         }
         if (option == "cryptoapicert") {
             fail("'cryptoapicert' reads the Windows certificate store, which openvpn on Linux does not have: export "

@@ -50,7 +50,9 @@
 //    with a notice: `keysize`, `ncp-disable`, `key-method 2`, `no-iv`.
 //    Those that did something are refused: `tls-remote` (a check of the
 //    server's certificate; `verify-x509-name` replaces it), `key-method 1`.
-//    Refused too: `cryptoapicert` (the Windows certificate store) and a TAP
+//    Refused too: code the daemon would load (`providers` by path, beyond
+//    OpenSSL's own `legacy`, `default`; `pkcs11-providers`), `cryptoapicert`
+//    (the Windows certificate store) and a TAP
 //    tunnel (`dev tap`, `dev-type tap`): moat makes a TUN device, and
 //    silently routing IP to a server that expects Ethernet frames would
 //    connect and carry nothing.

@@ -131,6 +131,10 @@ inline void add(source& in, std::vector<std::string> p, reading& r) {
         p = {tag, body};
     }
     if (p.empty()) return;
+    if (p[0] == "setenv" && p.size() >= 2 && p[1] == "opt") {  // add_option(): the rest is the option
+        if (p.size() == 2) p.push_back("setenv opt");
+        p.erase(p.begin(), p.begin() + 2);
+    }
     r.options.push_back(p);
     if (p[0] == "connection" && p.size() == 2) {
         std::string body = p[1].substr(0, p[1].find('\0'));
@@ -170,7 +174,8 @@ inline bool forbidden(const std::string& option) {
         "plugin", "up", "down", "down-pre", "route-up", "route-pre-down", "ipchange", "tls-verify",
         "learn-address", "client-connect", "client-disconnect", "auth-user-pass-verify", "tls-crypt-v2-verify",
         "script-security", "config", "cd", "user", "group", "chroot", "daemon", "log", "log-append", "writepid",
-        "status", "management", "route", "redirect-gateway", "dev", "dev-node", "setcon", "iproute"};
+        "status", "management", "route", "redirect-gateway", "dev", "dev-node", "setcon", "iproute",
+        "pkcs11-providers"};
     return names.count(option) != 0;
 }
 

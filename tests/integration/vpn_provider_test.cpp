@@ -426,15 +426,16 @@ TEST(VpnProvider, AnOlderProvidersFileWithOptionsOpenvpnRemovedConnects) {
 // (`</ca>x`: openvpn ends a block at a line that starts with the end tag):
 // the lines after it passed moat as the block's data, unread, and openvpn
 // took them as options; here a `plugin` (control: openvpn by hand tries to
-// load it). Now moat reads them as openvpn does: the plugin line is commented
-// out and the tunnel connects.
+// load it), and a `setenv opt plugin`, which openvpn reads as `plugin`. Now
+// moat reads them as openvpn does: both are commented out and the tunnel
+// connects.
 TEST(VpnProvider, AnInlineBlockEndedOnAPrefixHidesNoLineFromMoat) {
     env e;
     auto& l = e.l;
     const std::string dir = provider_dir(e), ovpn = dir + "/lab.ovpn";
     const std::string ca = sh("cat " + dir + "/ca.crt").out;
     write_file(ovpn, ovpn_text("<ca>\n" + ca + "</ca>x\nplugin /nonexistent/evil.so\ncert client.crt\nkey client.key\n"
-                               "tls-crypt tc.key\nauth-user-pass creds.txt\n"));
+                               "tls-crypt tc.key\nauth-user-pass creds.txt\nsetenv opt plugin /nonexistent/two.so\n"));
     auto by_hand = l.in("cd " + dir + " && timeout 10 openvpn --config lab.ovpn --verb 3 2>&1");
     EXPECT_NE(by_hand.out.find("PLUGIN_INIT: could not load plugin shared object /nonexistent/evil.so"), npos)
         << by_hand.out;
@@ -442,6 +443,7 @@ TEST(VpnProvider, AnInlineBlockEndedOnAPrefixHidesNoLineFromMoat) {
     EXPECT_TRUE(through_tunnel(l, "c", std::chrono::seconds(25))) << kernel_evidence(l) << tunnel_logs(l);
     auto logs = tunnel_logs(l);
     EXPECT_NE(logs.find("'plugin /nonexistent/evil.so' ignored"), npos) << logs;
+    EXPECT_NE(logs.find("'setenv opt plugin /nonexistent/two.so' ignored"), npos) << logs;
     EXPECT_EQ(logs.find("PLUGIN_INIT"), npos) << logs;
 }
 

@@ -227,7 +227,11 @@ TEST(ovpn_file, lines_openvpn_2_6_on_linux_refuses_are_ignored_or_refused_by_wha
              {"client\ncryptoapicert \"SUBJ:VPN\"\n", "/p.ovpn:2: 'cryptoapicert' reads the Windows certificate store"},
              {"client\ndev tap\n", "/p.ovpn:2: 'dev tap' asks for an Ethernet (TAP) tunnel"},
              {"dev tap0\n", "/p.ovpn:1: 'dev tap0' asks for an Ethernet (TAP) tunnel"},
-             {"dev mine\ndev-type tap\n", "/p.ovpn:2: 'dev-type tap' asks for an Ethernet (TAP) tunnel"}}) {
+             {"dev mine\ndev-type tap\n", "/p.ovpn:2: 'dev-type tap' asks for an Ethernet (TAP) tunnel"},
+             // Code loaded into the daemon: a provider by path (openvpn 2.6.14
+             // tried to load it), a PKCS#11 module.
+             {"providers legacy /tmp/evil.so\n", "/p.ovpn:1: 'providers /tmp/evil.so' would load a shared object"},
+             {"pkcs11-providers /usr/lib/p11.so\n", "/p.ovpn:1: 'pkcs11-providers' loads a PKCS#11 module"}}) {
         try {
             sanitize_ovpn(b.text, "/p.ovpn", dir);
             ADD_FAILURE() << b.text;
@@ -237,6 +241,7 @@ TEST(ovpn_file, lines_openvpn_2_6_on_linux_refuses_are_ignored_or_refused_by_wha
     }
     // Windows-only lines openvpn on Linux refuses the file for, in providers'
     // files for Windows; a TUN device named tap-less: control.
+    EXPECT_EQ(sanitize_ovpn("providers legacy default\n", "/p.ovpn", dir).text, "providers legacy default\n");
     auto windows = sanitize_ovpn("pause-exit\nservice ev 0\nmsg-channel 12\ndev tun\ndev-type tun\n", "/p.ovpn", dir);
     ASSERT_EQ(windows.notices.size(), 5u) << windows.text;
     EXPECT_EQ(windows.notices[0].text, "'pause-exit' ignored: Windows only: openvpn on Linux refuses the whole file for it");
@@ -273,7 +278,9 @@ TEST(ovpn_file, no_line_openvpn_reads_as_an_option_escapes_the_sanitiser) {
         "client\n<connection>\nremote a 1194\n</connection>junk\n" + escape,  // and the same for <connection>
         "client\n<connection>\nremote a\n" + escape + "</connection>\n",     // whose lines are options
         "client\n \\ up \"/bin/sh -c id\"\n\\ plugin /tmp/evil.so\n",           // found by fuzz_ovpn: a
-    };                                                                      // backslash before a space starts no word
+                                                                            // backslash before a space starts no word
+        "client\nsetenv opt plugin /tmp/evil.so\n--setenv opt up /bin/sh\n",  // `setenv opt X` is X
+    };
     for (const auto& text : passed) {
         ASSERT_FALSE(ref::read(text).fatal) << text;
         EXPECT_NE(forbidden_options(ref::read(text)), "") << "control: " << text;
@@ -301,6 +308,16 @@ TEST(ovpn_file, no_line_openvpn_reads_as_an_option_escapes_the_sanitiser) {
             EXPECT_EQ(std::string(e.what()).rfind(r.says, 0), 0u) << e.what();
         }
     }
+    // `setenv opt` (providers write `setenv opt block-outside-dns`): the
+    // option after it is judged, and a file it names copied.
+    auto opt = sanitize_ovpn("setenv opt block-outside-dns\nsetenv opt ca ca.crt\nsetenv CLIENT_CERT 0\n", "/v/p.ovpn",
+                             dir);
+    ASSERT_EQ(opt.notices.size(), 1u) << opt.text;
+    EXPECT_EQ(opt.notices[0].text.rfind("'setenv opt block-outside-dns' ignored: Windows only", 0), 0u);
+    ASSERT_EQ(opt.files.size(), 1u);
+    EXPECT_EQ(opt.files[0].source, "/v/ca.crt");
+    EXPECT_EQ(line_of(opt.text, 2), "setenv opt ca " + opt.files[0].copy);
+    EXPECT_EQ(line_of(opt.text, 3), "setenv CLIENT_CERT 0");
     // Openings openvpn sees, quoted or with a comment: what follows is data
     // to both (a `ca` line there is no file to copy). Control: the block's
     // end and the options after it are read again.
