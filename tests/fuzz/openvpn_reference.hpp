@@ -107,6 +107,7 @@ struct source {
 };
 
 inline void read_options(source& in, reading& r, bool top);
+inline bool forbidden(const std::string& option);
 
 // read_inline_file(): the block's text up to the line starting </tag>.
 inline bool read_inline(source& in, const std::string& tag, std::string& body) {
@@ -129,6 +130,10 @@ inline void add(source& in, std::vector<std::string> p, reading& r) {
             return;
         }
         p = {tag, body};
+        if (forbidden(tag)) {  // verify_permission(): none of them may be inline, a fatal error
+            r.fatal = true;
+            return;
+        }
     }
     if (p.empty()) return;
     if (p[0] == "setenv" && p.size() >= 2 && p[1] == "opt") {  // add_option(): the rest is the option
