@@ -34,6 +34,16 @@ void expect_neutralised(const ovpn_config& c, int first, int last) {
     }
 }
 
+// The sanitiser refuses `text` with an error that starts with `says`.
+void expect_refused(const std::string& text, const std::string& says) {
+    try {
+        sanitize_ovpn(text, "/p.ovpn", dir);
+        ADD_FAILURE() << text;
+    } catch (const moat::error& e) {
+        EXPECT_EQ(std::string(e.what()).rfind(says, 0), 0u) << e.what();
+    }
+}
+
 }  // namespace
 
 TEST(ovpn_words, splits_like_openvpn) {
@@ -136,12 +146,7 @@ TEST(ovpn_file, what_cannot_be_handed_to_the_daemon_is_refused_with_file_and_lin
                                           {"crl-verify /etc/crl dir\n", "/p.ovpn:1: 'crl-verify' names a directory"},
                                           {"client\nlport 443\n", "/p.ovpn:2: 'lport 443': moat runs openvpn without "
                                                                   "privileges, and it cannot bind a port below 1024"}}) {
-        try {
-            sanitize_ovpn(b.text, "/p.ovpn", dir);
-            ADD_FAILURE() << b.text;
-        } catch (const moat::error& e) {
-            EXPECT_EQ(std::string(e.what()).rfind(b.says, 0), 0u) << e.what();
-        }
+        expect_refused(b.text, b.says);
     }
     EXPECT_EQ(sanitize_ovpn("crl-verify crl.pem\n", "/p.ovpn", dir).files.size(), 1u);  // a file is fine
     EXPECT_EQ(sanitize_ovpn("lport 0\nlport 1194\nport 443\n", "/p.ovpn", dir).text, "lport 0\nlport 1194\nport 443\n");
@@ -232,12 +237,7 @@ TEST(ovpn_file, lines_openvpn_2_6_on_linux_refuses_are_ignored_or_refused_by_wha
              // tried to load it), a PKCS#11 module.
              {"providers legacy /tmp/evil.so\n", "/p.ovpn:1: 'providers /tmp/evil.so' would load a shared object"},
              {"pkcs11-providers /usr/lib/p11.so\n", "/p.ovpn:1: 'pkcs11-providers' loads a PKCS#11 module"}}) {
-        try {
-            sanitize_ovpn(b.text, "/p.ovpn", dir);
-            ADD_FAILURE() << b.text;
-        } catch (const moat::error& e) {
-            EXPECT_EQ(std::string(e.what()).rfind(b.says, 0), 0u) << e.what();
-        }
+        expect_refused(b.text, b.says);
     }
     // Windows-only lines openvpn on Linux refuses the file for, in providers'
     // files for Windows; a TUN device named tap-less: control.
@@ -301,12 +301,7 @@ TEST(ovpn_file, no_line_openvpn_reads_as_an_option_escapes_the_sanitiser) {
              {"<connection>\n<connection>\n", "/p.ovpn:2: a <connection> block inside another"},
              {"ca \"my ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: no closing double quote"},
              {"ca c:\\ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: a backslash before 'c'"}}) {
-        try {
-            sanitize_ovpn(r.text, "/p.ovpn", dir);
-            ADD_FAILURE() << r.text;
-        } catch (const moat::error& e) {
-            EXPECT_EQ(std::string(e.what()).rfind(r.says, 0), 0u) << e.what();
-        }
+        expect_refused(r.text, r.says);
     }
     // `setenv opt` (providers write `setenv opt block-outside-dns`): the
     // option after it is judged, and a file it names copied.
