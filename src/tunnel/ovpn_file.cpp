@@ -173,7 +173,8 @@ public:
         if (const char* why = neutralised_why(option)) {
             std::string shown = trimmed(raw);
             _out.notices.push_back({number, "'" + shown + "' ignored: " + why});
-            return "# moat: " + std::string(why) + ": " + shown;
+            // Cut to what openvpn reads of a line: a longer one is its fatal error.
+            return ("# moat: " + std::string(why) + ": " + shown).substr(0, ovpn_longest_line);
         }
         if (option == "tun-mtu" && words.size() > 1) {
             _out.tun_mtu = mtu(words[1]);
@@ -194,6 +195,10 @@ public:
         std::string rewritten;
         for (const auto& w : words) {
             rewritten += (rewritten.empty() ? "" : " ") + quote(w);
+        }
+        if (prefix.size() + rewritten.size() > ovpn_longest_line) {
+            fail("with the path of the daemon's copy of " + _out.files.back().source + ", the line would be longer " +
+                 "than the " + std::to_string(ovpn_longest_line) + " bytes openvpn reads: name the file by a shorter path");
         }
         return prefix + rewritten;
     }

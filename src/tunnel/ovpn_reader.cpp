@@ -16,7 +16,7 @@ namespace {
 // 255 bytes at most; its top-level buffer holds 256 and a line that fills
 // it is fatal, so 254 bytes and the line end is the longest option line.
 constexpr std::size_t piece = 255;
-constexpr std::size_t longest_option_line = 254;
+constexpr std::size_t longest_option_line = ovpn_longest_line;
 
 bool c_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 

@@ -25,10 +25,15 @@
 //    block still open at </connection> (each fatal to openvpn anyway).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 namespace moat::tunnel {
+
+// The longest option line openvpn reads, in bytes before its line end; the
+// daemon's copy keeps to it too.
+inline constexpr std::size_t ovpn_longest_line = 254;
 
 enum class ovpn_line_kind {
     option,            // an option line (or a comment, or blank), at the top level or in <connection>

@@ -2,7 +2,8 @@
 // tunnel/ovpn_reader.hpp), fed what a provider's file could hold. Whatever
 // comes in, the sanitiser refuses it (moat::error) or writes a copy in which
 // openvpn, as openvpn_reference.hpp reads it, finds no option that runs or
-// loads code or that moat owns; and the copy has a line for each line in.
+// loads code or that moat owns, and which openvpn reads whenever it read the
+// original.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     auto daemon = moat::test::openvpn::read(c.text);
+    if (daemon.fatal && !moat::test::openvpn::read(in).fatal) abort();  // moat broke a file openvpn reads
     if (!daemon.fatal) {
         for (const auto& p : daemon.options) {
             if (moat::test::openvpn::forbidden(p[0])) abort();

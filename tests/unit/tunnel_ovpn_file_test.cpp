@@ -303,6 +303,15 @@ TEST(ovpn_file, no_line_openvpn_reads_as_an_option_escapes_the_sanitiser) {
              {"ca c:\\ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: a backslash before 'c'"}}) {
         expect_refused(r.text, r.says);
     }
+    // The daemon's copy keeps to openvpn's line length (a longer line is its
+    // fatal error): a long commented-out line is cut, a copy's path that
+    // would make a line too long is refused (found by fuzz_ovpn).
+    const std::string route = "route 198.51.100.0 255.255.255.0 " + std::string(200, 'x');
+    auto cut = sanitize_ovpn(route + "\n", "/p.ovpn", dir);
+    EXPECT_EQ(line_of(cut.text, 1).size(), 254u);
+    EXPECT_FALSE(ref::read(cut.text).fatal);
+    EXPECT_FALSE(ref::read(route + "\n").fatal);  // control: openvpn reads the original
+    expect_refused("ca \"" + std::string(230, 'c') + "\" x\n", "/p.ovpn:1: with the path of the daemon's copy");
     // `setenv opt` (providers write `setenv opt block-outside-dns`): the
     // option after it is judged, and a file it names copied.
     auto opt = sanitize_ovpn("setenv opt block-outside-dns\nsetenv opt ca ca.crt\nsetenv CLIENT_CERT 0\n", "/v/p.ovpn",
