@@ -334,11 +334,14 @@ private:
                  (name ? quote(words[1]) : std::string("<the server's common name>")) + " name' instead");
         }
         // Shared objects loaded into the daemon, as a plugin is: a path
-        // makes `providers` load any file (OpenSSL's own names stay).
-        for (std::size_t i = 1; option == "providers" && i < words.size(); ++i) {
+        // makes `providers` load any file (OpenSSL's own names stay), and
+        // `engine` too where openvpn is built with OpenSSL engines (Debian's
+        // is not).
+        bool loads = option == "providers" || option == "engine";
+        for (std::size_t i = 1; loads && i < words.size(); ++i) {
             if (words[i].find('/') != std::string::npos) {
-                fail("'providers " + words[i] + "' would load a shared object into the daemon; moat never loads code "
-                     "a tunnel's file names: name OpenSSL's own providers (legacy, default)");
+                fail("'" + option + " " + words[i] + "' would load a shared object into the daemon; moat never "
+                     "loads code a tunnel's file names: name OpenSSL's own (providers legacy default)");
             }
         }
         if (option == "pkcs11-providers") {

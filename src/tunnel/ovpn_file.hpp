@@ -50,7 +50,7 @@
 //    with a notice: `keysize`, `ncp-disable`, `key-method 2`, `no-iv`.
 //    Those that did something are refused: `tls-remote` (a check of the
 //    server's certificate; `verify-x509-name` replaces it), `key-method 1`.
-//    Refused too: code the daemon would load (`providers` by path, beyond
+//    Refused too: code the daemon would load (`providers`, `engine` by path, beyond
 //    OpenSSL's own `legacy`, `default`; `pkcs11-providers`), `cryptoapicert`
 //    (the Windows certificate store) and a TAP
 //    tunnel (`dev tap`, `dev-type tap`): moat makes a TUN device, and

@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!daemon.fatal) {
         for (const auto& p : daemon.options) {
             if (moat::test::openvpn::forbidden(p[0])) abort();
-            for (std::size_t i = 1; p[0] == "providers" && i < p.size(); ++i) {
+            for (std::size_t i = 1; (p[0] == "providers" || p[0] == "engine") && i < p.size(); ++i) {
                 if (p[i].find('/') != std::string::npos) abort();  // a shared object by path
             }
         }

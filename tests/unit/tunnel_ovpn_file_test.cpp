@@ -236,6 +236,7 @@ TEST(ovpn_file, lines_openvpn_2_6_on_linux_refuses_are_ignored_or_refused_by_wha
              // Code loaded into the daemon: a provider by path (openvpn 2.6.14
              // tried to load it), a PKCS#11 module.
              {"providers legacy /tmp/evil.so\n", "/p.ovpn:1: 'providers /tmp/evil.so' would load a shared object"},
+             {"engine ./evil.so\n", "/p.ovpn:1: 'engine ./evil.so' would load a shared object"},
              {"pkcs11-providers /usr/lib/p11.so\n", "/p.ovpn:1: 'pkcs11-providers' loads a PKCS#11 module"}}) {
         expect_refused(b.text, b.says);
     }
