@@ -181,8 +181,12 @@ void setup_etc(int root, const rootfs_spec& spec) {
         for (const auto& ns : spec.dns) {
             resolv += "nameserver " + ns + "\n";
         }
-        for (std::size_t i = 0; i < spec.dns_search.size(); ++i) {
-            resolv += (i == 0 ? "search " : " ") + spec.dns_search[i] + (i + 1 == spec.dns_search.size() ? "\n" : "");
+        if (!spec.dns_search.empty()) {
+            resolv += "search";
+            for (const auto& domain : spec.dns_search) {
+                resolv += " " + domain;
+            }
+            resolv += "\n";
         }
         files.emplace_back("resolv.conf", resolv);
     }

@@ -266,9 +266,10 @@ tunnel_plan plan_tunnel(const config::tunnel& t, const host_secrets& secrets) {
             p.dns_search = wg.dns_search;
             resolve_wg_endpoints(wg, p, notes);
         } else {
-            check_ovpn_remotes(text, t.config_path, notes);
             bool credentials = !t.password_file.empty() || !t.credentials_file.empty();
+            // First: a file the daemon cannot be given is refused before any name is looked up.
             p.files = detail::ovpn_files(text, t.config_path, credentials, secrets);
+            check_ovpn_remotes(text, t.config_path, notes);
         }
         p.digests[t.config_path] = text_digest(text);
         for (const auto& f : p.files) {

@@ -2,13 +2,13 @@
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
+#include "tunnel/ovpn_file.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <sstream>
 
 namespace moat::plan {
 
@@ -45,15 +45,6 @@ std::pair<std::string, std::string> split_endpoint(const std::string& endpoint) 
 bool valid_port(const std::string& p) {
     return !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos &&
            std::stoi(p) >= 1 && std::stoi(p) <= 65535;
-}
-
-std::vector<std::string> words(const std::string& line) {
-    std::vector<std::string> out;
-    std::istringstream in(line);
-    for (std::string w; in >> w;) {
-        out.push_back(w);
-    }
-    return out;
 }
 
 // Why the host or moat already uses `a` ("" if nothing does).
@@ -136,20 +127,18 @@ void resolve_wg_endpoints(const wg_config& c, tunnel_plan& t, std::vector<std::s
 }
 
 void check_ovpn_remotes(const std::string& text, const std::string& file, std::vector<std::string>& notes) {
-    std::istringstream in(text);
-    int line = 0, remotes = 0, missing = 0;
+    int remotes = 0, missing = 0;
     std::string last_missing;
-    for (std::string raw; std::getline(in, raw);) {
-        ++line;
-        auto w = words(raw.substr(0, raw.find_first_of("#;")));
-        if (w.empty()) {
-            continue;
+    // The lines openvpn reads as options (a first line after a byte order
+    // mark, `--remote`, `setenv opt remote`, those in <connection> blocks),
+    // and no line of an inline block's data.
+    for (const auto& o : tunnel::ovpn_options(text, file)) {
+        const auto& w = o.words;
+        const std::string at = file + ":" + std::to_string(o.number) + ": ";
+        if ((o.option == "port" || o.option == "rport") && w.size() > 1 && !valid_port(w[1])) {
+            throw usage_error(at + o.option + " " + w[1] + ": not a port from 1 to 65535");
         }
-        const std::string at = file + ":" + std::to_string(line) + ": ";
-        if ((w[0] == "port" || w[0] == "rport") && w.size() > 1 && !valid_port(w[1])) {
-            throw usage_error(at + w[0] + " " + w[1] + ": not a port from 1 to 65535");
-        }
-        if (w[0] != "remote" || w.size() < 2) {
+        if (o.option != "remote" || w.size() < 2) {
             continue;
         }
         if (w.size() > 2 && !valid_port(w[2])) {

@@ -99,6 +99,21 @@ std::size_t file_argument(std::string_view option, const std::vector<std::string
     return 0;
 }
 
+// The options openvpn 2.6 takes as an inline block (OPT_P_INLINE in
+// options.c). Any other block is its fatal error ("not expected to be
+// inline", or unknown): a block naming a forbidden option (<plugin>) would
+// load nothing, but `up` would wait for a daemon that exits at every start.
+bool takes_inline(std::string_view tag) {
+    for (std::string_view o : {"ca", "cert", "extra-certs", "key", "pkcs12", "dh", "crl-verify", "tls-auth",
+                               "tls-crypt", "tls-crypt-v2", "secret", "auth-user-pass", "http-proxy-user-pass",
+                               "auth-gen-token-secret", "peer-fingerprint"}) {
+        if (tag == o) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // Words that stand for "no file" where a file may be named.
 bool not_a_file(std::string_view option, const std::string& word) {
     return word == "[inline]" || word == "stdin" || (option == "dh" && word == "none") ||
@@ -148,22 +163,12 @@ public:
     // The line as the daemon gets it.
     std::string line(int number, const std::string& raw) {
         _line = number;
-        std::string unreadable;
-        auto words = ovpn_parse_line(raw, unreadable);
-        if (!unreadable.empty()) {
-            fail("openvpn cannot read this line: " + unreadable);
-        }
-        if (words.empty()) {
+        auto parsed = ovpn_option(raw, number, _file);
+        const std::string& option = parsed.option;
+        std::vector<std::string>& words = parsed.words;
+        const std::string& prefix = parsed.prefix;
+        if (option.empty()) {
             return raw;
-        }
-        std::string option = words[0].rfind("--", 0) == 0 ? words[0].substr(2) : words[0];
-        // openvpn reads `setenv opt OPTION ...` as OPTION (one it does not
-        // know is then a warning): the line is OPTION's to judge.
-        std::string prefix;
-        if (option == "setenv" && words.size() >= 3 && words[1] == "opt") {
-            prefix = "setenv opt ";
-            words.erase(words.begin(), words.begin() + 2);
-            option = words[0];
         }
         refuse_directories(option, words);
         refuse_unusable(option, words);
@@ -211,6 +216,11 @@ public:
     // they are commented out (the keys win, as for `auth-user-pass FILE`),
     // without them the block must hold a username and a password line.
     std::string block_line(const std::string& tag, int number, const std::string& raw, bool opening, bool closing) {
+        if (opening && !takes_inline(tag)) {
+            _line = number;
+            fail("openvpn takes no inline <" + tag + "> block (only files' contents: <ca>, <cert>, <key>, "
+                 "<tls-crypt>, ...) and would stop at it");
+        }
         if (tag != "auth-user-pass") {
             return raw;
         }

@@ -57,7 +57,8 @@
 //    silently routing IP to a server that expects Ethernet frames would
 //    connect and carry nothing.
 //  * Refused, with the line: what would make the daemon fail at every
-//    start — an included `config`, directories (`capath`), a bare
+//    start — an included `config`, directories (`capath`), an inline block
+//    of an option that takes none (`<plugin>`), a bare
 //    `auth-user-pass`/`askpass` without the keys, an `lport` below 1024
 //    (the daemon cannot bind it; `port N` alone binds nothing in a client).
 //
@@ -126,5 +127,23 @@ std::string ovpn_auth_from_credentials(const std::string& credentials_text);
 std::vector<std::string> ovpn_parse_line(const std::string& line, std::string& error);
 // The same, empty for a line openvpn cannot read.
 std::vector<std::string> ovpn_words(const std::string& line);
+
+// An option line as openvpn's add_option() takes it.
+struct ovpn_option_line {
+    int number = 0;
+    std::string option;              // its name: no leading "--", no `setenv opt` ("" for a comment or blank)
+    std::vector<std::string> words;  // the words from the option's on, the first as written
+    std::string prefix;              // "setenv opt " if the line began so: openvpn reads the rest as an option
+};
+
+// One line (number `number` of `file`); throws moat::error
+// "<file>:<line>: openvpn cannot read this line: ..." where it would exit.
+ovpn_option_line ovpn_option(const std::string& line, int number, const std::string& file);
+
+// Every option line of a file, at the top level and inside <connection>
+// blocks, cut as openvpn cuts it (ovpn_reader.hpp); comments and inline
+// blocks' data left out. Throws moat::error "<file>:<line>: ..." for a
+// file openvpn could read otherwise than moat (ovpn_read_lines) or not at all.
+std::vector<ovpn_option_line> ovpn_options(const std::string& text, const std::string& file);
 
 }  // namespace moat::tunnel

@@ -16,7 +16,6 @@ namespace {
 // 255 bytes at most; its top-level buffer holds 256 and a line that fills
 // it is fatal, so 254 bytes and the line end is the longest option line.
 constexpr std::size_t piece = 255;
-constexpr std::size_t longest_option_line = ovpn_longest_line;
 
 bool c_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
@@ -86,9 +85,9 @@ private:
     }
 
     void option_context(std::string text, std::size_t bytes) {
-        if (bytes > longest_option_line) {
+        if (bytes > ovpn_longest_line) {
             fail("the line is " + std::to_string(bytes) + " bytes long; openvpn reads option lines of " +
-                 std::to_string(longest_option_line) + " at most (and cuts longer ones in two)");
+                 std::to_string(ovpn_longest_line) + " at most (and cuts longer ones in two)");
         }
         if (_connection_line != 0 && closes(text, "connection")) {
             _connection_line = 0;
@@ -119,7 +118,7 @@ private:
                 fail("</connection> while the <" + _block + "> block of line " + std::to_string(_block_line) +
                      " is open");
             }
-            if (bytes > longest_option_line) {
+            if (bytes > ovpn_longest_line) {
                 fail("a line of " + std::to_string(bytes) + " bytes inside <connection>, which openvpn cuts in two");
             }
         }

@@ -1,6 +1,7 @@
 // openvpn's config syntax (ovpn_file.hpp): a line's words, and the lines of
 // a credentials file. Pure, like the sanitiser that uses them.
 #include "tunnel/ovpn_file.hpp"
+#include "tunnel/ovpn_reader.hpp"
 
 #include "sys/error.hpp"
 #include "sys/fs.hpp"
@@ -106,6 +107,41 @@ std::string nth_line(const std::string& text, int n) {
 }
 
 }  // namespace
+
+ovpn_option_line ovpn_option(const std::string& line, int number, const std::string& file) {
+    ovpn_option_line out;
+    out.number = number;
+    std::string unreadable;
+    out.words = ovpn_parse_line(line, unreadable);
+    if (!unreadable.empty()) {
+        throw moat::error(file + ":" + std::to_string(number) + ": openvpn cannot read this line: " + unreadable);
+    }
+    if (out.words.empty()) {
+        return out;
+    }
+    out.option = out.words[0].starts_with("--") ? out.words[0].substr(2) : out.words[0];
+    // add_option() reads `setenv opt OPTION ...` as OPTION (one it does not
+    // know is then a warning, not an error).
+    if (out.option == "setenv" && out.words.size() >= 3 && out.words[1] == "opt") {
+        out.prefix = "setenv opt ";
+        out.words.erase(out.words.begin(), out.words.begin() + 2);
+        out.option = out.words[0];
+    }
+    return out;
+}
+
+std::vector<ovpn_option_line> ovpn_options(const std::string& text, const std::string& file) {
+    std::vector<ovpn_option_line> out;
+    for (const auto& l : ovpn_read_lines(text, file)) {
+        if (l.kind != ovpn_line_kind::option) {
+            continue;
+        }
+        if (auto o = ovpn_option(l.text, l.number, file); !o.option.empty()) {
+            out.push_back(std::move(o));
+        }
+    }
+    return out;
+}
 
 std::string ovpn_auth_from_password(const std::string& username, const std::string& password_text) {
     std::string password = nth_line(password_text, 1);

@@ -333,6 +333,33 @@ TEST(ovpn_file, no_line_openvpn_reads_as_an_option_escapes_the_sanitiser) {
     }
 }
 
+// openvpn 2.6 takes only files' contents inline (OPT_P_INLINE): any other
+// block is its fatal error, so a <plugin> block loads nothing, but `up`
+// would wait for a daemon that exits at every start. Refused at the block's
+// line instead, at the top level and inside <connection>; every block
+// openvpn does take passes (control).
+TEST(ovpn_file, a_block_openvpn_takes_no_inline_is_refused) {
+    namespace ref = moat::test::openvpn;
+    for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
+             {"client\n<plugin>\n/tmp/evil.so\n</plugin>\n", "/p.ovpn:2: openvpn takes no inline <plugin> block"},
+             {"client\n<connection>\nremote a\n<up>\n/bin/sh\n</up>\n</connection>\n",
+              "/p.ovpn:4: openvpn takes no inline <up> block"},
+             {"--<script-security>\n2\n</script-security>\n", "/p.ovpn:1: openvpn takes no inline <script-security>"}}) {
+        EXPECT_TRUE(ref::read(text).fatal) << "control: " << text;
+        expect_refused(text, says);
+    }
+    expect_refused("<remote>\nvpn.example\n</remote>\n", "/p.ovpn:1: openvpn takes no inline <remote> block");
+    std::string all = "client\n";
+    for (const std::string tag : {"ca", "cert", "extra-certs", "key", "pkcs12", "dh", "crl-verify", "tls-auth",
+                                  "tls-crypt", "tls-crypt-v2", "secret", "http-proxy-user-pass",
+                                  "auth-gen-token-secret", "peer-fingerprint"}) {
+        all += "<" + tag + ">\ndata\n</" + tag + ">\n";
+    }
+    all += "<connection>\nremote a\n<tls-crypt>\ndata\n</tls-crypt>\n</connection>\n";
+    auto c = sanitize_ovpn(all, "/p.ovpn", dir);
+    EXPECT_EQ(c.text, all);
+}
+
 TEST(ovpn_file, a_prompt_for_credentials_is_refused_without_the_tunnels_keys) {
     for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
              {"client\nauth-user-pass\n", "/p.ovpn:2: a bare 'auth-user-pass' asks for the username and password"},
