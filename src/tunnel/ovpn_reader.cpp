@@ -153,12 +153,20 @@ private:
 std::vector<ovpn_line> ovpn_read_lines(const std::string& text, const std::string& file) {
     reader r(file);
     std::string_view rest = sys::without_bom(text);  // openvpn skips it on the first line
+    const std::size_t bom = text.size() - rest.size();
+    // Only one: a second is part of the first word to openvpn (an unknown
+    // option, its fatal error), but the daemon's copy, written without the
+    // first, would begin with it, and openvpn would skip it there and read
+    // the rest (`plugin ...`) as an option moat never saw.
+    if (bom != 0 && sys::without_bom(rest).size() != rest.size()) {
+        throw moat::error(file + ":1: a second byte order mark: openvpn skips one and would stop at the other");
+    }
     int number = 0;
     while (!rest.empty()) {
         auto end = rest.find('\n');
         std::string_view line = rest.substr(0, end);
         rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-        std::size_t bytes = line.size();
+        std::size_t bytes = line.size() + (number == 0 ? bom : 0);  // openvpn's line buffer holds the mark
         if (line.ends_with('\r')) {
             line.remove_suffix(1);
         }

@@ -20,6 +20,9 @@
 //    into two lines inside <connection> (buf_parse). Refused: option lines
 //    of 255 bytes or more, a data line one of whose pieces would close its
 //    block, long lines inside <connection>.
+//  * openvpn skips one UTF-8 byte order mark at the start (counted in the
+//    first line's length); a second is refused: the daemon's copy, written
+//    without the first, would begin with it, and openvpn would skip it too.
 //  * A NUL byte ends a line for openvpn (the rest is never read): refused,
 //    like blocks left open at the end, a <connection> inside another, and a
 //    block still open at </connection> (each fatal to openvpn anyway).

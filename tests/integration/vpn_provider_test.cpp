@@ -428,11 +428,27 @@ TEST(VpnProvider, AnOlderProvidersFileWithOptionsOpenvpnRemovedConnects) {
 // took them as options; here a `plugin` (control: openvpn by hand tries to
 // load it), and a `setenv opt plugin`, which openvpn reads as `plugin`. Now
 // moat reads them as openvpn does: both are commented out and the tunnel
-// connects.
+// connects. The same for a file that begins with two byte order marks
+// (found by fuzz_ovpn): openvpn skips one and stops at the other, but a copy
+// written without the first would begin with the second, skipped in turn
+// (control: openvpn by hand loads the plugin from such a copy): refused.
 TEST(VpnProvider, AnInlineBlockEndedOnAPrefixHidesNoLineFromMoat) {
     env e;
     auto& l = e.l;
     const std::string dir = provider_dir(e), ovpn = dir + "/lab.ovpn";
+    const std::string bom = "\xEF\xBB\xBF", bom_rest = "plugin /nonexistent/bom.so\n" + ovpn_text(relative_keys);
+    write_file(dir + "/one-mark.ovpn", bom + bom_rest);
+    auto copy_by_hand = l.in("cd " + dir + " && timeout 10 openvpn --config one-mark.ovpn --verb 3 2>&1");
+    EXPECT_NE(copy_by_hand.out.find("PLUGIN_INIT: could not load plugin shared object /nonexistent/bom.so"), npos)
+        << copy_by_hand.out;
+    write_file(ovpn, bom + bom + bom_rest);
+    auto original_by_hand = l.in("cd " + dir + " && timeout 10 openvpn --config lab.ovpn --verb 3 2>&1");
+    EXPECT_NE(original_by_hand.out.find("Unrecognized option"), npos) << original_by_hand.out;
+    const std::string before = host_state(l);
+    auto refused = l.moat("up -f " + l.write("moat.toml", confined(ovpn)));
+    EXPECT_EQ(refused.code, 2) << refused.out << refused.err;
+    EXPECT_NE(refused.err.find(ovpn + ":1: a second byte order mark"), npos) << refused.err;
+    EXPECT_EQ(host_state(l), before);
     const std::string ca = sh("cat " + dir + "/ca.crt").out;
     write_file(ovpn, ovpn_text("<ca>\n" + ca + "</ca>x\nplugin /nonexistent/evil.so\ncert client.crt\nkey client.key\n"
                                "tls-crypt tc.key\nauth-user-pass creds.txt\nsetenv opt plugin /nonexistent/two.so\n"));

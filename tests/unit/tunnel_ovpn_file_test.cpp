@@ -301,9 +301,21 @@ TEST(ovpn_file, no_line_openvpn_reads_as_an_option_escapes_the_sanitiser) {
              {"<connection>\n<ca>\n</connection>\n" + escape + "</ca>\n", "/p.ovpn:3: </connection> while the <ca>"},
              {"<connection>\n<connection>\n", "/p.ovpn:2: a <connection> block inside another"},
              {"ca \"my ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: no closing double quote"},
-             {"ca c:\\ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: a backslash before 'c'"}}) {
+             {"ca c:\\ca.crt\n", "/p.ovpn:1: openvpn cannot read this line: a backslash before 'c'"},
+             // found by fuzz_ovpn: openvpn skips one byte order mark; a copy
+             // written without it would begin with the second
+             {"\xEF\xBB\xBF\xEF\xBB\xBFplugin /tmp/evil.so\n", "/p.ovpn:1: a second byte order mark"},
+             {"\xEF\xBB\xBFsetenv X " + std::string(243, 'a') + "\n", "/p.ovpn:1: the line is 255 bytes long"}}) {
         expect_refused(r.text, r.says);
     }
+    // Controls: openvpn reads no `plugin` in the original (its first word is
+    // "\xEF\xBB\xBFplugin", unknown), but does in a copy without the first
+    // mark. A byte order mark counts in openvpn's line length.
+    EXPECT_EQ(forbidden_options(ref::read("\xEF\xBB\xBF\xEF\xBB\xBFplugin /tmp/evil.so\n")), "");
+    EXPECT_EQ(forbidden_options(ref::read("\xEF\xBB\xBFplugin /tmp/evil.so\n")), "plugin ");
+    EXPECT_TRUE(ref::read("\xEF\xBB\xBFsetenv X " + std::string(243, 'a') + "\n").fatal);
+    EXPECT_FALSE(ref::read("\xEF\xBB\xBFsetenv X " + std::string(242, 'a') + "\n").fatal);
+    EXPECT_NO_THROW(sanitize_ovpn("\xEF\xBB\xBFsetenv X " + std::string(242, 'a') + "\n", "/p.ovpn", dir));
     // The daemon's copy keeps to openvpn's line length (a longer line is its
     // fatal error): a long commented-out line is cut, a copy's path that
     // would make a line too long is refused (found by fuzz_ovpn).
