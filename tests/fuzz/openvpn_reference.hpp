@@ -123,6 +123,7 @@ inline bool read_inline(source& in, const std::string& tag, std::string& body) {
 
 inline void add(source& in, std::vector<std::string> p, reading& r) {
     if (!p.empty() && p[0].size() >= 3 && p[0].compare(0, 2, "--") == 0) p[0] = p[0].substr(2);
+    bool is_inline = false;
     if (p.size() == 1 && p[0].size() >= 1 && p[0].front() == '<' && p[0].back() == '>' && p[0].size() >= 2) {
         std::string tag = p[0].substr(1, p[0].size() - 2), body;
         if (!read_inline(in, tag, body)) {
@@ -130,6 +131,7 @@ inline void add(source& in, std::vector<std::string> p, reading& r) {
             return;
         }
         p = {tag, body};
+        is_inline = true;
         if (forbidden(tag)) {  // verify_permission(): none of them may be inline, a fatal error
             r.fatal = true;
             return;
@@ -141,7 +143,7 @@ inline void add(source& in, std::vector<std::string> p, reading& r) {
         p.erase(p.begin(), p.begin() + 2);
     }
     r.options.push_back(p);
-    if (p[0] == "connection" && p.size() == 2) {
+    if (p[0] == "connection" && p.size() == 2 && is_inline) {  // `connection X` on one line: ignored
         std::string body = p[1].substr(0, p[1].find('\0'));
         source inner{body, 0, true};
         read_options(inner, r, false);
