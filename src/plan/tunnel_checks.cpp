@@ -132,7 +132,13 @@ void check_ovpn_remotes(const std::string& text, const std::string& file, std::v
     // The lines openvpn reads as options (a first line after a byte order
     // mark, `--remote`, `setenv opt remote`, those in <connection> blocks),
     // and no line of an inline block's data.
-    for (const auto& o : tunnel::ovpn_options(text, file)) {
+    std::vector<tunnel::ovpn_option_line> options;
+    try {
+        options = tunnel::ovpn_options(text, file);
+    } catch (const moat::error& e) {
+        throw usage_error(e.what());  // the file's error, as the sanitiser's refusals are
+    }
+    for (const auto& o : options) {
         const auto& w = o.words;
         const std::string at = file + ":" + std::to_string(o.number) + ": ";
         if ((o.option == "port" || o.option == "rport") && w.size() > 1 && !valid_port(w[1])) {

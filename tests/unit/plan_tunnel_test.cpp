@@ -132,6 +132,7 @@ TEST(plan_tunnel, ovpn_remote_ports_are_checked_when_planning) {
          "</connection>\n",
          "f:5: remote 203.0.113.3 99999: 99999 is not a port"},
         {"client\n \\ port 0\n", "f:2: port 0: not a port"},  // a backslash before a space starts no word
+        {"client\nremote \"203.0.113.2\n", "f:2: openvpn cannot read this line"},
     };
     for (const auto& [text, says] : bad) {
         try {
