@@ -43,7 +43,11 @@ dpkg-deb -c "$deb"
 # 2. lintian, warnings included. Its verdict is reported at the end, so that
 # one run also shows whether the package installs and works.
 lint=0
-lintian --fail-on error,warning --tag-display-limit 0 "$deb" || lint=1
+# Its own temporary files (an MLDBM cache per ELF file, /tmp/mldbm-elf-*)
+# outlive it; they go into the work directory instead, and then away.
+mkdir -p "$work/lintian-tmp"
+TMPDIR="$work/lintian-tmp" lintian --fail-on error,warning --tag-display-limit 0 "$deb" || lint=1
+rm -rf "$work/lintian-tmp"
 
 # 3. The throw-away root, in a private mount namespace.
 base="$(mktemp -d /tmp/moat-deb-root.XXXXXX)"
