@@ -44,10 +44,18 @@ if [ -n "$before" ]; then
   builds=(moat-before moat-now)
 fi
 loop=""
+reversed=""
 for b in "${builds[@]}"; do
   mkdir -p "$work/state-$b"
-  loop+="$work/$b --state-dir $work/state-$b run --rm --network none -- true; "
+  cmd="$work/$b --state-dir $work/state-$b run --rm --network none -- true; "
+  loop+="$cmd"
+  reversed="$cmd$reversed"
 done
+# Each pass runs the builds in one order, the next in the other: a run
+# that follows another pays for what the kernel still tears down of it
+# (its cgroup's device program, its namespaces), and always the same
+# build in second place would pay it every time.
+[ ${#builds[@]} -eq 1 ] || loop="$loop$reversed"
 
 events=()
 for s in execve clone3 clone exit_group pivot_root flock sendmsg sendto waitid bpf; do
@@ -57,7 +65,7 @@ events+=(-e syscalls:sys_exit_clone3 -e sched:sched_process_exit)
 # Warm-up: the page cache and the first cgroup of the instance.
 nsenter --net=/run/netns/"$ns" sh -c "for i in 1 2 3; do $loop done" >/dev/null
 perf record -q -o "$work/perf.data" "${events[@]}" -- \
-  nsenter --net=/run/netns/"$ns" sh -c "for i in \$(seq $runs); do $loop done" >/dev/null
+  nsenter --net=/run/netns/"$ns" sh -c "for i in \$(seq $(( ${#builds[@]} == 1 ? runs : (runs + 1) / 2 ))); do $loop done" >/dev/null
 perf script -i "$work/perf.data" -F comm,pid,time,event 2>/dev/null > "$work/events.txt"
 
 mkdir -p "$(dirname "$out")"

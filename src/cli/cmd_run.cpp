@@ -262,6 +262,8 @@ int cmd_run(const globals& g, const run_args& a) {
             so.masks.insert(so.masks.end(), t.files.begin(), t.files.end());
         }
         converge::claim_network_namespace(store, {{}, {p}}, listing);  // another instance's namespace: exit 2, nothing made
+        auto uid_bases = container::uid_bases_in(store, listing);
+        so.uid_bases = &uid_bases;
         tidy.armed = false;
         pend = container::prepare(store, p, so);
         try {
@@ -300,15 +302,22 @@ int cmd_run(const globals& g, const run_args& a) {
         failed = true;
     }
     auto lock = store.lock();
+    // Only a container with a link of its own is in the firewall: without
+    // one, the table is as its start left it.
+    const bool in_firewall = !pend.record.host_if.empty();
     if (a.rm || failed) {
         container::stop(pend.record, std::chrono::seconds(2));
-        converge::sync_firewall(store, running_plans(store, name));
-        store.remove(name);
+        if (in_firewall) {
+            converge::sync_firewall(store, running_plans(store, name));
+        }
+        store.remove_with_logs(name);  // nothing reads them any more
     } else {
         pend.record.status = "exited";
         store.save(pend.record);
         container::stop(pend.record, std::chrono::seconds(2));
-        converge::sync_firewall(store, running_plans(store, name));
+        if (in_firewall) {
+            converge::sync_firewall(store, running_plans(store, name));
+        }
     }
     return rc;
 }

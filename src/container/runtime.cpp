@@ -96,9 +96,10 @@ std::string instance_of(const state::container_record& rec) {
     return end > start ? rec.cgroup.substr(start, end - start) : "";
 }
 
-uid_ranges uid_bases_in(const state::store& store) {
+uid_ranges uid_bases_in(const state::store& store) { return uid_bases_in(store, store.scan()); }
+
+uid_ranges uid_bases_in(const state::store& store, const state::listing& listing) {
     uid_ranges out;
-    auto listing = store.scan();
     for (const auto& r : listing.records) {
         if (r.uid_base) {
             out.hold(r.name, *r.uid_base);

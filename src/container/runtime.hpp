@@ -67,6 +67,9 @@ struct start_options {
 // still run as that uid), and the bases of other instances' running
 // containers on this host: what start_options::uid_bases starts from.
 uid_ranges uid_bases_in(const state::store& store);
+// The same from a reading of the state directory the caller already has
+// (under the lock it still holds).
+uid_ranges uid_bases_in(const state::store& store, const state::listing& listing);
 
 pending prepare(state::store& store, const plan::container_plan& plan, const start_options& opts);
 // The release, in three parts (handoff.hpp), so that many inits can work

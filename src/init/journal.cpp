@@ -65,6 +65,11 @@ void journal::status(const std::vector<service_status>& services) noexcept {
         nlohmann::json init = {{"log_errors", _log.errors()},
                                {"log_error", _log.last_error().empty() ? nlohmann::json() : nlohmann::json(_log.last_error())}};
         std::string text = nlohmann::json{{"services", all}, {"init", init}}.dump() + "\n";
+        // A change that changed nothing shown (a command's exit, then the
+        // stop it begins) is not written twice.
+        if (!_status_failed && text == _last_status) {
+            return;
+        }
         // No fsync: the file describes live processes and means nothing
         // after a crash of the machine; rename alone keeps readers safe.
         sys::unique_fd fd(::openat(_dir, "services.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
@@ -82,6 +87,7 @@ void journal::status(const std::vector<service_status>& services) noexcept {
         } else if (ok) {
             _status_failed = false;
         }
+        _last_status = ok ? std::move(text) : std::string();
     } catch (...) {
     }
 }

@@ -42,6 +42,7 @@ private:
     int _dir;
     rotating_log _log;
     bool _status_failed = false;  // report a failing services.json only once
+    std::string _last_status;     // what services.json holds, as this journal last wrote it
 };
 
 }  // namespace moat::init::detail

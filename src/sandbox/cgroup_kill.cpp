@@ -51,6 +51,10 @@ void cgroup::kill_all(milliseconds timeout, kill_method method) const {
         }
         throw sys::errno_error("opening " + events_path);
     }
+    // Empty already (a `run` whose init has exited): nothing to signal.
+    if (!still_populated(events.get(), events_path)) {
+        return;
+    }
     const bool atomic = method == kill_method::automatic && ::access((_path + "/cgroup.kill").c_str(), F_OK) == 0;
     if (atomic) {
         detail::write_knob(_path + "/cgroup.kill", "1");

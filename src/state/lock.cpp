@@ -152,7 +152,13 @@ state_lock store::acquire(bool create) {
         if (create && ::mkdirat(fd.get(), "containers", 0700) < 0 && errno != EEXIST) {
             throw sys::errno_error("creating " + _dir + "/containers");
         }
-        remove_leftovers();
+        // Once per command: what a crashed command left is invisible to
+        // every reader (scan() skips it), so a second lock of the same
+        // command (`run` takes it again at the end) need not look again.
+        if (!_leftovers_removed) {
+            remove_leftovers();
+            _leftovers_removed = true;
+        }
         return {std::move(fd), created};
     }
     throw moat::error("state directory " + _dir + " keeps being removed and made again: gave up waiting for its lock");

@@ -25,12 +25,18 @@ namespace moat::state {
 store::store(std::string dir) : _dir(std::move(dir)) {}
 
 std::string store::instance_id() const {
-    std::error_code ec;
-    std::string canon = std::filesystem::weakly_canonical(_dir, ec).string();
-    if (ec) {
-        canon = _dir;
+    // Computed once: resolving the path is a stat and a readlink per
+    // component, and a `run` asked about six times (issue 17). The state
+    // directory of a command does not move while it runs.
+    if (_instance_id.empty()) {
+        std::error_code ec;
+        std::string canon = std::filesystem::weakly_canonical(_dir, ec).string();
+        if (ec) {
+            canon = _dir;
+        }
+        _instance_id = sys::fnv1a_hex(canon).substr(0, 12);
     }
-    return sys::fnv1a_hex(canon).substr(0, 12);
+    return _instance_id;
 }
 
 std::string store::container_dir(const std::string& name) const { return _dir + "/containers/" + name; }
@@ -319,7 +325,7 @@ void store::save(const container_record& r) {
     }
 }
 
-void store::remove(const std::string& name) {
+std::string store::drop_record(const std::string& name) {
     if (!container_name_ok(name)) {
         throw moat::error("refusing to remove containers/" + name + ": not a container's directory");
     }
@@ -328,6 +334,11 @@ void store::remove(const std::string& name) {
     if (::unlink((dir + "/record.json").c_str()) < 0 && errno != ENOENT && errno != ENOTDIR) {
         throw sys::errno_error("removing " + dir + "/record.json");
     }
+    return dir;
+}
+
+void store::remove(const std::string& name) {
+    std::string dir = drop_record(name);
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         if (e.path().filename() != "logs") {
@@ -336,6 +347,11 @@ void store::remove(const std::string& name) {
     }
     ::rmdir(dir.c_str());  // done unless logs/ is there
     _removed.insert(name);
+}
+
+void store::remove_with_logs(const std::string& name) {
+    sys::remove_tree(drop_record(name));
+    _removed.erase(name);
 }
 
 nlohmann::json store::services(const std::string& name) const {

@@ -186,6 +186,10 @@ public:
     // old one wrote; `down`, `run --rm` and a container dropped from the
     // file leave nothing. Refuses a name that is not a container name.
     void remove(const std::string& name);
+    // remove() with its logs at once: for a container nothing in this
+    // command records again (`run --rm`), so that the end of the command
+    // need not take the lock again to collect them.
+    void remove_with_logs(const std::string& name);
     std::string container_dir(const std::string& name) const;
     // The init's services.json of a container ("services" object; empty
     // when it has not written one).
@@ -207,6 +211,8 @@ private:
     // Keeps `reading` as what the file `st` describes holds (read_host()).
     void remember_host(const struct stat& st, const host_reading& reading) const;
     void remove_leftovers() const;
+    // Checks the name, unlinks the container's record; its directory.
+    std::string drop_record(const std::string& name);
     // Removes the directories of the containers remove() took whose record
     // did not come back (their logs). The lock must be held. Only names this
     // store removed: a directory without a record that someone else left is
@@ -226,6 +232,8 @@ private:
         host_reading reading;
     };
     mutable std::optional<host_snapshot> _host_cache;
+    mutable std::string _instance_id;  // instance_id(), once computed
+    bool _leftovers_removed = false;   // by the first lock of this store (acquire())
 };
 
 nlohmann::json to_json(const container_record& r);

@@ -1,5 +1,6 @@
 // The init's bounded logs (src/init/log_file.hpp): timestamps, line
 // splitting, rotation boundaries, pruning, and a full disk.
+#include "init/journal.hpp"
 #include "init/log_file.hpp"
 #include "sys/fs.hpp"
 
@@ -292,6 +293,35 @@ int full_disk_child(const std::string& dir) {
 TEST(InitLog, AFullDiskIsCountedAndSurvived) {
     log_dir d;
     EXPECT_EXIT(::_exit(full_disk_child(d.path())), ::testing::ExitedWithCode(0), "");
+}
+
+// services.json is written when what it says changes, not at every
+// change of the init's own state: a command's exit and the stop it begins
+// published the same text twice, two files written and renamed on the way
+// from the command's exit to the init's (issue 17). The file is replaced
+// by hand between the calls: a write would put the status back.
+TEST(Journal, ServicesJsonIsRewrittenOnlyWhenItsTextChanges) {
+    log_dir d;
+    init::detail::journal j(d.fd(), log_limits{});
+    init::detail::service_status web;
+    web.name = "web";
+    web.state = "running";
+    web.pid = 42;
+    j.status({web});
+    const std::string first = d.read("services.json");
+    ASSERT_NE(first.find("\"web\""), std::string::npos) << first;
+    ASSERT_NE(first.find("\"running\""), std::string::npos) << first;
+
+    d.write("services.json", "replaced\n");
+    j.status({web});  // the same text: not written
+    EXPECT_EQ(d.read("services.json"), "replaced\n");
+
+    web.state = "exited";  // control: a change is written at once
+    web.pid = 0;
+    j.status({web});
+    const std::string changed = d.read("services.json");
+    EXPECT_NE(changed.find("\"exited\""), std::string::npos) << changed;
+    EXPECT_FALSE(d.exists("services.json.tmp"));
 }
 
 }  // namespace

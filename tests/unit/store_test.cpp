@@ -94,6 +94,28 @@ TEST(Store, SavesLoadsAndRemovesRecords) {
     sys::remove_tree(dir.substr(0, dir.rfind('/')));
 }
 
+// `run --rm` removes its container with its logs under the lock it holds,
+// so the end of the command takes the lock no second time (issue 17); a
+// plain remove() keeps the logs until then (LogsSurviveARecreate...).
+TEST(Store, RemoveWithLogsLeavesNothingAtOnce) {
+    auto top = temp_dir();
+    auto dir = top + "/state";
+    state::store st(dir);
+    auto lock = st.lock();
+    for (const char* name : {"once", "kept"}) {
+        st.save(record(name));
+        sys::make_dirs(dir + "/containers/" + name + "/logs");
+        sys::write_file_atomic(dir + "/containers/" + name + "/logs/init.log", "line\n", 0600, false);
+    }
+    st.remove_with_logs("once");
+    EXPECT_FALSE(sys::path_exists(dir + "/containers/once"));
+    st.remove("kept");  // control: remove() leaves the logs until the end of the command
+    EXPECT_TRUE(sys::path_exists(dir + "/containers/kept/logs/init.log"));
+    EXPECT_FALSE(st.load("kept"));
+    EXPECT_THROW(st.remove_with_logs("../escape"), moat::error);
+    sys::remove_tree(top);
+}
+
 TEST(Store, InstanceIdsDifferPerDirectory) {
     auto a = temp_dir(), b = temp_dir();
     EXPECT_NE(state::store(a).instance_id(), state::store(b).instance_id());
