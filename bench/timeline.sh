@@ -4,8 +4,8 @@
 # system calls (state lock, bpf, clone3, the spec, the init's pivot_root and
 # "ok", the command's exec and exit, the exits), in ms from moat's execve,
 # medians of RUNS runs (default 40). With MOAT_BEFORE=BINARY another build
-# runs alternately in the same loop, so the machine's load falls on both
-# alike (issue 17: which step a change moved).
+# runs alternately in the same loop, first in every other pass, so the
+# machine's load falls on both alike (issue 17: which step a change moved).
 #
 # perf records the syscall tracepoints (sys_enter_*, sys_exit_clone3,
 # sched_process_exit): about a microsecond per event, against the tens that

@@ -271,10 +271,13 @@ int cmd_run(const globals& g, const run_args& a) {
             // starts the command only at the go (container/handoff.hpp).
             container::send_spec(store, pend, so);
             // The reading above still holds: the lock is held, and the one
-            // record made since is this container's.
-            auto all = running_plans(records, name);
-            all.push_back(p);
-            converge::sync_firewall(store, all);
+            // record made since is this container's. Only a container with
+            // a link of its own is in the firewall and the routing.
+            if (!p.host_if.empty()) {
+                auto all = running_plans(records, name);
+                all.push_back(p);
+                converge::sync_firewall(store, all);
+            }
         } catch (...) {
             container::stop(pend.record, std::chrono::seconds(1));
             store.remove(name);
@@ -302,8 +305,7 @@ int cmd_run(const globals& g, const run_args& a) {
         failed = true;
     }
     auto lock = store.lock();
-    // Only a container with a link of its own is in the firewall: without
-    // one, the table is as its start left it.
+    // Only a container with a link of its own is in the firewall (above).
     const bool in_firewall = !pend.record.host_if.empty();
     if (a.rm || failed) {
         container::stop(pend.record, std::chrono::seconds(2));

@@ -68,6 +68,25 @@ void give_to(const std::string& dir, std::uint32_t uid) {
     ::closedir(d);
 }
 
+// logs/, which the init writes as the container's root: new (the usual
+// case, and empty: nothing in it to hand over), or kept with what an
+// earlier container of the name wrote (`up` recreating it).
+void make_logs_dir(const std::string& logs, std::optional<std::uint32_t> uid) {
+    if (::mkdir(logs.c_str(), 0700) == 0) {
+        if (uid) {
+            sys::check(::chown(logs.c_str(), *uid, *uid), "handing " + logs + " to the container's root");
+        }
+        return;
+    }
+    if (errno != EEXIST) {
+        throw sys::errno_error("creating directory " + logs);
+    }
+    sys::check(::chmod(logs.c_str(), 0700), "making " + logs + " private");
+    if (uid) {
+        give_to(logs, *uid);
+    }
+}
+
 sys::unique_fd open_directory(const std::string& path) {
     sys::unique_fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) {
@@ -149,11 +168,7 @@ pending prepare(state::store& store, const plan::container_plan& plan, const sta
     // Intent: cgroup and veth names are on disk before they exist; the
     // container's directory appears with its record in it.
     store.save(rec);
-    std::string dir = store.container_dir(plan.name);
-    sys::make_dirs(dir + "/logs", 0700);
-    if (rec.uid_base) {
-        give_to(dir + "/logs", *rec.uid_base);
-    }
+    make_logs_dir(store.container_dir(plan.name) + "/logs", rec.uid_base);
     sys::failpoint("after-record");
 
     sys::unique_fd cg_fd;
