@@ -247,10 +247,13 @@ int cmd_logs(const globals& g, const std::string& name, const std::string& servi
     }
     std::string dir = store.container_dir(name) + "/logs";
     std::vector<log_source> sources;
-    if (!service.empty() && service == "init") {
+    const auto& services = rec->spec.at("services");
+    // A container without services (a `moat run` kept without --rm, whose
+    // command wrote to its caller) has its init's log and nothing else.
+    if (service == "init" || (service.empty() && services.empty())) {
         sources.push_back({"init", dir + "/init.log", "", {}, 0, 0, "", ""});
     }
-    for (const auto& s : rec->spec.at("services")) {
+    for (const auto& s : services) {
         std::string svc = s.at("name");
         if (service.empty() || service == svc) {
             sources.push_back({svc, dir + "/" + svc + ".log", s.value("restart", "no"), {}, 0, 0, "", ""});

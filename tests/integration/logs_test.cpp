@@ -276,6 +276,27 @@ script = 'echo bye; kill -9 $$'
     EXPECT_NE(out.find("\n-- once was killed by signal 9"), std::string::npos) << out;
 }
 
+// A `moat run` kept without --rm has no services: its command wrote to
+// its caller. `moat logs NAME` shows what there is, its init's log (how
+// the command ended), rather than "no service named ''".
+TEST(Logs, AKeptRunShowsItsInitsLog) {
+    lab l;
+    auto r = l.moat("run --name kept --network none -- sh -c 'echo to-the-caller; exit 3'");
+    ASSERT_EQ(r.code, 3) << r.err;
+    EXPECT_EQ(r.out, "to-the-caller\n");
+    auto out = l.moat("logs kept");
+    EXPECT_EQ(out.code, 0) << out.err;
+    EXPECT_NE(out.out.find("init of container kept"), std::string::npos) << out.out;
+    EXPECT_NE(out.out.find("exited status 3"), std::string::npos) << out.out;
+    EXPECT_EQ(out.out.find("to-the-caller"), std::string::npos) << out.out;
+    EXPECT_EQ(out.err.find("no service named"), std::string::npos) << out.err;
+    // Control: a service it does not have is still refused, by its name.
+    auto none = l.moat("logs kept web");
+    EXPECT_EQ(none.code, 2);
+    EXPECT_NE(none.err.find("has no service named 'web'"), std::string::npos) << none.err;
+    EXPECT_EQ(l.moat("down -q").code, 0);
+}
+
 // -f keeps reading when the init rotates (3 files of 64 KiB: about 16
 // rotations), in order and without a gap.
 TEST(Logs, FollowKeepsGoingAcrossRotation) {
