@@ -28,9 +28,11 @@
 # Every repetition builds a fresh lab and checks that `moat down` left
 # nothing in H (links, nft, ip rules, processes).
 #
-# Probes: a python loop inside the container (`moat exec`) opens a new
-# non-blocking TCP connection to 198.51.100.10:80 every 10 ms, keeps earlier
-# ones pending, and prints the wall-clock time at which the first one
+# Probes: bench/vpn_probe.cpp (compiled by this script; it starts in about
+# a millisecond, where the Python loop it replaced took 50-120 ms here)
+# inside the container (`moat exec`, or the container's own service) opens a
+# new non-blocking TCP connection to 198.51.100.10:80 every 10 ms, keeps
+# earlier ones pending, and prints the wall-clock time at which the first one
 # completes; the clock is CLOCK_REALTIME, shared with the host side.
 #
 # The by-hand baseline also times its own start (issue 14: moat's up -> first
@@ -40,7 +42,12 @@
 # connection of the same probe from M; the daemon is configured as a person
 # would (wireguard-go, then `wg setconf`, `ip addr`, `ip link set up` and
 # the route; openvpn with the same .ovpn and an --up script adding the
-# route), the probe running from the daemon's start.
+# route), the probe running from the daemon's start. Both clocks start at
+# an exec, written by `vpn_probe stamp` just before it: of `moat up`, and of
+# the daemon (for WireGuard the `unshare` that isolates its /run) by hand.
+# They used to start before this script forked towards them, which took
+# 15-20 ms a fork here: once for moat, twice (the probe, then the daemon)
+# by hand.
 #
 # Knobs: REPS (default 5), TYPES (default "wireguard openvpn"), SECS (iperf3
 # duration, default 5), MOAT (default build/moat, copied), REPORT_FROM=TSV
@@ -50,7 +57,8 @@
 # kill -9, no data path), for many repetitions in little time.
 # PROBE=service (STARTUP_ONLY) runs moat's probe as the container's own
 # service instead of through `moat exec` once the container runs: the first
-# packet of what the container itself runs, without the exec's own start.
+# packet of what the container itself runs, without the exec's own start
+# (and without this script running anything beside `moat up`).
 # MOAT_BEFORE=PATH (with STARTUP_ONLY) also measures that binary's up -> first
 # packet in the same labs (rows "before"; e.g. the landed tree's build/moat
 # against this one's), the three contenders rotating which goes first.
@@ -108,6 +116,7 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null
     done
     [[ -n ${KEEP:-} ]] && echo "kept $work" >&2 || rm -rf "$work"
+    [[ -z ${probe_dir:-} ]] || rm -rf "$probe_dir"
     [[ $states == "$work" ]] || rm -rf "$states"
 }
 trap cleanup EXIT
@@ -211,7 +220,7 @@ $dns
 [containers.c.services.main]
 EOF
         if [[ ${PROBE:-exec} == service ]]; then
-            printf "exec = [\"%s\", \"-c\", '''\n%s\n''', \"service\"]\n" "$py" "$probe" >>"$work/moat-$t.toml"
+            printf 'exec = ["%s", "service", "%s", "%s"]\n' "$probe_bin" "${web[@]}" >>"$work/moat-$t.toml"
         else
             echo 'exec = ["/bin/sleep", "infinity"]' >>"$work/moat-$t.toml"
         fi
@@ -233,87 +242,17 @@ while True:
         pass
     c.close()
 PY
-# The probe, run inside the container (passed with -c: the container's /tmp
-# is its own). "up": time of the first completed connection. "restart":
-# "ready" once a connection completes, then "down T" at the first failing
-# one, then "ok T" at the first completed one after that.
-probe=$(cat <<'PY'
-import errno, selectors, socket, sys, time
-dst = ("198.51.100.10", 80)
-def once(timeout):
-    s = socket.socket()
-    s.settimeout(timeout)
-    try:
-        s.connect(dst)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-fails = 0
-def first_success(limit):
-    global fails
-    fails = 0
-    sel = selectors.DefaultSelector()
-    pend = []
-    end = time.time() + limit
-    nxt = 0.0
-    try:
-        while time.time() < end:
-            now = time.time()
-            if now >= nxt:
-                s = socket.socket()
-                s.setblocking(False)
-                r = s.connect_ex(dst)
-                if r == 0:
-                    s.close()
-                    return time.time()
-                if r == errno.EINPROGRESS:
-                    sel.register(s, selectors.EVENT_WRITE)
-                    pend.append(s)
-                else:
-                    s.close()
-                    fails += 1
-                if len(pend) > 200:
-                    old = pend.pop(0)
-                    sel.unregister(old)
-                    old.close()
-                nxt = now + 0.01
-            for key, _ in sel.select(max(0.0, nxt - time.time())):
-                s = key.fileobj
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                t = time.time()
-                sel.unregister(s)
-                pend.remove(s)
-                s.close()
-                if err == 0:
-                    return t
-                fails += 1
-        return None
-    finally:
-        for s in pend:
-            s.close()
-mode = sys.argv[1]
-print("start %.6f" % time.time(), flush=True)
-if mode == "restart":
-    if first_success(10) is None:
-        print("timeout before", flush=True)
-        sys.exit(1)
-    print("ready", flush=True)
-    end = time.time() + 20
-    while once(0.05):
-        if time.time() > end:
-            print("never down", flush=True)
-            sys.exit(1)
-        time.sleep(0.01)
-    print("down %.6f" % time.time(), flush=True)
-t = first_success(30)
-print("ok %.6f %d" % (t, fails) if t else "timeout", flush=True)
-while mode == "service":  # the container's own service (PROBE=service): it stays
-    time.sleep(3600)
-sys.exit(0 if t else 1)
-PY
-)
+# The probe (bench/vpn_probe.cpp, compiled once): the time of the first
+# completed connection to the web server. It lives in a directory of the
+# repository, which the container sees (its /tmp and /var/tmp are its own).
+probe_bin=""
+if [[ -z ${REPORT_FROM:-} ]]; then
+    probe_dir=$(mktemp -d "$root/bench/.vpn-probe.XXXXXX")
+    chmod 755 "$probe_dir"
+    g++ -O2 -std=c++20 -o "$probe_dir/vpn_probe" "$root/bench/vpn_probe.cpp" || die "compiling bench/vpn_probe.cpp failed"
+    probe_bin=$probe_dir/vpn_probe
+fi
+web=(198.51.100.10 80)
 
 # --- the lab ---------------------------------------------------------------------
 run_no=0
@@ -460,6 +399,13 @@ else:
     print(-1)
 PY
 }
+# stamp_us FILE: the microseconds `vpn_probe stamp FILE ...` wrote just
+# before it executed the command timed (moat, or the daemon by hand).
+stamp_us() {
+    local s
+    read -r s <"$1" || die "no time stamp in $1"
+    echo "${s/./}"
+}
 # field NAME FILE: the microseconds of the probe's line "NAME SECONDS.MICRO ...".
 field() {
     local line
@@ -481,13 +427,17 @@ bench_moat() {  # TYPE REP
     pids+=("$mon")
     sleep 0.2  # listening
     t0=$(now_us)
-    ( in_h "$moat" --state-dir "$state" up -q -f "$work/moat-$t.toml" >"$work/up.log" 2>&1; rc=$?
+    rm -f "$work/up.stamp"
+    ( in_h "$probe_bin" stamp "$work/up.stamp" "$moat" --state-dir "$state" up -q -f "$work/moat-$t.toml" >"$work/up.log" 2>&1; rc=$?
       echo "$rc $(now_us)" >"$work/up.done" ) &
     upid=$!
     # The probe starts as soon as `moat exec` finds the container running,
     # or (PROBE=service) is the container's own service: its lines are read
-    # from `moat logs c`, they carry their own times.
+    # from `moat logs c` once `moat up` returned, they carry their own times.
+    # Nothing of this script's runs beside that `up` then: a `moat logs`
+    # every 50 ms during it made the daemon start 12-15 ms later.
     end=$(( t0 + 30000000 ))
+    if [[ ${PROBE:-exec} == service ]]; then wait "$upid" || true; fi
     while (( $(now_us) < end )); do
         if [[ ${PROBE:-exec} == service ]]; then
             moatc logs c 2>/dev/null | grep -oE '(start|ok) [0-9.]+( [0-9]+)?' >"$work/probe.out" || true
@@ -495,13 +445,14 @@ bench_moat() {  # TYPE REP
             sleep 0.05
             continue
         fi
-        moatc exec c -- "$py" -c "$probe" up >"$work/probe.out" 2>>"$work/probe.err" && break
+        moatc exec c -- "$probe_bin" up "${web[@]}" >"$work/probe.out" 2>>"$work/probe.err" && break
         grep -q '^ok' "$work/probe.out" && break
         sleep 0.01
     done
     wait "$upid" || true
     read -r rc t1 <"$work/up.done" || die "moat up did not finish"
     [[ $rc == 0 ]] || die "moat up failed (exit $rc): $(cat "$work/up.log")"
+    t0=$(stamp_us "$work/up.stamp")  # from the exec of `moat up` on
     up_us=$(( t1 - t0 ))
     first_us=$(field ok "$work/probe.out") ||
         die "$t: no traffic through the tunnel after moat up: $(tail -3 "$work/probe.out" "$work/probe.err" 2>/dev/null)"
@@ -536,7 +487,7 @@ bench_moat() {  # TYPE REP
     pid=$(h_procs "^(wireguard-go|openvpn)\$" "tn-vpn0")
     [[ $pid =~ ^[0-9]+$ ]] || die "$t: cannot find moat's tunnel daemon (got '$pid')"
     : >"$work/probe.out"
-    moatc exec c -- "$py" -c "$probe" restart >"$work/probe.out" 2>>"$work/probe.err" &
+    moatc exec c -- "$probe_bin" restart "${web[@]}" >"$work/probe.out" 2>>"$work/probe.err" &
     ppid=$!
     until_ok 15 grep -q '^ready' "$work/probe.out" || die "$t: restart probe not ready: $(cat "$work/probe.out")"
     sleep 0.2
@@ -611,11 +562,13 @@ table ip manual {
 }
 EOF
     : >"$work/probe.out"
+    rm -f "$work/manual.stamp"
     t0=$(now_us)
-    in_m "$py" -c "$probe" up >"$work/probe.out" 2>&1 &
+    in_m "$probe_bin" up "${web[@]}" >"$work/probe.out" 2>&1 &
     probe_pid=$!
     if [[ $t == wireguard ]]; then
-        setsid nsenter --net=/run/netns/"$lab-h" unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec wireguard-go -f wgm0' </dev/null >>"$work/wgm.log" 2>&1 &
+        setsid nsenter --net=/run/netns/"$lab-h" "$probe_bin" stamp "$work/manual.stamp" \
+            unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec wireguard-go -f wgm0' </dev/null >>"$work/wgm.log" 2>&1 &
         mpid=$!; disown
         local end=$(( t0 + 5000000 ))
         until [[ -S /proc/$mpid/root/run/wireguard/wgm0.sock ]]; do
@@ -630,12 +583,14 @@ EOF
         : >"$work/ovpnm.log"
         printf '#!/bin/sh\nexec ip route replace default dev "$1" table 100\n' >"$work/ovpnm-up.sh"
         chmod 755 "$work/ovpnm-up.sh"
-        setsid nsenter --net=/run/netns/"$lab-h" openvpn --config "$work/client.ovpn" --dev tunm0 --dev-type tun --route-nopull \
+        setsid nsenter --net=/run/netns/"$lab-h" "$probe_bin" stamp "$work/manual.stamp" \
+            openvpn --config "$work/client.ovpn" --dev tunm0 --dev-type tun --route-nopull \
             --pull-filter ignore redirect-gateway --pull-filter ignore dhcp-option --pull-filter ignore route \
             --script-security 2 --up "$work/ovpnm-up.sh" --verb 3 --log "$work/ovpnm.log" </dev/null >/dev/null 2>&1 &
         mpid=$!; disown
     fi
     wait "$probe_pid" || die "manual $t: no traffic: $(cat "$work/probe.out") $(tail -5 "$work/ovpnm.log" 2>/dev/null)"
+    t0=$(stamp_us "$work/manual.stamp")  # from the daemon's exec on
     manual_first_us=$(( $(field ok "$work/probe.out") - t0 ))
     manual_probe_us=$(( $(field start "$work/probe.out") - t0 ))
     manual_fails=$(awk '/^ok / { print $3 }' "$work/probe.out")
