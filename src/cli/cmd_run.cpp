@@ -228,6 +228,10 @@ int cmd_run(const globals& g, const run_args& a) {
         so.command_stdio = relay.child_stdio();
     }
     container::pending pend;
+    // Only a container with a link of its own (`--network private`) is in
+    // the firewall and the routing; `none` and `host` need no sync before
+    // or after the command.
+    bool has_link = false;
     {
         auto lock = store.lock();
         // One reading of the state directory under the lock serves every
@@ -256,6 +260,7 @@ int cmd_run(const globals& g, const run_args& a) {
                               "` first");
         }
         auto p = plan_run(a, name, records, store.dir());
+        has_link = !p.host_if.empty();
         // The tunnels' files stay hidden from it, as from declared containers.
         for (const auto& t : running_tunnels(records)) {
             so.masks.push_back(t.config_path);
@@ -271,9 +276,8 @@ int cmd_run(const globals& g, const run_args& a) {
             // starts the command only at the go (container/handoff.hpp).
             container::send_spec(store, pend, so);
             // The reading above still holds: the lock is held, and the one
-            // record made since is this container's. Only a container with
-            // a link of its own is in the firewall and the routing.
-            if (!p.host_if.empty()) {
+            // record made since is this container's.
+            if (has_link) {
                 auto all = running_plans(records, name);
                 all.push_back(p);
                 converge::sync_firewall(store, all);
@@ -305,11 +309,9 @@ int cmd_run(const globals& g, const run_args& a) {
         failed = true;
     }
     auto lock = store.lock();
-    // Only a container with a link of its own is in the firewall (above).
-    const bool in_firewall = !pend.record.host_if.empty();
     if (a.rm || failed) {
         container::stop(pend.record, std::chrono::seconds(2));
-        if (in_firewall) {
+        if (has_link) {
             converge::sync_firewall(store, running_plans(store, name));
         }
         store.remove_with_logs(name);  // nothing reads them any more
@@ -317,7 +319,7 @@ int cmd_run(const globals& g, const run_args& a) {
         pend.record.status = "exited";
         store.save(pend.record);
         container::stop(pend.record, std::chrono::seconds(2));
-        if (in_firewall) {
+        if (has_link) {
             converge::sync_firewall(store, running_plans(store, name));
         }
     }
