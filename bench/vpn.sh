@@ -29,7 +29,7 @@
 # nothing in H (links, nft, ip rules, processes).
 #
 # Probes: bench/vpn_probe.cpp (compiled by this script; it starts in about
-# a millisecond, where the Python loop it replaced took 50-120 ms here)
+# a millisecond, where the Python loop it replaced took 35-100 ms here)
 # inside the container (`moat exec`, or the container's own service) opens a
 # new non-blocking TCP connection to 198.51.100.10:80 every 10 ms, keeps
 # earlier ones pending, and prints the wall-clock time at which the first one

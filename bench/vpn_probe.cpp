@@ -17,12 +17,11 @@
 // exec of `moat up` or of the daemon by hand, not at the fork of its own
 // shell that leads there (15-20 ms on the benchmark machine).
 //
-// It was a Python script: Python took 50-120 ms to start on the benchmark
+// It was a Python script: Python took 35-100 ms to start on the benchmark
 // machine, longer than the tunnels take to connect, so "first packet" was
 // mostly the probe's own start — after moat released the container on one
 // side, beside the daemon on the other.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
