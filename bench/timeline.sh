@@ -3,9 +3,10 @@
 # --network none -- true` goes: the moments its processes reach a few
 # system calls (state lock, bpf, clone3, the spec, the init's pivot_root and
 # "ok", the command's exec and exit, the exits), in ms from moat's execve,
-# medians of RUNS runs (default 40). With MOAT_BEFORE=BINARY another build
-# runs alternately in the same loop, first in every other pass, so the
-# machine's load falls on both alike (issue 17: which step a change moved).
+# medians of RUNS runs (default 40, rounded up to whole passes of the
+# loop). With MOAT_BEFORE=BINARY another build runs alternately in the same
+# loop, first in every other turn, so the machine's load falls on both
+# alike (issue 17: which step a change moved).
 #
 # perf records the syscall tracepoints (sys_enter_*, sys_exit_clone3,
 # sched_process_exit): about a microsecond per event, against the tens that
@@ -25,8 +26,8 @@ command -v perf >/dev/null || { echo "bench/timeline.sh needs perf (linux-perf)"
 ns="moat-bench-tl-$$"
 work="$(mktemp -d /dev/shm/moat-bench-tl.XXXXXX)"
 cleanup() {
-  for b in "$moat" ${before:+"$before"}; do
-    nsenter --net=/run/netns/"$ns" "$b" --state-dir "$work/state-$(basename "$b")" down -q 2>/dev/null || true
+  for s in "$work"/state-*; do
+    [ -d "$s" ] && nsenter --net=/run/netns/"$ns" "$moat" --state-dir "$s" down -q 2>/dev/null || true
   done
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work"
@@ -36,36 +37,47 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 
 # Each build under a name of its own: the process name (comm) tells whose
-# events they are.
-cp "$moat" "$work/moat-now"
+# events they are. And from COPIES fresh copies (default 3) in turn:
+# byte-identical copies of the binary differed by up to 1.9 ms a run on
+# the benchmark machine (bench/start.sh says why).
+copies="${COPIES:-3}"
 builds=(moat-now)
-if [ -n "$before" ]; then
-  cp "$before" "$work/moat-before"
-  builds=(moat-before moat-now)
-fi
-loop=""
-reversed=""
-for b in "${builds[@]}"; do
-  mkdir -p "$work/state-$b"
-  cmd="$work/$b --state-dir $work/state-$b run --rm --network none -- true; "
-  loop+="$cmd"
-  reversed="$cmd$reversed"
+[ -z "$before" ] || builds=(moat-before moat-now)
+for k in $(seq 1 "$copies"); do
+  mkdir "$work/$k"
+  cp "$moat" "$work/$k/moat-now"
+  [ -z "$before" ] || cp "$before" "$work/$k/moat-before"
 done
-# Each pass runs the builds in one order, the next in the other: a run
-# that follows another pays for what the kernel still tears down of it
-# (its cgroup's device program, its namespaces), and always the same
-# build in second place would pay it every time.
-[ ${#builds[@]} -eq 1 ] || loop="$loop$reversed"
+for b in "${builds[@]}"; do mkdir -p "$work/state-$b"; done
+loop=""
+for k in $(seq 1 "$copies"); do
+  forward=""
+  reversed=""
+  for b in "${builds[@]}"; do
+    cmd="$work/$k/$b --state-dir $work/state-$b run --rm --network none -- true; "
+    forward+="$cmd"
+    reversed="$cmd$reversed"
+  done
+  # Each pass runs the builds in one order, then in the other: a run that
+  # follows another pays for what the kernel still tears down of it (its
+  # cgroup's device program, its namespaces), and always the same build
+  # in second place would pay it every time.
+  loop+="$forward"
+  [ ${#builds[@]} -eq 1 ] || loop+="$reversed"
+done
 
 events=()
 for s in execve clone3 clone exit_group pivot_root flock sendmsg sendto waitid bpf; do
   events+=(-e "syscalls:sys_enter_$s")
 done
 events+=(-e syscalls:sys_exit_clone3 -e sched:sched_process_exit)
+# Runs of each build in one pass of the loop.
+per_pass=$(( copies * (${#builds[@]} == 1 ? 1 : 2) ))
 # Warm-up: the page cache and the first cgroup of the instance.
-nsenter --net=/run/netns/"$ns" sh -c "for i in 1 2 3; do $loop done" >/dev/null
+nsenter --net=/run/netns/"$ns" sh -c "$loop" >/dev/null
 perf record -q -o "$work/perf.data" "${events[@]}" -- \
-  nsenter --net=/run/netns/"$ns" sh -c "for i in \$(seq $(( ${#builds[@]} == 1 ? runs : (runs + 1) / 2 ))); do $loop done" >/dev/null
+  nsenter --net=/run/netns/"$ns" sh -c "for i in \$(seq $(( (runs + per_pass - 1) / per_pass ))); do $loop done" >/dev/null
+runs=$(( (runs + per_pass - 1) / per_pass * per_pass ))
 perf script -i "$work/perf.data" -F comm,pid,time,event 2>/dev/null > "$work/events.txt"
 
 mkdir -p "$(dirname "$out")"
